@@ -1,0 +1,299 @@
+"""One training loop for the four learning schemes (arXiv Algorithm 1, eq. 9).
+
+Within each iteration, for a batch of training images x:
+  1. chains start where the scheme says (repro.methods): the 1×1 version of x,
+     x itself, or the persistent chains of these images;
+  2. at each grid s (coarse to fine) the chain is up-scaled to s and evolved by
+     Langevin dynamics (eq. 8) under the grid's model, parameters out of autograd;
+  3. each grid's parameters θ_s take one Adam step on
+     mean f_s(synthesized) − mean f_s(observed at grid s), i.e. ascent on eq. (9).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from repro.config import Config
+from repro.data import ImageSet, load_dataset
+from repro.io import atomic_torch_save, atomic_write_bytes, provenance, read_csv, write_csv
+from repro.langevin import NonFiniteError, langevin
+from repro.methods import Start, get_method
+from repro.models import build_energy_net
+from repro.pyramid import block_any, downscale, upscale
+
+LOG_COLUMNS = ["iteration", "grid", "size", "f_obs", "f_syn", "grad_l1", "loss", "lr", "seconds"]
+# Config fields that may change when a run is resumed; any other change is refused.
+RESUMABLE_CHANGES = {"n_iters", "checkpoint_every", "n_show"}
+
+
+class PersistentChains:
+    """Persistent-CD chains, one per training image: started at the observed image, then carried."""
+
+    def __init__(self, n: int, shape: tuple[int, int, int], dtype=torch.float32):
+        self.state = torch.zeros((n, *shape), dtype=dtype)  # (N, C, H, W), kept on the CPU
+        self.started = torch.zeros(n, dtype=torch.bool)
+
+    def start(self, idx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) chain states for images idx; the observed x where a chain has not started."""
+        state = self.state[idx].to(device=x.device, dtype=x.dtype)
+        started = self.started[idx].to(x.device).view(-1, 1, 1, 1)
+        return torch.where(started, state, x)
+
+    def store(self, idx: torch.Tensor, y: torch.Tensor) -> None:
+        self.state[idx] = y.detach().to("cpu", self.state.dtype)
+        self.started[idx] = True
+
+    def state_dict(self) -> dict:
+        return {"state": self.state, "started": self.started}
+
+    def load_state_dict(self, d: dict) -> None:
+        if d["state"].shape != self.state.shape:
+            raise ValueError(f"persistent chains of shape {tuple(d['state'].shape)} do not fit "
+                             f"{tuple(self.state.shape)}")
+        self.state, self.started = d["state"].clone(), d["started"].clone()
+
+
+def synthesize(nets, sizes, y, *, steps: int, cfg: Config, generator=None, noise: bool | None = None,
+               observed: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """Pass chains up the grids: at each size, up-scale and run `steps` Langevin steps.
+
+    y: (B, C, h, h) starting chains, h ≤ sizes[0]. Returns one (B, C, s, s) batch per size.
+    mask: optional (B, 1|C, H, H) update mask at the finest size (1 = missing, may move). At each grid
+        a pixel moves if any pixel of its block is missing; the others are reset to `observed`
+        (down-scaled to the grid) before sampling and held there.
+    """
+    noise = cfg.noise if noise is None else noise
+    if mask is not None and observed is None:
+        raise ValueError("synthesize: a mask needs the observed images")
+    out = []
+    for net, size in zip(nets, sizes):
+        if y.shape[-1] > size:
+            raise ValueError(f"synthesize: chain of size {y.shape[-1]} is finer than grid {size}")
+        y = upscale(y, size)
+        move = None
+        if mask is not None:
+            move = block_any(mask, size)
+            y = torch.where(move, y, downscale(observed, size))
+        y = langevin(net, y, steps=steps, step_size=cfg.step_size, sigma=cfg.sigma, noise=noise,
+                     update_mask=move, generator=generator, clip=cfg.clip())
+        out.append(y)
+    return out
+
+
+def check_sizes(sizes, image_size: int) -> None:
+    if not sizes or sizes[-1] != image_size:
+        raise ValueError(f"the finest grid must be the image size {image_size}, got grids {tuple(sizes)}")
+    for a, b in zip((1, *sizes), sizes):
+        if b <= a or b % a:
+            raise ValueError(f"grid sizes must increase by integer factors from 1×1, got {tuple(sizes)}")
+
+
+class Learner(nn.Module):
+    """The models of one scheme (one per grid), their optimisers, and the sampler state."""
+
+    def __init__(self, cfg: Config, channels: int, n_train: int):
+        super().__init__()
+        self.cfg, self.method = cfg, get_method(cfg.method)
+        self.sizes = self.method.grid_sizes(cfg)
+        check_sizes(cfg.grid_sizes, cfg.image_size)
+        self.steps = self.method.steps(cfg)
+        self.nets = nn.ModuleList([
+            build_energy_net(s, channels, arch=a, width=cfg.width, activation=cfg.activation, leak=cfg.leak)
+            for s, a in zip(self.sizes, self.method.archs(cfg))])
+        self.opts = [torch.optim.Adam(n.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999)) for n in self.nets]
+        self.scheds = [torch.optim.lr_scheduler.LambdaLR(o, self.lr_factor) for o in self.opts]
+        shape = (channels, cfg.image_size, cfg.image_size)
+        self.chains = PersistentChains(n_train, shape) if self.method.start is Start.PERSISTENT else None
+        self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # Langevin noise and masks (moved in .to)
+
+    def lr_factor(self, t: int) -> float:
+        """Geometric ("logarithmic") decay in steps of lr_decay_every iterations to lr_final_ratio."""
+        every, cfg = self.cfg.lr_decay_every, self.cfg
+        k_max = max(1, (cfg.n_iters - 1) // every)
+        return cfg.lr_final_ratio ** (min(t // every, k_max) / k_max)
+
+    def to_device(self, device: torch.device, dtype: torch.dtype) -> "Learner":
+        self.to(device=device, dtype=dtype)
+        state = self.gen.get_state()
+        self.gen = torch.Generator(device=device)
+        self.gen.set_state(state) if device.type == "cpu" else self.gen.manual_seed(self.cfg.seed + 1)
+        return self
+
+    def start_chains(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        if self.method.start is Start.ONE_BY_ONE:
+            return downscale(x, 1)  # (B, C, 1, 1)
+        if self.method.start is Start.OBSERVED:
+            return x
+        return self.chains.start(idx, x)
+
+    def sample(self, x, idx, mask=None) -> list[torch.Tensor]:
+        y0 = self.start_chains(x, idx)
+        samples = synthesize(self.nets, self.sizes, y0, steps=self.steps, cfg=self.cfg, generator=self.gen,
+                             observed=x, mask=mask)
+        if self.chains is not None:
+            self.chains.store(idx, samples[-1])
+        return samples
+
+    def update(self, x: torch.Tensor, samples: list[torch.Tensor]) -> torch.Tensor:
+        """One Adam step per grid; returns (grids, 4) stats: f_obs, f_syn, grad ℓ1 norm, loss."""
+        stats = []
+        for net, opt, size, y in zip(self.nets, self.opts, self.sizes, samples):
+            f_obs = net(downscale(x, size))  # observed and synthesized are scored in separate
+            f_syn = net(y)  # passes, so each batch gets its own batch-norm statistics
+            loss = f_syn.mean() - f_obs.mean()  # minimising this is ascent on eq. (9)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_l1 = sum(p.grad.abs().sum() for p in net.parameters() if p.grad is not None)
+            stats.append(torch.stack([f_obs.mean(), f_syn.mean(), grad_l1, loss]).detach())
+        stats = torch.stack(stats)
+        if not torch.isfinite(stats).all():  # checked before any parameter moves
+            raise NonFiniteError(f"non-finite energies or gradients at grids {self.sizes}: {stats.tolist()}")
+        for opt, sched in zip(self.opts, self.scheds):
+            opt.step()
+            sched.step()
+        return stats
+
+    def train_step(self, x, idx, mask=None):
+        samples = self.sample(x, idx, mask)
+        return samples, self.update(x, samples)
+
+    def checkpoint(self) -> dict:
+        return {"nets": self.nets.state_dict(), "opts": [o.state_dict() for o in self.opts],
+                "scheds": [s.state_dict() for s in self.scheds], "gen": self.gen.get_state(),
+                "chains": None if self.chains is None else self.chains.state_dict()}
+
+    def restore(self, ckpt: dict) -> None:
+        self.nets.load_state_dict(ckpt["nets"])
+        for o, s in zip(self.opts, ckpt["opts"]):
+            o.load_state_dict(s)
+        for sch, s in zip(self.scheds, ckpt["scheds"]):
+            sch.load_state_dict(s)
+        self.gen.set_state(ckpt["gen"])
+        if self.chains is not None:
+            self.chains.load_state_dict(ckpt["chains"])
+
+
+class BatchOrder:
+    """Which training images iteration t uses: a fresh seeded permutation each epoch, last partial
+    batch dropped (batch-norm statistics of a tiny batch are meaningless). Stateless, so a resumed
+    run sees the same batches."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size, self.seed = n, min(batch_size, n), seed
+        self.per_epoch = n // self.batch_size
+
+    def indices(self, t: int) -> torch.Tensor:
+        epoch, b = divmod(t, self.per_epoch)
+        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
+        return perm[b * self.batch_size:(b + 1) * self.batch_size]
+
+
+def sample_1x1(train_set: ImageSet, n: int, generator: torch.Generator, cfg: Config) -> torch.Tensor:
+    """(n, C, 1, 1) starting images drawn from the empirical distribution (histogram) of the
+    training images' 1×1 versions; whole colour vectors are drawn, keeping channel correlation."""
+    idx = torch.randint(len(train_set), (n,), generator=generator, device=generator.device).cpu()
+    return downscale(train_set.batch(idx, pixel_max=cfg.pixel_max, dtype=cfg.dtype()), 1)
+
+
+# --- run folder ------------------------------------------------------------------------
+
+def _open_run(cfg: Config, out_dir: str, resume: bool):
+    ckpt_path = os.path.join(out_dir, "checkpoint.pt")
+    if not resume:
+        if os.path.exists(ckpt_path) or os.path.exists(os.path.join(out_dir, "log.csv")):
+            raise FileExistsError(f"{out_dir!r} already holds a run; pass --resume to continue it, "
+                                  f"or choose another --out")
+        os.makedirs(out_dir, exist_ok=True)
+        atomic_write_bytes(os.path.join(out_dir, "config.json"), cfg.to_json().encode())
+        return None
+    if not os.path.exists(ckpt_path):
+        raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path!r}")
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    saved = ckpt["config"]
+    changed = sorted(k for k, v in cfg.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES)
+    if changed:
+        raise ValueError(f"--resume: settings differ from the checkpoint's: {', '.join(changed)}")
+    atomic_write_bytes(os.path.join(out_dir, "config.json"), cfg.to_json().encode())
+    return ckpt
+
+
+def save_sample_grids(out_dir: str, samples: list[torch.Tensor], sizes, cfg: Config, tag: str = "") -> list[str]:
+    """One PNG per grid of the first n_show samples, block-up-scaled to the image size (figure 1)."""
+    from torchvision.utils import save_image
+    paths = []
+    for y, size in zip(samples, sizes):
+        y = upscale(y[: cfg.n_show], cfg.image_size) / cfg.pixel_max
+        path = os.path.join(out_dir, f"samples{tag}_grid{size}.png")
+        save_image(y.float().cpu().clamp(0, 1), path, nrow=max(1, int(math.sqrt(len(y)))))
+        paths.append(path)
+    return paths
+
+
+def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSet | None = None,
+          mask_fn=None, progress: bool = True) -> Learner:
+    """Learn cfg.method on the training set; checkpoint, log and sample grids go to out_dir.
+
+    mask_fn: optional (x, generator) → (B, 1, H, W) update mask (1 = missing) for conditional
+        learning of p(Y_M | Y_M̄) (inpainting); None learns p(Y).
+    """
+    device, dtype = cfg.torch_device(), cfg.dtype()
+    get_method(cfg.method)  # fail fast on an unknown name
+    train_set = train_set if train_set is not None else load_dataset(cfg, "train")
+    if train_set.images.shape[-1] != cfg.image_size:
+        raise ValueError(f"training images are {train_set.images.shape[-1]}px, config says {cfg.image_size}")
+    ckpt = _open_run(cfg, out_dir, resume)
+    torch.manual_seed(cfg.seed)  # network initialisation
+    learner = Learner(cfg, train_set.channels, len(train_set)).to_device(device, dtype)
+    start, log = 0, []
+    if ckpt is not None:
+        learner.restore(ckpt)
+        start = ckpt["iteration"]
+        log_path = os.path.join(out_dir, "log.csv")
+        log = [r for r in read_csv(log_path) if int(r["iteration"]) < start] if os.path.exists(log_path) else []
+    info = {**provenance(device), "dataset": train_set.name, "n_train": len(train_set), "method": cfg.method}
+    atomic_write_bytes(os.path.join(out_dir, "run_info.json"), json.dumps(info, indent=2).encode())
+    order = BatchOrder(len(train_set), cfg.batch_size, cfg.seed)
+    bar = tqdm(range(start, cfg.n_iters), initial=start, total=cfg.n_iters, disable=not progress,
+               desc=f"{cfg.method} {train_set.name}", unit="it")
+    samples = None
+    for t in bar:
+        tic = time.perf_counter()
+        idx = order.indices(t)
+        x = train_set.batch(idx, pixel_max=cfg.pixel_max, dtype=dtype, device=device)  # (B, C, H, W)
+        mask = mask_fn(x, learner.gen) if mask_fn is not None else None
+        samples, stats = learner.train_step(x, idx, mask)
+        seconds, lr = time.perf_counter() - tic, learner.scheds[0].get_last_lr()[0]
+        for size, (f_obs, f_syn, g1, loss) in zip(learner.sizes, stats.tolist()):
+            log.append({"iteration": t, "grid": learner.sizes.index(size) + 1, "size": size, "f_obs": f_obs,
+                        "f_syn": f_syn, "grad_l1": g1, "loss": loss, "lr": lr, "seconds": seconds})
+        bar.set_postfix(f_obs=f"{stats[-1, 0]:.3g}", f_syn=f"{stats[-1, 1]:.3g}")
+        if (t + 1) % cfg.checkpoint_every == 0 or t + 1 == cfg.n_iters:
+            atomic_torch_save({"config": cfg.to_dict(), "iteration": t + 1, **learner.checkpoint()},
+                              os.path.join(out_dir, "checkpoint.pt"))
+            write_csv(os.path.join(out_dir, "log.csv"), log, LOG_COLUMNS)
+            save_sample_grids(out_dir, samples, learner.sizes, cfg)
+    return learner
+
+
+def load_learner(out_dir: str, device: str | None = None, channels: int | None = None,
+                 n_train: int | None = None) -> Learner:
+    """Rebuild a trained Learner from a run folder's checkpoint."""
+    path = os.path.join(out_dir, "checkpoint.pt")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path!r}; train first")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = Config.from_dict(ckpt["config"])
+    if device is not None:
+        cfg = Config.from_dict({**cfg.to_dict(), "device": device})
+    chains = ckpt["chains"]
+    n = n_train if n_train is not None else (len(chains["state"]) if chains is not None else 1)
+    c = channels if channels is not None else next(iter(ckpt["nets"].values())).shape[1]
+    learner = Learner(cfg, c, n).to_device(cfg.torch_device(), cfg.dtype())
+    learner.restore(ckpt)
+    return learner

@@ -1,0 +1,46 @@
+"""Grid operators between the multi-grid versions of an image (arXiv §6).
+
+Down-scaling averages each d×d block into one pixel; up-scaling expands each
+pixel into a d×d block of constant intensity. Down-scaling is a linear map onto
+orthogonal block indicators (scaled), up-scaling its pseudo-inverse, so
+``downscale(upscale(x))`` is the identity and ``upscale(downscale(x))`` is the
+orthogonal projection onto block-constant images.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _check(x: torch.Tensor, size: int, op: str) -> int:
+    if x.dim() != 4:
+        raise ValueError(f"{op}: expected a (B, C, H, W) batch, got shape {tuple(x.shape)}")
+    h, w = x.shape[-2:]
+    if h != w:
+        raise ValueError(f"{op}: expected square images, got {h}×{w}")
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"{op}: size must be a positive int, got {size!r}")
+    return h
+
+
+def downscale(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Block-average (B, C, H, H) → (B, C, size, size); H must be a multiple of size."""
+    h = _check(x, size, "downscale")
+    if h % size:
+        raise ValueError(f"downscale: {h}×{h} does not divide into {size}×{size} blocks")
+    d = h // size
+    return x if d == 1 else F.avg_pool2d(x, kernel_size=d, stride=d)
+
+
+def upscale(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Block-constant (B, C, h, h) → (B, C, size, size); size must be a multiple of h."""
+    h = _check(x, size, "upscale")
+    if size % h:
+        raise ValueError(f"upscale: {h}×{h} does not expand into {size}×{size} with integer blocks")
+    d = size // h
+    return x if d == 1 else x.repeat_interleave(d, dim=-2).repeat_interleave(d, dim=-1)
+
+
+def block_any(mask: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, 1|C, H, H) 0/1 mask → bool mask at `size`: a coarse pixel is set if any pixel of its block is."""
+    return downscale(mask.to(torch.float32), size) > 0
