@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import types
 import typing
 from dataclasses import dataclass, field
 
@@ -21,6 +22,8 @@ PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
 
 @dataclass(frozen=True)
 class Config:
+    profile: str = "custom"  # name of the preset the run started from (provenance: smoke, paper, ...)
+
     # --- data -----------------------------------------------------------------
     dataset: str = "lfw_faces"  # see repro.data.DATASETS; the default is embedded (no download)
     data_root: str | None = None  # folder holding real datasets (never downloaded)
@@ -98,9 +101,9 @@ class Config:
 PRESETS: dict[str, Config] = {
     # The paper's settings (§7.1) on CelebA, 10,000 training images at 64×64. "400 iterations"
     # in arXiv Table 1 is read as 400 passes over the 10,000 images (MatConvNet counts epochs).
-    "paper": Config(dataset="celeba", n_train=10_000, n_test=10_000),
+    "paper": Config(profile="paper", dataset="celeba", n_train=10_000, n_test=10_000),
     # CPU smoke scale: 32×32 images, grids 2 → 8 → 32, a quarter of the channels, batch 16.
-    "smoke": Config(dataset="lfw_faces", image_size=32, grid_sizes=(2, 8, 32), width=0.25,
+    "smoke": Config(profile="smoke", dataset="lfw_faces", image_size=32, grid_sizes=(2, 8, 32), width=0.25,
                     batch_size=16, n_iters=20, checkpoint_every=10, n_show=16),
 }
 
@@ -135,10 +138,11 @@ def add_config_args(parser: argparse.ArgumentParser, choices: dict[str, list[str
     hints = typing.get_type_hints(Config)
     choices = choices or {}
     for f in dataclasses.fields(Config):
+        if f.name == "profile":  # set by --profile/--preset
+            continue
         hint, flag = hints[f.name], "--" + f.name.replace("_", "-")
-        args = typing.get_args(hint)
-        optional = type(None) in args
-        base = next((a for a in args if a is not type(None)), hint)
+        optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
         if typing.get_origin(base) is tuple:
             elem = typing.get_args(base)[0]
             parser.add_argument(flag, dest=f.name, type=elem, nargs="+", default=argparse.SUPPRESS)
@@ -151,6 +155,7 @@ def add_config_args(parser: argparse.ArgumentParser, choices: dict[str, list[str
 
 def config_from_args(args: argparse.Namespace) -> Config:
     given = vars(args)  # flags not given are absent (argparse.SUPPRESS)
-    overrides = {f.name: given[f.name] for f in dataclasses.fields(Config) if f.name in given}
+    overrides = {f.name: given[f.name] for f in dataclasses.fields(Config)
+                 if f.name in given and f.name != "profile"}
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     return get_config(args.preset, **overrides)

@@ -236,7 +236,7 @@ def save_sample_grids(out_dir: str, samples: list[torch.Tensor], sizes, cfg: Con
 
 
 def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSet | None = None,
-          mask_fn=None, progress: bool = True) -> Learner:
+          mask_fn=None, callback=None, progress: bool = True) -> Learner:
     """Learn cfg.method on the training set; checkpoint, log and sample grids go to out_dir.
 
     mask_fn: optional (x, generator) → (B, 1, H, W) update mask (1 = missing) for conditional
@@ -278,6 +278,8 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
                               os.path.join(out_dir, "checkpoint.pt"))
             write_csv(os.path.join(out_dir, "log.csv"), log, LOG_COLUMNS)
             save_sample_grids(out_dir, samples, learner.sizes, cfg)
+        if callback is not None:
+            callback(t, learner, samples, stats)
     return learner
 
 

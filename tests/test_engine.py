@@ -1,0 +1,128 @@
+import dataclasses
+import os
+
+import pytest
+import torch
+
+from repro.data import load_dataset
+from repro.engine import BatchOrder, Learner, load_learner, sample_1x1, train
+from repro.io import read_csv
+from repro.langevin import NonFiniteError
+from repro.methods import METHODS
+
+
+@pytest.fixture(scope="module")
+def faces():
+    from repro.config import get_config
+    return load_dataset(get_config("smoke"), "train")
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_one_iteration_of_each_scheme(method, faces, tmp_path):
+    from repro.config import get_config
+    cfg = get_config("smoke", method=method, n_iters=1)  # the smoke preset itself: 30 steps per grid
+    learner = train(cfg, str(tmp_path), train_set=faces, progress=False)
+    assert os.path.exists(tmp_path / "checkpoint.pt") and os.path.exists(tmp_path / "config.json")
+    rows = read_csv(str(tmp_path / "log.csv"))
+    n_grids = 3 if method == "multigrid" else 1
+    assert len(rows) == n_grids
+    assert all(torch.isfinite(torch.tensor(float(r[k]))) for r in rows for k in ("f_obs", "f_syn", "grad_l1"))
+    assert all(float(r["grad_l1"]) > 0 for r in rows)
+    pngs = sorted(p for p in os.listdir(tmp_path) if p.endswith(".png"))
+    assert pngs == sorted(f"samples_grid{s}.png" for s in learner.sizes)
+    for net in learner.nets:
+        assert all(torch.isfinite(p).all() for p in net.parameters())
+    if method == "pcd":
+        assert learner.chains.started.sum() == cfg.batch_size
+
+
+@pytest.mark.parametrize("method", ["multigrid", "pcd"])
+def test_interrupted_and_resumed_equals_uninterrupted(method, smoke_cfg, faces, tmp_path):
+    cfg = dataclasses.replace(smoke_cfg, method=method, n_iters=4, checkpoint_every=2)
+    full = train(cfg, str(tmp_path / "full"), train_set=faces, progress=False)
+
+    def crash(t, *_):
+        if t == 2:  # iteration 2 done, its checkpoint not yet written
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, str(tmp_path / "cut"), train_set=faces, progress=False, callback=crash)
+    resumed = train(cfg, str(tmp_path / "cut"), train_set=faces, progress=False, resume=True)
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    if method == "pcd":
+        assert torch.equal(full.chains.state, resumed.chains.state)
+    log_full = read_csv(str(tmp_path / "full" / "log.csv"))
+    log_cut = read_csv(str(tmp_path / "cut" / "log.csv"))
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(log_full) == strip(log_cut)
+
+
+def test_non_finite_energy_stops_and_keeps_last_good_checkpoint(smoke_cfg, faces, tmp_path):
+    cfg = dataclasses.replace(smoke_cfg, n_iters=5, checkpoint_every=2, method="cd1")
+
+    def poison(t, learner, *_):
+        if t == 1:  # after the checkpoint of iteration 2
+            with torch.no_grad():
+                learner.nets[0].fc.bias.fill_(float("nan"))
+
+    with pytest.raises(NonFiniteError, match="non-finite"):
+        train(cfg, str(tmp_path), train_set=faces, progress=False, callback=poison)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert ckpt["iteration"] == 2
+    assert all(torch.isfinite(v).all() for v in ckpt["nets"].values())
+
+
+def test_run_folder_and_resume_guards(smoke_cfg, faces, tmp_path):
+    cfg = dataclasses.replace(smoke_cfg, method="cd1", n_iters=1)
+    train(cfg, str(tmp_path), train_set=faces, progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(cfg, str(tmp_path), train_set=faces, progress=False)
+    with pytest.raises(ValueError, match="step_size"):
+        train(dataclasses.replace(cfg, step_size=0.1), str(tmp_path), train_set=faces, progress=False,
+              resume=True)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(cfg, str(tmp_path / "new"), train_set=faces, progress=False, resume=True)
+
+
+def test_bad_grid_sizes_and_image_size(smoke_cfg, faces, tmp_path):
+    with pytest.raises(ValueError, match="finest grid must be the image size"):
+        Learner(dataclasses.replace(smoke_cfg, grid_sizes=(2, 8, 16)), 1, 10)
+    with pytest.raises(ValueError, match="integer factors"):
+        Learner(dataclasses.replace(smoke_cfg, grid_sizes=(3, 8, 32)), 1, 10)
+    with pytest.raises(ValueError, match="config says 64"):
+        train(dataclasses.replace(smoke_cfg, image_size=64, grid_sizes=(4, 16, 64)), str(tmp_path),
+              train_set=faces, progress=False)
+    with pytest.raises(ValueError, match="unknown method"):
+        train(dataclasses.replace(smoke_cfg, method="cd9"), str(tmp_path), train_set=faces, progress=False)
+
+
+def test_masked_learning_moves_only_missing_pixels(smoke_cfg, faces):
+    cfg = dataclasses.replace(smoke_cfg, method="multigrid")
+    learner = Learner(cfg, 1, len(faces))
+    x = faces.batch(torch.arange(8))
+    mask = torch.zeros(8, 1, 32, 32)
+    mask[:, :, 8:24, 4:20] = 1
+    samples = learner.sample(x, torch.arange(8), mask)
+    held = (mask == 0).expand_as(x)
+    assert torch.equal(samples[-1][held], x[held])
+    assert not torch.equal(samples[-1][~held], x[~held])
+
+
+def test_batch_order_and_1x1_sampling(smoke_cfg, faces):
+    order = BatchOrder(10, 4, seed=0)
+    assert order.per_epoch == 2
+    epoch0 = torch.cat([order.indices(0), order.indices(1)])
+    assert len(set(epoch0.tolist())) == 8 and not torch.equal(order.indices(0), order.indices(2))
+    y0 = sample_1x1(faces, 5, torch.Generator().manual_seed(0), smoke_cfg)
+    means = faces.images.float().mean((1, 2, 3))
+    assert y0.shape == (5, 1, 1, 1)
+    assert all(torch.isclose(means, v, atol=1e-3).any() for v in y0.flatten())
+
+
+def test_load_learner_round_trip(smoke_cfg, faces, tmp_path):
+    cfg = dataclasses.replace(smoke_cfg, method="singlegrid", n_iters=1)
+    trained = train(cfg, str(tmp_path), train_set=faces, progress=False)
+    loaded = load_learner(str(tmp_path))
+    x = faces.batch(torch.arange(4))
+    assert torch.equal(trained.nets[0](x), loaded.nets[0](x))
