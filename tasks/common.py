@@ -1,0 +1,87 @@
+"""What every task shares: its command line, the tidy result rows, and trained models.
+
+Result CSVs (``results/<experiment>.csv``) have exactly ``RESULT_COLUMNS``: one row per
+(experiment, method, setting, seed, metric) with its value, an optional interval, and
+provenance (profile, dataset, number of images, device, commit, date). Writing merges
+with rows already there (same key → replaced), atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+
+from repro.config import Config, add_config_args, config_from_args
+from repro.data import DATASETS, ImageSet
+from repro.engine import load_learner, train
+from repro.io import provenance, read_csv, write_csv
+from repro.methods import METHODS
+
+RESULT_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "value", "ci_low", "ci_high",
+                  "profile", "dataset", "n_images", "device", "commit", "date"]
+RESULT_KEY = ("experiment", "method", "setting", "seed", "metric", "profile", "dataset")
+
+
+def task_parser(description: str) -> argparse.ArgumentParser:
+    """--profile/--preset, one flag per Config field (--dataset, --data-root, --method, --seed,
+    --device, ...), --out for result CSVs and --runs for trained-model folders."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(parser, choices={"method": list(METHODS), "dataset": list(DATASETS)})
+    parser.add_argument("--out", default="results", help="folder for result CSVs and figures")
+    parser.add_argument("--runs", default="runs", help="folder for trained models (reused when present)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def parse_task_args(parser: argparse.ArgumentParser, argv=None, **defaults) -> tuple[Config, argparse.Namespace]:
+    """Parse; `defaults` are the task's own settings, applied under the user's flags."""
+    args = parser.parse_args(argv)
+    cfg = config_from_args(args)
+    given = vars(args)
+    import dataclasses
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in defaults.items() if k not in given})
+    return cfg, args
+
+
+def run_dir(cfg: Config, runs_root: str, tag: str = "") -> str:
+    """Folder named from the settings that produce the model (DiT style)."""
+    digest = hashlib.sha1(cfg.to_json().encode()).hexdigest()[:8]
+    name = f"{cfg.profile}-{cfg.dataset}-{cfg.method}-seed{cfg.seed}{'-' + tag if tag else ''}-{digest}"
+    return os.path.join(runs_root, name)
+
+
+def trained_learner(cfg: Config, runs_root: str, train_set: ImageSet, *, tag: str = "", mask_fn=None,
+                    progress: bool = True):
+    """The learner for cfg: loaded when its run is complete, resumed when partial, else trained."""
+    import torch
+    path = run_dir(cfg, runs_root, tag)
+    ckpt = os.path.join(path, "checkpoint.pt")
+    if os.path.exists(ckpt):
+        done = torch.load(ckpt, map_location="cpu", weights_only=False)["iteration"] >= cfg.n_iters
+        if done:
+            return load_learner(path, channels=train_set.channels, n_train=len(train_set)), path
+        return train(cfg, path, resume=True, train_set=train_set, mask_fn=mask_fn, progress=progress), path
+    return train(cfg, path, train_set=train_set, mask_fn=mask_fn, progress=progress), path
+
+
+def result_row(cfg: Config, *, experiment: str, method: str, setting: str, metric: str, value: float,
+               n_images: int, seed: int | None = None, ci: tuple[float, float] | None = None,
+               dataset: str | None = None, prov: dict | None = None) -> dict:
+    prov = prov or provenance(cfg.torch_device())
+    return {"experiment": experiment, "method": method, "setting": setting,
+            "seed": cfg.seed if seed is None else seed, "metric": metric, "value": float(value),
+            "ci_low": "" if ci is None else float(ci[0]), "ci_high": "" if ci is None else float(ci[1]),
+            "profile": cfg.profile, "dataset": dataset or cfg.dataset, "n_images": int(n_images),
+            "device": prov["device"], "commit": prov["commit"], "date": prov["date"]}
+
+
+def write_results(out_dir: str, experiment: str, rows: list[dict]) -> str:
+    """Merge rows into out_dir/<experiment>.csv (same key → replaced), atomically."""
+    path = os.path.join(out_dir, f"{experiment}.csv")
+    old = read_csv(path) if os.path.exists(path) else []
+    key = lambda r: tuple(str(r[k]) for k in RESULT_KEY)  # noqa: E731
+    new_keys = {key(r) for r in rows}
+    merged = [r for r in old if key(r) not in new_keys] + rows
+    write_csv(path, merged, RESULT_COLUMNS)
+    return path
