@@ -104,7 +104,7 @@ PRESETS: dict[str, Config] = {
     "paper": Config(profile="paper", dataset="celeba", n_train=10_000, n_test=10_000),
     # CPU smoke scale: 32×32 images, grids 2 → 8 → 32, a quarter of the channels, batch 16.
     "smoke": Config(profile="smoke", dataset="lfw_faces", image_size=32, grid_sizes=(2, 8, 32), width=0.25,
-                    batch_size=16, n_iters=20, checkpoint_every=10, n_show=16),
+                    batch_size=16, n_iters=400, checkpoint_every=100, n_show=16),
 }
 
 

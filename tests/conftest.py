@@ -3,6 +3,8 @@ import os
 import pytest
 import torch
 
+import repro  # noqa: F401  (torchvision compatibility step before any test imports torchvision)
+
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 torch.set_num_threads(2)
 

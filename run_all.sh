@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Run every experiment of the paper, then rebuild its tables (results/tables.md).
+#
+#   bash run_all.sh                                   # smoke profile, embedded datasets, CPU, no download
+#   bash run_all.sh --profile paper --data-root DIR   # the paper's settings on the real datasets
+#
+# Options: --profile smoke|paper, --data-root DIR, --device auto|cpu|cuda, --out DIR (results),
+# --runs DIR (trained models; reused and resumed when present), --seed N.
+# Layout of DIR for the paper profile (nothing is downloaded):
+#   DIR/celeba/img_align_celeba/ + DIR/celeba/*.txt    (torchvision CelebA layout)
+#   DIR/svhn/train_32x32.mat, DIR/svhn/test_32x32.mat
+#   DIR/cifar-10-batches-py/
+#   DIR/places/<one category folder of images>          (negatives for the score diagnostics)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PROFILE=smoke DATA_ROOT="" DEVICE=auto OUT=results RUNS=runs SEED=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --profile) PROFILE=$2; shift 2 ;;
+    --data-root) DATA_ROOT=$2; shift 2 ;;
+    --device) DEVICE=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --seed) SEED=$2; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "run_all.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+PY=${PYTHON:-python3}
+if [ -z "${VIRTUAL_ENV:-}" ] && [ -x .venv/bin/python ]; then PY=.venv/bin/python; fi
+COMMON=(--profile "$PROFILE" --device "$DEVICE" --seed "$SEED" --out "$OUT" --runs "$RUNS")
+
+step() { echo; echo "=== [$(date +%H:%M:%S)] $*"; }
+start=$(date +%s)
+
+case "$PROFILE" in
+  smoke)
+    step "synthesis (figures 1, 2, 4, 5)"
+    $PY -m tasks.synthesis "${COMMON[@]}" --dataset lfw_faces --methods multigrid singlegrid
+    step "score diagnostics (arXiv Table 1)"
+    $PY -m tasks.score_diagnostics "${COMMON[@]}" --dataset lfw_faces --negatives lfw_nonfaces
+    step "SVHN features (CVPR Tables 2 and 3) on the embedded digits"
+    $PY -m tasks.svhn_features "${COMMON[@]}" --dataset digits --image-size 32
+    step "inpainting (CVPR Table 4)"
+    $PY -m tasks.inpainting "${COMMON[@]}" --dataset lfw_faces
+    ;;
+  paper)
+    [ -n "$DATA_ROOT" ] || { echo "run_all.sh: --profile paper needs --data-root DIR" >&2; exit 2; }
+    step "synthesis on CelebA (figures 1, 2, 4, 5)"
+    $PY -m tasks.synthesis "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT" --methods multigrid singlegrid
+    step "CIFAR-10 Inception score (CVPR Table 1): one model per class, 40 steps per grid, no final noise"
+    $PY -m tasks.synthesis "${COMMON[@]}" --dataset cifar10 --data-root "$DATA_ROOT" --n-train none \
+      --n-test none --methods multigrid --per-class --steps-per-grid 40 --final-noise off --fidelity-samples 50000
+    step "score diagnostics on CelebA against MIT Places (arXiv Table 1)"
+    $PY -m tasks.score_diagnostics "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT" \
+      --negatives places --negatives-root "$DATA_ROOT/places"
+    step "SVHN features (CVPR Tables 2 and 3)"
+    $PY -m tasks.svhn_features "${COMMON[@]}" --dataset svhn --data-root "$DATA_ROOT/svhn" --n-train none \
+      --n-test none --image-size 64 --grid-sizes 4 16 64
+    step "inpainting on CelebA (CVPR Table 4)"
+    $PY -m tasks.inpainting "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT" --n-test 1000
+    ;;
+  *) echo "run_all.sh: unknown profile $PROFILE (smoke or paper)" >&2; exit 2 ;;
+esac
+
+step "report"
+$PY -m tasks.report --results "$OUT"
+echo "run_all.sh: done in $(( $(date +%s) - start )) s; tables in $OUT/tables.md"

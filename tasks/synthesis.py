@@ -1,0 +1,173 @@
+"""Synthesis (arXiv §7.2, CVPR §6.2; figures 1, 2, 4, 5; CVPR Table 1).
+
+For each method: learn it on the dataset (or reuse the trained run), then
+- draw starting 1×1 images from the empirical distribution of the training images' 1×1
+  versions and pass them up the grids; save a sample grid at every grid (figure 1) and an
+  observed-vs-synthesized panel (figure 2);
+- write the ℓ1 norm of each grid's parameter gradient per iteration as CSV and plot (figure 4);
+- start several chains from the same 1×1 image (figure 5) and record their spread;
+- Inception score and FID (torch-fidelity) of --fidelity-samples samples, when the Inception
+  weights are available locally; otherwise say what is missing and carry on.
+
+Choices where the paper is silent: the final synthesis noise is a flag (--final-noise; the CVPR
+paper switches it off for CIFAR-10); cd1 and pcd, which the paper does not use for synthesis,
+start from the same 1×1 images as single-grid; --per-class learns one model per class and pools
+the samples (the CVPR CIFAR-10 setting, with --steps-per-grid 40).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+
+import torch
+
+from repro.config import Config
+from repro.data import ImageSet, load_dataset
+from repro.engine import sample_1x1, synthesize
+from repro.fidelity import KEY_FID, KEY_IS, KEY_IS_STD, MissingWeights, fidelity_metrics, to_uint8_rgb
+from repro.io import provenance, read_csv, write_csv
+from repro.pyramid import upscale
+from tasks.common import parse_task_args, result_row, task_parser, trained_learner, write_results
+
+GRAD_COLUMNS = ["method", "iteration", "grid", "size", "grad_l1", "profile", "dataset", "n_images", "seed",
+                "device", "commit", "date"]
+
+
+def synthesize_batches(learner, train_set: ImageSet, n: int, generator, noise: bool, y0=None) -> list:
+    """n samples per grid, in batches of the training batch size (batch norm uses batch statistics)."""
+    cfg, out = learner.cfg, []
+    y0 = sample_1x1(train_set, n, generator, cfg) if y0 is None else y0
+    y0 = y0.to(next(learner.parameters()).device)
+    for start in range(0, n, cfg.batch_size):
+        out.append(synthesize(learner.nets, learner.sizes, y0[start:start + cfg.batch_size], steps=learner.steps,
+                              cfg=cfg, generator=generator, noise=noise))
+    return [torch.cat([b[g] for b in out]).cpu() for g in range(len(learner.sizes))]
+
+
+def save_grid(images: torch.Tensor, path: str, cfg: Config, nrow: int | None = None) -> None:
+    from torchvision.utils import save_image
+    x = upscale(images, cfg.image_size).float() / cfg.pixel_max
+    save_image(x.clamp(0, 1), path, nrow=nrow or max(1, int(math.sqrt(len(x)))), padding=1)
+
+
+def diversity(learner, train_set, generator, noise: bool, groups: int = 4, per_group: int = 4):
+    """Chains started from the same 1×1 image (figure 5): samples and mean per-pixel std within groups."""
+    y0 = sample_1x1(train_set, groups, generator, learner.cfg).repeat_interleave(per_group, 0)
+    final = synthesize_batches(learner, train_set, len(y0), generator, noise, y0=y0)[-1]
+    spread = final.view(groups, per_group, -1).std(1).mean() / learner.cfg.pixel_max
+    return final, float(spread)
+
+
+def gradient_rows(run_path: str, cfg: Config, n_images: int, prov: dict) -> list[dict]:
+    rows = read_csv(os.path.join(run_path, "log.csv"))
+    return [{"method": cfg.method, "iteration": r["iteration"], "grid": r["grid"], "size": r["size"],
+             "grad_l1": r["grad_l1"], "profile": cfg.profile, "dataset": cfg.dataset, "n_images": n_images,
+             "seed": cfg.seed, "device": prov["device"], "commit": prov["commit"], "date": prov["date"]}
+            for r in rows]
+
+
+def plot_gradients(rows: list[dict], path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for size in sorted({int(r["size"]) for r in rows}):
+        pts = [(int(r["iteration"]), float(r["grad_l1"])) for r in rows if int(r["size"]) == size]
+        ax.plot(*zip(*pts), label=f"{size}×{size}")
+    ax.set(xlabel="iteration", ylabel="ℓ1 norm of gradient", yscale="log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def learn(cfg: Config, args, train_set: ImageSet):
+    """One learner, or one per class (--per-class); returns [(learner, run_path, its train set)]."""
+    if not args.per_class:
+        return [(*trained_learner(cfg, args.runs, train_set, progress=not args.no_progress), train_set)]
+    if train_set.labels is None:
+        raise ValueError(f"--per-class needs a labeled dataset; {train_set.name} has no labels")
+    out = []
+    for c in sorted(set(train_set.labels.tolist())):
+        part = train_set.subset(torch.nonzero(train_set.labels == c).flatten())
+        out.append((*trained_learner(cfg, args.runs, part, tag=f"class{c}", progress=not args.no_progress), part))
+    return out
+
+
+def fidelity_rows(cfg, args, fake, train_set, prov, setting) -> list[dict]:
+    real = to_uint8_rgb(train_set.batch(torch.arange(min(len(train_set), args.fidelity_samples))), 255.0)
+    try:
+        m_fake = fidelity_metrics(fake, real, isc=True, fid=True, weights_path=args.inception_weights)
+        m_real = fidelity_metrics(real, isc=True, weights_path=args.inception_weights)
+    except MissingWeights as err:
+        print(f"[synthesis] Inception score and FID skipped: {err}", file=sys.stderr)
+        return []
+    row = lambda method, metric, v, n: result_row(  # noqa: E731
+        cfg, experiment="synthesis", method=method, setting=setting, metric=metric, value=v, n_images=n, prov=prov)
+    return [row(cfg.method, "inception_score", m_fake[KEY_IS], len(fake)),
+            row(cfg.method, "inception_score_std", m_fake[KEY_IS_STD], len(fake)),
+            row(cfg.method, "fid", m_fake[KEY_FID], len(fake)),
+            row("real", "inception_score", m_real[KEY_IS], len(real))]
+
+
+def run_method(cfg: Config, args, train_set: ImageSet, prov: dict) -> tuple[list, list]:
+    learned = learn(cfg, args, train_set)
+    gen = torch.Generator(device=cfg.torch_device()).manual_seed(cfg.seed + 7)
+    noise, tag = args.final_noise, f"{cfg.method}"
+    per = math.ceil(args.n_samples / len(learned))
+    grids = [synthesize_batches(lr, part, per, gen, noise) for lr, _, part in learned]
+    grids = [torch.cat([g[k] for g in grids])[: args.n_samples] for k in range(len(grids[0]))]
+    for size, imgs in zip(learned[0][0].sizes, grids):
+        save_grid(imgs[: cfg.n_show], os.path.join(args.out, f"synthesis_{tag}_grid{size}.png"), cfg)
+    n_obs = min(cfg.n_show, len(train_set))
+    save_grid(torch.cat([train_set.batch(torch.arange(n_obs)), grids[-1][:n_obs]]),
+              os.path.join(args.out, f"synthesis_{tag}_observed_vs_synthesized.png"), cfg,
+              nrow=max(1, int(math.sqrt(n_obs))))
+    div, spread = diversity(learned[0][0], learned[0][2], gen, noise)
+    save_grid(div, os.path.join(args.out, f"synthesis_{tag}_diversity.png"), cfg, nrow=4)
+    setting = f"final_noise={'on' if noise else 'off'}"
+    rows = [result_row(cfg, experiment="synthesis", method=cfg.method, setting=setting, prov=prov,
+                       metric="diversity_pixel_std", value=spread, n_images=len(train_set))]
+    grad = [r for _, path, part in learned for r in gradient_rows(path, cfg, len(part), prov)]
+    plot_gradients(grad, os.path.join(args.out, f"synthesis_{tag}_grad_norm.png"))
+    if args.fidelity_samples > 0:
+        more = args.fidelity_samples - len(grids[-1])
+        fake = grids[-1] if more <= 0 else torch.cat(
+            [grids[-1]] + [synthesize_batches(lr, part, math.ceil(more / len(learned)), gen, noise)[-1]
+                           for lr, _, part in learned])
+        rows += fidelity_rows(cfg, args, to_uint8_rgb(fake[: args.fidelity_samples], cfg.pixel_max),
+                              train_set, prov, setting)
+    return rows, grad
+
+
+def main(argv=None) -> int:
+    parser = task_parser(__doc__)
+    parser.add_argument("--methods", nargs="+", default=None, help="methods to run (default: --method, "
+                        "or multigrid and singlegrid as in figure 2)")
+    parser.add_argument("--n-samples", type=int, default=64, help="synthesized images per method for the panels")
+    parser.add_argument("--final-noise", type=lambda s: s.lower() in ("1", "true", "on", "yes"), default=True,
+                        help="keep the Langevin noise in the final synthesis (CVPR CIFAR-10: off)")
+    parser.add_argument("--fidelity-samples", type=int, default=0,
+                        help="samples for Inception score / FID (0: skip; the usual count is 50000)")
+    parser.add_argument("--inception-weights", default=None, help=f"path of the torch-fidelity Inception weights")
+    parser.add_argument("--per-class", action="store_true", help="one model per class (CVPR CIFAR-10 setting)")
+    cfg, args = parse_task_args(parser, argv)
+    methods = args.methods or (["method"] if "method" in vars(args) else ["multigrid", "singlegrid"])
+    methods = [cfg.method if m == "method" else m for m in methods]
+    os.makedirs(args.out, exist_ok=True)
+    train_set = load_dataset(cfg, "train")
+    prov = provenance(cfg.torch_device())
+    rows, grad = [], []
+    for method in methods:
+        r, g = run_method(dataclasses.replace(cfg, method=method), args, train_set, prov)
+        rows, grad = rows + r, grad + g
+    write_results(args.out, "synthesis", rows)
+    write_csv(os.path.join(args.out, "synthesis_grad_norm.csv"), grad, GRAD_COLUMNS)
+    print(f"[synthesis] wrote {len(rows)} rows to {args.out}/synthesis.csv and figures to {args.out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
