@@ -60,7 +60,7 @@ case "$PROFILE" in
     $PY -m tasks.svhn_features "${COMMON[@]}" --dataset svhn --data-root "$DATA_ROOT/svhn" --n-train none \
       --n-test none --image-size 64 --grid-sizes 4 16 64
     step "inpainting on CelebA (CVPR Table 4)"
-    $PY -m tasks.inpainting "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT" --n-test 1000
+    $PY -m tasks.inpainting "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT"
     ;;
   *) echo "run_all.sh: unknown profile $PROFILE (smoke or paper)" >&2; exit 2 ;;
 esac

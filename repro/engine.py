@@ -25,7 +25,7 @@ from repro.io import atomic_torch_save, atomic_write_bytes, provenance, read_csv
 from repro.langevin import NonFiniteError, langevin
 from repro.methods import Start, get_method
 from repro.models import build_energy_net
-from repro.pyramid import block_any, downscale, upscale
+from repro.pyramid import downscale, upscale
 
 LOG_COLUMNS = ["iteration", "grid", "size", "f_obs", "f_syn", "grad_l1", "loss", "lr", "seconds"]
 # Config fields that may change when a run is resumed; any other change is refused.
@@ -65,8 +65,10 @@ def synthesize(nets, sizes, y, *, steps: int, cfg: Config, generator=None, noise
 
     y: (B, C, h, h) starting chains, h ≤ sizes[0]. Returns one (B, C, s, s) batch per size.
     mask: optional (B, 1|C, H, H) update mask at the finest size (1 = missing, may move). At each grid
-        a pixel moves if any pixel of its block is missing; the others are reset to `observed`
-        (down-scaled to the grid) before sampling and held there.
+        a pixel moves only if its whole block is missing; any other pixel is held at the mean of the
+        observed pixels of its block (at the finest grid: the observed pixel itself, bit for bit).
+        Holding partly observed blocks keeps what is known at the coarse grids: under a pepper mask
+        that misses 60% of the pixels nearly every coarse block is partly observed.
     """
     noise = cfg.noise if noise is None else noise
     if mask is not None and observed is None:
@@ -78,12 +80,25 @@ def synthesize(nets, sizes, y, *, steps: int, cfg: Config, generator=None, noise
         y = upscale(y, size)
         move = None
         if mask is not None:
-            move = block_any(mask, size)
-            y = torch.where(move, y, downscale(observed, size))
+            move, held = coarse_observation(observed, mask, size)
+            y = torch.where(move, y, held)
         y = langevin(net, y, steps=steps, step_size=cfg.step_size, sigma=cfg.sigma, noise=noise,
                      update_mask=move, generator=generator, clip=cfg.clip())
         out.append(y)
     return out
+
+
+def coarse_observation(observed: torch.Tensor, mask: torch.Tensor, size: int):
+    """What is known of `observed` (B, C, H, H) at grid `size` under `mask` (1 = missing).
+
+    Returns (move, held), both (B, C, size, size): move is True where the whole block is missing;
+    held is the mean of the block's observed pixels (arbitrary where move is True).
+    """
+    known = (1 - mask.to(observed.dtype)).expand_as(observed)  # (B, C, H, H), 1 = observed
+    frac = downscale(known, size)  # fraction of each block observed
+    move = frac == 0
+    held = downscale(observed * known, size) / torch.where(move, torch.ones_like(frac), frac)
+    return move, held
 
 
 def check_sizes(sizes, image_size: int) -> None:

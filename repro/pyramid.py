@@ -40,7 +40,3 @@ def upscale(x: torch.Tensor, size: int) -> torch.Tensor:
     d = size // h
     return x if d == 1 else x.repeat_interleave(d, dim=-2).repeat_interleave(d, dim=-1)
 
-
-def block_any(mask: torch.Tensor, size: int) -> torch.Tensor:
-    """(B, 1|C, H, H) 0/1 mask → bool mask at `size`: a coarse pixel is set if any pixel of its block is."""
-    return downscale(mask.to(torch.float32), size) > 0

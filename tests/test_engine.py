@@ -109,6 +109,20 @@ def test_masked_learning_moves_only_missing_pixels(smoke_cfg, faces):
     assert not torch.equal(samples[-1][~held], x[~held])
 
 
+def test_coarse_grids_hold_what_is_observed():
+    from repro.engine import coarse_observation
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[0, 0, :2, :2] = 1  # top-left block wholly missing
+    mask[0, 0, 2, 2] = 1  # bottom-right block missing one pixel of four
+    move, held = coarse_observation(x, mask, 2)
+    assert move.tolist() == [[[[True, False], [False, False]]]]
+    assert held[0, 0, 1, 1] == (11 + 14 + 15) / 3  # mean of the observed pixels of the block
+    assert held[0, 0, 0, 1] == (2 + 3 + 6 + 7) / 4
+    move, held = coarse_observation(x, mask, 4)  # finest grid: observed pixels themselves
+    assert torch.equal(move, mask.bool()) and torch.equal(held[~move], x[~move])
+
+
 def test_batch_order_and_1x1_sampling(smoke_cfg, faces):
     order = BatchOrder(10, 4, seed=0)
     assert order.per_epoch == 2

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from repro.pyramid import block_any, downscale, upscale
+from repro.pyramid import downscale, upscale
 
 
 def test_shapes_and_block_average():
@@ -42,9 +42,3 @@ def test_bad_sizes_raise():
     with pytest.raises(ValueError, match="square"):
         downscale(torch.zeros(1, 1, 4, 8), 2)
 
-
-def test_block_any():
-    m = torch.zeros(1, 1, 4, 4)
-    m[0, 0, 3, 0] = 1
-    coarse = block_any(m, 2)
-    assert coarse.dtype == torch.bool and coarse.sum() == 1 and coarse[0, 0, 1, 0]

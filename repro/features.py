@@ -1,0 +1,210 @@
+"""Features of trained energy nets for semi-supervised classification (CVPR §6.3, arXiv §7.3).
+
+Two read-outs of the learned ConvNets, one code path for every feature source:
+
+- ``maxpool_features``: every conv block's output (conv → BN → activation) max-pooled to a 4×4
+  spatial grid, flattened and concatenated (the DCGAN recipe, Radford et al. 2015), fed to an
+  L2-SVM (``fit_l2svm``). With the DCGAN-discriminator net (arch "dcgan", 64-128-256-512) this is
+  16 · 960 = 15,360 dimensions, the number in the CVPR text.
+- ``TopMapClassifier``: a two-layer CNN on the top feature maps of the grids (3×3 conv with 64
+  channels per grid, ReLU, concatenation, one fully-connected layer).
+
+Batch norm in these nets always uses the statistics of the batch it sees (repro.models), so a
+feature of one image depends on its batch. ``extract`` therefore feeds fixed-size batches (the
+training batch size), wrapping around to the first images to fill the last batch, and callers
+shuffle labeled sets so that no batch holds a single class (a one-class batch would have its
+class signal normalised away).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from repro.pyramid import downscale
+
+POOL = 4  # max-pool every feature map to POOL × POOL (DCGAN)
+DEFAULT_CS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # L2-SVM C grid (paper silent)
+
+
+# --- max-pooled features and the L2-SVM -----------------------------------------------
+
+def maxpool_features(net, x: torch.Tensor) -> torch.Tensor:
+    """(B, C, s, s) images at the net's grid → (B, 16 · Σ block channels).
+
+    Each block's map (B, c_k, h_k, h_k) is adaptively max-pooled to (B, c_k, 4, 4). A map smaller
+    than 4×4 is replicated: for 32×32 inputs the dcgan net's last map is 2×2 and each of its pixels
+    fills a 2×2 block of the pooled map, so the dimension is the same as for 64×64 inputs.
+    """
+    pooled = [F.adaptive_max_pool2d(m, POOL).flatten(1) for m in net.feature_maps(x)]  # (B, 16 c_k)
+    return torch.cat(pooled, dim=1)
+
+
+def maxpool_dim(net) -> int:
+    """16 · Σ channels of the net's conv blocks (15,360 for dcgan at width 1)."""
+    return POOL * POOL * sum(block[0].out_channels for block in net.blocks)
+
+
+def top_maps(nets, x: torch.Tensor) -> list[torch.Tensor]:
+    """(B, C, H, H) finest-grid images → each net's last feature map (B, c_g, s_g, s_g), the
+    images block-averaged (repro.pyramid.downscale) to that net's grid first."""
+    return [net.feature_maps(downscale(x, net.grid_size))[-1] for net in nets]
+
+
+def extract(fn, images, batch_size: int, *, pixel_max: float = 255.0, dtype=torch.float32,
+            device="cpu") -> torch.Tensor:
+    """fn applied to an ImageSet in fixed-size batches under no_grad → (N, ...) on the CPU.
+
+    Every batch has min(batch_size, N) images: the last one is filled up with the first images of
+    the set (their outputs are dropped), so batch-norm statistics never come from a tiny batch.
+    """
+    n = len(images)
+    size, out = min(batch_size, n), []
+    with torch.no_grad():
+        for start in range(0, n, size):
+            idx = torch.arange(start, start + size) % n  # (size,), wraps around at the end
+            y = fn(images.batch(idx, pixel_max=pixel_max, dtype=dtype, device=device))
+            out.append(y[: min(size, n - start)].cpu())
+    return torch.cat(out)
+
+
+class SpanProjection(BaseEstimator, TransformerMixin):
+    """x (N, d) ↦ x Q (N, n), Q (d, n) an orthonormal basis of the span of the n training rows (d > n;
+    otherwise the identity). The weights of an L2-regularised linear model lie in that span
+    (representer theorem; liblinear's intercept is a separate constant feature), so the SVM on x Q
+    has the same dual problem and the same decisions as on x, at O(n²) instead of O(n·d) a pass
+    (the dual solver is used: n ≥ min(n, d) features after the projection)."""
+
+    def fit(self, x, y=None):
+        x = torch.from_numpy(np.asarray(x, np.float64))  # torch's QR: numpy's is far slower here
+        self.basis_ = torch.linalg.qr(x.T)[0].numpy() if x.shape[1] > x.shape[0] else None  # (d, n)
+        return self
+
+    def transform(self, x):
+        x = np.asarray(x, np.float64)
+        return x if self.basis_ is None else x @ self.basis_
+
+
+def fit_l2svm(train_feats, train_labels, val_feats, val_labels, Cs=DEFAULT_CS):
+    """Standardise (statistics of the training features), then a one-vs-rest linear SVM with
+    squared hinge loss and L2 penalty for each C; keep the C with the lowest validation error
+    (ties: the smallest C). Returns (pipeline fitted on the training features only, chosen C)."""
+    xt, yt, xv, yv = (np.asarray(a) for a in (train_feats, train_labels, val_feats, val_labels))
+    prep = Pipeline([("scale", StandardScaler()), ("span", SpanProjection())]).fit(xt)
+    zt, zv = prep.transform(xt), prep.transform(xv)  # (n, min(n, d)), (n_val, min(n, d))
+    best = None
+    for c in sorted(Cs):
+        svm = LinearSVC(C=c, loss="squared_hinge", penalty="l2", dual=True, max_iter=5000)
+        with warnings.catch_warnings():  # liblinear may stop at max_iter on large C; judged on val
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            svm.fit(zt, yt)
+        err = error_percent(svm.predict(zv), yv)
+        if best is None or err < best[0]:
+            best = (err, svm, c)
+    return Pipeline([*prep.steps, ("svm", best[1])]), best[2]
+
+
+def error_percent(pred, labels) -> float:
+    pred, labels = np.asarray(pred).reshape(-1), np.asarray(labels).reshape(-1)
+    return 100.0 * float(np.mean(pred != labels))
+
+
+def test_error(model, feats, labels) -> float:
+    """Classification error of a fitted scikit-learn model in percent."""
+    return error_percent(model.predict(np.asarray(feats)), labels)
+
+
+test_error.__test__ = False  # not a pytest test, wherever it is imported
+
+
+# --- labeled draws ----------------------------------------------------------------------
+
+def balanced_draw(labels, n_labeled: int, n_val: int, seed: int, n_classes: int = 10):
+    """Class-balanced, disjoint (labeled, validation) index draws from `labels` (N,).
+
+    Each class gets n // n_classes images (the first n % n_classes classes one more). Per class one
+    seeded permutation: validation takes its head, the labeled set the images after it, so for one
+    seed the validation draw (set and order) is the same for every n_labeled and the labeled sets are
+    nested. Both index tensors come back shuffled (mixed classes within every batch).
+    """
+    labels = torch.as_tensor(labels)
+    g = torch.Generator().manual_seed(seed)
+    per = lambda n, k: n // n_classes + (k < n % n_classes)  # noqa: E731
+    lab, val = [], []
+    for k in range(n_classes):
+        idx = torch.nonzero(labels == k).flatten()
+        nl, nv = per(n_labeled, k), per(n_val, k)
+        if nl + nv > len(idx):
+            raise ValueError(f"class {k} has {len(idx)} images, {nl} labeled + {nv} validation asked")
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        val.append(idx[:nv])
+        lab.append(idx[nv:nv + nl])
+    val = torch.cat(val)[torch.randperm(sum(map(len, val)), generator=g)]  # shuffled first: its order
+    lab = torch.cat(lab)[torch.randperm(sum(map(len, lab)), generator=g)]  # is the same for every n
+    return lab, val
+
+
+# --- two-layer CNN on the grids' top maps -------------------------------------------------
+
+class TopMapClassifier(nn.Module):
+    """Per grid a 3×3 stride-1 conv (64 channels, padding 1) + ReLU on its top map, flattened and
+    concatenated into `feature_dim` = 64 · Σ_g s_g² values, then one linear layer to the classes.
+
+    Each input map is first standardised per channel with fixed statistics (``set_input_stats``;
+    identity until set), the counterpart of the L2-SVM's feature standardisation: the frozen nets'
+    maps have scales of 1-50 set by their learned batch-norm gains, on which Adam at lr 1e-3 kills
+    most ReLUs of the head.
+
+    The paper's 34,624 = 64 · 541 is not what our nets give: with "same" padding (repro.models) the
+    top maps of grid1/grid2/grid3 at 4/16/64 are 2×2, 8×8 and 16×16, so 64 · 324 = 20,736 (smoke
+    grids 2/8/32: 1×1, 4×4, 8×8 → 5,184; a single-grid net at 64: 64 · 256 = 16,384). 541 is
+    6² + 12² + 19²: maps that large would arise if the 3×3 convolutions padded by 2 and grew each
+    map (the release's layer comments say "pad = 2"); we cannot confirm the authors' layout.
+    """
+
+    def __init__(self, map_shapes, n_classes: int = 10, channels: int = 64):
+        super().__init__()
+        self.map_shapes = [tuple(s) for s in map_shapes]  # (c_g, s_g, s_g) per grid
+        self.convs = nn.ModuleList([nn.Conv2d(c, channels, 3, 1, padding=1) for c, _, _ in self.map_shapes])
+        self.feature_dim = channels * sum(h * w for _, h, w in self.map_shapes)
+        self.fc = nn.Linear(self.feature_dim, n_classes)
+        for g, (c, _, _) in enumerate(self.map_shapes):
+            self.register_buffer(f"mean{g}", torch.zeros(c))
+            self.register_buffer(f"std{g}", torch.ones(c))
+
+    def set_input_stats(self, stats) -> None:
+        """stats: one (mean (c_g,), std (c_g,)) per grid, e.g. from ``map_stats``."""
+        for g, (mean, std) in enumerate(stats):
+            getattr(self, f"mean{g}").copy_(mean)
+            getattr(self, f"std{g}").copy_(std.clamp_min(1e-6))
+
+    def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        """maps: one (B, c_g, s_g, s_g) per grid → (B, n_classes) logits."""
+        if [tuple(m.shape[1:]) for m in maps] != self.map_shapes:
+            raise ValueError(f"expected maps {self.map_shapes}, got {[tuple(m.shape[1:]) for m in maps]}")
+        hs = []
+        for g, (conv, m) in enumerate(zip(self.convs, maps)):
+            m = (m - getattr(self, f"mean{g}").view(-1, 1, 1)) / getattr(self, f"std{g}").view(-1, 1, 1)
+            hs.append(F.relu(conv(m)).flatten(1))  # (B, 64 s_g²)
+        return self.fc(torch.cat(hs, dim=1))  # (B, feature_dim) → (B, n_classes)
+
+
+def map_stats(nets, images, batch_size: int, **kw) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per-channel mean and standard deviation of each net's top map over an ImageSet."""
+    def moments(x):  # (B, C, H, H) → (B, 2 Σ c_g): per image E[m] and E[m²] of every channel
+        return torch.cat([torch.cat([m.mean((2, 3)), (m * m).mean((2, 3))], 1) for m in top_maps(nets, x)], 1)
+    mom, out, i = extract(moments, images, batch_size, **kw).double().mean(0), [], 0
+    for net in nets:
+        c = net.top_shape[0]
+        mean, sq = mom[i:i + c], mom[i + c:i + 2 * c]
+        out.append((mean.float(), (sq - mean * mean).clamp_min(0).sqrt().float()))
+        i += 2 * c
+    return out

@@ -1,0 +1,261 @@
+"""SVHN semi-supervised classification from learned features (CVPR §6.3 Tables 2-3, arXiv §7.3 Table 2).
+
+    python -m tasks.svhn_features --profile smoke                      # embedded digits, minutes on a CPU
+    python -m tasks.svhn_features --profile paper --dataset svhn --data-root DIR
+
+Two experiments, each writing tidy rows (tasks.common.RESULT_COLUMNS) to <out>/<experiment>.csv:
+
+svhn_l2svm (CVPR Table 2): each method (multigrid, singlegrid, cd1, pcd) is learned without labels,
+    its finest grid being the DCGAN discriminator (arch "dcgan": four 5×5 stride-2 convs,
+    64-128-256-512). Every conv block's output of that net is max-pooled to 4×4 and concatenated
+    (15,360 values at width 1), and an L2-SVM on those features is fit to n labeled images.
+svhn_cnn (CVPR Table 3, arXiv Table 2): models with the paper's per-grid nets (grid1/grid2/grid3, a
+    separate trained model) stay frozen; a two-layer CNN (repro.features.TopMapClassifier) is
+    trained on the top feature maps of the three grids (multigrid) or of the one net (singlegrid,
+    cd1, pcd). "supervised" is the same three-grid structure trained from scratch, end to end, on the
+    labeled images only.
+
+Rows: method, setting "labels=<n>", seed = the label draw's seed, metric "test_error" (percent of
+the test split), plus one row per method with metric "feature_dim" (setting "all"). n_images is the
+number of test images.
+
+Choices where the papers are silent (or disagree):
+- Unsupervised training set: the train split, as the arXiv text says; the CVPR text trained on SVHN
+  train + test (``--unsup-on-train-and-test``; those runs are cached under their own tag). Labels of
+  the test split are never used for training.
+- Image size and grids: the profile's. The paper profile keeps 64×64 images and grids 4/16/64 (the
+  text resizes training images to 64×64; SVHN's 32×32 images are up-sampled bilinearly) and uses
+  all 73,257 / 26,032 images. The smoke profile uses the embedded digits at 32×32, grids 2/8/32,
+  width 0.25. Learning settings (Langevin steps, learning rate, iterations) are the profile's, as
+  for synthesis; the smoke profile trains 60 iterations here.
+- L2-SVM models: the multi-grid model keeps the paper's nets at grids 1-2 and only its grid-3 net is
+  the dcgan one; the single-grid baselines use the dcgan net as their only net. ``--archs`` applies
+  to the CNN experiment only.
+- Features: each block's output after batch norm and leaky ReLU, adaptive max pooling to 4×4
+  (maps smaller than 4×4, e.g. the last 2×2 map at 32×32, are replicated). Batch norm always uses
+  batch statistics, so features are extracted in fixed batches of the training batch size, the
+  last batch filled up from the first images; labeled sets are shuffled so batches mix classes.
+- Labeled draws: class-balanced (the arXiv text: "uniformly class distributed"), from the train
+  split, ``--label-seeds`` draws (3 paper, 2 smoke; the papers report one number) with seeds
+  1000·seed + k. For one draw the labeled sets are nested (1,000 ⊂ 2,000 ⊂ 4,000).
+- L2-SVM: features standardised with the labeled set's statistics; one-vs-rest scikit-learn
+  LinearSVC (squared hinge, L2 penalty); C from ``--svm-cs`` chosen on a class-balanced held-out
+  validation set of ``--val-labels`` train images disjoint from the labeled ones (10,000 in the
+  paper profile, as DCGAN's SVHN protocol; 100 in smoke); ties go to the smaller C; the SVM is fit
+  to the labeled images only. (For speed the standardised features are projected onto the span of
+  the labeled ones, an exact reformulation: repro.features.SpanProjection.)
+- CNN classifier: Adam (lr ``--classifier-lr`` 1e-3, β = 0.9, 0.999), cross-entropy, batches of the
+  training batch size (last partial batch dropped), ``--classifier-epochs`` fixed epochs (100 paper,
+  10 smoke), no weight decay, augmentation or early stopping; pixel values in [0, 255] as the
+  energy nets saw them; each net's input is the image block-averaged to its grid. The frozen nets'
+  maps are computed per batch (batch statistics) and standardised per channel with their mean and
+  standard deviation over the labeled images (without it the learned batch-norm gains, up to ~12,
+  make Adam kill the head's ReLUs: 20-70% smoke errors). The supervised baseline trains its three
+  nets and the head jointly with the same optimiser and epochs, its maps unstandardised (its batch
+  norms start at unit gain).
+- Concatenated dimension: 64 · Σ (top map area) = 20,736 for grids 4/16/64 (top maps 2×2, 8×8,
+  16×16), not the paper's 34,624; see repro.features.TopMapClassifier.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from repro.data import ImageSet, load_dataset
+from repro.engine import BatchOrder
+from repro.features import (DEFAULT_CS, TopMapClassifier, balanced_draw, error_percent, extract, fit_l2svm,
+                            map_stats, maxpool_dim, maxpool_features, test_error, top_maps)
+from repro.io import provenance
+from repro.methods import METHODS
+from repro.models import build_energy_net
+from tasks.common import parse_task_args, result_row, task_parser, trained_learner, write_results
+
+EXPERIMENTS = ("svhn_l2svm", "svhn_cnn")
+# Config defaults of this task per profile (under the user's flags).
+CONFIG_DEFAULTS = {"smoke": {"dataset": "digits", "n_iters": 60},
+                   "paper": {"dataset": "digits", "n_train": None, "n_test": None}}
+# Task options per profile: labeled counts, label draws, validation images, classifier epochs.
+TASK_DEFAULTS = {"smoke": {"labels": [100, 200, 400], "label_seeds": 2, "val_labels": 100, "classifier_epochs": 10},
+                 "paper": {"labels": [1000, 2000, 4000], "label_seeds": 3, "val_labels": 10_000,
+                           "classifier_epochs": 100}}
+
+
+@dataclass
+class Data:
+    train: ImageSet  # labeled pool (train split)
+    test: ImageSet  # test split, every image scored
+    unsup: ImageSet  # what the energy nets learn from
+    tag: str  # run-folder tag of the unsupervised training set
+    kw: dict  # ImageSet.batch arguments: pixel_max, dtype, device
+
+
+def build_parser():
+    p = task_parser(__doc__)
+    p.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    p.add_argument("--experiments", nargs="+", choices=EXPERIMENTS, default=list(EXPERIMENTS))
+    p.add_argument("--labels", nargs="+", type=int, help="labeled counts (smoke 100 200 400; paper 1000 2000 4000)")
+    p.add_argument("--label-seeds", type=int, help="label draws per count (smoke 2, paper 3)")
+    p.add_argument("--val-labels", type=int, help="held-out labeled images choosing C (smoke 100, paper 10000)")
+    p.add_argument("--classifier-epochs", type=int, help="CNN classifier epochs (smoke 10, paper 100)")
+    p.add_argument("--classifier-lr", type=float, default=1e-3)
+    p.add_argument("--svm-cs", nargs="+", type=float, default=list(DEFAULT_CS))
+    p.add_argument("--no-supervised", action="store_true", help="skip the supervised CNN baseline")
+    p.add_argument("--unsup-on-train-and-test", action="store_true",
+                   help="learn the energy nets on train + test images (the CVPR text), not train only")
+    return p
+
+
+def resolve(args, profile: str):
+    """Fill the task options the user left unset from the profile's defaults."""
+    for k, v in TASK_DEFAULTS.get(profile, TASK_DEFAULTS["smoke"]).items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+    return args
+
+
+def load_data(cfg, both: bool) -> Data:
+    train, test = load_dataset(cfg, "train"), load_dataset(cfg, "test")
+    if train.labels is None or test.labels is None:
+        raise ValueError(f"dataset {cfg.dataset!r} has no labels; use digits or svhn")
+    unsup = train
+    if both:
+        unsup = ImageSet(torch.cat([train.images, test.images]), None, f"{train.name}+test")
+    kw = {"pixel_max": cfg.pixel_max, "dtype": cfg.dtype(), "device": cfg.torch_device()}
+    return Data(train, test, unsup, "traintest" if both else "", kw)
+
+
+def label_draws(cfg, args, labels) -> dict:
+    """{(n, draw seed): (labeled idx, validation idx)} over the labeled counts and draws."""
+    counts = torch.bincount(labels, minlength=10)
+    need = (max(args.labels) + args.val_labels) / 10
+    if counts.min() < need:
+        raise ValueError(f"{cfg.dataset}: the smallest class has {int(counts.min())} train images, "
+                         f"{max(args.labels)} labels + {args.val_labels} validation need ~{need:.0f}; "
+                         f"lower --labels/--val-labels or use --dataset svhn --data-root DIR")
+    seeds = [1000 * cfg.seed + k for k in range(args.label_seeds)]
+    return {(n, s): balanced_draw(labels, n, args.val_labels, s) for n in args.labels for s in seeds}
+
+
+def row(cfg, data, prov, experiment, method, setting, metric, value, seed=None):
+    return result_row(cfg, experiment=experiment, method=method, setting=setting, metric=metric, value=value,
+                      n_images=len(data.test), seed=seed, prov=prov)
+
+
+# --- L2-SVM on max-pooled features of the finest (dcgan) net ----------------------------------
+
+def svm_config(cfg, method: str):
+    archs = (None,) * (len(cfg.grid_sizes) - 1) + ("dcgan",)
+    return dataclasses.replace(cfg, method=method, archs=archs)
+
+
+def l2svm_rows(cfg, args, data: Data, draws: dict, prov: dict) -> list[dict]:
+    rows = []
+    for method in args.methods:
+        learner, _ = trained_learner(svm_config(cfg, method), args.runs, data.unsup, tag=data.tag,
+                                     progress=not args.no_progress)
+        net = learner.nets[-1]  # the finest grid's dcgan net
+        feats = lambda s: extract(functools.partial(maxpool_features, net), s, cfg.batch_size, **data.kw)  # noqa: E731
+        test_f, val_f = feats(data.test), {}  # (N_test, 16 Σc)
+        for (n, seed), (lab, val) in draws.items():
+            if seed not in val_f:  # the validation draw depends on the seed only
+                val_f[seed] = feats(data.train.subset(val))
+            model, c = fit_l2svm(feats(data.train.subset(lab)), data.train.labels[lab], val_f[seed],
+                                 data.train.labels[val], args.svm_cs)
+            err = test_error(model, test_f, data.test.labels)
+            print(f"svhn_l2svm {method} labels={n} seed={seed}: C={c:g}, test error {err:.2f}%", flush=True)
+            rows.append(row(cfg, data, prov, "svhn_l2svm", method, f"labels={n}", "test_error", err, seed))
+        rows.append(row(cfg, data, prov, "svhn_l2svm", method, "all", "feature_dim", maxpool_dim(net)))
+    return rows
+
+
+# --- two-layer CNN on the grids' top maps -------------------------------------------------
+
+def fresh_nets(cfg, channels: int) -> nn.ModuleList:
+    """The multigrid structure (one net per grid, cfg.archs or the paper's) at initialisation."""
+    archs = METHODS["multigrid"].archs(cfg)
+    return nn.ModuleList([build_energy_net(s, channels, arch=a, width=cfg.width, activation=cfg.activation,
+                                           leak=cfg.leak) for s, a in zip(cfg.grid_sizes, archs)])
+
+
+def fit_classifier(nets, head, images: ImageSet, *, trainable: bool, epochs: int, lr: float, batch_size: int,
+                   seed: int, kw: dict) -> None:
+    """Adam on cross-entropy for `epochs` passes; the nets move only when trainable."""
+    params = list(head.parameters()) + (list(nets.parameters()) if trainable else [])
+    opt = torch.optim.Adam(params, lr=lr)
+    order = BatchOrder(len(images), batch_size, seed)
+    for t in range(epochs * order.per_epoch):
+        idx = order.indices(t)
+        x, y = images.batch(idx, **kw), images.labels[idx].to(kw["device"])  # (B, C, H, H), (B,)
+        with torch.set_grad_enabled(trainable):
+            maps = top_maps(nets, x)
+        loss = F.cross_entropy(head(maps), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def classifier_error(nets, head, images: ImageSet, batch_size: int, kw: dict) -> float:
+    logits = extract(lambda x: head(top_maps(nets, x)), images, batch_size, **kw)  # (N, 10)
+    return error_percent(logits.argmax(1).numpy(), images.labels.numpy())
+
+
+def cnn_rows(cfg, args, data: Data, draws: dict, prov: dict) -> list[dict]:
+    rows, dev, dtype = [], cfg.torch_device(), cfg.dtype()
+    for method in [*args.methods, *([] if args.no_supervised else ["supervised"])]:
+        supervised = method == "supervised"
+        if not supervised:
+            learner, _ = trained_learner(dataclasses.replace(cfg, method=method), args.runs, data.unsup,
+                                         tag=data.tag, progress=not args.no_progress)
+        shapes = [net.top_shape for net in (fresh_nets(cfg, data.train.channels) if supervised else learner.nets)]
+        for (n, seed), (lab, _) in draws.items():
+            torch.manual_seed(seed)  # head (and supervised nets) initialisation
+            nets = fresh_nets(cfg, data.train.channels).to(dev, dtype) if supervised else learner.nets
+            head = TopMapClassifier(shapes).to(dev, dtype)
+            if not supervised:  # standardise the frozen maps with the labeled images' statistics
+                head.set_input_stats(map_stats(nets, data.train.subset(lab), cfg.batch_size, **data.kw))
+            fit_classifier(nets, head, data.train.subset(lab), trainable=supervised, epochs=args.classifier_epochs,
+                           lr=args.classifier_lr, batch_size=cfg.batch_size, seed=seed, kw=data.kw)
+            err = classifier_error(nets, head, data.test, cfg.batch_size, data.kw)
+            print(f"svhn_cnn {method} labels={n} seed={seed}: test error {err:.2f}%", flush=True)
+            rows.append(row(cfg, data, prov, "svhn_cnn", method, f"labels={n}", "test_error", err, seed))
+        dim = TopMapClassifier(shapes).feature_dim  # 64 · Σ top map areas
+        rows.append(row(cfg, data, prov, "svhn_cnn", method, "all", "feature_dim", dim))
+    return rows
+
+
+def summary(rows: list[dict]) -> str:
+    """Mean ± sd of the test error over label draws, one line per (experiment, method, labels)."""
+    groups: dict = {}
+    for r in rows:
+        if r["metric"] == "test_error":
+            groups.setdefault((r["experiment"], r["method"], r["setting"]), []).append(r["value"])
+    return "\n".join(f"{e:11s} {m:11s} {s:12s} {np.mean(v):6.2f} ± {np.std(v):5.2f}  (n={len(v)})"
+                     for (e, m, s), v in groups.items())
+
+
+def main(argv=None) -> list[dict]:
+    parser = build_parser()
+    pre, _ = parser.parse_known_args(argv)
+    cfg, args = parse_task_args(parser, argv, **CONFIG_DEFAULTS.get(pre.preset, {}))
+    args = resolve(args, cfg.profile)
+    data = load_data(cfg, args.unsup_on_train_and_test)
+    draws = label_draws(cfg, args, data.train.labels)
+    prov, all_rows = provenance(cfg.torch_device()), []
+    for experiment, make in (("svhn_l2svm", l2svm_rows), ("svhn_cnn", cnn_rows)):
+        if experiment in args.experiments:
+            rows = make(cfg, args, data, draws, prov)
+            print("wrote", write_results(args.out, experiment, rows), flush=True)
+            all_rows += rows
+    print(summary(all_rows))
+    return all_rows
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,112 @@
+import csv
+import itertools
+import math
+import os
+
+import pytest
+import torch
+
+from repro.masks import MASKS, doodle_mask, get_mask, pepper_mask, square_mask
+from repro.metrics import (PSNR_11_OFFSET_DB, bootstrap_ci, masked_mae, masked_rmse, missing_fraction,
+                           psnr_masked, whole_image_mae)
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+# --- masks --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size,side", [(32, 16), (64, 32), (8, 8)])
+def test_square_mask_is_one_full_square_inside(size, side):
+    m = square_mask(50, size, side, gen())  # (B, 1, H, W)
+    assert m.shape == (50, 1, size, size) and m.dtype == torch.float32
+    assert set(m.unique().tolist()) <= {0.0, 1.0}
+    assert (m.sum((1, 2, 3)) == side * side).all()
+    rows, cols = m[:, 0].amax(2), m[:, 0].amax(1)  # (B, H), (B, W): which rows / columns are touched
+    assert (rows.sum(1) == side).all() and (cols.sum(1) == side).all()  # one contiguous side×side block
+    if size > side:  # positions vary
+        assert len({tuple(r.nonzero()[0].tolist()) for r in rows}) > 1
+
+
+def test_doodle_and_pepper_fractions_and_determinism():
+    d = doodle_mask(16, 32, gen(1))
+    assert d.shape == (16, 1, 32, 32) and abs(d.mean().item() - 0.25) < 0.05
+    assert torch.equal(d, doodle_mask(16, 32, gen(1)))
+    assert abs(doodle_mask(4, 64, gen(2)).mean().item() - 0.25) < 0.05
+    p = pepper_mask(8, 64, gen(3))
+    assert p.shape == (8, 1, 64, 64) and abs(p.mean().item() - 0.6) < 0.02
+    assert not torch.equal(p, pepper_mask(8, 64, gen(4)))
+
+
+def test_mask_registry():
+    assert set(MASKS) == {"square", "doodle", "pepper"}
+    assert get_mask("square")(3, 32, gen()).sum((1, 2, 3)).tolist() == [256.0] * 3  # default side size/2
+    with pytest.raises(ValueError, match="square, doodle, pepper"):
+        get_mask("star")
+    with pytest.raises(ValueError):
+        square_mask(1, 8, 9, gen())
+
+
+# --- metrics --------------------------------------------------------------------------
+
+def test_metrics_on_hand_made_images():
+    x = torch.zeros(1, 1, 2, 2)
+    y = torch.tensor([[[[0.1, 0.3], [0.5, 0.5]]]])  # the bottom row is observed: its error is ignored
+    mask = torch.tensor([[[[1.0, 1.0], [0.0, 0.0]]]])
+    assert masked_mae(x, y, mask).item() == pytest.approx(0.2)
+    assert whole_image_mae(x, y, mask).item() == pytest.approx(0.1)
+    assert masked_rmse(x, y, mask).item() == pytest.approx(math.sqrt(0.05))
+    assert psnr_masked(x, y, mask).item() == pytest.approx(10 * math.log10(20), abs=1e-4)
+    assert psnr_masked(x, 2 * y, mask, data_range=2.0).item() == pytest.approx(10 * math.log10(20), abs=1e-4)
+    assert missing_fraction(mask).item() == 0.5
+
+
+def test_metric_identities_on_random_images():
+    g = gen(5)
+    x, y = torch.rand(6, 3, 16, 16, generator=g).double(), torch.rand(6, 3, 16, 16, generator=g).double()
+    mask = (torch.rand(6, 1, 16, 16, generator=g) < 0.3).double()  # (B, 1, H, W)
+    frac = missing_fraction(mask)
+    assert torch.allclose(whole_image_mae(x, y, mask), masked_mae(x, y, mask) * frac)
+    assert torch.allclose(masked_mae(x, y, mask), masked_mae(x, y, mask.expand(-1, 3, -1, -1)))  # 1 ≡ C channels
+    diff = psnr_masked(x, y, mask) - psnr_masked(2 * x - 1, 2 * y - 1, mask, 1.0)
+    assert torch.allclose(diff, torch.full_like(diff, 20 * math.log10(2)))
+    assert PSNR_11_OFFSET_DB == pytest.approx(6.0206, abs=1e-4)
+    with pytest.raises(ValueError, match="does not fit"):
+        masked_mae(x, y, mask[:, :, :8])
+
+
+def test_bootstrap_ci():
+    assert bootstrap_ci([3.0] * 10, seed=0) == (3.0, 3.0)
+    assert bootstrap_ci(torch.tensor([2.5]), seed=0) == (2.5, 2.5)
+    v = torch.randn(200, generator=gen(6)).double()
+    low, high = bootstrap_ci(v, seed=1)
+    assert low < v.mean().item() < high and high - low < 0.5
+    assert bootstrap_ci(v, seed=1) == (low, high)
+    with pytest.raises(ValueError, match="finite"):
+        bootstrap_ci([1.0, float("nan")])
+
+
+# --- the task, end to end ---------------------------------------------------------------
+
+def test_inpainting_task_smoke(tmp_path):
+    from tasks.common import RESULT_COLUMNS
+    from tasks.inpainting import MASK_NAMES, METRICS, main
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    main(["--methods", "cd1", "multigrid", "--n-iters", "2", "--batch-size", "8", "--steps-per-grid", "2",
+          "--out", str(out), "--runs", str(runs), "--no-progress"])
+    with open(out / "inpainting.csv", newline="") as fh:
+        reader = csv.DictReader(fh)
+        assert reader.fieldnames == RESULT_COLUMNS
+        rows = list(reader)
+    keys = sorted((r["method"], r["setting"], r["metric"]) for r in rows)
+    assert keys == sorted(itertools.product(["cd1", "multigrid"], MASK_NAMES, METRICS))
+    assert {r["experiment"] for r in rows} == {"inpainting"} and {r["n_images"] for r in rows} == {"20"}
+    for r in rows:
+        low, value, high = float(r["ci_low"]), float(r["value"]), float(r["ci_high"])
+        assert all(math.isfinite(v) for v in (low, value, high)) and low <= value <= high
+    frac = {(r["method"], r["setting"]): float(r["value"]) for r in rows if r["metric"] == "missing_fraction"}
+    assert frac[("cd1", "square")] == frac[("multigrid", "square")] == 0.25  # 16×16 of 32×32, same masks
+    assert frac[("cd1", "doodle")] == frac[("multigrid", "doodle")]
+    for method, mask in itertools.product(["cd1", "multigrid"], MASK_NAMES):
+        assert os.path.getsize(out / f"inpainting_{method}_{mask}.png") > 0

@@ -1,0 +1,133 @@
+"""SVHN feature classification: feature sizes, the L2-SVM, the top-map CNN, label draws, one tiny run."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from repro.data import ImageSet
+import repro.features as feat
+from repro.features import (SpanProjection, TopMapClassifier, balanced_draw, extract, fit_l2svm, map_stats,
+                            maxpool_dim, maxpool_features, top_maps)
+from repro.models import build_energy_net
+from tasks.common import RESULT_COLUMNS
+
+
+@pytest.mark.parametrize("width, dim", [(1.0, 15_360), (0.25, 16 * (16 + 32 + 64 + 128)), (0.5, 16 * 480)])
+def test_maxpool_features_dim(width, dim):
+    torch.manual_seed(0)
+    net = build_energy_net(32, 3, arch="dcgan", width=width)
+    x = torch.rand(4, 3, 32, 32) * 255  # (B, C, 32, 32)
+    feats = maxpool_features(net, x)
+    assert feats.shape == (4, dim) and maxpool_dim(net) == dim
+    last = net.feature_maps(x)[-1]  # (4, c, 2, 2): replicated into 2×2 blocks of the 4×4 pooled map
+    tail = feats[:, -16 * last.shape[1]:].view(4, -1, 4, 4)
+    assert torch.equal(tail, last.repeat_interleave(2, -1).repeat_interleave(2, -2))
+
+
+def _blobs(n_per, dim, seed):
+    g = np.random.default_rng(seed)
+    centers = np.zeros((3, dim))
+    for k in range(3):  # class k: mean 10 on its own block of dim // 3 coordinates
+        centers[k, k * (dim // 3):(k + 1) * (dim // 3)] = 10.0
+    y = np.repeat(np.arange(3), n_per)
+    return centers[y] + g.standard_normal((len(y), dim)), y
+
+
+@pytest.mark.parametrize("dim", [5, 200])  # d < n and d > n (projection onto the training span)
+def test_fit_l2svm_separable(dim):
+    (xt, yt), (xv, yv), (xs, ys) = _blobs(20, dim, 0), _blobs(10, dim, 1), _blobs(10, dim, 2)
+    cs = (1e-3, 1e-1, 10.0)
+    model, c = fit_l2svm(xt, yt, xv, yv, cs)
+    assert c in cs and model[-1].C == c
+    assert feat.test_error(model, xs, ys) == 0.0
+
+
+def test_span_projection_keeps_decisions():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
+    x, y = _blobs(10, 100, 3)
+    x[:, :5] += np.random.default_rng(4).standard_normal((30, 5)) * 8  # overlapping classes
+    test, _ = _blobs(10, 100, 5)
+    plain = LinearSVC(C=0.1, dual=True, tol=1e-8, max_iter=100_000).fit(x, y)
+    proj = make_pipeline(SpanProjection(), LinearSVC(C=0.1, dual=True, tol=1e-8, max_iter=100_000)).fit(x, y)
+    np.testing.assert_allclose(proj.decision_function(test), plain.decision_function(test), atol=1e-4)
+
+
+def test_top_map_classifier():
+    shapes = [(16, 1, 1), (32, 4, 4), (16, 8, 8)]
+    head = TopMapClassifier(shapes)
+    assert head.feature_dim == 64 * (1 + 16 + 64)
+    maps = [torch.randn(5, *s) for s in shapes]
+    assert head(maps).shape == (5, 10)
+    with pytest.raises(ValueError):
+        head(maps[:2])
+    paper = [build_energy_net(s, 3).top_shape for s in (4, 16, 64)]  # grid1/grid2/grid3 top maps
+    assert paper == [(256, 2, 2), (512, 8, 8), (256, 16, 16)]
+    assert TopMapClassifier(paper).feature_dim == 20_736  # not the paper's 34,624 (see the class)
+
+
+def test_top_maps_and_extract_fixed_batches():
+    torch.manual_seed(0)
+    nets = [build_energy_net(s, 1, width=0.25) for s in (2, 8, 32)]
+    images = ImageSet(torch.randint(0, 256, (10, 1, 32, 32), dtype=torch.uint8), None, "toy")
+    sizes = []
+
+    def fn(x):
+        sizes.append(len(x))
+        return torch.cat([m.flatten(1) for m in top_maps(nets, x)], 1)
+
+    out = extract(fn, images, 4)
+    assert out.shape == (10, 64 * 1 + 128 * 16 + 64 * 64)  # top maps (64, 1, 1), (128, 4, 4), (64, 8, 8)
+    assert sizes == [4, 4, 4]  # the last batch is filled up with the first images
+    again = extract(fn, ImageSet(images.images[8:], None, "toy"), 4)  # only 2 images: one batch of 2
+    assert again.shape[0] == 2 and sizes[-1] == 2
+    stats = map_stats(nets, images, 10)  # one batch of all 10: the maps' per-channel moments
+    with torch.no_grad():
+        maps = top_maps(nets, images.batch(torch.arange(10)))
+    for (mean, std), m in zip(stats, maps):
+        torch.testing.assert_close(mean, m.mean((0, 2, 3)), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(std, m.std((0, 2, 3), unbiased=False), atol=1e-4, rtol=1e-4)
+    head = TopMapClassifier([n.top_shape for n in nets])
+    head.set_input_stats(stats)
+    assert torch.isfinite(head(maps)).all() and torch.equal(head.mean1, stats[1][0])
+
+
+def test_balanced_draw():
+    labels = torch.arange(10).repeat(30)[torch.randperm(300, generator=torch.Generator().manual_seed(0))]
+    lab, val = balanced_draw(labels, 50, 20, seed=3)
+    assert torch.equal(torch.bincount(labels[lab], minlength=10), torch.full((10,), 5))
+    assert torch.equal(torch.bincount(labels[val], minlength=10), torch.full((10,), 2))
+    assert not set(lab.tolist()) & set(val.tolist())
+    lab2, val2 = balanced_draw(labels, 100, 20, seed=3)
+    assert torch.equal(val, val2) and set(lab.tolist()) <= set(lab2.tolist())  # same validation, nested
+    lab3, _ = balanced_draw(labels, 50, 20, seed=3)
+    assert torch.equal(lab, lab3)  # deterministic
+    assert len(set(labels[lab[:10]].tolist())) > 1  # shuffled: no one-class batches
+    with pytest.raises(ValueError):
+        balanced_draw(labels, 290, 20, seed=0)
+
+
+def test_smoke_run(tmp_path):
+    from repro.io import read_csv
+    from tasks.svhn_features import main
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    main(["--methods", "multigrid", "cd1", "--labels", "50", "--label-seeds", "1", "--n-iters", "2",
+          "--batch-size", "8", "--steps-per-grid", "2", "--classifier-epochs", "2", "--out", str(out),
+          "--runs", str(runs), "--no-progress"])
+    want_dims = {"svhn_l2svm": {"multigrid": 3840, "cd1": 3840},
+                 "svhn_cnn": {"multigrid": 64 * (1 + 16 + 64), "cd1": 64 * 64, "supervised": 64 * (1 + 16 + 64)}}
+    for experiment, dims in want_dims.items():
+        with open(out / f"{experiment}.csv") as fh:
+            assert fh.readline().strip().split(",") == RESULT_COLUMNS
+        rows = read_csv(str(out / f"{experiment}.csv"))
+        keys = sorted((r["method"], r["setting"], r["metric"], r["seed"]) for r in rows)
+        assert keys == sorted([(m, "labels=50", "test_error", "0") for m in dims] +
+                              [(m, "all", "feature_dim", "0") for m in dims])
+        for r in rows:
+            v = float(r["value"])
+            assert r["experiment"] == experiment and r["dataset"] == "digits" and r["profile"] == "smoke"
+            if r["metric"] == "test_error":
+                assert math.isfinite(v) and 0.0 <= v <= 100.0
+            else:
+                assert v == dims[r["method"]]
