@@ -72,9 +72,12 @@ def lookups(p: pd.Series) -> list[Lookup] | str:
 
 
 def load_results(results_dir: str) -> pd.DataFrame:
-    frames = [pd.read_csv(f, dtype={"setting": str, "ci_low": float, "ci_high": float})
+    frames = [pd.read_csv(f, dtype=str, keep_default_na=False)  # commit hashes stay strings
               for f in sorted(glob.glob(os.path.join(results_dir, "*.csv")))]
     frames = [f for f in frames if {"experiment", "metric", "value", "profile"} <= set(f.columns)]
+    for f in frames:
+        for col in ("value", "ci_low", "ci_high"):
+            f[col] = pd.to_numeric(f[col].replace("", "nan"), errors="coerce")
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["experiment", "method", "setting", "seed", "metric", "value", "ci_low", "ci_high", "profile",
                  "dataset", "n_images", "device", "commit", "date"])

@@ -45,7 +45,7 @@ def test_score_diagnostics_smoke_run(dirs):
 def _row(**kw):
     base = dict(experiment="svhn_l2svm", method="multigrid", setting="labels=1000", seed=0, metric="test_error",
                 value=30.0, ci_low="", ci_high="", profile="paper", dataset="svhn", n_images=73257,
-                device="cuda:H100", commit="abc", date="2026-11-25T00:00:00+00:00")
+                device="cuda:H100", commit="641704376e00", date="2026-11-25T00:00:00+00:00")
     return {**base, **kw}
 
 
@@ -67,6 +67,7 @@ def test_report_builds_tables_with_missing_cells(tmp_path):
     sq = next(l for l in lines if l.startswith("| error | square_MG |") and "mae_masked" in l)
     assert "0.05 [0.04, 0.06]" in sq and "paper inside our interval" in sq
     assert "DCGAN baseline: not produced yet" in md
+    assert "641704376e00" in mg  # a hash that looks like a number stays a string
     assert not any("|  |  |" in l for l in lines if l.startswith("| error"))
 
 
