@@ -88,3 +88,22 @@ def bootstrap_ci(values, seed: int = 0, confidence: float = 0.95, n_resamples: i
     res = bootstrap((v,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
                     method="percentile", rng=np.random.default_rng(seed))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def nearest_neighbours(queries: torch.Tensor, refs: torch.Tensor, batch: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each query image (Q, C, H, W), the pixel-L2-nearest reference image (R, C, H, W).
+
+    Returns (distance, index), both (Q,): the Euclidean distance over all C·H·W values (in the
+    images' own units) and the reference's index. References are scanned in chunks of `batch`.
+    """
+    if queries.shape[1:] != refs.shape[1:]:
+        raise ValueError(f"queries {tuple(queries.shape)} and references {tuple(refs.shape)} differ in shape")
+    q = queries.flatten(1).double()  # (Q, D)
+    best_d = torch.full((len(q),), float("inf"), dtype=torch.float64)
+    best_i = torch.zeros(len(q), dtype=torch.long)
+    for start in range(0, len(refs), batch):
+        d = torch.cdist(q, refs[start:start + batch].flatten(1).double())  # (Q, r)
+        d_min, i_min = d.min(1)
+        better = d_min < best_d
+        best_d, best_i = torch.where(better, d_min, best_d), torch.where(better, i_min + start, best_i)
+    return best_d, best_i

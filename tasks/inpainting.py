@@ -52,6 +52,7 @@ import torch
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
 from repro.data import load_dataset
 from repro.engine import synthesize
+from repro.floors import biharmonic_fill, mean_face_fill, observed_mean_fill
 from repro.io import provenance
 from repro.masks import get_mask, square_mask
 from repro.methods import METHODS, Start
@@ -73,6 +74,8 @@ def build_parser():
     parser.add_argument("--train-mask-side", type=int, default=None,
                         help="side of the square training (and test) mask (default: image_size/2)")
     parser.add_argument("--n-panels", type=int, default=8, help="test images shown per example panel")
+    parser.add_argument("--no-floors", action="store_true",
+                        help="skip the training-free floors (observed mean, mean face, biharmonic)")
     return parser
 
 
@@ -92,17 +95,9 @@ def test_masks(n: int, size: int, side: int, seed: int) -> dict[str, torch.Tenso
     return masks
 
 
-def fill_missing(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """x (B, C, H, W) with its missing pixels (mask (B, 1, H, W) = 1) set to the per-channel
-    mean of the image's observed pixels."""
-    obs = 1 - mask  # (B, 1, H, W)
-    mean = (x * obs).sum((2, 3), keepdim=True) / obs.sum((2, 3), keepdim=True).clamp_min(1)  # (B, C, 1, 1)
-    return torch.where(mask.bool(), mean, x)  # (B, C, H, W)
-
-
 def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Inpaint x (B, C, H, W) where mask (B, 1, H, W) is 1 with the learner's sampler → (B, C, H, W)."""
-    filled = fill_missing(x, mask)
+    filled = observed_mean_fill(x, mask)
     y0 = downscale(filled, 1) if learner.method.start is Start.ONE_BY_ONE else filled  # (B, C, 1|H, 1|W)
     out = synthesize(learner.nets, learner.sizes, y0, steps=learner.steps, cfg=learner.cfg,
                      generator=generator, observed=filled, mask=mask)[-1]  # (B, C, H, W)
@@ -148,6 +143,32 @@ def chosen_methods(cfg, args) -> list[str]:
     return [cfg.method] if "method" in vars(args) else list(DEFAULT_METHODS)
 
 
+FLOORS = ("observed_mean", "mean_face", "biharmonic")  # training-free floors, same masks and metrics
+
+
+def floor_fns(train_set, cfg) -> dict:
+    """name → (x, mask) → filled x: the floors, each in the pixel units of the learned methods."""
+    mean_image = train_set.batch(torch.arange(len(train_set)), pixel_max=cfg.pixel_max,
+                                 dtype=torch.float64).mean(0)  # (C, H, W)
+    return {"observed_mean": observed_mean_fill,
+            "mean_face": lambda x, m: mean_face_fill(x, m, mean_image),
+            "biharmonic": lambda x, m: biharmonic_fill(x / cfg.pixel_max, m) * cfg.pixel_max}
+
+
+def score(mcfg, args, method: str, images, masks, outputs: dict, prov: dict, n_test: int) -> list[dict]:
+    """Rows (and panels) for one method's outputs under each mask, through one metric path."""
+    rows = []
+    for name, out in outputs.items():
+        values = image_metrics(images, out, masks[name], mcfg.pixel_max)
+        rows += [result_row(mcfg, experiment="inpainting", method=method, setting=name, metric=metric,
+                            value=float(v.mean()), ci=bootstrap_ci(v, seed=mcfg.seed), n_images=n_test,
+                            prov=prov) for metric, v in values.items()]
+        save_panel(os.path.join(args.out, f"inpainting_{method}_{name}.png"), images, out, masks[name],
+                   mcfg.pixel_max, min(args.n_panels, n_test))
+        print(f"{method:>13} {name:>6}: " + "  ".join(f"{m}={float(values[m].mean()):.4g}" for m in METRICS))
+    return rows
+
+
 def main(argv=None) -> list[dict]:
     cfg, args = parse_task_args(build_parser(), argv)
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
@@ -161,19 +182,17 @@ def main(argv=None) -> list[dict]:
     masks = test_masks(n_test, cfg.image_size, side, cfg.seed)
     os.makedirs(args.out, exist_ok=True)
     prov, rows = provenance(cfg.torch_device()), []
+    if not args.no_floors:
+        for method, fill in floor_fns(train_set, cfg).items():
+            outputs = {name: fill(images, m.to(images.dtype)) for name, m in masks.items()}
+            rows += score(cfg, args, method, images, masks, outputs, prov, n_test)
     for method in chosen_methods(cfg, args):
         mcfg = dataclasses.replace(cfg, method=method)
         learner, _ = trained_learner(mcfg, args.runs, train_set, tag=tag, mask_fn=square_mask_fn(side),
                                      progress=not args.no_progress)
-        for k, name in enumerate(MASK_NAMES):
-            out = inpaint_all(learner, images, masks[name], seed=cfg.seed * 1000 + 100 + k)
-            values = image_metrics(images, out, masks[name], cfg.pixel_max)
-            rows += [result_row(mcfg, experiment="inpainting", method=method, setting=name, metric=metric,
-                                value=float(v.mean()), ci=bootstrap_ci(v, seed=cfg.seed), n_images=n_test,
-                                prov=prov) for metric, v in values.items()]
-            save_panel(os.path.join(args.out, f"inpainting_{method}_{name}.png"), images, out, masks[name],
-                       cfg.pixel_max, min(args.n_panels, n_test))
-            print(f"{method:>10} {name:>6}: " + "  ".join(f"{m}={float(values[m].mean()):.4g}" for m in METRICS))
+        outputs = {name: inpaint_all(learner, images, masks[name], seed=cfg.seed * 1000 + 100 + k)
+                   for k, name in enumerate(MASK_NAMES)}
+        rows += score(mcfg, args, method, images, masks, outputs, prov, n_test)
     path = write_results(args.out, "inpainting", rows)
     print(f"wrote {path}")
     return rows

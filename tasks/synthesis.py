@@ -7,7 +7,10 @@ For each method: learn it on the dataset (or reuse the trained run), then
 - write the ℓ1 norm of each grid's parameter gradient per iteration as CSV and plot (figure 4);
 - start several chains from the same 1×1 image (figure 5) and record their spread;
 - Inception score and FID (torch-fidelity) of --fidelity-samples samples, when the Inception
-  weights are available locally; otherwise say what is missing and carry on.
+  weights are available locally; otherwise say what is missing and carry on;
+- a control that needs no learning: each synthesized image's nearest training image (pixel L2,
+  [0, 1] units) shown beside it, and the distances written as CSV next to the distances from
+  held-out test images to their nearest training image, so a reader sees whether samples are copies.
 
 Choices where the paper is silent: the final synthesis noise is a flag (--final-noise; the CVPR
 paper switches it off for CIFAR-10); cd1 and pcd, which the paper does not use for synthesis,
@@ -28,9 +31,12 @@ from repro.data import ImageSet, load_dataset
 from repro.engine import sample_1x1, synthesize
 from repro.fidelity import KEY_FID, KEY_IS, KEY_IS_STD, MissingWeights, fidelity_metrics, to_uint8_rgb
 from repro.io import provenance, read_csv, write_csv
+from repro.metrics import bootstrap_ci, nearest_neighbours
 from repro.pyramid import upscale
 from tasks.common import parse_task_args, result_row, task_parser, trained_learner, write_results
 
+NN_COLUMNS = ["method", "kind", "index", "nearest_train_index", "l2", "profile", "dataset", "n_images", "seed",
+              "device", "commit", "date"]
 GRAD_COLUMNS = ["method", "iteration", "grid", "size", "grad_l1", "profile", "dataset", "n_images", "seed",
                 "device", "commit", "date"]
 
@@ -83,6 +89,30 @@ def plot_gradients(rows: list[dict], path: str) -> None:
     plt.close(fig)
 
 
+def nearest_rows(cfg: Config, samples: torch.Tensor, train_set: ImageSet, test_set: ImageSet, prov: dict,
+                 out_dir: str, n: int) -> tuple[list[dict], list[dict]]:
+    """Nearest training image of n synthesized and n test images: panel, per-image CSV rows, summary rows."""
+    scale = lambda x: x.double() / cfg.pixel_max  # noqa: E731  (pixel L2 in [0, 1] units)
+    train = scale(train_set.batch(torch.arange(len(train_set)), pixel_max=cfg.pixel_max))
+    sets = {"synthesized": scale(samples[:n]), "test": scale(test_set.batch(torch.arange(min(n, len(test_set))),
+                                                                          pixel_max=cfg.pixel_max))}
+    per_image, summary = [], []
+    for kind, imgs in sets.items():
+        dist, idx = nearest_neighbours(imgs, train)
+        per_image += [{"method": cfg.method, "kind": kind, "index": i, "nearest_train_index": int(j), "l2": float(d),
+                       "profile": cfg.profile, "dataset": cfg.dataset, "n_images": len(train_set), "seed": cfg.seed,
+                       "device": prov["device"], "commit": prov["commit"], "date": prov["date"]}
+                      for i, (d, j) in enumerate(zip(dist, idx))]
+        summary.append(result_row(cfg, experiment="synthesis", method=cfg.method, setting=f"nearest_train_{kind}",
+                                  metric="nn_l2_mean", value=float(dist.mean()), ci=bootstrap_ci(dist, seed=cfg.seed),
+                                  n_images=len(imgs), prov=prov))
+        if kind == "synthesized":  # panel: each sample above its nearest training image
+            k = min(len(imgs), cfg.n_show)
+            pairs = torch.cat([imgs[:k], train[idx[:k]]]) * cfg.pixel_max
+            save_grid(pairs, os.path.join(out_dir, f"synthesis_{cfg.method}_nearest_train.png"), cfg, nrow=k)
+    return summary, per_image
+
+
 def learn(cfg: Config, args, train_set: ImageSet):
     """One learner, or one per class (--per-class); returns [(learner, run_path, its train set)]."""
     if not args.per_class:
@@ -112,7 +142,7 @@ def fidelity_rows(cfg, args, fake, train_set, prov, setting) -> list[dict]:
             row("real", "inception_score", m_real[KEY_IS], len(real))]
 
 
-def run_method(cfg: Config, args, train_set: ImageSet, prov: dict) -> tuple[list, list]:
+def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov: dict) -> tuple[list, list, list]:
     learned = learn(cfg, args, train_set)
     gen = torch.Generator(device=cfg.torch_device()).manual_seed(cfg.seed + 7)
     noise, tag = args.final_noise, f"{cfg.method}"
@@ -130,6 +160,8 @@ def run_method(cfg: Config, args, train_set: ImageSet, prov: dict) -> tuple[list
     setting = f"final_noise={'on' if noise else 'off'}"
     rows = [result_row(cfg, experiment="synthesis", method=cfg.method, setting=setting, prov=prov,
                        metric="diversity_pixel_std", value=spread, n_images=len(train_set))]
+    summary, nearest = nearest_rows(cfg, grids[-1], train_set, test_set, prov, args.out, args.n_samples)
+    rows += summary
     grad = [r for _, path, part in learned for r in gradient_rows(path, cfg, len(part), prov)]
     plot_gradients(grad, os.path.join(args.out, f"synthesis_{tag}_grad_norm.png"))
     if args.fidelity_samples > 0:
@@ -139,7 +171,7 @@ def run_method(cfg: Config, args, train_set: ImageSet, prov: dict) -> tuple[list
                            for lr, _, part in learned])
         rows += fidelity_rows(cfg, args, to_uint8_rgb(fake[: args.fidelity_samples], cfg.pixel_max),
                               train_set, prov, setting)
-    return rows, grad
+    return rows, grad, nearest
 
 
 def main(argv=None) -> int:
@@ -157,14 +189,15 @@ def main(argv=None) -> int:
     methods = args.methods or (["method"] if "method" in vars(args) else ["multigrid", "singlegrid"])
     methods = [cfg.method if m == "method" else m for m in methods]
     os.makedirs(args.out, exist_ok=True)
-    train_set = load_dataset(cfg, "train")
+    train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
     prov = provenance(cfg.torch_device())
-    rows, grad = [], []
+    rows, grad, nearest = [], [], []
     for method in methods:
-        r, g = run_method(dataclasses.replace(cfg, method=method), args, train_set, prov)
-        rows, grad = rows + r, grad + g
+        r, g, n = run_method(dataclasses.replace(cfg, method=method), args, train_set, test_set, prov)
+        rows, grad, nearest = rows + r, grad + g, nearest + n
     write_results(args.out, "synthesis", rows)
     write_csv(os.path.join(args.out, "synthesis_grad_norm.csv"), grad, GRAD_COLUMNS)
+    write_csv(os.path.join(args.out, "synthesis_nearest.csv"), nearest, NN_COLUMNS)
     print(f"[synthesis] wrote {len(rows)} rows to {args.out}/synthesis.csv and figures to {args.out}/")
     return 0
 

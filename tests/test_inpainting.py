@@ -91,7 +91,7 @@ def test_bootstrap_ci():
 
 def test_inpainting_task_smoke(tmp_path):
     from tasks.common import RESULT_COLUMNS
-    from tasks.inpainting import MASK_NAMES, METRICS, main
+    from tasks.inpainting import FLOORS, MASK_NAMES, METRICS, main
     out, runs = tmp_path / "out", tmp_path / "runs"
     main(["--methods", "cd1", "multigrid", "--n-iters", "2", "--batch-size", "8", "--steps-per-grid", "2",
           "--out", str(out), "--runs", str(runs), "--no-progress"])
@@ -100,13 +100,15 @@ def test_inpainting_task_smoke(tmp_path):
         assert reader.fieldnames == RESULT_COLUMNS
         rows = list(reader)
     keys = sorted((r["method"], r["setting"], r["metric"]) for r in rows)
-    assert keys == sorted(itertools.product(["cd1", "multigrid"], MASK_NAMES, METRICS))
+    assert keys == sorted(itertools.product(["cd1", "multigrid", *FLOORS], MASK_NAMES, METRICS))
     assert {r["experiment"] for r in rows} == {"inpainting"} and {r["n_images"] for r in rows} == {"20"}
     for r in rows:
         low, value, high = float(r["ci_low"]), float(r["value"]), float(r["ci_high"])
         assert all(math.isfinite(v) for v in (low, value, high)) and low <= value <= high
     frac = {(r["method"], r["setting"]): float(r["value"]) for r in rows if r["metric"] == "missing_fraction"}
     assert frac[("cd1", "square")] == frac[("multigrid", "square")] == 0.25  # 16×16 of 32×32, same masks
-    assert frac[("cd1", "doodle")] == frac[("multigrid", "doodle")]
+    assert frac[("cd1", "doodle")] == frac[("multigrid", "doodle")] == frac[("biharmonic", "doodle")]
+    mae = {(r["method"], r["setting"]): float(r["value"]) for r in rows if r["metric"] == "mae_masked"}
+    assert mae[("biharmonic", "pepper")] < mae[("observed_mean", "pepper")]  # the floors are real fills
     for method, mask in itertools.product(["cd1", "multigrid"], MASK_NAMES):
         assert os.path.getsize(out / f"inpainting_{method}_{mask}.png") > 0

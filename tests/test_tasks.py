@@ -23,10 +23,14 @@ def test_synthesis_smoke_run(dirs):
     assert list(df.columns) == RESULT_COLUMNS
     assert set(df.method) == {"multigrid", "singlegrid"} and (df.value > 0).all()  # no weights: IS skipped
     for name in ("multigrid_grid2", "multigrid_grid8", "multigrid_grid32", "singlegrid_grid32",
-                 "multigrid_observed_vs_synthesized", "multigrid_diversity", "multigrid_grad_norm"):
+                 "multigrid_observed_vs_synthesized", "multigrid_diversity", "multigrid_grad_norm",
+                 "multigrid_nearest_train"):
         assert os.path.exists(os.path.join(out, f"synthesis_{name}.png")), name
     grad = pd.read_csv(os.path.join(out, "synthesis_grad_norm.csv"))
     assert set(grad["size"]) == {2, 8, 32} and (grad.grad_l1 > 0).all() and set(grad.iteration) == {0, 1}
+    nn = pd.read_csv(os.path.join(out, "synthesis_nearest.csv"))
+    assert set(nn.kind) == {"synthesized", "test"} and (nn.l2 > 0).all() and nn.nearest_train_index.between(0, 79).all()
+    assert set(df[df.metric == "nn_l2_mean"].setting) == {"nearest_train_synthesized", "nearest_train_test"}
 
 
 def test_score_diagnostics_smoke_run(dirs):
@@ -54,7 +58,9 @@ def test_report_builds_tables_with_missing_cells(tmp_path):
     rows = [_row(seed=0, value=30.0), _row(seed=1, value=32.0),
             _row(method="cd1", setting="labels=2000", profile="smoke", dataset="digits", value=50.0),
             _row(experiment="inpainting", method="multigrid", setting="square", metric="mae_masked", value=0.05,
-                 ci_low=0.04, ci_high=0.06, dataset="celeba")]
+                 ci_low=0.04, ci_high=0.06, dataset="celeba"),
+            _row(experiment="inpainting", method="biharmonic", setting="square", metric="mae_masked", value=0.03,
+                 ci_low=0.02, ci_high=0.04, dataset="celeba")]
     write_results(str(tmp_path), "mixed", rows)
     md = build_tables(load_results(str(tmp_path)), paper_numbers())
     lines = md.splitlines()
@@ -67,6 +73,9 @@ def test_report_builds_tables_with_missing_cells(tmp_path):
     sq = next(l for l in lines if l.startswith("| error | square_MG |") and "mae_masked" in l)
     assert "0.05 [0.04, 0.06]" in sq and "paper inside our interval" in sq
     assert "DCGAN baseline: not produced yet" in md
+    inpaint = md[md.index("CVPR Table 4"):]
+    assert "| biharmonic | square | mae_masked | 0.03 [0.02, 0.04] |" in inpaint  # floor under its table
+    assert "20·log10 2" in inpaint  # the PSNR convention is stated
     assert "641704376e00" in mg  # a hash that looks like a number stays a string
     assert not any("|  |  |" in l for l in lines if l.startswith("| error"))
 

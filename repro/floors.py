@@ -1,0 +1,37 @@
+"""Inpainting floors that need no learned model: what a method without learning scores.
+
+Each function fills the missing pixels of x (B, C, H, W) given mask (B, 1, H, W) (1 = missing) and
+returns (B, C, H, W) with every observed pixel copied bit for bit from x, so the floors go through
+the same metric code as the learned methods.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def observed_mean_fill(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Missing pixels set to the per-channel mean of the image's observed pixels (the chains' start)."""
+    obs = 1 - mask  # (B, 1, H, W)
+    mean = (x * obs).sum((2, 3), keepdim=True) / obs.sum((2, 3), keepdim=True).clamp_min(1)  # (B, C, 1, 1)
+    return torch.where(mask.bool(), mean.to(x.dtype), x)
+
+
+def mean_face_fill(x: torch.Tensor, mask: torch.Tensor, mean_image: torch.Tensor) -> torch.Tensor:
+    """Missing pixels taken from the training set's mean image (C, H, W)."""
+    if mean_image.shape != x.shape[1:]:
+        raise ValueError(f"mean image {tuple(mean_image.shape)} does not fit images {tuple(x.shape)}")
+    return torch.where(mask.bool(), mean_image.to(x)[None], x)
+
+
+def biharmonic_fill(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Missing pixels by biharmonic inpainting (skimage.restoration.inpaint_biharmonic), per image."""
+    from skimage.restoration import inpaint_biharmonic
+    out = x.detach().cpu().double().numpy().copy()  # (B, C, H, W)
+    holes = mask.detach().cpu().bool().numpy()[:, 0]  # (B, H, W)
+    for i in range(len(out)):
+        if holes[i].any():
+            img = np.moveaxis(out[i], 0, -1)  # (H, W, C)
+            out[i] = np.moveaxis(inpaint_biharmonic(img, holes[i], channel_axis=-1), -1, 0)
+    filled = torch.from_numpy(out).to(device=x.device, dtype=x.dtype)
+    return torch.where(mask.bool(), filled, x)
