@@ -9,6 +9,9 @@ Two read-outs of the learned ConvNets, one code path for every feature source:
 - ``TopMapClassifier``: a two-layer CNN on the top feature maps of the grids (3×3 conv with 64
   channels per grid, ReLU, concatenation, one fully-connected layer).
 
+The raw-pixel floors use the same read-outs: ``pixel_features`` (the flattened image) for the
+L2-SVM and ``PixelMaps`` (the image as the one "top map") for the CNN.
+
 Batch norm in these nets always uses the statistics of the batch it sees (repro.models), so a
 feature of one image depends on its batch. ``extract`` therefore feeds fixed-size batches (the
 training batch size), wrapping around to the first images to fill the last batch, and callers
@@ -51,6 +54,24 @@ def maxpool_features(net, x: torch.Tensor) -> torch.Tensor:
 def maxpool_dim(net) -> int:
     """16 · Σ channels of the net's conv blocks (15,360 for dcgan at width 1)."""
     return POOL * POOL * sum(block[0].out_channels for block in net.blocks)
+
+
+def pixel_features(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) images, [0, pixel_max] as the nets see them → (B, C·H·W): the raw-pixel floor."""
+    return x.flatten(1)
+
+
+class PixelMaps(nn.Module):
+    """Stand-in for an energy net whose only feature map is its input image, so that ``top_maps``,
+    ``map_stats`` and ``TopMapClassifier`` read raw pixels exactly as they read a net's top map
+    (the raw-pixel floor of the top-map CNN: one grid, a 3×3/64 conv + FC on the image)."""
+
+    def __init__(self, channels: int, size: int):
+        super().__init__()
+        self.grid_size, self.top_shape = size, (channels, size, size)
+
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [x]  # (B, C, size, size)
 
 
 def top_maps(nets, x: torch.Tensor) -> list[torch.Tensor]:
@@ -102,7 +123,7 @@ def fit_l2svm(train_feats, train_labels, val_feats, val_labels, Cs=DEFAULT_CS):
     zt, zv = prep.transform(xt), prep.transform(xv)  # (n, min(n, d)), (n_val, min(n, d))
     best = None
     for c in sorted(Cs):
-        svm = LinearSVC(C=c, loss="squared_hinge", penalty="l2", dual=True, max_iter=5000)
+        svm = LinearSVC(C=c, loss="squared_hinge", penalty="l2", dual=True, max_iter=5000, random_state=0)
         with warnings.catch_warnings():  # liblinear may stop at max_iter on large C; judged on val
             warnings.simplefilter("ignore", ConvergenceWarning)
             svm.fit(zt, yt)

@@ -15,9 +15,30 @@ svhn_cnn (CVPR Table 3, arXiv Table 2): models with the paper's per-grid nets (g
     cd1, pcd). "supervised" is the same three-grid structure trained from scratch, end to end, on the
     labeled images only.
 
-Rows: method, setting "labels=<n>", seed = the label draw's seed, metric "test_error" (percent of
-the test split), plus one row per method with metric "feature_dim" (setting "all"). n_images is the
-number of test images.
+Beside the learned methods, both experiments score two training-free references through the very
+same classifier code (same label draws, same C selection, same head and optimiser):
+- raw_pixels (floor): the image at the finest grid, [0, 255] as the nets see it. L2-SVM: its
+  flattened C·H·W pixels (repro.features.pixel_features). CNN: the image as the one "top map"
+  (repro.features.PixelMaps), i.e. one 3×3/64 conv + FC on the pixels.
+- untrained (control): the multigrid learner exactly as repro.engine.train builds it before its first
+  step (torch.manual_seed(training seed), then repro.engine.Learner), i.e. each trained multigrid
+  model's initial weights. Its features come from the same loop and read-out as the trained ones
+  (``learners`` → ``svm_readout`` / ``cnn_readout``): the max-pooled blocks of the finest (dcgan) net
+  for the L2-SVM, the three grids' top maps for the CNN.
+
+Training seeds: every learned method (and the untrained control, whose initial weights depend on the
+seed, and the supervised baseline) is run with ``--train-seeds`` seeds seed, seed+1, ... (3 paper,
+1 smoke); each trained model is scored on every label draw. raw_pixels has no seed of its own and is
+scored once per draw. Rows per (method, labels): paper 3 training seeds × 3 label draws = 9
+(raw_pixels 3); smoke 1 training seed × 2 label draws = 2 (raw_pixels 2).
+
+Rows: method, setting "labels=<n>", metric "test_error" (percent of the test split), seed = the
+combined identifier 1,000,000 · training seed + label-draw seed (draw seeds are 1000 · seed + k, so
+the row seed is unique across training seeds, draws and ``--seed`` values 0-999; with one training
+seed at --seed 0 it is the draw seed; raw_pixels rows take training seed = --seed). The row seed
+also seeds the CNN head's initialisation and batch order. The table's mean ± sd over rows therefore
+covers label draws and training seeds. Plus one row per method with metric "feature_dim" (setting
+"all"). n_images is the number of test images.
 
 Choices where the papers are silent (or disagree):
 - Unsupervised training set: the train split, as the arXiv text says; the CVPR text trained on SVHN
@@ -69,9 +90,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from repro.data import ImageSet, load_dataset
-from repro.engine import BatchOrder
-from repro.features import (DEFAULT_CS, TopMapClassifier, balanced_draw, error_percent, extract, fit_l2svm,
-                            map_stats, maxpool_dim, maxpool_features, test_error, top_maps)
+from repro.engine import BatchOrder, Learner
+from repro.features import (DEFAULT_CS, PixelMaps, TopMapClassifier, balanced_draw, error_percent, extract,
+                            fit_l2svm, map_stats, maxpool_dim, maxpool_features, pixel_features, test_error,
+                            top_maps)
 from repro.io import provenance
 from repro.methods import METHODS
 from repro.models import build_energy_net
@@ -81,9 +103,10 @@ EXPERIMENTS = ("svhn_l2svm", "svhn_cnn")
 # Config defaults of this task per profile (under the user's flags).
 CONFIG_DEFAULTS = {"smoke": {"dataset": "digits", "n_iters": 60},
                    "paper": {"dataset": "digits", "n_train": None, "n_test": None}}
-# Task options per profile: labeled counts, label draws, validation images, classifier epochs.
-TASK_DEFAULTS = {"smoke": {"labels": [100, 200, 400], "label_seeds": 2, "val_labels": 100, "classifier_epochs": 10},
-                 "paper": {"labels": [1000, 2000, 4000], "label_seeds": 3, "val_labels": 10_000,
+# Task options per profile: labeled counts, label draws, training seeds, validation images, classifier epochs.
+TASK_DEFAULTS = {"smoke": {"labels": [100, 200, 400], "label_seeds": 2, "train_seeds": 1, "val_labels": 100,
+                           "classifier_epochs": 10},
+                 "paper": {"labels": [1000, 2000, 4000], "label_seeds": 3, "train_seeds": 3, "val_labels": 10_000,
                            "classifier_epochs": 100}}
 
 
@@ -102,6 +125,8 @@ def build_parser():
     p.add_argument("--experiments", nargs="+", choices=EXPERIMENTS, default=list(EXPERIMENTS))
     p.add_argument("--labels", nargs="+", type=int, help="labeled counts (smoke 100 200 400; paper 1000 2000 4000)")
     p.add_argument("--label-seeds", type=int, help="label draws per count (smoke 2, paper 3)")
+    p.add_argument("--train-seeds", type=int,
+                   help="training seeds seed, seed+1, ... per learned method (smoke 1, paper 3)")
     p.add_argument("--val-labels", type=int, help="held-out labeled images choosing C (smoke 100, paper 10000)")
     p.add_argument("--classifier-epochs", type=int, help="CNN classifier epochs (smoke 10, paper 100)")
     p.add_argument("--classifier-lr", type=float, default=1e-3)
@@ -117,6 +142,8 @@ def resolve(args, profile: str):
     for k, v in TASK_DEFAULTS.get(profile, TASK_DEFAULTS["smoke"]).items():
         if getattr(args, k) is None:
             setattr(args, k, v)
+    if args.train_seeds < 1 or args.label_seeds < 1:
+        raise ValueError("--train-seeds and --label-seeds must be at least 1")
     return args
 
 
@@ -148,6 +175,42 @@ def row(cfg, data, prov, experiment, method, setting, metric, value, seed=None):
                       n_images=len(data.test), seed=seed, prov=prov)
 
 
+def row_seed(train_seed: int, draw_seed: int) -> int:
+    """Row seed of one (training seed, label draw): 1,000,000 · training seed + draw seed."""
+    if not 0 <= draw_seed < 1_000_000:
+        raise ValueError(f"label draw seed {draw_seed} outside [0, 10⁶): use --seed 0..999")
+    return 1_000_000 * train_seed + draw_seed
+
+
+def train_seeds(cfg, args) -> list[int]:
+    return [cfg.seed + t for t in range(args.train_seeds)]
+
+
+# --- feature sources: trained learners and the untrained control, one path -----------------
+
+def untrained_learner(cfg, train_set: ImageSet) -> Learner:
+    """The learner repro.engine.train starts from for cfg (same seed, same construction order),
+    i.e. the trained model's initial weights."""
+    torch.manual_seed(cfg.seed)  # network initialisation, as in repro.engine.train
+    return Learner(cfg, train_set.channels, len(train_set)).to_device(cfg.torch_device(), cfg.dtype())
+
+
+def learners(cfg, args, data: Data, configure):
+    """(method, training seed, learner) for each learned method and "untrained", per training seed.
+
+    configure(cfg, method) → the experiment's config; "untrained" is the multigrid structure at its
+    initialisation. Loaded (or trained, cached under --runs) one at a time.
+    """
+    for method in [*args.methods, "untrained"]:
+        for seed in train_seeds(cfg, args):
+            at_seed = dataclasses.replace(cfg, seed=seed)
+            if method == "untrained":
+                yield method, seed, untrained_learner(configure(at_seed, "multigrid"), data.unsup)
+            else:
+                yield method, seed, trained_learner(configure(at_seed, method), args.runs, data.unsup, tag=data.tag,
+                                                    progress=not args.no_progress)[0]
+
+
 # --- L2-SVM on max-pooled features of the finest (dcgan) net ----------------------------------
 
 def svm_config(cfg, method: str):
@@ -155,24 +218,43 @@ def svm_config(cfg, method: str):
     return dataclasses.replace(cfg, method=method, archs=archs)
 
 
+def svm_readout(learner: Learner):
+    """The SVM features of any learner, trained or not: (fn (B, C, H, H) → (B, 16 Σ c_k), dimension)
+    from the max-pooled blocks of its finest (dcgan) net."""
+    net = learner.nets[-1]
+    return functools.partial(maxpool_features, net), maxpool_dim(net)
+
+
+def svm_sources(cfg, args, data: Data):
+    """(method, training seed, feature fn, dimension): raw pixels, then every learner's read-out."""
+    c, s = data.train.channels, cfg.image_size
+    yield "raw_pixels", cfg.seed, pixel_features, c * s * s  # (B, C·H·W)
+    for method, seed, learner in learners(cfg, args, data, svm_config):
+        yield method, seed, *svm_readout(learner)
+
+
+def svm_errors(cfg, args, data: Data, draws: dict, fn) -> dict:
+    """{(n, draw seed): (test error %, chosen C)} of the L2-SVM on fn's features, every label draw."""
+    feats = lambda s: extract(fn, s, cfg.batch_size, **data.kw)  # noqa: E731
+    test_f, val_f, out = feats(data.test), {}, {}  # (N_test, d)
+    for (n, seed), (lab, val) in draws.items():
+        if seed not in val_f:  # the validation draw depends on the seed only
+            val_f[seed] = feats(data.train.subset(val))
+        model, c = fit_l2svm(feats(data.train.subset(lab)), data.train.labels[lab], val_f[seed],
+                             data.train.labels[val], args.svm_cs)
+        out[n, seed] = test_error(model, test_f, data.test.labels), c
+    return out
+
+
 def l2svm_rows(cfg, args, data: Data, draws: dict, prov: dict) -> list[dict]:
-    rows = []
-    for method in args.methods:
-        learner, _ = trained_learner(svm_config(cfg, method), args.runs, data.unsup, tag=data.tag,
-                                     progress=not args.no_progress)
-        net = learner.nets[-1]  # the finest grid's dcgan net
-        feats = lambda s: extract(functools.partial(maxpool_features, net), s, cfg.batch_size, **data.kw)  # noqa: E731
-        test_f, val_f = feats(data.test), {}  # (N_test, 16 Σc)
-        for (n, seed), (lab, val) in draws.items():
-            if seed not in val_f:  # the validation draw depends on the seed only
-                val_f[seed] = feats(data.train.subset(val))
-            model, c = fit_l2svm(feats(data.train.subset(lab)), data.train.labels[lab], val_f[seed],
-                                 data.train.labels[val], args.svm_cs)
-            err = test_error(model, test_f, data.test.labels)
+    rows, dims = [], {}
+    for method, train_seed, fn, dim in svm_sources(cfg, args, data):
+        dims[method] = dim
+        for (n, draw), (err, c) in svm_errors(cfg, args, data, draws, fn).items():
+            seed = row_seed(train_seed, draw)
             print(f"svhn_l2svm {method} labels={n} seed={seed}: C={c:g}, test error {err:.2f}%", flush=True)
             rows.append(row(cfg, data, prov, "svhn_l2svm", method, f"labels={n}", "test_error", err, seed))
-        rows.append(row(cfg, data, prov, "svhn_l2svm", method, "all", "feature_dim", maxpool_dim(net)))
-    return rows
+    return rows + [row(cfg, data, prov, "svhn_l2svm", m, "all", "feature_dim", d) for m, d in dims.items()]
 
 
 # --- two-layer CNN on the grids' top maps -------------------------------------------------
@@ -182,6 +264,24 @@ def fresh_nets(cfg, channels: int) -> nn.ModuleList:
     archs = METHODS["multigrid"].archs(cfg)
     return nn.ModuleList([build_energy_net(s, channels, arch=a, width=cfg.width, activation=cfg.activation,
                                            leak=cfg.leak) for s, a in zip(cfg.grid_sizes, archs)])
+
+
+def cnn_config(cfg, method: str):
+    return dataclasses.replace(cfg, method=method)
+
+
+def cnn_readout(learner: Learner) -> nn.ModuleList:
+    """The frozen nets whose top maps the CNN reads, for any learner, trained or not: all its grids."""
+    return learner.nets
+
+
+def cnn_sources(cfg, args, data: Data):
+    """(method, training seed, frozen nets; None: the supervised nets, fresh per row and trained)."""
+    yield "raw_pixels", cfg.seed, nn.ModuleList([PixelMaps(data.train.channels, cfg.image_size)])
+    for method, seed, learner in learners(cfg, args, data, cnn_config):
+        yield method, seed, cnn_readout(learner)
+    for seed in [] if args.no_supervised else train_seeds(cfg, args):
+        yield "supervised", seed, None
 
 
 def fit_classifier(nets, head, images: ImageSet, *, trainable: bool, epochs: int, lr: float, batch_size: int,
@@ -206,37 +306,41 @@ def classifier_error(nets, head, images: ImageSet, batch_size: int, kw: dict) ->
     return error_percent(logits.argmax(1).numpy(), images.labels.numpy())
 
 
+def cnn_error(cfg, args, data: Data, nets, lab, seed: int) -> float:
+    """Test error (%) of a head trained on the labeled images `lab` over frozen `nets`' top maps, or
+    (nets None) of the supervised three-grid structure trained end to end; `seed` seeds the rest."""
+    torch.manual_seed(seed)  # head (and supervised nets) initialisation
+    supervised, labeled = nets is None, data.train.subset(lab)
+    nets = fresh_nets(cfg, data.train.channels).to(cfg.torch_device(), cfg.dtype()) if supervised else nets
+    head = TopMapClassifier([net.top_shape for net in nets]).to(cfg.torch_device(), cfg.dtype())
+    if not supervised:  # standardise the frozen maps with the labeled images' statistics
+        head.set_input_stats(map_stats(nets, labeled, cfg.batch_size, **data.kw))
+    fit_classifier(nets, head, labeled, trainable=supervised, epochs=args.classifier_epochs,
+                   lr=args.classifier_lr, batch_size=cfg.batch_size, seed=seed, kw=data.kw)
+    return classifier_error(nets, head, data.test, cfg.batch_size, data.kw)
+
+
 def cnn_rows(cfg, args, data: Data, draws: dict, prov: dict) -> list[dict]:
-    rows, dev, dtype = [], cfg.torch_device(), cfg.dtype()
-    for method in [*args.methods, *([] if args.no_supervised else ["supervised"])]:
-        supervised = method == "supervised"
-        if not supervised:
-            learner, _ = trained_learner(dataclasses.replace(cfg, method=method), args.runs, data.unsup,
-                                         tag=data.tag, progress=not args.no_progress)
-        shapes = [net.top_shape for net in (fresh_nets(cfg, data.train.channels) if supervised else learner.nets)]
-        for (n, seed), (lab, _) in draws.items():
-            torch.manual_seed(seed)  # head (and supervised nets) initialisation
-            nets = fresh_nets(cfg, data.train.channels).to(dev, dtype) if supervised else learner.nets
-            head = TopMapClassifier(shapes).to(dev, dtype)
-            if not supervised:  # standardise the frozen maps with the labeled images' statistics
-                head.set_input_stats(map_stats(nets, data.train.subset(lab), cfg.batch_size, **data.kw))
-            fit_classifier(nets, head, data.train.subset(lab), trainable=supervised, epochs=args.classifier_epochs,
-                           lr=args.classifier_lr, batch_size=cfg.batch_size, seed=seed, kw=data.kw)
-            err = classifier_error(nets, head, data.test, cfg.batch_size, data.kw)
+    rows, dims = [], {}
+    for method, train_seed, nets in cnn_sources(cfg, args, data):
+        shapes = [net.top_shape for net in (fresh_nets(cfg, data.train.channels) if nets is None else nets)]
+        dims[method] = TopMapClassifier(shapes).feature_dim  # 64 · Σ top map areas
+        for (n, draw), (lab, _) in draws.items():
+            seed = row_seed(train_seed, draw)
+            err = cnn_error(cfg, args, data, nets, lab, seed)
             print(f"svhn_cnn {method} labels={n} seed={seed}: test error {err:.2f}%", flush=True)
             rows.append(row(cfg, data, prov, "svhn_cnn", method, f"labels={n}", "test_error", err, seed))
-        dim = TopMapClassifier(shapes).feature_dim  # 64 · Σ top map areas
-        rows.append(row(cfg, data, prov, "svhn_cnn", method, "all", "feature_dim", dim))
-    return rows
+    return rows + [row(cfg, data, prov, "svhn_cnn", m, "all", "feature_dim", d) for m, d in dims.items()]
 
 
 def summary(rows: list[dict]) -> str:
-    """Mean ± sd of the test error over label draws, one line per (experiment, method, labels)."""
+    """Mean ± sd of the test error over label draws × training seeds, one line per (experiment,
+    method, labels)."""
     groups: dict = {}
     for r in rows:
         if r["metric"] == "test_error":
             groups.setdefault((r["experiment"], r["method"], r["setting"]), []).append(r["value"])
-    return "\n".join(f"{e:11s} {m:11s} {s:12s} {np.mean(v):6.2f} ± {np.std(v):5.2f}  (n={len(v)})"
+    return "\n".join(f"{e:11s} {m:11s} {s:12s} {np.mean(v):6.2f} ± {np.std(v, ddof=1) if len(v) > 1 else 0.0:5.2f}  (n={len(v)})"
                      for (e, m, s), v in groups.items())
 
 

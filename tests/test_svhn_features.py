@@ -108,21 +108,95 @@ def test_balanced_draw():
         balanced_draw(labels, 290, 20, seed=0)
 
 
-def test_smoke_run(tmp_path):
+def test_pixel_readouts():
+    x = torch.rand(3, 2, 8, 8) * 255  # (B, C, H, W)
+    assert torch.equal(feat.pixel_features(x), x.reshape(3, 128))
+    pix = feat.PixelMaps(2, 8)
+    maps = top_maps([pix], x)  # the image itself is the one "top map"
+    assert len(maps) == 1 and torch.equal(maps[0], x) and pix.top_shape == (2, 8, 8)
+    assert TopMapClassifier([pix.top_shape]).feature_dim == 64 * 64
+
+
+def test_untrained_learner_is_trainings_start(tmp_path, monkeypatch):
+    """The untrained control has exactly the weights repro.engine.train starts learning from."""
+    import copy
+    from repro.config import get_config
+    from repro.engine import Learner, train
+    import tasks.svhn_features as svf
+    cfg = svf.svm_config(get_config("smoke", n_iters=1, batch_size=4, steps_per_grid=1, seed=3), "multigrid")
+    images = ImageSet(torch.randint(0, 256, (8, 1, 32, 32), dtype=torch.uint8), None, "toy")
+    start, step = {}, Learner.train_step
+
+    def spy(self, x, idx, mask=None):
+        start.setdefault("nets", copy.deepcopy(self.nets.state_dict()))
+        return step(self, x, idx, mask)
+
+    monkeypatch.setattr(Learner, "train_step", spy)
+    trained = train(cfg, str(tmp_path / "run"), train_set=images, progress=False)
+    torch.manual_seed(123)  # the control seeds itself
+    fresh = svf.untrained_learner(cfg, images).nets.state_dict()
+    assert fresh.keys() == start["nets"].keys()
+    assert all(torch.equal(fresh[k], start["nets"][k]) for k in fresh)
+    assert not all(torch.equal(fresh[k], v) for k, v in trained.nets.state_dict().items())  # training moved it
+
+
+def test_row_seed():
+    from tasks.svhn_features import row_seed
+    ids = {row_seed(t, 1000 * s + k) for s in range(3) for t in range(s, s + 3) for k in range(3)}
+    assert len(ids) == 3 * 3 * 3 and row_seed(0, 1) == 1 and row_seed(2, 1001) == 2_001_001
+    with pytest.raises(ValueError):
+        row_seed(0, 1_000_000)
+
+
+def _spy(monkeypatch, module, name, log):
+    """Replace module.name by a wrapper appending (args, result) of every call to log."""
+    real = getattr(module, name)
+
+    def wrapper(*args, **kw):
+        out = real(*args, **kw)
+        log.append((args, out))
+        return out
+
+    monkeypatch.setattr(module, name, wrapper)
+
+
+def test_smoke_run(tmp_path, monkeypatch):
+    """Tiny end-to-end run, 2 training seeds × 1 label draw; spies check that trained and untrained
+    features go through the same read-out functions."""
     from repro.io import read_csv
-    from tasks.svhn_features import main
+    import tasks.svhn_features as svf
+    calls = {k: [] for k in ("trained_learner", "untrained_learner", "maxpool_features", "top_maps")}
+    for name, log in calls.items():
+        _spy(monkeypatch, svf, name, log)
     out, runs = tmp_path / "out", tmp_path / "runs"
-    main(["--methods", "multigrid", "cd1", "--labels", "50", "--label-seeds", "1", "--n-iters", "2",
-          "--batch-size", "8", "--steps-per-grid", "2", "--classifier-epochs", "2", "--out", str(out),
-          "--runs", str(runs), "--no-progress"])
-    want_dims = {"svhn_l2svm": {"multigrid": 3840, "cd1": 3840},
-                 "svhn_cnn": {"multigrid": 64 * (1 + 16 + 64), "cd1": 64 * 64, "supervised": 64 * (1 + 16 + 64)}}
+    svf.main(["--methods", "multigrid", "cd1", "--labels", "50", "--label-seeds", "1", "--train-seeds", "2",
+              "--n-iters", "2", "--batch-size", "8", "--steps-per-grid", "2", "--classifier-epochs", "2",
+              "--out", str(out), "--runs", str(runs), "--no-progress"])
+
+    # one read-out for trained and untrained multigrid learners (2 seeds × {SVM, CNN} each)
+    pooled = {id(args[0]) for args, _ in calls["maxpool_features"]}  # nets whose blocks were max-pooled
+    mapped = {tuple(map(id, args[0])) for args, _ in calls["top_maps"]}  # net lists whose top maps were read
+    multigrid = [res[0] for args, res in calls["trained_learner"] if args[0].method == "multigrid"]
+    untrained = [res for _, res in calls["untrained_learner"]]
+    assert len(multigrid) == len(untrained) == 4 and all(u.cfg.method == "multigrid" for u in untrained)
+    for learner in multigrid + untrained:
+        if learner.cfg.archs:  # the SVM's models (dcgan at the finest grid)
+            assert learner.cfg.archs[-1] == "dcgan" and id(learner.nets[-1]) in pooled
+        else:  # the CNN's models: the three grids' top maps
+            assert len(learner.nets) == 3 and tuple(map(id, learner.nets)) in mapped
+    assert {u.cfg.seed for u in untrained} == {m.cfg.seed for m in multigrid} == {0, 1}
+
+    image_dim = 1 * 32 * 32  # C·H·W of the digits at the finest grid
+    want_dims = {"svhn_l2svm": {"raw_pixels": image_dim, "multigrid": 3840, "cd1": 3840, "untrained": 3840},
+                 "svhn_cnn": {"raw_pixels": 64 * image_dim, "multigrid": 64 * (1 + 16 + 64), "cd1": 64 * 64,
+                              "untrained": 64 * (1 + 16 + 64), "supervised": 64 * (1 + 16 + 64)}}
     for experiment, dims in want_dims.items():
         with open(out / f"{experiment}.csv") as fh:
             assert fh.readline().strip().split(",") == RESULT_COLUMNS
         rows = read_csv(str(out / f"{experiment}.csv"))
         keys = sorted((r["method"], r["setting"], r["metric"], r["seed"]) for r in rows)
-        assert keys == sorted([(m, "labels=50", "test_error", "0") for m in dims] +
+        seeds = lambda m: ["0"] if m == "raw_pixels" else ["0", "1000000"]  # noqa: E731  train seeds 0, 1
+        assert keys == sorted([(m, "labels=50", "test_error", s) for m in dims for s in seeds(m)] +
                               [(m, "all", "feature_dim", "0") for m in dims])
         for r in rows:
             v = float(r["value"])
