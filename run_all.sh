@@ -37,22 +37,25 @@ start=$(date +%s)
 
 case "$PROFILE" in
   smoke)
-    step "synthesis (figures 1, 2, 4, 5)"
-    $PY -m tasks.synthesis "${COMMON[@]}" --dataset lfw_faces --methods multigrid singlegrid
+    step "synthesis (figures 1, 2, 4, 5), DCGAN beside single-grid and multi-grid"
+    $PY -m tasks.synthesis "${COMMON[@]}" --dataset lfw_faces --methods dcgan singlegrid multigrid
     step "score diagnostics (arXiv Table 1)"
     $PY -m tasks.score_diagnostics "${COMMON[@]}" --dataset lfw_faces --negatives lfw_nonfaces
-    step "SVHN features (CVPR Tables 2 and 3) on the embedded digits"
+    step "SVHN features (CVPR Tables 2 and 3) on the embedded digits, with DCGAN and floors"
     $PY -m tasks.svhn_features "${COMMON[@]}" --dataset digits --image-size 32
-    step "inpainting (CVPR Table 4)"
+    step "inpainting (CVPR Table 4), with the ContextEncoder and training-free floors"
     $PY -m tasks.inpainting "${COMMON[@]}" --dataset lfw_faces
     ;;
   paper)
     [ -n "$DATA_ROOT" ] || { echo "run_all.sh: --profile paper needs --data-root DIR" >&2; exit 2; }
     step "synthesis on CelebA (figures 1, 2, 4, 5)"
-    $PY -m tasks.synthesis "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT" --methods multigrid singlegrid
-    step "CIFAR-10 Inception score (CVPR Table 1): one model per class, 40 steps per grid, no final noise"
+    $PY -m tasks.synthesis "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT" --methods dcgan singlegrid multigrid
+    step "CIFAR-10 Inception score and FID (CVPR Table 1): one multi-grid model per class, 40 steps per grid,"
+    echo "    no final noise, 50,000 pooled samples; real images scored by the same code; DCGAN unconditional"
     $PY -m tasks.synthesis "${COMMON[@]}" --dataset cifar10 --data-root "$DATA_ROOT" --n-train none \
       --n-test none --methods multigrid --per-class --steps-per-grid 40 --final-noise off --fidelity-samples 50000
+    $PY -m tasks.synthesis "${COMMON[@]}" --dataset cifar10 --data-root "$DATA_ROOT" --n-train none \
+      --n-test none --methods dcgan --fidelity-samples 50000
     step "score diagnostics on CelebA against MIT Places (arXiv Table 1)"
     $PY -m tasks.score_diagnostics "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT" \
       --negatives places --negatives-root "$DATA_ROOT/places"

@@ -60,6 +60,13 @@ class Config:
     lr_decay_every: int = 10  # "decayed logarithmically every 10 iterations" (paper)
     lr_final_ratio: float = 0.1  # γ_T / γ_0 of the geometric decay (paper silent; release: no decay)
 
+    # --- baselines the paper re-ran (repro.baselines) ---------------------------------
+    z_dim: int = 100  # DCGAN latent size (DCGAN paper)
+    gan_lr: float = 2e-4  # Adam learning rate of DCGAN and ContextEncoder (both papers)
+    gan_beta1: float = 0.5  # Adam β1 of DCGAN and ContextEncoder (both papers)
+    ce_bottleneck: int = 4000  # ContextEncoder bottleneck channels (Pathak et al.), times width
+    ce_rec_weight: float = 0.999  # ContextEncoder: weight of the masked L2 loss; 1 − it weighs the adversarial loss
+
     # --- runtime ---------------------------------------------------------------
     seed: int = 0  # seeds network initialisation, data order and Langevin noise
     device: str = "auto"  # auto: CUDA when present, else CPU

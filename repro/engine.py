@@ -22,10 +22,11 @@ from tqdm import tqdm
 from repro.config import Config
 from repro.data import ImageSet, load_dataset
 from repro.io import atomic_torch_save, atomic_write_bytes, provenance, read_csv, write_csv
-from repro.langevin import NonFiniteError, langevin
-from repro.methods import Start, get_method
+from repro.langevin import langevin
+from repro.methods import METHODS, Start, get_method
 from repro.models import build_energy_net
 from repro.pyramid import downscale, upscale
+from repro.trainable import Trainable, grad_l1
 
 LOG_COLUMNS = ["iteration", "grid", "size", "f_obs", "f_syn", "grad_l1", "loss", "lr", "seconds"]
 # Config fields that may change when a run is resumed; any other change is refused.
@@ -109,12 +110,12 @@ def check_sizes(sizes, image_size: int) -> None:
             raise ValueError(f"grid sizes must increase by integer factors from 1×1, got {tuple(sizes)}")
 
 
-class Learner(nn.Module):
-    """The models of one scheme (one per grid), their optimisers, and the sampler state."""
+class Learner(Trainable):
+    """The energy models of one scheme (one per grid), their optimisers, and the sampler state."""
 
     def __init__(self, cfg: Config, channels: int, n_train: int):
-        super().__init__()
-        self.cfg, self.method = cfg, get_method(cfg.method)
+        super().__init__(cfg)
+        self.method = get_method(cfg.method)
         self.sizes = self.method.grid_sizes(cfg)
         check_sizes(cfg.grid_sizes, cfg.image_size)
         self.steps = self.method.steps(cfg)
@@ -125,20 +126,12 @@ class Learner(nn.Module):
         self.scheds = [torch.optim.lr_scheduler.LambdaLR(o, self.lr_factor) for o in self.opts]
         shape = (channels, cfg.image_size, cfg.image_size)
         self.chains = PersistentChains(n_train, shape) if self.method.start is Start.PERSISTENT else None
-        self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # Langevin noise and masks (moved in .to)
 
     def lr_factor(self, t: int) -> float:
         """Geometric ("logarithmic") decay in steps of lr_decay_every iterations to lr_final_ratio."""
         every, cfg = self.cfg.lr_decay_every, self.cfg
         k_max = max(1, (cfg.n_iters - 1) // every)
         return cfg.lr_final_ratio ** (min(t // every, k_max) / k_max)
-
-    def to_device(self, device: torch.device, dtype: torch.dtype) -> "Learner":
-        self.to(device=device, dtype=dtype)
-        state = self.gen.get_state()
-        self.gen = torch.Generator(device=device)
-        self.gen.set_state(state) if device.type == "cpu" else self.gen.manual_seed(self.cfg.seed + 1)
-        return self
 
     def start_chains(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         if self.method.start is Start.ONE_BY_ONE:
@@ -164,34 +157,36 @@ class Learner(nn.Module):
             loss = f_syn.mean() - f_obs.mean()  # minimising this is ascent on eq. (9)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            grad_l1 = sum(p.grad.abs().sum() for p in net.parameters() if p.grad is not None)
-            stats.append(torch.stack([f_obs.mean(), f_syn.mean(), grad_l1, loss]).detach())
+            stats.append(torch.stack([f_obs.mean(), f_syn.mean(), grad_l1(net), loss]).detach())
         stats = torch.stack(stats)
-        if not torch.isfinite(stats).all():  # checked before any parameter moves
-            raise NonFiniteError(f"non-finite energies or gradients at grids {self.sizes}: {stats.tolist()}")
-        for opt, sched in zip(self.opts, self.scheds):
-            opt.step()
-            sched.step()
+        self.step(stats, zip(self.opts, self.scheds))
         return stats
 
     def train_step(self, x, idx, mask=None):
         samples = self.sample(x, idx, mask)
         return samples, self.update(x, samples)
 
-    def checkpoint(self) -> dict:
-        return {"nets": self.nets.state_dict(), "opts": [o.state_dict() for o in self.opts],
-                "scheds": [s.state_dict() for s in self.scheds], "gen": self.gen.get_state(),
-                "chains": None if self.chains is None else self.chains.state_dict()}
+    def extra_state(self) -> dict | None:
+        return None if self.chains is None else self.chains.state_dict()
 
-    def restore(self, ckpt: dict) -> None:
-        self.nets.load_state_dict(ckpt["nets"])
-        for o, s in zip(self.opts, ckpt["opts"]):
-            o.load_state_dict(s)
-        for sch, s in zip(self.scheds, ckpt["scheds"]):
-            sch.load_state_dict(s)
-        self.gen.set_state(ckpt["gen"])
+    def load_extra_state(self, state: dict | None) -> None:
         if self.chains is not None:
-            self.chains.load_state_dict(ckpt["chains"])
+            self.chains.load_state_dict(state)
+
+
+def check_method(name: str) -> None:
+    """Raise ValueError for a name that is neither a learning scheme nor a baseline family."""
+    from repro.baselines import BASELINES
+    if name not in METHODS and name not in BASELINES:
+        raise ValueError(f"unknown method {name!r}; known methods: {', '.join([*METHODS, *BASELINES])}")
+
+
+def make_learner(cfg: Config, channels: int, n_train: int) -> Trainable:
+    """The Trainable for cfg.method: an energy-model scheme or a baseline family."""
+    from repro.baselines import BASELINES
+    if cfg.method in BASELINES:
+        return BASELINES[cfg.method](cfg, channels, n_train)
+    return Learner(cfg, channels, n_train)
 
 
 class BatchOrder:
@@ -251,20 +246,20 @@ def save_sample_grids(out_dir: str, samples: list[torch.Tensor], sizes, cfg: Con
 
 
 def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSet | None = None,
-          mask_fn=None, callback=None, progress: bool = True) -> Learner:
+          mask_fn=None, callback=None, progress: bool = True) -> Trainable:
     """Learn cfg.method on the training set; checkpoint, log and sample grids go to out_dir.
 
     mask_fn: optional (x, generator) → (B, 1, H, W) update mask (1 = missing) for conditional
         learning of p(Y_M | Y_M̄) (inpainting); None learns p(Y).
     """
     device, dtype = cfg.torch_device(), cfg.dtype()
-    get_method(cfg.method)  # fail fast on an unknown name
+    check_method(cfg.method)  # fail fast on an unknown name
     train_set = train_set if train_set is not None else load_dataset(cfg, "train")
     if train_set.images.shape[-1] != cfg.image_size:
         raise ValueError(f"training images are {train_set.images.shape[-1]}px, config says {cfg.image_size}")
     ckpt = _open_run(cfg, out_dir, resume)
     torch.manual_seed(cfg.seed)  # network initialisation
-    learner = Learner(cfg, train_set.channels, len(train_set)).to_device(device, dtype)
+    learner = make_learner(cfg, train_set.channels, len(train_set)).to_device(device, dtype)
     start, log = 0, []
     if ckpt is not None:
         learner.restore(ckpt)
@@ -284,12 +279,14 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
         mask = mask_fn(x, learner.gen) if mask_fn is not None else None
         samples, stats = learner.train_step(x, idx, mask)
         seconds, lr = time.perf_counter() - tic, learner.scheds[0].get_last_lr()[0]
-        for size, (f_obs, f_syn, g1, loss) in zip(learner.sizes, stats.tolist()):
-            log.append({"iteration": t, "grid": learner.sizes.index(size) + 1, "size": size, "f_obs": f_obs,
-                        "f_syn": f_syn, "grad_l1": g1, "loss": loss, "lr": lr, "seconds": seconds})
+        for g, (f_obs, f_syn, g1, loss) in enumerate(stats.tolist()):  # one row per network
+            size = learner.sizes[min(g, len(learner.sizes) - 1)]
+            log.append({"iteration": t, "grid": g + 1, "size": size, "f_obs": f_obs, "f_syn": f_syn,
+                        "grad_l1": g1, "loss": loss, "lr": lr, "seconds": seconds})
         bar.set_postfix(f_obs=f"{stats[-1, 0]:.3g}", f_syn=f"{stats[-1, 1]:.3g}")
         if (t + 1) % cfg.checkpoint_every == 0 or t + 1 == cfg.n_iters:
-            atomic_torch_save({"config": cfg.to_dict(), "iteration": t + 1, **learner.checkpoint()},
+            atomic_torch_save({"config": cfg.to_dict(), "iteration": t + 1, "channels": train_set.channels,
+                               "n_train": len(train_set), **learner.checkpoint()},
                               os.path.join(out_dir, "checkpoint.pt"))
             write_csv(os.path.join(out_dir, "log.csv"), log, LOG_COLUMNS)
             save_sample_grids(out_dir, samples, learner.sizes, cfg)
@@ -298,9 +295,8 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
     return learner
 
 
-def load_learner(out_dir: str, device: str | None = None, channels: int | None = None,
-                 n_train: int | None = None) -> Learner:
-    """Rebuild a trained Learner from a run folder's checkpoint."""
+def load_learner(out_dir: str, device: str | None = None) -> Trainable:
+    """Rebuild a trained model (any family) from a run folder's checkpoint."""
     path = os.path.join(out_dir, "checkpoint.pt")
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path!r}; train first")
@@ -308,9 +304,6 @@ def load_learner(out_dir: str, device: str | None = None, channels: int | None =
     cfg = Config.from_dict(ckpt["config"])
     if device is not None:
         cfg = Config.from_dict({**cfg.to_dict(), "device": device})
-    chains = ckpt["chains"]
-    n = n_train if n_train is not None else (len(chains["state"]) if chains is not None else 1)
-    c = channels if channels is not None else next(iter(ckpt["nets"].values())).shape[1]
-    learner = Learner(cfg, c, n).to_device(cfg.torch_device(), cfg.dtype())
+    learner = make_learner(cfg, ckpt["channels"], ckpt["n_train"]).to_device(cfg.torch_device(), cfg.dtype())
     learner.restore(ckpt)
     return learner

@@ -44,19 +44,17 @@ def _out_size(size: int, kernel: int, stride: int) -> int:
 class EnergyNet(nn.Module):
     """f_θ: (B, C, size, size) → (B,). ``feature_maps`` returns each block's output."""
 
-    def __init__(self, grid_size: int, channels: int, layers, activation: str, leak: float):
+    def __init__(self, grid_size: int, channels: int, layers, activation: str, leak: float,
+                 first_norm: bool = True):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
         self.grid_size, self.channels = grid_size, channels
         blocks, c_in, s = [], channels, grid_size
-        for c_out, k, stride in layers:
+        for i, (c_out, k, stride) in enumerate(layers):
             act = nn.ReLU() if activation == "relu" else nn.LeakyReLU(leak)
-            blocks.append(nn.Sequential(
-                nn.Conv2d(c_in, c_out, k, stride, padding=k // 2),
-                nn.BatchNorm2d(c_out, track_running_stats=False),
-                act,
-            ))
+            norm = nn.BatchNorm2d(c_out, track_running_stats=False) if i or first_norm else nn.Identity()
+            blocks.append(nn.Sequential(nn.Conv2d(c_in, c_out, k, stride, padding=k // 2), norm, act))
             c_in, s = c_out, _out_size(s, k, stride)
         self.blocks = nn.ModuleList(blocks)
         self.top_shape = (c_in, s, s)  # shape of the last feature map
@@ -85,13 +83,14 @@ class EnergyNet(nn.Module):
         return self.fc(h.flatten(1)).squeeze(1)  # (B,)
 
 
-def build_energy_net(grid_size: int, channels: int = 3, *, arch: str | None = None,
-                     width: float = 1.0, activation: str = "leaky_relu", leak: float = 0.2) -> EnergyNet:
+def build_energy_net(grid_size: int, channels: int = 3, *, arch: str | None = None, width: float = 1.0,
+                     activation: str = "leaky_relu", leak: float = 0.2, first_norm: bool = True) -> EnergyNet:
     """The energy network for one grid.
 
     arch: a key of ``ARCHS``; None picks the paper's network for the grid size.
     width: multiplies every channel count (1.0 is the paper; the smoke preset uses 0.25).
     activation: "leaky_relu" (CVPR version and the official release, slope 0.2) or "relu" (arXiv version).
+    first_norm: batch norm after the first convolution (False for the DCGAN discriminator).
     """
     arch = arch or arch_for_size(grid_size)
     if arch not in ARCHS:
@@ -99,4 +98,4 @@ def build_energy_net(grid_size: int, channels: int = 3, *, arch: str | None = No
     if grid_size < 1 or channels < 1 or width <= 0:
         raise ValueError(f"bad network size: grid_size={grid_size}, channels={channels}, width={width}")
     layers = tuple((max(1, round(c * width)), k, s) for c, k, s in ARCHS[arch])
-    return EnergyNet(grid_size, channels, layers, activation, leak)
+    return EnergyNet(grid_size, channels, layers, activation, leak, first_norm)

@@ -14,12 +14,13 @@ from repro.config import add_config_args, config_from_args
 from repro.data import DATASETS
 from repro.engine import train
 from repro.langevin import NonFiniteError
+from repro.baselines import BASELINES
 from repro.methods import METHODS
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_args(parser, choices={"method": list(METHODS), "dataset": list(DATASETS)})
+    add_config_args(parser, choices={"method": [*METHODS, *BASELINES], "dataset": list(DATASETS)})
     parser.add_argument("--out", required=True, help="run folder (refused if it already holds a run)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")

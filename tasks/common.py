@@ -15,6 +15,7 @@ from repro.config import Config, add_config_args, config_from_args
 from repro.data import DATASETS, ImageSet
 from repro.engine import load_learner, train
 from repro.io import provenance, read_csv, write_csv
+from repro.baselines import BASELINES
 from repro.methods import METHODS
 
 RESULT_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "value", "ci_low", "ci_high",
@@ -27,7 +28,7 @@ def task_parser(description: str) -> argparse.ArgumentParser:
     --device, ...), --out for result CSVs and --runs for trained-model folders."""
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_args(parser, choices={"method": list(METHODS), "dataset": list(DATASETS)})
+    add_config_args(parser, choices={"method": [*METHODS, *BASELINES], "dataset": list(DATASETS)})
     parser.add_argument("--out", default="results", help="folder for result CSVs and figures")
     parser.add_argument("--runs", default="runs", help="folder for trained models (reused when present)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -60,7 +61,7 @@ def trained_learner(cfg: Config, runs_root: str, train_set: ImageSet, *, tag: st
     if os.path.exists(ckpt):
         done = torch.load(ckpt, map_location="cpu", weights_only=False)["iteration"] >= cfg.n_iters
         if done:
-            return load_learner(path, channels=train_set.channels, n_train=len(train_set)), path
+            return load_learner(path, device=cfg.device), path
         return train(cfg, path, resume=True, train_set=train_set, mask_fn=mask_fn, progress=progress), path
     return train(cfg, path, train_set=train_set, mask_fn=mask_fn, progress=progress), path
 

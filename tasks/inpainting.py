@@ -9,6 +9,10 @@ per-image masked MAE, whole-image MAE, masked RMSE and PSNR ([0, 1] and [−1, 1
 each averaged over images with a bootstrap 95% interval. Rows go to <out>/inpainting.csv
 (experiment=inpainting, setting=square|doodle|pepper) and one example panel per method and mask
 (rows: original, masked input with missing pixels grey, result) to <out>/inpainting_<method>_<mask>.png.
+The ContextEncoder (repro.baselines, "inpaintRandom": trained on the same images with the same random
+square masks) is scored by the very same code; only its missing pixels come from its network.
+Training-free floors (observed-pixel mean, training mean face, biharmonic inpainting) are scored
+on the same images and masks.
 
 Choices the paper leaves open (ours):
 - Test-time chain start. The missing pixels are first filled with the mean of the image's
@@ -50,6 +54,7 @@ import os
 import torch
 
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
+from repro.baselines import ContextEncoder
 from repro.data import load_dataset
 from repro.engine import synthesize
 from repro.floors import biharmonic_fill, mean_face_fill, observed_mean_fill
@@ -60,14 +65,14 @@ from repro.metrics import bootstrap_ci, masked_mae, masked_rmse, missing_fractio
 from repro.pyramid import downscale
 from tasks.common import parse_task_args, result_row, task_parser, trained_learner, write_results
 
-DEFAULT_METHODS = ("pcd", "cd1", "singlegrid", "multigrid")  # the paper's table order
+DEFAULT_METHODS = ("pcd", "cd1", "singlegrid", "context_encoder", "multigrid")  # the paper's table order
 MASK_NAMES = ("square", "doodle", "pepper")
 METRICS = ("mae_masked", "mae_whole", "rmse_masked", "psnr01_masked", "psnr11_masked", "missing_fraction")
 
 
 def build_parser():
     parser = task_parser(__doc__)
-    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=None,
+    parser.add_argument("--methods", nargs="+", choices=[*METHODS, "context_encoder"], default=None,
                         help=f"methods to compare (default: {' '.join(DEFAULT_METHODS)}; or --method for one)")
     parser.add_argument("--n-test-images", type=int, default=None,
                         help="test images to inpaint (default: 1000 in the paper profile, else all)")
@@ -96,7 +101,13 @@ def test_masks(n: int, size: int, side: int, seed: int) -> dict[str, torch.Tenso
 
 
 def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Inpaint x (B, C, H, W) where mask (B, 1, H, W) is 1 with the learner's sampler → (B, C, H, W)."""
+    """Inpaint x (B, C, H, W) where mask (B, 1, H, W) is 1 with the learner's sampler → (B, C, H, W);
+    the ContextEncoder baseline fills the missing pixels with its network's output instead."""
+    if isinstance(learner, ContextEncoder):
+        out = learner.inpaint(x, mask)
+        if not torch.equal(out[~mask.bool().expand_as(x)], x[~mask.bool().expand_as(x)]):
+            raise AssertionError("inpaint: the ContextEncoder changed observed pixels")
+        return out
     filled = observed_mean_fill(x, mask)
     y0 = downscale(filled, 1) if learner.method.start is Start.ONE_BY_ONE else filled  # (B, C, 1|H, 1|W)
     out = synthesize(learner.nets, learner.sizes, y0, steps=learner.steps, cfg=learner.cfg,

@@ -61,8 +61,8 @@ NOTES = {
     "inception_cifar10": ("Inception score via torch-fidelity (10 splits) with the standard Inception weights; "
                           "real images scored by the same code."),
 }
-NOT_PRODUCED = {"dcgan": "DCGAN baseline: not produced yet (issue 5)",
-                "context_encoder": "ContextEncoder baseline: not produced yet (issue 5)"}
+NOT_PRODUCED = {"dcgan": "not run (tasks.synthesis / tasks.svhn_features train the DCGAN baseline)",
+                "context_encoder": "not run (tasks.inpainting trains the ContextEncoder baseline)"}
 
 
 @dataclass(frozen=True)

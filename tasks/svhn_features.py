@@ -8,7 +8,9 @@ Two experiments, each writing tidy rows (tasks.common.RESULT_COLUMNS) to <out>/<
 svhn_l2svm (CVPR Table 2): each method (multigrid, singlegrid, cd1, pcd) is learned without labels,
     its finest grid being the DCGAN discriminator (arch "dcgan": four 5×5 stride-2 convs,
     64-128-256-512). Every conv block's output of that net is max-pooled to 4×4 and concatenated
-    (15,360 values at width 1), and an L2-SVM on those features is fit to n labeled images.
+    (15,360 values at width 1), and an L2-SVM on those features is fit to n labeled images. The
+    DCGAN row (repro.baselines.DCGAN, trained on the same images) goes through the very same
+    feature and SVM functions with its discriminator.
 svhn_cnn (CVPR Table 3, arXiv Table 2): models with the paper's per-grid nets (grid1/grid2/grid3, a
     separate trained model) stay frozen; a two-layer CNN (repro.features.TopMapClassifier) is
     trained on the top feature maps of the three grids (multigrid) or of the one net (singlegrid,
@@ -89,6 +91,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from repro.baselines import DCGAN
 from repro.data import ImageSet, load_dataset
 from repro.engine import BatchOrder, Learner
 from repro.features import (DEFAULT_CS, PixelMaps, TopMapClassifier, balanced_draw, error_percent, extract,
@@ -132,6 +135,7 @@ def build_parser():
     p.add_argument("--classifier-lr", type=float, default=1e-3)
     p.add_argument("--svm-cs", nargs="+", type=float, default=list(DEFAULT_CS))
     p.add_argument("--no-supervised", action="store_true", help="skip the supervised CNN baseline")
+    p.add_argument("--no-dcgan", action="store_true", help="skip the DCGAN row of the L2-SVM table")
     p.add_argument("--unsup-on-train-and-test", action="store_true",
                    help="learn the energy nets on train + test images (the CVPR text), not train only")
     return p
@@ -218,9 +222,13 @@ def svm_config(cfg, method: str):
     return dataclasses.replace(cfg, method=method, archs=archs)
 
 
-def svm_readout(learner: Learner):
-    """The SVM features of any learner, trained or not: (fn (B, C, H, H) → (B, 16 Σ c_k), dimension)
-    from the max-pooled blocks of its finest (dcgan) net."""
+def svm_readout(learner):
+    """The SVM features of any learner, trained or not, energy model or DCGAN: (fn (B, C, H, H) →
+    (B, 16 Σ c_k), dimension) from the max-pooled blocks of its finest (dcgan-structured) net. The
+    DCGAN discriminator sees its images in [−1, 1], as it was trained; the same maxpool_features runs."""
+    if isinstance(learner, DCGAN):
+        net = learner.features_net
+        return (lambda x: maxpool_features(net, learner.to_unit(x))), maxpool_dim(net)
     net = learner.nets[-1]
     return functools.partial(maxpool_features, net), maxpool_dim(net)
 
@@ -231,6 +239,10 @@ def svm_sources(cfg, args, data: Data):
     yield "raw_pixels", cfg.seed, pixel_features, c * s * s  # (B, C·H·W)
     for method, seed, learner in learners(cfg, args, data, svm_config):
         yield method, seed, *svm_readout(learner)
+    for seed in [] if args.no_dcgan else train_seeds(cfg, args):  # CVPR Table 2's DCGAN row
+        dcgan = dataclasses.replace(cfg, method="dcgan", seed=seed, archs=None)
+        learner = trained_learner(dcgan, args.runs, data.unsup, tag=data.tag, progress=not args.no_progress)[0]
+        yield "dcgan", seed, *svm_readout(learner)
 
 
 def svm_errors(cfg, args, data: Data, draws: dict, fn) -> dict:

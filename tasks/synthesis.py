@@ -14,7 +14,8 @@ For each method: learn it on the dataset (or reuse the trained run), then
 
 Choices where the paper is silent: the final synthesis noise is a flag (--final-noise; the CVPR
 paper switches it off for CIFAR-10); cd1 and pcd, which the paper does not use for synthesis,
-start from the same 1×1 images as single-grid; --per-class learns one model per class and pools
+start from the same 1×1 images as single-grid; the DCGAN baseline (repro.baselines) draws from its
+generator and has no diversity panel (it has no 1×1 start); --per-class learns one model per class and pools
 the samples (the CVPR CIFAR-10 setting, with --steps-per-grid 40).
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ import sys
 
 import torch
 
+from repro.baselines import DCGAN
 from repro.config import Config
 from repro.data import ImageSet, load_dataset
 from repro.engine import sample_1x1, synthesize
@@ -42,8 +44,15 @@ GRAD_COLUMNS = ["method", "iteration", "grid", "size", "grad_l1", "profile", "da
 
 
 def synthesize_batches(learner, train_set: ImageSet, n: int, generator, noise: bool, y0=None) -> list:
-    """n samples per grid, in batches of the training batch size (batch norm uses batch statistics)."""
+    """n samples per grid, in batches of the training batch size (batch norm uses batch statistics).
+
+    Energy models pass chains up their grids from 1×1 images (y0, or drawn from the training
+    images' 1×1 histogram); a DCGAN draws from its generator (one size)."""
     cfg, out = learner.cfg, []
+    if isinstance(learner, DCGAN):
+        with torch.no_grad():
+            return [torch.cat([learner.generate(min(cfg.batch_size, n - s), generator).cpu()
+                               for s in range(0, n, cfg.batch_size)])]
     y0 = sample_1x1(train_set, n, generator, cfg) if y0 is None else y0
     y0 = y0.to(next(learner.parameters()).device)
     for start in range(0, n, cfg.batch_size):
@@ -79,9 +88,9 @@ def plot_gradients(rows: list[dict], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    for size in sorted({int(r["size"]) for r in rows}):
-        pts = [(int(r["iteration"]), float(r["grad_l1"])) for r in rows if int(r["size"]) == size]
-        ax.plot(*zip(*pts), label=f"{size}×{size}")
+    for grid, size in sorted({(int(r["grid"]), int(r["size"])) for r in rows}):
+        pts = [(int(r["iteration"]), float(r["grad_l1"])) for r in rows if int(r["grid"]) == grid]
+        ax.plot(*zip(*pts), label=f"net {grid}, {size}×{size}")
     ax.set(xlabel="iteration", ylabel="ℓ1 norm of gradient", yscale="log")
     ax.legend()
     fig.tight_layout()
@@ -155,11 +164,12 @@ def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov:
     save_grid(torch.cat([train_set.batch(torch.arange(n_obs)), grids[-1][:n_obs]]),
               os.path.join(args.out, f"synthesis_{tag}_observed_vs_synthesized.png"), cfg,
               nrow=max(1, int(math.sqrt(n_obs))))
-    div, spread = diversity(learned[0][0], learned[0][2], gen, noise)
-    save_grid(div, os.path.join(args.out, f"synthesis_{tag}_diversity.png"), cfg, nrow=4)
-    setting = f"final_noise={'on' if noise else 'off'}"
-    rows = [result_row(cfg, experiment="synthesis", method=cfg.method, setting=setting, prov=prov,
-                       metric="diversity_pixel_std", value=spread, n_images=len(train_set))]
+    setting, rows = f"final_noise={'on' if noise else 'off'}", []
+    if not isinstance(learned[0][0], DCGAN):  # figure 5: chains from one 1×1 image
+        div, spread = diversity(learned[0][0], learned[0][2], gen, noise)
+        save_grid(div, os.path.join(args.out, f"synthesis_{tag}_diversity.png"), cfg, nrow=4)
+        rows.append(result_row(cfg, experiment="synthesis", method=cfg.method, setting=setting, prov=prov,
+                               metric="diversity_pixel_std", value=spread, n_images=len(train_set)))
     summary, nearest = nearest_rows(cfg, grids[-1], train_set, test_set, prov, args.out, args.n_samples)
     rows += summary
     grad = [r for _, path, part in learned for r in gradient_rows(path, cfg, len(part), prov)]
@@ -177,7 +187,7 @@ def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov:
 def main(argv=None) -> int:
     parser = task_parser(__doc__)
     parser.add_argument("--methods", nargs="+", default=None, help="methods to run (default: --method, "
-                        "or multigrid and singlegrid as in figure 2)")
+                        "or dcgan, singlegrid and multigrid as in figure 2)")
     parser.add_argument("--n-samples", type=int, default=64, help="synthesized images per method for the panels")
     parser.add_argument("--final-noise", type=lambda s: s.lower() in ("1", "true", "on", "yes"), default=True,
                         help="keep the Langevin noise in the final synthesis (CVPR CIFAR-10: off)")
@@ -186,7 +196,7 @@ def main(argv=None) -> int:
     parser.add_argument("--inception-weights", default=None, help=f"path of the torch-fidelity Inception weights")
     parser.add_argument("--per-class", action="store_true", help="one model per class (CVPR CIFAR-10 setting)")
     cfg, args = parse_task_args(parser, argv)
-    methods = args.methods or (["method"] if "method" in vars(args) else ["multigrid", "singlegrid"])
+    methods = args.methods or (["method"] if "method" in vars(args) else ["dcgan", "singlegrid", "multigrid"])
     methods = [cfg.method if m == "method" else m for m in methods]
     os.makedirs(args.out, exist_ok=True)
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")

@@ -81,3 +81,20 @@ def test_to_uint8_rgb():
     assert y.shape == (3, 3, 1, 1) and y.dtype == torch.uint8 and y[:, 0].flatten().tolist() == [0, 128, 255]
     with pytest.raises(ValueError):
         to_uint8_rgb(torch.zeros(2, 2, 4, 4), 255.0)
+
+
+class UniformExtractor(TinyExtractor):
+    """Every image gets the same (all-zero) logits: uniform class probabilities."""
+
+    def forward(self, x):
+        out = {"logits_unbiased": torch.zeros(len(x), K, dtype=torch.float64), "2048": x.double().flatten(1)[:, :16]}
+        return tuple(out[f] for f in self.features_list)
+
+
+torch_fidelity.register_feature_extractor("tiny-uniform", UniformExtractor)
+
+
+def test_inception_score_of_uniform_probabilities_is_one():
+    x = (torch.rand(50, 3, 8, 8, generator=torch.Generator().manual_seed(1)) * 255).to(torch.uint8)
+    out = fidelity_metrics(x, feature_extractor="tiny-uniform", isc_splits=5, cuda=False)
+    assert abs(out["inception_score_mean"] - 1) < 1e-9

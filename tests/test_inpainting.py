@@ -93,14 +93,15 @@ def test_inpainting_task_smoke(tmp_path):
     from tasks.common import RESULT_COLUMNS
     from tasks.inpainting import FLOORS, MASK_NAMES, METRICS, main
     out, runs = tmp_path / "out", tmp_path / "runs"
-    main(["--methods", "cd1", "multigrid", "--n-iters", "2", "--batch-size", "8", "--steps-per-grid", "2",
+    main(["--methods", "cd1", "multigrid", "context_encoder", "--n-iters", "2", "--batch-size", "8",
+          "--steps-per-grid", "2",
           "--out", str(out), "--runs", str(runs), "--no-progress"])
     with open(out / "inpainting.csv", newline="") as fh:
         reader = csv.DictReader(fh)
         assert reader.fieldnames == RESULT_COLUMNS
         rows = list(reader)
     keys = sorted((r["method"], r["setting"], r["metric"]) for r in rows)
-    assert keys == sorted(itertools.product(["cd1", "multigrid", *FLOORS], MASK_NAMES, METRICS))
+    assert keys == sorted(itertools.product(["cd1", "multigrid", "context_encoder", *FLOORS], MASK_NAMES, METRICS))
     assert {r["experiment"] for r in rows} == {"inpainting"} and {r["n_images"] for r in rows} == {"20"}
     for r in rows:
         low, value, high = float(r["ci_low"]), float(r["value"]), float(r["ci_high"])

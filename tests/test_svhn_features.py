@@ -185,9 +185,13 @@ def test_smoke_run(tmp_path, monkeypatch):
         else:  # the CNN's models: the three grids' top maps
             assert len(learner.nets) == 3 and tuple(map(id, learner.nets)) in mapped
     assert {u.cfg.seed for u in untrained} == {m.cfg.seed for m in multigrid} == {0, 1}
+    # the DCGAN discriminator's features go through the very same max-pool (and SVM) functions
+    dcgans = [res[0] for args, res in calls["trained_learner"] if args[0].method == "dcgan"]
+    assert len(dcgans) == 2 and all(id(d.features_net) in pooled for d in dcgans)
 
     image_dim = 1 * 32 * 32  # C·H·W of the digits at the finest grid
-    want_dims = {"svhn_l2svm": {"raw_pixels": image_dim, "multigrid": 3840, "cd1": 3840, "untrained": 3840},
+    want_dims = {"svhn_l2svm": {"raw_pixels": image_dim, "multigrid": 3840, "cd1": 3840, "untrained": 3840,
+                                "dcgan": 3840},
                  "svhn_cnn": {"raw_pixels": 64 * image_dim, "multigrid": 64 * (1 + 16 + 64), "cd1": 64 * 64,
                               "untrained": 64 * (1 + 16 + 64), "supervised": 64 * (1 + 16 + 64)}}
     for experiment, dims in want_dims.items():

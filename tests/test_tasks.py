@@ -21,8 +21,9 @@ def test_synthesis_smoke_run(dirs):
     assert synthesis.main(TINY + ["--out", out, "--runs", runs, "--n-samples", "8", "--fidelity-samples", "8"]) == 0
     df = pd.read_csv(os.path.join(out, "synthesis.csv"))
     assert list(df.columns) == RESULT_COLUMNS
-    assert set(df.method) == {"multigrid", "singlegrid"} and (df.value > 0).all()  # no weights: IS skipped
-    for name in ("multigrid_grid2", "multigrid_grid8", "multigrid_grid32", "singlegrid_grid32",
+    assert set(df.method) == {"dcgan", "multigrid", "singlegrid"} and (df.value > 0).all()  # no IS: no weights
+    for name in ("multigrid_grid2", "multigrid_grid8", "multigrid_grid32", "singlegrid_grid32", "dcgan_grid32",
+                 "dcgan_observed_vs_synthesized", "dcgan_nearest_train",
                  "multigrid_observed_vs_synthesized", "multigrid_diversity", "multigrid_grad_norm",
                  "multigrid_nearest_train"):
         assert os.path.exists(os.path.join(out, f"synthesis_{name}.png")), name
@@ -72,7 +73,7 @@ def test_report_builds_tables_with_missing_cells(tmp_path):
     assert "| Wasserstein GAN | error_1000 | 43.15 | — | cited" in md
     sq = next(l for l in lines if l.startswith("| error | square_MG |") and "mae_masked" in l)
     assert "0.05 [0.04, 0.06]" in sq and "paper inside our interval" in sq
-    assert "DCGAN baseline: not produced yet" in md
+    assert "tasks.svhn_features train the DCGAN baseline" in md
     inpaint = md[md.index("CVPR Table 4"):]
     assert "| biharmonic | square | mae_masked | 0.03 [0.02, 0.04] |" in inpaint  # floor under its table
     assert "20·log10 2" in inpaint  # the PSNR convention is stated

@@ -1,0 +1,221 @@
+"""The systems the paper re-ran beside its own: DCGAN and the ContextEncoder.
+
+Both are Trainables (repro.trainable), trained by the same loop, data order, checkpoints and
+logs as the energy models (repro.engine.train).
+
+DCGAN (Radford, Metz, Chintala 2015), as the DCGAN paper describes it: a generator that projects
+a z_dim-dimensional latent to 4×4 maps and up-samples them by fractionally-strided convolutions
+with batch norm and ReLU, and a tanh output; a discriminator of four 5×5
+stride-2 convolutions, 64-128-256-512 channels, leaky ReLU 0.2, batch norm on every layer but the
+first (the DCGAN paper's rule), and a fully-connected layer to one logit. The discriminator is
+``repro.models.build_energy_net(arch="dcgan", first_norm=False)``, so its convolutional features
+go through exactly the same feature and SVM functions as an energy ConvNet (repro.features).
+Adam, learning rate 2e-4, β1 0.5; non-saturating generator loss.
+Choices the DCGAN paper leaves open, ours: z ~ N(0, I) (the paper says uniform noise; both are
+used by its public code versions); 5×5 kernels in the generator; one discriminator and one
+generator step per iteration; batch norm always with batch statistics (as the energy nets); real
+and fake batches through the discriminator in separate passes (each with its own statistics);
+images mapped from [0, pixel_max] to [−1, 1].
+
+ContextEncoder (Pathak et al. 2016), the "inpaintRandom" variant the paper re-trained: an
+encoder of 4×4 stride-2 convolutions (64-128-256-512 … down to 4×4; batch norm but on the first
+layer, leaky ReLU 0.2), a 4×4 convolution to a ce_bottleneck-channel code, a decoder of 4×4
+fractionally-strided convolutions back to the full image (batch norm, ReLU, tanh output), trained
+with ce_rec_weight × (L2 loss on the missing pixels) + (1 − ce_rec_weight) × adversarial loss
+against a DCGAN discriminator that sees the completed full image. Missing pixels of its input
+are set to mid-grey (0 in [−1, 1]); only the missing pixels of its output are used, the observed
+ones are copied from the input bit for bit. Choices left open, ours: no extra weight on a
+boundary overlap (the random-mask version has no fixed region to overlap), mid-grey fill
+(Pathak et al. fill with a mean colour), Adam 2e-4 / β1 0.5 as in their code.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from repro.config import Config
+from repro.models import build_energy_net
+from repro.trainable import Trainable, grad_l1
+
+
+def _n_doublings(image_size: int) -> int:
+    n = math.log2(image_size / 4)
+    if n < 1 or n != int(n):
+        raise ValueError(f"DCGAN and ContextEncoder need an image size 4·2^k (8, 16, 32, 64, ...), got {image_size}")
+    return int(n)
+
+
+def _width(c: int, width: float) -> int:
+    return max(1, round(c * width))
+
+
+def _up(c_in: int, c_out: int, k: int, last: bool = False) -> nn.Sequential:
+    """×2 up-sampling by a fractionally-strided convolution; tanh on the last layer, else BN + ReLU."""
+    conv = nn.ConvTranspose2d(c_in, c_out, k, 2, padding=(k - 1) // 2, output_padding=k % 2)
+    if last:
+        return nn.Sequential(conv, nn.Tanh())
+    return nn.Sequential(conv, nn.BatchNorm2d(c_out, track_running_stats=False), nn.ReLU())
+
+
+class Generator(nn.Module):
+    """z (B, z_dim) → images (B, C, S, S) in [−1, 1]."""
+
+    def __init__(self, z_dim: int, image_size: int, channels: int, width: float):
+        super().__init__()
+        n = _n_doublings(image_size)
+        chans = [_width(64 * 2 ** i, width) for i in reversed(range(n))]  # e.g. 512, 256, 128, 64
+        self.c0 = chans[0]
+        self.project = nn.Sequential(nn.Linear(z_dim, self.c0 * 16),
+                                     nn.Unflatten(1, (self.c0, 4, 4)),
+                                     nn.BatchNorm2d(self.c0, track_running_stats=False), nn.ReLU())
+        ups = [_up(a, b, 5) for a, b in zip(chans, chans[1:])] + [_up(chans[-1], channels, 5, last=True)]
+        self.ups = nn.Sequential(*ups)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.ups(self.project(z))
+
+
+def discriminator(image_size: int, channels: int, width: float) -> nn.Module:
+    """The DCGAN discriminator: an energy-net structure with the dcgan arch, no BN on the first layer."""
+    return build_energy_net(image_size, channels, arch="dcgan", width=width, activation="leaky_relu",
+                            leak=0.2, first_norm=False)
+
+
+def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+class _Adversarial(Trainable):
+    """Shared plumbing: pixel scaling, Adam optimisers with constant learning rate."""
+
+    def _optimise(self):
+        self.opts = [torch.optim.Adam(n.parameters(), lr=self.cfg.gan_lr, betas=(self.cfg.gan_beta1, 0.999))
+                     for n in self.nets]
+        self.scheds = [torch.optim.lr_scheduler.LambdaLR(o, lambda t: 1.0) for o in self.opts]
+
+    def to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """[0, pixel_max] → [−1, 1]."""
+        return x * (2.0 / self.cfg.pixel_max) - 1
+
+    def to_pixels(self, u: torch.Tensor) -> torch.Tensor:
+        """[−1, 1] → [0, pixel_max]."""
+        return (u + 1) * (self.cfg.pixel_max / 2.0)
+
+    def d_step(self, real_u: torch.Tensor, fake_u: torch.Tensor) -> torch.Tensor:
+        """One discriminator step; returns [D(real), D(fake), grad ℓ1, loss] (before the step)."""
+        d, opt = self.nets[0], self.opts[0]
+        d_real, d_fake = d(real_u), d(fake_u.detach())  # separate passes: own batch statistics
+        loss = bce(d_real, 1.0) + bce(d_fake, 0.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        stats = torch.stack([d_real.mean(), d_fake.mean(), grad_l1(d), loss]).detach()
+        self.step(stats[None], [(opt, self.scheds[0])])
+        return stats
+
+    def g_step(self, g_loss: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+        g, opt = self.nets[1], self.opts[1]
+        opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        stats = torch.stack([d_fake.mean(), d_fake.mean(), grad_l1(g), g_loss]).detach()
+        self.step(stats[None], [(opt, self.scheds[1])])
+        return stats
+
+
+class DCGAN(_Adversarial):
+    """nets[0]: discriminator, nets[1]: generator. Log rows: 1 = discriminator, 2 = generator."""
+
+    def __init__(self, cfg: Config, channels: int, n_train: int):
+        super().__init__(cfg)
+        self.sizes = (cfg.image_size,)
+        self.nets = nn.ModuleList([discriminator(cfg.image_size, channels, cfg.width),
+                                   Generator(cfg.z_dim, cfg.image_size, channels, cfg.width)])
+        self._optimise()
+
+    @property
+    def features_net(self) -> nn.Module:
+        return self.nets[0]
+
+    def generate(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n images (n, C, S, S) in [0, pixel_max]; batch norm uses the batch's statistics."""
+        p = next(self.parameters())
+        z = torch.randn(n, self.cfg.z_dim, generator=generator or self.gen, device=p.device, dtype=p.dtype)
+        return self.to_pixels(self.nets[1](z))
+
+    def train_step(self, x, idx, mask=None):
+        if mask is not None:
+            raise ValueError("DCGAN learns p(Y); it takes no mask")
+        p = next(self.parameters())
+        z = torch.randn(len(x), self.cfg.z_dim, generator=self.gen, device=p.device, dtype=p.dtype)
+        fake = self.nets[1](z)  # (B, C, S, S) in [−1, 1]
+        d_stats = self.d_step(self.to_unit(x), fake)
+        d_fake = self.nets[0](fake)
+        g_stats = self.g_step(bce(d_fake, 1.0), d_fake)  # non-saturating generator loss
+        return [self.to_pixels(fake.detach())], torch.stack([d_stats, g_stats])
+
+
+class EncoderDecoder(nn.Module):
+    """Masked image (B, C, S, S) in [−1, 1] → full image in [−1, 1]."""
+
+    def __init__(self, image_size: int, channels: int, width: float, bottleneck: int):
+        super().__init__()
+        n = _n_doublings(image_size)
+        chans = [_width(64 * 2 ** i, width) for i in range(n)]  # 64, 128, 256, 512 at 64×64
+        enc, c_in = [], channels
+        for i, c in enumerate(chans):
+            norm = nn.BatchNorm2d(c, track_running_stats=False) if i else nn.Identity()
+            enc += [nn.Conv2d(c_in, c, 4, 2, 1), norm, nn.LeakyReLU(0.2)]
+            c_in = c
+        b = _width(bottleneck, width)
+        enc += [nn.Conv2d(c_in, b, 4), nn.BatchNorm2d(b, track_running_stats=False), nn.LeakyReLU(0.2)]  # → 1×1
+        dec = [nn.ConvTranspose2d(b, chans[-1], 4), nn.BatchNorm2d(chans[-1], track_running_stats=False),
+               nn.ReLU()]  # 1×1 → 4×4
+        rev = chans[::-1]
+        for a, c in zip(rev, rev[1:]):
+            dec += [nn.ConvTranspose2d(a, c, 4, 2, 1), nn.BatchNorm2d(c, track_running_stats=False), nn.ReLU()]
+        dec += [nn.ConvTranspose2d(rev[-1], channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*enc, *dec)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class ContextEncoder(_Adversarial):
+    """nets[0]: discriminator of completed images, nets[1]: the encoder-decoder."""
+
+    def __init__(self, cfg: Config, channels: int, n_train: int):
+        super().__init__(cfg)
+        self.sizes = (cfg.image_size,)
+        self.nets = nn.ModuleList([discriminator(cfg.image_size, channels, cfg.width),
+                                   EncoderDecoder(cfg.image_size, channels, cfg.width, cfg.ce_bottleneck)])
+        self._optimise()
+
+    def complete(self, x_u: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x_u (B, C, S, S) in [−1, 1], mask (B, 1, S, S) 1 = missing → (raw output, completed image)."""
+        missing = mask.bool().expand_as(x_u)
+        out = self.nets[1](torch.where(missing, torch.zeros_like(x_u), x_u))  # missing shown mid-grey
+        return out, torch.where(missing, out, x_u)
+
+    def inpaint(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x (B, C, S, S) in [0, pixel_max]; missing pixels from the network, observed ones copied."""
+        with torch.no_grad():
+            out, _ = self.complete(self.to_unit(x), mask)
+        return torch.where(mask.bool().expand_as(x), self.to_pixels(out), x)
+
+    def train_step(self, x, idx, mask=None):
+        if mask is None:
+            raise ValueError("the ContextEncoder learns to fill masked pixels: it needs a training mask")
+        x_u = self.to_unit(x)
+        out, completed = self.complete(x_u, mask)
+        d_stats = self.d_step(x_u, completed)
+        m = mask.to(x.dtype).expand_as(x_u)
+        rec = ((out - x_u) ** 2 * m).sum() / m.sum().clamp_min(1)  # L2 on the missing pixels
+        d_fake = self.nets[0](completed)
+        w = self.cfg.ce_rec_weight
+        g_stats = self.g_step(w * rec + (1 - w) * bce(d_fake, 1.0), d_fake)
+        return [self.to_pixels(completed.detach())], torch.stack([d_stats, g_stats])
+
+
+BASELINES = {"dcgan": DCGAN, "context_encoder": ContextEncoder}

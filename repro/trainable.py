@@ -1,0 +1,73 @@
+"""What the one training loop (repro.engine.train) needs of a model family.
+
+A ``Trainable`` holds its networks (``nets``), one optimiser and scheduler per network, a
+random generator for everything it draws while training, and one ``train_step``. The energy
+models of the four learning schemes (repro.engine.Learner) and the baselines the paper compares
+with (repro.baselines: DCGAN, ContextEncoder) are Trainables, so they share data order,
+checkpoints, resume, logs and progress bars.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from repro.config import Config
+from repro.langevin import NonFiniteError
+
+
+class Trainable(nn.Module):
+    sizes: tuple[int, ...]  # the image size(s) the family produces samples at, coarse to fine
+    nets: nn.ModuleList
+    opts: list
+    scheds: list
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.cfg = cfg
+        self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # moved to the device by to_device
+
+    def train_step(self, x: torch.Tensor, idx: torch.Tensor, mask: torch.Tensor | None = None):
+        """One iteration on a batch (B, C, H, W) in [0, pixel_max]; returns (samples per size, stats).
+
+        stats: (rows, 4) tensor logged as f_obs, f_syn, grad_l1, loss (one row per network)."""
+        raise NotImplementedError
+
+    def to_device(self, device: torch.device, dtype: torch.dtype) -> "Trainable":
+        self.to(device=device, dtype=dtype)
+        state = self.gen.get_state()
+        self.gen = torch.Generator(device=device)
+        self.gen.set_state(state) if device.type == "cpu" else self.gen.manual_seed(self.cfg.seed + 1)
+        return self
+
+    def step(self, stats: torch.Tensor, pairs) -> None:
+        """Check stats are finite (before any parameter moves), then step the (optimiser, scheduler) pairs."""
+        if not torch.isfinite(stats).all():
+            raise NonFiniteError(f"non-finite scores, losses or gradients at sizes {self.sizes}: {stats.tolist()}")
+        for opt, sched in pairs:
+            opt.step()
+            sched.step()
+
+    def extra_state(self) -> dict | None:
+        return None
+
+    def load_extra_state(self, state: dict | None) -> None:
+        pass
+
+    def checkpoint(self) -> dict:
+        return {"nets": self.nets.state_dict(), "opts": [o.state_dict() for o in self.opts],
+                "scheds": [s.state_dict() for s in self.scheds], "gen": self.gen.get_state(),
+                "extra": self.extra_state()}
+
+    def restore(self, ckpt: dict) -> None:
+        self.nets.load_state_dict(ckpt["nets"])
+        for o, s in zip(self.opts, ckpt["opts"]):
+            o.load_state_dict(s)
+        for sch, s in zip(self.scheds, ckpt["scheds"]):
+            sch.load_state_dict(s)
+        self.gen.set_state(ckpt["gen"])
+        self.load_extra_state(ckpt["extra"])
+
+
+def grad_l1(module: nn.Module) -> torch.Tensor:
+    """ℓ1 norm of a module's parameter gradients (arXiv figure 4)."""
+    return sum(p.grad.abs().sum() for p in module.parameters() if p.grad is not None)
