@@ -38,7 +38,8 @@ start=$(date +%s)
 case "$PROFILE" in
   smoke)
     step "synthesis (figures 1, 2, 4, 5), DCGAN beside single-grid and multi-grid"
-    $PY -m tasks.synthesis "${COMMON[@]}" --dataset lfw_faces --methods dcgan singlegrid multigrid
+    $PY -m tasks.synthesis "${COMMON[@]}" --dataset lfw_faces --methods dcgan singlegrid multigrid \
+      --fidelity-samples 64  # Inception score and FID run if the Inception weights are present
     step "score diagnostics (arXiv Table 1)"
     $PY -m tasks.score_diagnostics "${COMMON[@]}" --dataset lfw_faces --negatives lfw_nonfaces
     step "SVHN features (CVPR Tables 2 and 3) on the embedded digits, with DCGAN and floors"
