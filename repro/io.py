@@ -53,13 +53,14 @@ def read_csv(path: str) -> list[dict]:
 
 
 def git_commit() -> str:
-    """The checkout's commit (with '+dirty' when tracked files differ), or 'unknown'."""
+    """The checkout's commit (with '+dirty' when tracked files outside results/ differ), or 'unknown'."""
     here = os.path.dirname(os.path.abspath(__file__))
     try:
         sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+                                ":(exclude,top)results"],  # results are outputs, not code
+                               cwd=here, capture_output=True, text=True, timeout=10).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
