@@ -251,6 +251,8 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
 
     mask_fn: optional (x, generator) → (B, 1, H, W) update mask (1 = missing) for conditional
         learning of p(Y_M | Y_M̄) (inpainting); None learns p(Y).
+    callback: optional (t, learner, samples, stats) → None, called after each iteration (after that
+        iteration's checkpoint, if any).
     """
     device, dtype = cfg.torch_device(), cfg.dtype()
     check_method(cfg.method)  # fail fast on an unknown name
