@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     cfg, args = parse_task_args(parser, argv, method="multigrid")
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
     neg_name = args.negatives or ("lfw_nonfaces" if cfg.dataset == "lfw_faces" else "places")
-    neg_cfg = dataclasses.replace(cfg, data_root=args.negatives_root or cfg.data_root, n_train=None)
+    neg_cfg = dataclasses.replace(cfg, data_root=args.negatives_root or cfg.data_root, n_train=args.n_score)
     negatives = load_dataset(neg_cfg, "train", neg_name)
     if negatives.channels != train_set.channels:
         raise ValueError(f"negatives {neg_name} have {negatives.channels} channels, training images "
