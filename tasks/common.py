@@ -8,6 +8,7 @@ with rows already there (same key → replaced), atomically.
 from __future__ import annotations
 
 import argparse
+import sys
 import hashlib
 import os
 
@@ -86,3 +87,15 @@ def write_results(out_dir: str, experiment: str, rows: list[dict]) -> str:
     merged = [r for r in old if key(r) not in new_keys] + rows
     write_csv(path, merged, RESULT_COLUMNS)
     return path
+
+
+def cli(main) -> int:
+    """Run a task's main from the command line: bad input (unknown names, missing files, an existing
+    run folder, a diverged energy) ends with one 'error: …' line and exit status 2, not a traceback."""
+    from repro.langevin import NonFiniteError
+    try:
+        main()
+    except (ValueError, FileNotFoundError, FileExistsError, NonFiniteError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 
 import torch
 
@@ -63,7 +64,7 @@ from repro.masks import get_mask, square_mask
 from repro.methods import METHODS, Start
 from repro.metrics import bootstrap_ci, masked_mae, masked_rmse, missing_fraction, psnr_masked, whole_image_mae
 from repro.pyramid import downscale
-from tasks.common import parse_task_args, result_row, task_parser, trained_learner, write_results
+from tasks.common import cli, parse_task_args, result_row, task_parser, trained_learner, write_results
 
 DEFAULT_METHODS = ("pcd", "cd1", "singlegrid", "context_encoder", "multigrid")  # the paper's table order
 MASK_NAMES = ("square", "doodle", "pepper")
@@ -210,4 +211,4 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli(main))

@@ -22,7 +22,7 @@ from repro.data import ImageSet, load_dataset
 from repro.engine import Learner
 from repro.io import provenance
 from repro.pyramid import downscale
-from tasks.common import parse_task_args, result_row, task_parser, trained_learner, write_results
+from tasks.common import cli, parse_task_args, result_row, task_parser, trained_learner, write_results
 from tasks.synthesis import synthesize_batches
 
 SETS = ("training", "testing", "synthesized", "negative")
@@ -84,4 +84,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli(main))

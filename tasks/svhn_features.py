@@ -100,7 +100,7 @@ from repro.features import (DEFAULT_CS, PixelMaps, TopMapClassifier, balanced_dr
 from repro.io import provenance
 from repro.methods import METHODS
 from repro.models import build_energy_net
-from tasks.common import parse_task_args, result_row, task_parser, trained_learner, write_results
+from tasks.common import cli, parse_task_args, result_row, task_parser, trained_learner, write_results
 
 EXPERIMENTS = ("svhn_l2svm", "svhn_cnn")
 # Config defaults of this task per profile (under the user's flags).
@@ -374,4 +374,4 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(cli(main))

@@ -35,7 +35,7 @@ from repro.fidelity import KEY_FID, KEY_IS, KEY_IS_STD, MissingWeights, fidelity
 from repro.io import provenance, read_csv, write_csv
 from repro.metrics import bootstrap_ci, nearest_neighbours
 from repro.pyramid import upscale
-from tasks.common import parse_task_args, result_row, task_parser, trained_learner, write_results
+from tasks.common import cli, parse_task_args, result_row, task_parser, trained_learner, write_results
 
 NN_COLUMNS = ["method", "kind", "index", "nearest_train_index", "l2", "profile", "dataset", "n_images", "seed",
               "device", "commit", "date"]
@@ -213,4 +213,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli(main))

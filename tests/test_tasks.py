@@ -86,3 +86,11 @@ def test_report_cli_on_empty_folder(tmp_path):
     assert report.main(["--results", str(tmp_path)]) == 0
     text = (tmp_path / "tables.md").read_text()
     assert text.count("not run") > 20
+
+
+def test_task_cli_reports_bad_input_in_one_line(capsys):
+    from tasks import synthesis
+    from tasks.common import cli
+    assert cli(lambda: synthesis.main(["--dataset", "celeba", "--no-progress"])) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: dataset 'celeba' needs --data-root") and "Traceback" not in err
