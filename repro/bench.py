@@ -13,7 +13,6 @@ rows to results/bench.csv with device, commit and date. It is a benchmark, not a
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 

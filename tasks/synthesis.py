@@ -135,23 +135,28 @@ def learn(cfg: Config, args, train_set: ImageSet):
     return out
 
 
-def fidelity_rows(cfg, args, fake, train_set, prov, setting) -> list[dict]:
+def fidelity_rows(cfg, args, fake, train_set, prov, setting, real_cache: dict) -> list[dict]:
+    """IS and FID of `fake`; the real images' IS is computed once per run (real_cache) and written once."""
     real = to_uint8_rgb(train_set.batch(torch.arange(min(len(train_set), args.fidelity_samples))), 255.0)
     try:
         m_fake = fidelity_metrics(fake, real, isc=True, fid=True, weights_path=args.inception_weights)
-        m_real = fidelity_metrics(real, isc=True, weights_path=args.inception_weights)
+        first = "real" not in real_cache
+        if first:
+            real_cache["real"] = fidelity_metrics(real, isc=True, weights_path=args.inception_weights)
     except MissingWeights as err:
         print(f"[synthesis] Inception score and FID skipped: {err}", file=sys.stderr)
         return []
-    row = lambda method, metric, v, n: result_row(  # noqa: E731
-        cfg, experiment="synthesis", method=method, setting=setting, metric=metric, value=v, n_images=n, prov=prov)
-    return [row(cfg.method, "inception_score", m_fake[KEY_IS], len(fake)),
-            row(cfg.method, "inception_score_std", m_fake[KEY_IS_STD], len(fake)),
-            row(cfg.method, "fid", m_fake[KEY_FID], len(fake)),
-            row("real", "inception_score", m_real[KEY_IS], len(real))]
+    row = lambda method, st, metric, v, n: result_row(  # noqa: E731
+        cfg, experiment="synthesis", method=method, setting=st, metric=metric, value=v, n_images=n, prov=prov)
+    rows = [row(cfg.method, setting, "inception_score", m_fake[KEY_IS], len(fake)),
+            row(cfg.method, setting, "inception_score_std", m_fake[KEY_IS_STD], len(fake)),
+            row(cfg.method, setting, "fid", m_fake[KEY_FID], len(fake))]
+    return rows + ([row("real", "training_images", "inception_score", real_cache["real"][KEY_IS], len(real))]
+                   if first else [])
 
 
-def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov: dict) -> tuple[list, list, list]:
+def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov: dict,
+               real_cache: dict) -> tuple[list, list, list]:
     learned = learn(cfg, args, train_set)
     gen = torch.Generator(device=cfg.torch_device()).manual_seed(cfg.seed + 7)
     noise, tag = args.final_noise, f"{cfg.method}"
@@ -180,7 +185,7 @@ def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov:
             [grids[-1]] + [synthesize_batches(lr, part, math.ceil(more / len(learned)), gen, noise)[-1]
                            for lr, _, part in learned])
         rows += fidelity_rows(cfg, args, to_uint8_rgb(fake[: args.fidelity_samples], cfg.pixel_max),
-                              train_set, prov, setting)
+                              train_set, prov, setting, real_cache)
     return rows, grad, nearest
 
 
@@ -201,9 +206,9 @@ def main(argv=None) -> int:
     os.makedirs(args.out, exist_ok=True)
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
     prov = provenance(cfg.torch_device())
-    rows, grad, nearest = [], [], []
+    rows, grad, nearest, real_cache = [], [], [], {}
     for method in methods:
-        r, g, n = run_method(dataclasses.replace(cfg, method=method), args, train_set, test_set, prov)
+        r, g, n = run_method(dataclasses.replace(cfg, method=method), args, train_set, test_set, prov, real_cache)
         rows, grad, nearest = rows + r, grad + g, nearest + n
     write_results(args.out, "synthesis", rows)
     write_csv(os.path.join(args.out, "synthesis_grad_norm.csv"), grad, GRAD_COLUMNS)

@@ -1,5 +1,4 @@
 """DCGAN and ContextEncoder (repro.baselines) through the shared training loop."""
-import dataclasses
 
 import pytest
 import torch

@@ -94,3 +94,22 @@ def test_task_cli_reports_bad_input_in_one_line(capsys):
     assert cli(lambda: synthesis.main(["--dataset", "celeba", "--no-progress"])) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: dataset 'celeba' needs --data-root") and "Traceback" not in err
+
+
+def test_synthesis_fidelity_rows_with_a_stand_in_extractor(tmp_path, monkeypatch):
+    """The IS/FID wiring of tasks.synthesis, with a registered tiny extractor instead of Inception."""
+    import test_fidelity  # noqa: F401  (registers the "tiny-test" extractor)
+    from repro import fidelity
+    from tasks import synthesis
+    real_fn = fidelity.fidelity_metrics
+    monkeypatch.setattr(synthesis, "fidelity_metrics",
+                        lambda *a, **kw: real_fn(*a, **{**kw, "feature_extractor": "tiny-test", "cuda": False}))
+    out, runs = str(tmp_path / "out"), str(tmp_path / "runs")
+    assert synthesis.main(TINY + ["--out", out, "--runs", runs, "--methods", "dcgan", "multigrid",
+                                  "--n-samples", "8", "--fidelity-samples", "20"]) == 0
+    df = pd.read_csv(os.path.join(out, "synthesis.csv"))
+    fid = df[df.metric.isin(["inception_score", "fid"])]
+    assert sorted(zip(fid.method, fid.metric)) == [("dcgan", "fid"), ("dcgan", "inception_score"),
+                                                  ("multigrid", "fid"), ("multigrid", "inception_score"),
+                                                  ("real", "inception_score")]  # real images scored once
+    assert (fid.value >= 0).all() and (df[df.metric == "inception_score"].value >= 1 - 1e-9).all()
