@@ -2,11 +2,13 @@
 # Run every experiment of the paper, then rebuild its tables (results/tables.md).
 #
 #   bash run_all.sh                                   # smoke profile, embedded datasets, CPU, no download
+#   bash run_all.sh --profile reduced --data-root DIR # the paper's method on real-data subsets, CPU-sized
 #   bash run_all.sh --profile paper --data-root DIR   # the paper's settings on the real datasets
 #
-# Options: --profile smoke|paper, --data-root DIR, --device auto|cpu|cuda, --out DIR (results),
+# Options: --profile smoke|reduced|paper, --data-root DIR, --device auto|cpu|cuda, --out DIR (results),
 # --runs DIR (trained models; reused and resumed when present), --seed N.
-# Layout of DIR for the paper profile (nothing is downloaded):
+# Layout of DIR for the reduced and paper profiles (nothing is downloaded; reduced needs celeba and svhn,
+# and runs the score diagnostics only when places/ is there):
 #   DIR/celeba/img_align_celeba/ + DIR/celeba/*.txt    (torchvision CelebA layout)
 #   DIR/svhn/train_32x32.mat, DIR/svhn/test_32x32.mat
 #   DIR/cifar-10-batches-py/
@@ -23,7 +25,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "run_all.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -47,6 +49,23 @@ case "$PROFILE" in
     step "inpainting (CVPR Table 4), with the ContextEncoder and training-free floors"
     $PY -m tasks.inpainting "${COMMON[@]}" --dataset lfw_faces
     ;;
+  reduced)
+    [ -n "$DATA_ROOT" ] || { echo "run_all.sh: --profile reduced needs --data-root DIR" >&2; exit 2; }
+    step "synthesis on a CelebA subset (reduced profile: figures 1, 2, 4, 5)"
+    $PY -m tasks.synthesis "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT" --methods dcgan singlegrid multigrid \
+      --fidelity-samples 1000
+    if [ -d "$DATA_ROOT/places" ]; then
+      step "score diagnostics on CelebA against MIT Places (reduced profile: arXiv Table 1)"
+      $PY -m tasks.score_diagnostics "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT" \
+        --negatives places --negatives-root "$DATA_ROOT/places" --n-score 1000
+    else
+      step "score diagnostics skipped: no $DATA_ROOT/places (MIT Places negatives)"
+    fi
+    step "SVHN features on an SVHN subset (reduced profile: CVPR Tables 2 and 3)"
+    $PY -m tasks.svhn_features "${COMMON[@]}" --dataset svhn --data-root "$DATA_ROOT/svhn" --image-size 64
+    step "inpainting on a CelebA subset (reduced profile: CVPR Table 4)"
+    $PY -m tasks.inpainting "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT"
+    ;;
   paper)
     [ -n "$DATA_ROOT" ] || { echo "run_all.sh: --profile paper needs --data-root DIR" >&2; exit 2; }
     step "synthesis on CelebA (figures 1, 2, 4, 5)"
@@ -66,7 +85,7 @@ case "$PROFILE" in
     step "inpainting on CelebA (CVPR Table 4)"
     $PY -m tasks.inpainting "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT"
     ;;
-  *) echo "run_all.sh: unknown profile $PROFILE (smoke or paper)" >&2; exit 2 ;;
+  *) echo "run_all.sh: unknown profile $PROFILE (smoke, reduced or paper)" >&2; exit 2 ;;
 esac
 
 step "report"

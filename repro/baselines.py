@@ -37,6 +37,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from repro.config import Config
+from repro import dist
+from repro.dist import BatchNorm2d
 from repro.models import build_energy_net
 from repro.trainable import Trainable, grad_l1
 
@@ -57,7 +59,7 @@ def _up(c_in: int, c_out: int, k: int, last: bool = False) -> nn.Sequential:
     conv = nn.ConvTranspose2d(c_in, c_out, k, 2, padding=(k - 1) // 2, output_padding=k % 2)
     if last:
         return nn.Sequential(conv, nn.Tanh())
-    return nn.Sequential(conv, nn.BatchNorm2d(c_out, track_running_stats=False), nn.ReLU())
+    return nn.Sequential(conv, BatchNorm2d(c_out), nn.ReLU())
 
 
 class Generator(nn.Module):
@@ -70,7 +72,7 @@ class Generator(nn.Module):
         self.c0 = chans[0]
         self.project = nn.Sequential(nn.Linear(z_dim, self.c0 * 16),
                                      nn.Unflatten(1, (self.c0, 4, 4)),
-                                     nn.BatchNorm2d(self.c0, track_running_stats=False), nn.ReLU())
+                                     BatchNorm2d(self.c0), nn.ReLU())
         ups = [_up(a, b, 5) for a, b in zip(chans, chans[1:])] + [_up(chans[-1], channels, 5, last=True)]
         self.ups = nn.Sequential(*ups)
 
@@ -110,7 +112,7 @@ class _Adversarial(Trainable):
         d_real, d_fake = d(real_u), d(fake_u.detach())  # separate passes: own batch statistics
         loss = bce(d_real, 1.0) + bce(d_fake, 0.0)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        self.backward(loss, d)
         stats = torch.stack([d_real.mean(), d_fake.mean(), grad_l1(d), loss]).detach()
         self.step(stats[None], [(opt, self.scheds[0])])
         return stats
@@ -118,7 +120,7 @@ class _Adversarial(Trainable):
     def g_step(self, g_loss: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
         g, opt = self.nets[1], self.opts[1]
         opt.zero_grad(set_to_none=True)
-        g_loss.backward()
+        self.backward(g_loss, g)
         stats = torch.stack([d_fake.mean(), d_fake.mean(), grad_l1(g), g_loss]).detach()
         self.step(stats[None], [(opt, self.scheds[1])])
         return stats
@@ -148,7 +150,7 @@ class DCGAN(_Adversarial):
         if mask is not None:
             raise ValueError("DCGAN learns p(Y); it takes no mask")
         p = next(self.parameters())
-        z = torch.randn(len(x), self.cfg.z_dim, generator=self.gen, device=p.device, dtype=p.dtype)
+        z = dist.randn((len(x), self.cfg.z_dim), generator=self.gen, device=p.device, dtype=p.dtype)
         fake = self.nets[1](z)  # (B, C, S, S) in [−1, 1]
         d_stats = self.d_step(self.to_unit(x), fake)
         d_fake = self.nets[0](fake)
@@ -165,16 +167,16 @@ class EncoderDecoder(nn.Module):
         chans = [_width(64 * 2 ** i, width) for i in range(n)]  # 64, 128, 256, 512 at 64×64
         enc, c_in = [], channels
         for i, c in enumerate(chans):
-            norm = nn.BatchNorm2d(c, track_running_stats=False) if i else nn.Identity()
+            norm = BatchNorm2d(c) if i else nn.Identity()
             enc += [nn.Conv2d(c_in, c, 4, 2, 1), norm, nn.LeakyReLU(0.2)]
             c_in = c
         b = _width(bottleneck, width)
-        enc += [nn.Conv2d(c_in, b, 4), nn.BatchNorm2d(b, track_running_stats=False), nn.LeakyReLU(0.2)]  # → 1×1
-        dec = [nn.ConvTranspose2d(b, chans[-1], 4), nn.BatchNorm2d(chans[-1], track_running_stats=False),
+        enc += [nn.Conv2d(c_in, b, 4), BatchNorm2d(b), nn.LeakyReLU(0.2)]  # → 1×1
+        dec = [nn.ConvTranspose2d(b, chans[-1], 4), BatchNorm2d(chans[-1]),
                nn.ReLU()]  # 1×1 → 4×4
         rev = chans[::-1]
         for a, c in zip(rev, rev[1:]):
-            dec += [nn.ConvTranspose2d(a, c, 4, 2, 1), nn.BatchNorm2d(c, track_running_stats=False), nn.ReLU()]
+            dec += [nn.ConvTranspose2d(a, c, 4, 2, 1), BatchNorm2d(c), nn.ReLU()]
         dec += [nn.ConvTranspose2d(rev[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*enc, *dec)
 

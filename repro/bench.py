@@ -1,18 +1,24 @@
 """Benchmark of the sampler and the learning step: ``python -m repro.bench``.
 
-For each grid network of a preset (smoke, paper) it times, on the same inputs and in one run:
-- one Langevin step on the fast path used by training (``repro.langevin.langevin``: parameters out
-  of autograd, only ∂f/∂Y computed, no host synchronisation inside the loop), and on a plain
-  reference path (parameters left in autograd, ``torch.autograd.grad`` over the input and every
-  parameter), checking that both give the same samples (same noise) within a tolerance;
-- one parameter update of the whole learner (every grid), and one full multi-grid iteration.
-It prints milliseconds per step, images per second, the reference/fast ratio, the FLOP count of a
-step (torch.utils.flop_counter), the achieved TFLOP/s on CUDA and peak CUDA memory, and writes
-rows to results/bench.csv with device, commit and date. It is a benchmark, not a test.
+For each grid network of a preset (smoke, paper, reduced) it times, on the same inputs and in one run:
+- one Langevin step on a plain reference path (parameters left in autograd, ``torch.autograd.grad``
+  over the input and every parameter, eager, default memory format), and on the fast path used by
+  training (``repro.langevin.langevin`` through ``repro.speed.Scorer``: parameters out of autograd,
+  only ∂f/∂Y computed, no host synchronisation inside the loop) under each speed switch of
+  ``VARIANTS`` (channels-last, torch.compile, and on CUDA TF32, bf16 autocast, CUDA graphs),
+  checking each against the reference samples (same noise: max |Δ| in pixel units, 0..255);
+- one parameter update of the whole learner (every grid), and one full multi-grid iteration on the
+  reference path, on the plain fast path and with the preset's own switches.
+It prints milliseconds, images per second, the reference/variant ratio, the FLOP count of a step
+(torch.utils.flop_counter: forward and backward to the input), the achieved TFLOP/s and peak
+memory on CUDA, and writes rows to results/bench.csv with device, commit and date. It is a
+benchmark, not a test: the sizes come from the presets, the repetitions from --repeats.
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import sys
 import time
 
@@ -21,10 +27,25 @@ import torch
 from repro.config import get_config
 from repro.engine import Learner
 from repro.io import provenance, write_csv
+from repro import speed
 from repro.langevin import frozen, langevin, langevin_step
+from repro.pyramid import downscale, upscale
 
 COLUMNS = ["preset", "what", "size", "batch", "path", "ms", "images_per_s", "ratio_ref_over_fast",
-           "max_abs_diff", "gflop", "tflops", "peak_mem_mb", "device", "commit", "date"]
+           "max_abs_diff", "gflop", "tflops", "fraction_of_peak", "peak_mem_mb", "device", "commit", "date"]
+# Dense peak TFLOP/s of the math a variant uses (vendor data sheets, SXM parts), by GPU name.
+PEAK_TFLOPS = {"H100": {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4},
+               "H200": {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4},
+               "A100": {"fp32": 19.5, "tf32": 156.0, "bf16": 312.0}}
+
+
+def peak_tflops(device: torch.device, vcfg) -> float | None:
+    """The hardware limit a variant is held to: bf16 under autocast, tf32 when allowed, else fp32."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    math = "bf16" if vcfg.autocast == "bf16" else "tf32" if vcfg.tf32 else "fp32"
+    return next((p[math] for k, p in PEAK_TFLOPS.items() if k in name), None)
 
 
 def _sync(device: torch.device) -> None:
@@ -64,44 +85,155 @@ def step_flops(net, y) -> float:
     return float(counter.get_total_flops())
 
 
-def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.device, prov: dict) -> list[dict]:
+# Speed switches timed against each other (repro.speed); the CUDA-only ones are skipped on the CPU.
+VARIANTS: dict[str, dict] = {
+    "fast": {},
+    "channels_last": {"channels_last": True},
+    "compile": {"compile": True},
+    "compile+channels_last": {"compile": True, "channels_last": True},
+    "tf32": {"tf32": True},
+    "bf16": {"autocast": "bf16"},
+    "compile+tf32": {"compile": True, "tf32": True},
+    "compile+bf16": {"compile": True, "autocast": "bf16"},
+    "compile_cudagraphs": {"compile": True, "compile_mode": "reduce-overhead"},
+}
+CUDA_ONLY = {"tf32", "bf16", "compile+tf32", "compile+bf16", "compile_cudagraphs"}
+SWITCHES = ("compile", "compile_mode", "channels_last", "autocast", "tf32")
+
+
+def _variant_cfg(cfg, variant: str):
+    base = {k: getattr(get_config("smoke"), k) for k in SWITCHES}  # every switch off
+    return dataclasses.replace(cfg, **{**base, **VARIANTS[variant]})
+
+
+def _peak_reset(device):
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak(device):
+    """Peak memory in MiB: on CUDA the allocator's peak since the last reset (this measurement alone);
+    on the CPU the process's peak resident set so far (Linux ru_maxrss), an upper bound that also
+    counts the Python runtime and every earlier measurement."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _achieved(flop: float, seconds: float, device: torch.device, vcfg) -> dict:
+    if device.type != "cuda":
+        return {}
+    tflops, peak = flop / seconds / 1e12, peak_tflops(device, vcfg)
+    return {"tflops": tflops, "fraction_of_peak": tflops / peak if peak else ""}
+
+
+def reference_iteration(learner: Learner, x: torch.Tensor) -> None:
+    """One multi-grid iteration on the reference path: reference Langevin at every grid, then the update."""
+    cfg, y, samples = learner.cfg, downscale(x, 1), []
+    for net, size in zip(learner.nets, learner.sizes):
+        y = reference_langevin(net, upscale(y, size), steps=learner.steps, step_size=cfg.step_size,
+                               sigma=cfg.sigma, generator=learner.gen, clip=cfg.clip())
+        samples.append(y.detach())
+    learner.update(x, samples)
+
+
+def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.device, prov: dict,
+                 variants=None) -> list[dict]:
     cfg = get_config(preset, device=str(device), **({"batch_size": batch} if batch else {}))
+    variants = [v for v in (variants or VARIANTS) if device.type == "cuda" or v not in CUDA_ONLY]
     torch.manual_seed(0)
-    learner = Learner(cfg, 3, cfg.batch_size).to_device(device, cfg.dtype())
+    plain = _variant_cfg(cfg, "fast")
+    learner = Learner(plain, 3, cfg.batch_size).to_device(device, cfg.dtype())
     b, rows = cfg.batch_size, []
     row = lambda **kw: {"preset": preset, "batch": b, "ratio_ref_over_fast": "", "max_abs_diff": "", "gflop": "",  # noqa
-                        "tflops": "", "peak_mem_mb": "", **kw, **{k: prov[k] for k in ("device", "commit", "date")}}
+                        "tflops": "", "fraction_of_peak": "", "peak_mem_mb": "", **kw, **{k: prov[k] for k in ("device", "commit", "date")}}
     x = torch.rand(b, 3, cfg.image_size, cfg.image_size, device=device) * cfg.pixel_max
     for net, size in zip(learner.nets, learner.sizes):
         y = torch.rand(b, 3, size, size, device=device) * cfg.pixel_max
-        kw = dict(steps=1, step_size=cfg.step_size, sigma=cfg.sigma)
-        fast = lambda g=None: langevin(net, y, **kw, generator=g, clip=cfg.clip())  # noqa: E731
-        ref = lambda g=None: reference_langevin(net, y, **kw, generator=g, clip=cfg.clip())  # noqa: E731
-        diff = (fast(torch.Generator(device).manual_seed(1)) - ref(torch.Generator(device).manual_seed(1)))
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        t_fast, t_ref = timed(fast, device, repeats), timed(ref, device, repeats)
+        kw = dict(steps=1, step_size=cfg.step_size, sigma=cfg.sigma, clip=cfg.clip())
         flop = step_flops(net, y)
-        mem = torch.cuda.max_memory_allocated(device) / 2 ** 20 if device.type == "cuda" else ""
-        tflops = flop / t_fast / 1e12 if device.type == "cuda" else ""
-        rows.append(row(what="langevin_step", size=size, path="fast", ms=1e3 * t_fast, images_per_s=b / t_fast,
-                        ratio_ref_over_fast=t_ref / t_fast, max_abs_diff=float(diff.abs().max()),
-                        gflop=flop / 1e9, tflops=tflops, peak_mem_mb=mem))
-        rows.append(row(what="langevin_step", size=size, path="reference", ms=1e3 * t_ref, images_per_s=b / t_ref))
-    samples = learner.sample(x, torch.arange(b))
+        paths = {"reference": (lambda g=None: reference_langevin(net, y, **kw, generator=g), plain)}  # noqa: E731
+        for v in variants:  # each variant scores with its own copy of the network (own memory format)
+            vcfg = _variant_cfg(cfg, v)
+            vnet = copy.deepcopy(net).to(memory_format=torch.channels_last if vcfg.channels_last
+                                         else torch.contiguous_format)
+            paths[v] = (lambda g=None, sc=speed.Scorer(vnet, vcfg): langevin(sc, y, **kw, generator=g), vcfg)
+        out, peaks, times = {}, {}, {p: [] for p in paths}
+        for p, (fn, vcfg) in paths.items():  # same noise: the samples must agree; warm-up and peak memory
+            speed.apply_backend_flags(vcfg, device)
+            _peak_reset(device)
+            out[p] = fn(torch.Generator(device).manual_seed(1))
+            peaks[p] = _peak(device)
+        for _ in range(repeats):  # interleaved rounds
+            for p, (fn, vcfg) in paths.items():
+                speed.apply_backend_flags(vcfg, device)
+                _sync(device)
+                tic = time.perf_counter()
+                fn()
+                _sync(device)
+                times[p].append(time.perf_counter() - tic)
+        speed.apply_backend_flags(plain, device)
+        med = {p: sorted(v)[len(v) // 2] for p, v in times.items()}
+        for p, (_, vcfg) in paths.items():
+            rows.append(row(what="langevin_step", size=size, path=p, ms=1e3 * med[p], images_per_s=b / med[p],
+                            ratio_ref_over_fast=med["reference"] / med[p],
+                            max_abs_diff=float((out[p] - out["reference"]).abs().max()), gflop=flop / 1e9,
+                            peak_mem_mb=peaks[p], **_achieved(flop, med[p], device, vcfg)))
+    # whole iterations: the reference path, the plain fast path, and the preset's own switches
     state = {k: v.clone() for k, v in learner.state_dict().items()}
+    samples = learner.sample(x, torch.arange(b))
+    _peak_reset(device)
     t_upd = timed(lambda: learner.update(x, samples), device, repeats)
-    t_it = timed(lambda: learner.train_step(x, torch.arange(b)), device, max(1, repeats // 3))
-    learner.load_state_dict(state)
-    rows.append(row(what="update_all_grids", size=cfg.image_size, path="fast", ms=1e3 * t_upd, images_per_s=b / t_upd))
-    rows.append(row(what="multigrid_iteration", size=cfg.image_size, path="fast", ms=1e3 * t_it,
-                    images_per_s=b / t_it))
+    rows.append(row(what="update_all_grids", size=cfg.image_size, path="fast", ms=1e3 * t_upd,
+                    images_per_s=b / t_upd, peak_mem_mb=_peak(device)))
+    it_repeats = max(1, repeats // 2)
+    flop_kw = lambda t, c: {}  # noqa: E731
+    if device.type == "cuda":  # FLOPs of one whole iteration (the plain path's work), for TFLOP/s
+        from torch.utils.flop_counter import FlopCounterMode
+        with FlopCounterMode(display=False) as counter:
+            learner.train_step(x, torch.arange(b))
+        it_flop = float(counter.get_total_flops())
+        learner.load_state_dict(state)
+        flop_kw = lambda t, c: {"gflop": it_flop / 1e9, **_achieved(it_flop, t, device, c)}  # noqa: E731
+    # the paths are timed in interleaved rounds (one iteration of each per round), so that a slow
+    # spell of a shared machine hits them alike
+    paths = {"reference": (lambda: reference_iteration(learner, x), plain)}
+    its = {"fast": plain, "preset": cfg} if _variant_cfg(cfg, "fast") != cfg else {"fast": plain}
+    for name, icfg in its.items():
+        torch.manual_seed(0)
+        it_learner = Learner(icfg, 3, b).to_device(device, cfg.dtype())
+        it_learner.load_state_dict(state)
+        path = name if name == "fast" else "preset:" + "+".join(f"{k}={getattr(cfg, k)}" for k in SWITCHES
+                                                                 if getattr(cfg, k) != getattr(plain, k))
+        paths[path] = (lambda lr=it_learner: lr.train_step(x, torch.arange(b)), icfg)
+    times, peaks = {p: [] for p in paths}, {}
+    for p, (fn, _) in paths.items():  # warm-up (compilation), and peak memory of one iteration
+        _peak_reset(device)
+        fn()
+        _sync(device)
+        peaks[p] = _peak(device)
+    for _ in range(it_repeats):
+        for p, (fn, _) in paths.items():
+            _sync(device)
+            tic = time.perf_counter()
+            fn()
+            _sync(device)
+            times[p].append(time.perf_counter() - tic)
+    med = {p: sorted(v)[len(v) // 2] for p, v in times.items()}
+    for p, (_, icfg) in paths.items():
+        rows.append(row(what="multigrid_iteration", size=cfg.image_size, path=p, ms=1e3 * med[p],
+                        images_per_s=b / med[p], ratio_ref_over_fast=med["reference"] / med[p],
+                        peak_mem_mb=peaks[p], **flop_kw(med[p], icfg)))
+    speed.apply_backend_flags(cfg, device)
     return rows
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--presets", nargs="+", default=["smoke", "paper"])
+    p.add_argument("--presets", nargs="+", default=["smoke", "reduced", "paper"])
+    p.add_argument("--variants", nargs="+", default=None, choices=list(VARIANTS),
+                   help="speed switches to time (default: all; the CUDA-only ones only on CUDA)")
     p.add_argument("--batch-size", type=int, default=None, help="override the presets' batch size")
     p.add_argument("--repeats", type=int, default=5, help="timed repetitions (median reported)")
     p.add_argument("--device", default="auto")
@@ -110,11 +242,14 @@ def main(argv=None) -> int:
     device = get_config("smoke", device=args.device).torch_device()
     prov, rows = provenance(device), []
     for preset in args.presets:
-        rows += bench_preset(preset, args.batch_size, args.repeats, device, prov)
+        rows += bench_preset(preset, args.batch_size, args.repeats, device, prov, args.variants)
     for r in rows:
-        ratio = f"  ref/fast {r['ratio_ref_over_fast']:.2f}  max|Δ| {r['max_abs_diff']:.1e}" \
-            if r["ratio_ref_over_fast"] != "" else ""
-        print(f"{r['preset']:6s} {r['what']:20s} {r['size']:3d} {r['path']:9s} {r['ms']:9.2f} ms "
+        ratio = f"  ref/this {r['ratio_ref_over_fast']:.2f}" if r["ratio_ref_over_fast"] != "" else ""
+        ratio += f"  max|Δ| {r['max_abs_diff']:.1e}" if r["max_abs_diff"] != "" else ""
+        ratio += f"  {r['tflops']:.1f} TFLOP/s" if r["tflops"] != "" else ""
+        ratio += f" ({100 * r['fraction_of_peak']:.0f}% of peak)" if r["fraction_of_peak"] != "" else ""
+        ratio += f"  peak {r['peak_mem_mb']:.0f} MiB" if r["peak_mem_mb"] != "" else ""
+        print(f"{r['preset']:7s} {r['what']:20s} {r['size']:3d} {r['path']:22s} {r['ms']:9.2f} ms "
               f"{r['images_per_s']:9.1f} img/s{ratio}")
     write_csv(args.out, rows, COLUMNS)
     print(f"[bench] wrote {args.out} ({prov['device']})")

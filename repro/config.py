@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+AUTOCASTS = ("none", "bf16")
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,14 @@ class Config:
     checkpoint_every: int = 100  # iterations between atomic checkpoints (and log flushes)
     n_show: int = 64  # images per saved sample grid
 
+    # --- speed (repro.speed); each switch chosen by measurement (python -m repro.bench, README
+    # "Performance"). None of them changes what is computed beyond floating-point rounding. ---------
+    compile: bool = False  # torch.compile the networks' forward for Langevin sampling (parameters frozen)
+    compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
+    channels_last: bool = False  # channels-last memory format for networks and chains
+    autocast: str = "none"  # none | bf16: networks in bfloat16 autocast while sampling (CUDA); updates stay fp32
+    tf32: bool = False  # CUDA: allow TF32 in matmuls and convolutions (off: exact float32)
+
     def clip(self) -> tuple[float, float] | None:
         if self.clip_min is None or self.clip_max is None:
             return None
@@ -108,7 +118,12 @@ class Config:
 PRESETS: dict[str, Config] = {
     # The paper's settings (§7.1) on CelebA, 10,000 training images at 64×64. "400 iterations"
     # in arXiv Table 1 is read as 400 passes over the 10,000 images (MatConvNet counts epochs).
-    "paper": Config(profile="paper", dataset="celeba", n_train=10_000, n_test=10_000),
+    "paper": Config(profile="paper", dataset="celeba", n_train=10_000, n_test=10_000, compile=True),
+    # The paper's method, grids (4 → 16 → 64) and image size on a subset of a real dataset, sized with
+    # repro.bench so that each table's runs take about two hours on 2 CPU cores (README "Performance"):
+    # a quarter of the channels, batch 50, 2,000 training images, 1,600 iterations (40 epochs).
+    "reduced": Config(profile="reduced", dataset="celeba", n_train=2_000, n_test=200, width=0.25, batch_size=50,
+                      n_iters=1_600, checkpoint_every=100, n_show=36, compile=True),
     # CPU smoke scale: 32×32 images, grids 2 → 8 → 32, a quarter of the channels, batch 16.
     "smoke": Config(profile="smoke", dataset="lfw_faces", image_size=32, grid_sizes=(2, 8, 32), width=0.25,
                     batch_size=16, n_iters=400, checkpoint_every=100, n_show=16),

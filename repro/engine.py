@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
+from repro import dist, speed
 from repro.config import Config
 from repro.data import ImageSet, load_dataset
 from repro.io import atomic_torch_save, atomic_write_bytes, provenance, read_csv, write_csv
@@ -64,6 +65,8 @@ def synthesize(nets, sizes, y, *, steps: int, cfg: Config, generator=None, noise
                observed: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> list[torch.Tensor]:
     """Pass chains up the grids: at each size, up-scale and run `steps` Langevin steps.
 
+    nets: one f_s per grid: the networks, or a learner's ``scorers`` (the same networks with the
+        config's speed switches, repro.speed).
     y: (B, C, h, h) starting chains, h ≤ sizes[0]. Returns one (B, C, s, s) batch per size.
     mask: optional (B, 1|C, H, H) update mask at the finest size (1 = missing, may move). At each grid
         a pixel moves only if its whole block is missing; any other pixel is held at the mean of the
@@ -122,6 +125,8 @@ class Learner(Trainable):
         self.nets = nn.ModuleList([
             build_energy_net(s, channels, arch=a, width=cfg.width, activation=cfg.activation, leak=cfg.leak)
             for s, a in zip(self.sizes, self.method.archs(cfg))])
+        self.scorers = [speed.Scorer(n, cfg) for n in self.nets]  # f_s as the sampler calls it (plain list:
+        # not registered, so checkpoints hold the networks only)
         self.opts = [torch.optim.Adam(n.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999)) for n in self.nets]
         self.scheds = [torch.optim.lr_scheduler.LambdaLR(o, self.lr_factor) for o in self.opts]
         shape = (channels, cfg.image_size, cfg.image_size)
@@ -142,10 +147,10 @@ class Learner(Trainable):
 
     def sample(self, x, idx, mask=None) -> list[torch.Tensor]:
         y0 = self.start_chains(x, idx)
-        samples = synthesize(self.nets, self.sizes, y0, steps=self.steps, cfg=self.cfg, generator=self.gen,
+        samples = synthesize(self.scorers, self.sizes, y0, steps=self.steps, cfg=self.cfg, generator=self.gen,
                              observed=x, mask=mask)
-        if self.chains is not None:
-            self.chains.store(idx, samples[-1])
+        if self.chains is not None:  # data-parallel: every process stores every chain
+            self.chains.store(dist.gather(idx.to(x.device)).cpu(), dist.gather(samples[-1]))
         return samples
 
     def update(self, x: torch.Tensor, samples: list[torch.Tensor]) -> torch.Tensor:
@@ -156,7 +161,7 @@ class Learner(Trainable):
             f_syn = net(y)  # passes, so each batch gets its own batch-norm statistics
             loss = f_syn.mean() - f_obs.mean()  # minimising this is ascent on eq. (9)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            self.backward(loss, net)
             stats.append(torch.stack([f_obs.mean(), f_syn.mean(), grad_l1(net), loss]).detach())
         stats = torch.stack(stats)
         self.step(stats, zip(self.opts, self.scheds))
@@ -253,14 +258,26 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
         learning of p(Y_M | Y_M̄) (inpainting); None learns p(Y).
     callback: optional (t, learner, samples, stats) → None, called after each iteration (after that
         iteration's checkpoint, if any).
+    Launched by torchrun with N > 1 processes, the iterations are data-parallel (repro.dist): each
+    process runs its shard of every batch, rank 0 writes; the result equals the 1-process run up to
+    floating-point rounding, and a checkpoint can be resumed with any number of processes.
     """
-    device, dtype = cfg.torch_device(), cfg.dtype()
+    device, dtype = dist.local_device(cfg.torch_device()), cfg.dtype()
     check_method(cfg.method)  # fail fast on an unknown name
+    speed.check(cfg)
+    n_proc, main = dist.world_size(), dist.is_main()
+    if cfg.batch_size % n_proc:
+        raise ValueError(f"batch size {cfg.batch_size} does not split evenly over {n_proc} processes")
+    dist.setup(device)
     train_set = train_set if train_set is not None else load_dataset(cfg, "train")
     if train_set.images.shape[-1] != cfg.image_size:
         raise ValueError(f"training images are {train_set.images.shape[-1]}px, config says {cfg.image_size}")
-    ckpt = _open_run(cfg, out_dir, resume)
-    torch.manual_seed(cfg.seed)  # network initialisation
+    ckpt = _open_run(cfg, out_dir, resume) if main else None
+    if n_proc > 1:  # rank 0 has checked and created the run folder; the others read its checkpoint
+        torch.distributed.barrier()
+        if resume and not main:
+            ckpt = torch.load(os.path.join(out_dir, "checkpoint.pt"), map_location="cpu", weights_only=False)
+    torch.manual_seed(cfg.seed)  # network initialisation (the same on every process)
     learner = make_learner(cfg, train_set.channels, len(train_set)).to_device(device, dtype)
     start, log = 0, []
     if ckpt is not None:
@@ -268,25 +285,35 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
         start = ckpt["iteration"]
         log_path = os.path.join(out_dir, "log.csv")
         log = [r for r in read_csv(log_path) if int(r["iteration"]) < start] if os.path.exists(log_path) else []
-    info = {**provenance(device), "dataset": train_set.name, "n_train": len(train_set), "method": cfg.method}
-    atomic_write_bytes(os.path.join(out_dir, "run_info.json"), json.dumps(info, indent=2).encode())
+    info = {**provenance(device), "dataset": train_set.name, "n_train": len(train_set), "method": cfg.method,
+            "processes": n_proc}
+    if main:
+        atomic_write_bytes(os.path.join(out_dir, "run_info.json"), json.dumps(info, indent=2).encode())
     order = BatchOrder(len(train_set), cfg.batch_size, cfg.seed)
-    bar = tqdm(range(start, cfg.n_iters), initial=start, total=cfg.n_iters, disable=not progress,
+    if order.batch_size % n_proc:
+        raise ValueError(f"a batch of {order.batch_size} images does not split evenly over {n_proc} processes")
+    bar = tqdm(range(start, cfg.n_iters), initial=start, total=cfg.n_iters, disable=not (progress and main),
                desc=f"{cfg.method} {train_set.name}", unit="it")
     samples = None
     for t in bar:
         tic = time.perf_counter()
-        idx = order.indices(t)
-        x = train_set.batch(idx, pixel_max=cfg.pixel_max, dtype=dtype, device=device)  # (B, C, H, W)
-        mask = mask_fn(x, learner.gen) if mask_fn is not None else None
-        samples, stats = learner.train_step(x, idx, mask)
+        with dist.data_parallel():
+            idx = dist.shard(order.indices(t))  # this process's share of the global batch
+            x = train_set.batch(idx, pixel_max=cfg.pixel_max, dtype=dtype, device=device)  # (B/n_proc, C, H, W)
+            mask = None
+            if mask_fn is not None:  # drawn for the global batch, then sharded
+                mask = dist.shard(mask_fn(x.new_empty((len(x) * n_proc, *x.shape[1:])), learner.gen))
+            samples, stats = learner.train_step(x, idx, mask)
+            last = (t + 1) % cfg.checkpoint_every == 0 or t + 1 == cfg.n_iters
+            if last and n_proc > 1:
+                samples = [dist.gather(s) for s in samples]  # the sample grids show the global batch
         seconds, lr = time.perf_counter() - tic, learner.scheds[0].get_last_lr()[0]
         for g, (f_obs, f_syn, g1, loss) in enumerate(stats.tolist()):  # one row per network
             size = learner.sizes[min(g, len(learner.sizes) - 1)]
             log.append({"iteration": t, "grid": g + 1, "size": size, "f_obs": f_obs, "f_syn": f_syn,
                         "grad_l1": g1, "loss": loss, "lr": lr, "seconds": seconds})
         bar.set_postfix(f_obs=f"{stats[-1, 0]:.3g}", f_syn=f"{stats[-1, 1]:.3g}")
-        if (t + 1) % cfg.checkpoint_every == 0 or t + 1 == cfg.n_iters:
+        if last and main:
             atomic_torch_save({"config": cfg.to_dict(), "iteration": t + 1, "channels": train_set.channels,
                                "n_train": len(train_set), **learner.checkpoint()},
                               os.path.join(out_dir, "checkpoint.pt"))
@@ -294,6 +321,8 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
             save_sample_grids(out_dir, samples, learner.sizes, cfg)
         if callback is not None:
             callback(t, learner, samples, stats)
+    if n_proc > 1:
+        torch.distributed.barrier()  # the last checkpoint is on disk before any process reads it
     return learner
 
 

@@ -14,6 +14,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from repro import dist
+
 
 class NonFiniteError(RuntimeError):
     """A score, a sample or a gradient became NaN or infinite."""
@@ -55,6 +57,8 @@ def langevin(score_fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, 
     clip: optional (low, high) range each step is clamped to (the release clamps to [0, 255]).
     Raises NonFiniteError if a score or the final sample is not finite (checked once, at the end,
     so the loop never synchronises with the device).
+    Inside repro.dist.data_parallel() `y` is this process's shard of the batch: the noise is drawn
+    for the global batch and sharded, and score_fn's batch norm takes global statistics.
     """
     if y.dim() != 4:
         raise ValueError(f"langevin: expected a (B, C, H, W) batch, got shape {tuple(y.shape)}")
@@ -76,7 +80,7 @@ def langevin(score_fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, 
                 f = score_fn(y_var)  # (B,)
                 (grad_f,) = torch.autograd.grad(f.sum(), y_var)
             finite &= torch.isfinite(f).all()
-            u = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype) if noise else None
+            u = dist.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype) if noise else None
             with torch.no_grad():
                 y_next = langevin_step(y.detach(), grad_f, step_size=step_size, sigma=sigma, noise=u)
                 if clip is not None:
@@ -84,7 +88,10 @@ def langevin(score_fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, 
                 if move is not None:
                     y_next = torch.where(move, y_next, y.detach())
             y = y_next
-    if not bool(finite & torch.isfinite(y).all()):
+    finite &= torch.isfinite(y).all()
+    if dist.active():  # every process makes the same decision
+        finite = dist.gather(finite.view(1).int()).all()
+    if not bool(finite):
         raise NonFiniteError("langevin: non-finite scores or samples; the energy has diverged "
                              "(try a smaller step size or learning rate)")
     return y.detach()

@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from repro.dist import BatchNorm2d
+
 # (out_channels, kernel, stride) per convolution.
 ARCHS: dict[str, tuple[tuple[int, int, int], ...]] = {
     # 4×4 grid: 5×5 s2, then two 3×3 s1; 96-128-256
@@ -53,7 +55,7 @@ class EnergyNet(nn.Module):
         blocks, c_in, s = [], channels, grid_size
         for i, (c_out, k, stride) in enumerate(layers):
             act = nn.ReLU() if activation == "relu" else nn.LeakyReLU(leak)
-            norm = nn.BatchNorm2d(c_out, track_running_stats=False) if i or first_norm else nn.Identity()
+            norm = BatchNorm2d(c_out) if i or first_norm else nn.Identity()
             blocks.append(nn.Sequential(nn.Conv2d(c_in, c_out, k, stride, padding=k // 2), norm, act))
             c_in, s = c_out, _out_size(s, k, stride)
         self.blocks = nn.ModuleList(blocks)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from repro import dist, speed
 from repro.config import Config
 from repro.langevin import NonFiniteError
 
@@ -33,14 +34,23 @@ class Trainable(nn.Module):
         raise NotImplementedError
 
     def to_device(self, device: torch.device, dtype: torch.dtype) -> "Trainable":
-        self.to(device=device, dtype=dtype)
+        fmt = torch.channels_last if self.cfg.channels_last else torch.preserve_format
+        self.to(device=device, dtype=dtype, memory_format=fmt)
+        speed.apply_backend_flags(self.cfg, device)
         state = self.gen.get_state()
         self.gen = torch.Generator(device=device)
         self.gen.set_state(state) if device.type == "cpu" else self.gen.manual_seed(self.cfg.seed + 1)
         return self
 
+    def backward(self, loss: torch.Tensor, net: nn.Module) -> None:
+        """loss.backward(), then (data-parallel) average net's gradients over the processes."""
+        loss.backward()
+        dist.average_([p.grad for p in net.parameters()])
+
     def step(self, stats: torch.Tensor, pairs) -> None:
-        """Check stats are finite (before any parameter moves), then step the (optimiser, scheduler) pairs."""
+        """Check stats are finite (before any parameter moves), then step the (optimiser, scheduler) pairs.
+        Data-parallel: stats are first averaged over the processes (in place), so all decide alike."""
+        dist.average_([stats])
         if not torch.isfinite(stats).all():
             raise NonFiniteError(f"non-finite scores, losses or gradients at sizes {self.sizes}: {stats.tolist()}")
         for opt, sched in pairs:

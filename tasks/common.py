@@ -8,10 +8,15 @@ with rows already there (same key → replaced), atomically.
 from __future__ import annotations
 
 import argparse
-import sys
+import atexit
+import dataclasses
 import hashlib
 import os
+import shutil
+import sys
+import tempfile
 
+from repro import dist
 from repro.config import Config, add_config_args, config_from_args
 from repro.data import DATASETS, ImageSet
 from repro.engine import load_learner, train
@@ -37,12 +42,21 @@ def task_parser(description: str) -> argparse.ArgumentParser:
 
 
 def parse_task_args(parser: argparse.ArgumentParser, argv=None, **defaults) -> tuple[Config, argparse.Namespace]:
-    """Parse; `defaults` are the task's own settings, applied under the user's flags."""
+    """Parse; `defaults` are the task's own settings, applied under the user's flags.
+
+    Under torchrun with several processes, training is data-parallel (repro.dist) and every process
+    also runs the task's evaluation (same seeds, same numbers); only rank 0's CSVs and figures are
+    kept: the other ranks write into a temporary folder removed at exit."""
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
     given = vars(args)
-    import dataclasses
     cfg = dataclasses.replace(cfg, **{k: v for k, v in defaults.items() if k not in given})
+    dist.setup(dist.local_device(cfg.torch_device()))
+    if not dist.is_main():
+        args.out = tempfile.mkdtemp(prefix=f"mgcd-rank{dist.rank()}-")
+        atexit.register(shutil.rmtree, args.out, True)
+        args.no_progress = True
+        sys.stdout = open(os.devnull, "w")  # one voice: rank 0's (errors still reach stderr)
     return cfg, args
 
 

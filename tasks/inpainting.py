@@ -111,7 +111,7 @@ def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Gener
         return out
     filled = observed_mean_fill(x, mask)
     y0 = downscale(filled, 1) if learner.method.start is Start.ONE_BY_ONE else filled  # (B, C, 1|H, 1|W)
-    out = synthesize(learner.nets, learner.sizes, y0, steps=learner.steps, cfg=learner.cfg,
+    out = synthesize(learner.scorers, learner.sizes, y0, steps=learner.steps, cfg=learner.cfg,
                      generator=generator, observed=filled, mask=mask)[-1]  # (B, C, H, W)
     held = ~mask.bool().expand_as(x)
     if not torch.equal(out[held], x[held]):

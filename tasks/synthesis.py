@@ -56,7 +56,7 @@ def synthesize_batches(learner, train_set: ImageSet, n: int, generator, noise: b
     y0 = sample_1x1(train_set, n, generator, cfg) if y0 is None else y0
     y0 = y0.to(next(learner.parameters()).device)
     for start in range(0, n, cfg.batch_size):
-        out.append(synthesize(learner.nets, learner.sizes, y0[start:start + cfg.batch_size], steps=learner.steps,
+        out.append(synthesize(learner.scorers, learner.sizes, y0[start:start + cfg.batch_size], steps=learner.steps,
                               cfg=cfg, generator=generator, noise=noise))
     return [torch.cat([b[g] for b in out]).cpu() for g in range(len(learner.sizes))]
 

@@ -1,0 +1,169 @@
+"""Data-parallel training across processes: ``torchrun --nproc_per_node=N -m tasks.synthesis ...``.
+
+Every process holds a full replica of the networks and optimisers and runs its share of each
+batch's chains: the global batch of iteration t is the one a single process would use
+(``repro.engine.BatchOrder``), cut into N equal contiguous shards, one per process (rank). What
+keeps the N-process run equal to the 1-process run, up to floating-point rounding:
+
+- Batch norm uses batch statistics everywhere (repro.models), also inside Langevin dynamics, so
+  the statistics are those of the global batch: ``BatchNorm2d`` all-reduces each channel's count,
+  sum and centred sum of squares (one collective per layer, in float64), differentiably, so the
+  Langevin gradient and the parameter gradient include the coupling through the statistics
+  exactly as in one process. (``torch.nn.SyncBatchNorm`` does this on GPUs only.)
+- Random draws (Langevin noise, DCGAN latents, training masks) are made for the global batch from
+  the one generator every process holds in the same state, and each process keeps its shard.
+- Gradients are averaged over processes (one all-reduce per network) before each optimiser step,
+  and the logged statistics likewise, so every process takes the same step and makes the same
+  non-finite decision. We all-reduce by hand instead of wrapping the networks in
+  ``DistributedDataParallel``: the same networks are also called with frozen parameters for
+  ∂f/∂Y inside the sampler, which DDP's hooks do not expect.
+- Persistent-CD chains are gathered after each iteration so every process holds them all.
+
+Checkpoints, logs, figures and result CSVs are written by rank 0 only. A checkpoint holds only
+global state, so a run can be resumed with a different number of processes (the batch size must
+divide by it). The run folder must be on a file system every process sees. The backend is gloo on
+CPUs and NCCL on GPUs; process rank r uses GPU LOCAL_RANK.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+_SHARDED = False  # True inside data_parallel(): the batch dimension is split over the processes
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def setup(device: torch.device) -> None:
+    """Join the process group when launched by torchrun with more than one process (idempotent)."""
+    if world_size() == 1 or dist.is_initialized():
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+
+
+def local_device(device: torch.device) -> torch.device:
+    """The device of this process: on CUDA, GPU LOCAL_RANK."""
+    if device.type == "cuda" and device.index is None and world_size() > 1:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def active() -> bool:
+    return _SHARDED and world_size() > 1
+
+
+@contextlib.contextmanager
+def data_parallel():
+    """Inside this block (training iterations), batches are sharded across the processes."""
+    global _SHARDED
+    if world_size() > 1 and not dist.is_initialized():
+        raise RuntimeError("data_parallel: WORLD_SIZE > 1 but no process group; call repro.dist.setup first")
+    old, _SHARDED = _SHARDED, True
+    try:
+        yield
+    finally:
+        _SHARDED = old
+
+
+def shard(x: torch.Tensor) -> torch.Tensor:
+    """This process's contiguous share of a global batch (all of it outside data_parallel)."""
+    if not active():
+        return x
+    n = world_size()
+    if len(x) % n:
+        raise ValueError(f"a batch of {len(x)} does not split evenly over {n} processes")
+    b = len(x) // n
+    return x[rank() * b:(rank() + 1) * b]
+
+
+def randn(local_shape, *, generator: torch.Generator | None, device, dtype) -> torch.Tensor:
+    """N(0, I) draws of shape local_shape: drawn for the global batch, then sharded, so that the
+    draws of a sample do not depend on the number of processes."""
+    shape = tuple(local_shape)
+    if active():
+        shape = (shape[0] * world_size(), *shape[1:])
+    return shard(torch.randn(shape, generator=generator, device=device, dtype=dtype))
+
+
+def gather(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate every process's shard along the batch dimension (the input outside data_parallel)."""
+    if not active():
+        return x
+    parts = [torch.empty_like(x) for _ in range(world_size())]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)
+
+
+def average_(tensors) -> None:
+    """Average tensors over the processes in place (one flattened all-reduce)."""
+    tensors = [t for t in tensors if t is not None]
+    if not active() or not tensors:
+        return
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat)
+    flat /= world_size()
+    offset = 0
+    for t in tensors:
+        t.copy_(flat[offset:offset + t.numel()].view_as(t))
+        offset += t.numel()
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Differentiable sum over processes: the gradient of a global sum is itself summed."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x = x.clone()
+        dist.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+class BatchNorm2d(nn.BatchNorm2d):
+    """Batch norm with batch statistics (no running averages), taken over the global batch inside
+    data_parallel(). Same parameters and state-dict keys as ``torch.nn.BatchNorm2d``."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5):
+        super().__init__(num_features, eps=eps, track_running_stats=False)
+
+    @torch.compiler.disable
+    def _global_forward(self, x: torch.Tensor) -> torch.Tensor:  # x (B_local, C, H, W)
+        n = x.numel() // x.shape[1]  # per-channel count on this process
+        m = x.mean(dim=(0, 2, 3))  # local mean (C,)
+        m2 = ((x - m.view(1, -1, 1, 1)) ** 2).sum(dim=(0, 2, 3))  # local centred sum of squares
+        m, m2 = m.double(), m2.double()
+        # Chan et al.'s pooled moments: N, Σ n m_r, Σ (M2_r + n m_r²); float64 keeps N μ² from cancelling
+        tot = _AllReduceSum.apply(torch.cat([n * m, m2 + n * m ** 2, m.new_full((1,), float(n))]))
+        c = x.shape[1]
+        count = tot[-1]
+        mean = tot[:c] / count
+        var = (tot[c:2 * c] / count - mean ** 2).clamp_min(0)  # biased, as batch norm normalises
+        scale = (var + self.eps).rsqrt().to(x.dtype)
+        y = (x - mean.to(x.dtype).view(1, -1, 1, 1)) * scale.view(1, -1, 1, 1)
+        return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if active():
+            return self._global_forward(x)
+        return super().forward(x)

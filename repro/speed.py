@@ -1,0 +1,76 @@
+"""The speed switches of the sampler (Config fields compile, compile_mode, channels_last, autocast, tf32).
+
+Training is Langevin sampling: 90 forward-and-backward passes to the input per iteration. The fast
+path is always on: parameters are out of autograd while sampling (``repro.langevin.frozen``), only
+∂f/∂Y is computed, and the loop never synchronises with the host. On top of it, each switch below
+is off unless a measurement (``python -m repro.bench``, README "Performance") showed it helps on
+the device in question; the presets record the choices.
+
+- compile: ``torch.compile`` of each grid network's forward, used only while sampling (parameters
+  frozen; the compiled graph includes the backward to the input). The parameter update calls the
+  plain module, so the compiled graph is never re-traced for parameters that require grad.
+  compile_mode "reduce-overhead" adds CUDA graphs.
+- channels_last: networks and chains in channels-last memory format.
+- autocast "bf16": the networks run under bfloat16 autocast while sampling (CUDA); scores and the
+  Langevin update itself stay in the chain's precision, and parameter updates stay in float32.
+- tf32: TF32 matmuls and convolutions on CUDA. Off sets both flags off, so float32 is exact
+  float32 (PyTorch's own default allows TF32 in cuDNN convolutions).
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import torch
+import torch.nn as nn
+
+from repro.config import AUTOCASTS, COMPILE_MODES, Config
+
+
+def check(cfg: Config) -> None:
+    if cfg.compile_mode not in COMPILE_MODES:
+        raise ValueError(f"unknown compile_mode {cfg.compile_mode!r}; known: {', '.join(COMPILE_MODES)}")
+    if cfg.autocast not in AUTOCASTS:
+        raise ValueError(f"unknown autocast {cfg.autocast!r}; known: {', '.join(AUTOCASTS)}")
+
+
+def apply_backend_flags(cfg: Config, device: torch.device) -> None:
+    """Process-wide CUDA flags (TF32). A no-op on the CPU."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
+        torch.backends.cudnn.allow_tf32 = cfg.tf32
+
+
+def to_memory_format(x: torch.Tensor, cfg: Config) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if cfg.channels_last and x.dim() == 4 else x
+
+
+class Scorer(nn.Module):
+    """f(Y) of one grid network as the Langevin sampler calls it, with cfg's speed switches.
+
+    Its parameters are the network's, so ``repro.langevin.langevin`` freezes them while sampling.
+    Not a registered submodule of any learner: checkpoints hold the plain networks only.
+    """
+
+    def __init__(self, net: nn.Module, cfg: Config):
+        super().__init__()
+        check(cfg)
+        self.net, self.cfg = net, cfg
+        self._set_fn(torch.compile(net, mode=cfg.compile_mode) if cfg.compile else net)
+
+    def _set_fn(self, fn) -> None:
+        self.__dict__["_fn"] = fn  # a plain attribute: not a registered submodule
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:  # (B, C, s, s) → (B,)
+        y = to_memory_format(y, self.cfg)
+        ctx = (torch.autocast("cuda", dtype=torch.bfloat16) if self.cfg.autocast == "bf16" and y.is_cuda
+               else contextlib.nullcontext())
+        with ctx:
+            try:
+                f = self._fn(y)
+            except torch._dynamo.exc.BackendCompilerFailed as err:  # e.g. no C++ compiler on the machine
+                warnings.warn(f"torch.compile failed ({type(err).__name__}: {str(err).splitlines()[0]}); "
+                              f"sampling continues without compilation")
+                self._set_fn(self.net)
+                f = self.net(y)
+        return f.to(y.dtype)
