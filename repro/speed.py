@@ -56,6 +56,13 @@ class Scorer(nn.Module):
         super().__init__()
         check(cfg)
         self.net, self.cfg = net, cfg
+        if cfg.compile:
+            # Networks of one class share compiled code, one cache entry per input shape and memory
+            # format; a task with several learners (grids 4, 16, 64, evaluation batch sizes) can pass
+            # dynamo's default limit of 8 entries, beyond which it silently runs eagerly.
+            dynamo_config = torch._dynamo.config
+            dynamo_config.cache_size_limit = max(dynamo_config.cache_size_limit, 64)
+            dynamo_config.accumulated_cache_size_limit = max(dynamo_config.accumulated_cache_size_limit, 512)
         self._set_fn(torch.compile(net, mode=cfg.compile_mode) if cfg.compile else net)
 
     def _set_fn(self, fn) -> None:
