@@ -32,7 +32,8 @@ from repro.langevin import frozen, langevin, langevin_step
 from repro.pyramid import downscale, upscale
 
 COLUMNS = ["preset", "what", "size", "batch", "path", "ms", "images_per_s", "ratio_ref_over_fast",
-           "max_abs_diff", "gflop", "tflops", "fraction_of_peak", "peak_mem_mb", "device", "commit", "date"]
+           "max_abs_diff", "gflop", "tflops", "fraction_of_peak", "peak_mem_mb", "first_call_ms", "device", "commit",
+           "date"]
 # Dense peak TFLOP/s of the math a variant uses (vendor data sheets, SXM parts), by GPU name.
 PEAK_TFLOPS = {"H100": {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4},
                "H200": {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4},
@@ -147,7 +148,7 @@ def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.dev
     learner = Learner(plain, 3, cfg.batch_size).to_device(device, cfg.dtype())
     b, rows = cfg.batch_size, []
     row = lambda **kw: {"preset": preset, "batch": b, "ratio_ref_over_fast": "", "max_abs_diff": "", "gflop": "",  # noqa
-                        "tflops": "", "fraction_of_peak": "", "peak_mem_mb": "", **kw, **{k: prov[k] for k in ("device", "commit", "date")}}
+                        "tflops": "", "fraction_of_peak": "", "peak_mem_mb": "", "first_call_ms": "", **kw, **{k: prov[k] for k in ("device", "commit", "date")}}
     x = torch.rand(b, 3, cfg.image_size, cfg.image_size, device=device) * cfg.pixel_max
     for net, size in zip(learner.nets, learner.sizes):
         y = torch.rand(b, 3, size, size, device=device) * cfg.pixel_max
@@ -159,11 +160,15 @@ def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.dev
             vnet = copy.deepcopy(net).to(memory_format=torch.channels_last if vcfg.channels_last
                                          else torch.contiguous_format)
             paths[v] = (lambda g=None, sc=speed.Scorer(vnet, vcfg): langevin(sc, y, **kw, generator=g), vcfg)
-        out, peaks, times = {}, {}, {p: [] for p in paths}
-        for p, (fn, vcfg) in paths.items():  # same noise: the samples must agree; warm-up and peak memory
-            speed.apply_backend_flags(vcfg, device)
+        out, peaks, first, times = {}, {}, {}, {p: [] for p in paths}
+        for p, (fn, vcfg) in paths.items():  # same noise: the samples must agree; warm-up (compilation
+            speed.apply_backend_flags(vcfg, device)  # time: first_call_ms) and peak memory
             _peak_reset(device)
+            _sync(device)
+            tic = time.perf_counter()
             out[p] = fn(torch.Generator(device).manual_seed(1))
+            _sync(device)
+            first[p] = time.perf_counter() - tic
             peaks[p] = _peak(device)
         for _ in range(repeats):  # interleaved rounds
             for p, (fn, vcfg) in paths.items():
@@ -179,7 +184,7 @@ def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.dev
             rows.append(row(what="langevin_step", size=size, path=p, ms=1e3 * med[p], images_per_s=b / med[p],
                             ratio_ref_over_fast=med["reference"] / med[p],
                             max_abs_diff=float((out[p] - out["reference"]).abs().max()), gflop=flop / 1e9,
-                            peak_mem_mb=peaks[p], **_achieved(flop, med[p], device, vcfg)))
+                            peak_mem_mb=peaks[p], first_call_ms=1e3 * first[p], **_achieved(flop, med[p], device, vcfg)))
     # whole iterations: the reference path, the plain fast path, and the preset's own switches
     state = {k: v.clone() for k, v in learner.state_dict().items()}
     samples = learner.sample(x, torch.arange(b))
@@ -207,11 +212,14 @@ def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.dev
         path = name if name == "fast" else "preset:" + "+".join(f"{k}={getattr(cfg, k)}" for k in SWITCHES
                                                                  if getattr(cfg, k) != getattr(plain, k))
         paths[path] = (lambda lr=it_learner: lr.train_step(x, torch.arange(b)), icfg)
-    times, peaks = {p: [] for p in paths}, {}
+    times, peaks, first = {p: [] for p in paths}, {}, {}
     for p, (fn, _) in paths.items():  # warm-up (compilation), and peak memory of one iteration
         _peak_reset(device)
+        _sync(device)
+        tic = time.perf_counter()
         fn()
         _sync(device)
+        first[p] = time.perf_counter() - tic
         peaks[p] = _peak(device)
     for _ in range(it_repeats):
         for p, (fn, _) in paths.items():
@@ -224,7 +232,7 @@ def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.dev
     for p, (_, icfg) in paths.items():
         rows.append(row(what="multigrid_iteration", size=cfg.image_size, path=p, ms=1e3 * med[p],
                         images_per_s=b / med[p], ratio_ref_over_fast=med["reference"] / med[p],
-                        peak_mem_mb=peaks[p], **flop_kw(med[p], icfg)))
+                        peak_mem_mb=peaks[p], first_call_ms=1e3 * first[p], **flop_kw(med[p], icfg)))
     speed.apply_backend_flags(cfg, device)
     return rows
 
