@@ -1,0 +1,192 @@
+"""How long the reduced profile's tables take on this machine: ``python -m repro.time_reduced run``.
+
+The models' cost does not depend on the pixels, so the tables are timed without the real datasets:
+1. ``data``: random images in the real file layouts under WORK/data (a folder of 2,400 random 178×218
+   JPEGs read through the ``places`` folder loader, standing in for CelebA; SVHN ``.mat`` files);
+2. ``tasks``: each task of ``run_all.sh --profile reduced`` at 1/FRACTION of its iterations, wall time
+   of each into WORK/times.csv (the SVHN task runs its CNN experiment only: its L2-SVM fits depend on
+   the features, and random images are liblinear's worst case, so timing them would say nothing);
+3. ``cnn``: seconds per epoch of the SVHN CNN head per 1,000 labels, per kind of feature source;
+4. ``project``: training time projected to the profile's iterations from the seconds per iteration in
+   each run's log.csv (the first iteration, which compiles, counted once), plus the measured rest
+   (evaluation, loading), into results/reduced_timing.csv with provenance.
+``run`` does all four. Only measured and projected seconds are written; no table is run in full.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from repro.config import get_config
+from repro.io import provenance, write_csv
+
+COLUMNS = ["table", "what", "seconds", "iterations", "profile", "dataset", "device", "commit", "date"]
+# task name → (module, its training-run name fragments, extra flags); datasets live under WORK/data
+TASKS = {
+    "synthesis": ("tasks.synthesis", ["-dcgan-", "-singlegrid-", "-multigrid-"],
+                  ["--dataset", "places", "--data-root", "{data}/places", "--methods", "dcgan", "singlegrid",
+                   "multigrid", "--fidelity-samples", "1000"]),
+    "score_diagnostics": ("tasks.score_diagnostics", [],
+                          ["--dataset", "places", "--data-root", "{data}/places", "--negatives", "places",
+                           "--negatives-root", "{data}/places", "--n-score", "1000"]),
+    "inpainting": ("tasks.inpainting", ["-inpaint-"], ["--dataset", "places", "--data-root", "{data}/places"]),
+    "svhn_cnn": ("tasks.svhn_features", ["svhn-"],
+                 ["--dataset", "svhn", "--data-root", "{data}/svhn", "--image-size", "64",
+                  "--verify-checksums", "false", "--experiments", "svhn_cnn"]),
+}
+# SVHN trains these models (1 training seed); their seconds per iteration are those of the CelebA-sized runs
+SVHN_MODELS = ["multigrid", "singlegrid", "pcd", "cd1", "dcgan"]
+
+
+def make_data(work: str) -> None:
+    from PIL import Image
+    from scipy.io import savemat
+    rng = np.random.default_rng(0)
+    places = os.path.join(work, "data", "places")
+    os.makedirs(places, exist_ok=True)
+    for i in range(2400):
+        small = rng.integers(0, 256, (14, 11, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((178, 218), Image.BILINEAR).save(os.path.join(places, f"{i:06d}.jpg"))
+    svhn = os.path.join(work, "data", "svhn")
+    os.makedirs(svhn, exist_ok=True)
+    for split, n in (("train", 12000), ("test", 2000)):
+        x = rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8)
+        savemat(os.path.join(svhn, f"{split}_32x32.mat"), {"X": x, "y": (np.arange(n) % 10 + 1)[:, None]})
+
+
+def run_tasks(work: str, fraction: int, names) -> None:
+    cfg = get_config("reduced")
+    with open(os.path.join(work, "times.csv"), "a") as log:
+        for name in names:
+            module, _, extra = TASKS[name]
+            n_iters = cfg.n_iters // fraction if name != "svhn_cnn" else 1000 // fraction
+            cmd = [sys.executable, "-m", module, "--profile", "reduced", "--n-iters", str(n_iters), "--no-progress",
+                   "--out", os.path.join(work, "results"), "--runs", os.path.join(work, "runs"),
+                   *[a.format(data=os.path.join(work, "data")) for a in extra]]
+            tic = time.perf_counter()
+            res = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if res.returncode:
+                raise RuntimeError(f"{name} failed:\n{res.stderr[-2000:]}")
+            log.write(f"{name},{time.perf_counter() - tic:.1f}\n")
+            log.flush()
+
+
+def cnn_rates(work: str) -> None:
+    """Seconds per epoch per 1,000 labels (1 vs 3 epochs, difference halved) of the SVHN CNN head."""
+    from repro.data import ImageSet
+    from tasks import svhn_features as S
+    cfg = get_config("reduced", dataset="svhn", n_train=10_000, n_test=2_000)
+    g = torch.Generator().manual_seed(0)
+    fake = lambda: ImageSet(torch.randint(0, 256, (2000, 3, 64, 64), dtype=torch.uint8, generator=g),  # noqa: E731
+                            torch.arange(2000) % 10, "random")
+    train, test = fake(), fake()
+    data = S.Data(train, test, train, "", {"pixel_max": 255.0, "dtype": torch.float32, "device": torch.device("cpu")})
+    sources = {"raw_pixels": torch.nn.ModuleList([S.PixelMaps(3, 64)]),
+               "learned": S.untrained_learner(S.cnn_config(cfg, "multigrid"), train).nets, "supervised": None}
+    rows = []
+    for name, nets in sources.items():
+        secs = {}
+        for epochs in (1, 3):
+            args = argparse.Namespace(classifier_epochs=epochs, classifier_lr=1e-3)
+            tic = time.perf_counter()
+            S.cnn_error(cfg, args, data, nets, torch.arange(1000), 0)
+            secs[epochs] = time.perf_counter() - tic
+        rows.append({"source": name, "per_epoch": (secs[3] - secs[1]) / 2, "fixed": secs[1] - (secs[3] - secs[1]) / 2})
+    with open(os.path.join(work, "cnn_rates.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, ["source", "per_epoch", "fixed"])
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _run_seconds(run: str) -> tuple[float, float, float, int]:
+    """(total, first iteration, mean of the others, iterations) seconds of a run's iterations (log.csv)."""
+    per_it = {}
+    with open(os.path.join(run, "log.csv")) as f:
+        for r in csv.DictReader(f):
+            per_it[int(r["iteration"])] = float(r["seconds"])
+    v = [per_it[k] for k in sorted(per_it)]
+    return sum(v), v[0], sum(v[1:]) / max(1, len(v) - 1), len(v)
+
+
+def project(work: str, out: str) -> list[dict]:
+    cfg, prov = get_config("reduced"), provenance(torch.device("cpu"))
+    walls = {}
+    with open(os.path.join(work, "times.csv")) as f:
+        for line in f:
+            name, wall = line.strip().split(",")
+            walls[name] = float(wall)
+    runs = [r for r in glob.glob(os.path.join(work, "runs", "*")) if os.path.exists(os.path.join(r, "log.csv"))]
+    row = lambda table, what, seconds, iterations="": {  # noqa: E731
+        "table": table, "what": what, "seconds": round(seconds, 3), "iterations": iterations, "profile": "reduced",
+        "dataset": "random images in the real layouts", **{k: prov[k] for k in ("device", "commit", "date")}}
+    rows, per_it = [], {}
+    for name, wall in walls.items():
+        keys = TASKS[name][1]
+        mine = [r for r in runs if any(k in os.path.basename(r) for k in keys)]
+        if name == "synthesis":
+            mine = [r for r in mine if "-inpaint-" not in r and "svhn" not in r]
+        stats = {os.path.basename(r): _run_seconds(r) for r in mine}
+        trained = sum(s[0] for s in stats.values())
+        rows.append(row(name, "measured wall", wall, max((s[3] for s in stats.values()), default="")))
+        for run, (_, first, mean, _) in stats.items():
+            method = run.split("-")[2]
+            per_it.setdefault(method, mean)
+            rows.append(row(name, f"seconds per iteration: {method}", mean))
+        if name in ("synthesis", "inpainting"):
+            proj = wall - trained + sum(first + (cfg.n_iters - 1) * mean for _, first, mean, _ in stats.values())
+            rows.append(row(name, "projected wall", proj, cfg.n_iters))
+        if name == "score_diagnostics":
+            rows.append(row(name, "projected wall alone (training its multi-grid model)",
+                            wall + cfg.n_iters * per_it.get("multigrid", float("nan")), cfg.n_iters))
+    if os.path.exists(os.path.join(work, "cnn_rates.csv")):
+        from tasks.svhn_features import TASK_DEFAULTS
+        d = TASK_DEFAULTS["reduced"]
+        with open(os.path.join(work, "cnn_rates.csv")) as f:
+            rates = {r["source"]: r for r in csv.DictReader(f)}
+        units = sum(d["labels"]) / 1000  # per-epoch costs scale with the labeled count
+        n_learned = 5  # four schemes + the untrained network (DCGAN has no CNN row)
+        cnn = sum(k * d["label_seeds"] * (units * d["classifier_epochs"] * float(rates[s]["per_epoch"])
+                                          + len(d["labels"]) * float(rates[s]["fixed"]))
+                  for s, k in (("raw_pixels", 1), ("learned", n_learned), ("supervised", d["train_seeds"])))
+        for s, r in rates.items():
+            rows.append(row("svhn", f"CNN head seconds per epoch per 1,000 labels: {s}", float(r["per_epoch"])))
+        rows.append(row("svhn", "projected CNN heads", cnn))
+    if all(m in per_it for m in SVHN_MODELS):
+        n_svhn = 1000  # tasks.svhn_features CONFIG_DEFAULTS["reduced"]
+        rows.append(row("svhn", "projected training (4 schemes + DCGAN, seconds per iteration of the CelebA runs)",
+                        n_svhn * sum(per_it[m] for m in SVHN_MODELS), n_svhn))
+    write_csv(out, rows, COLUMNS)
+    for r in rows:
+        print(f"{r['table']:18s} {r['what']:75s} {r['seconds']:9.1f} s")
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("step", choices=["run", "data", "tasks", "cnn", "project"])
+    p.add_argument("--work", default="runs/time_reduced", help="folder for the random data, runs and timings")
+    p.add_argument("--fraction", type=int, default=10, help="run the tasks at 1/FRACTION of their iterations")
+    p.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    p.add_argument("--out", default="results/reduced_timing.csv")
+    args = p.parse_args(argv)
+    if args.step in ("run", "data") and not os.path.isdir(os.path.join(args.work, "data")):
+        make_data(args.work)
+    if args.step in ("run", "tasks"):
+        run_tasks(args.work, args.fraction, args.tasks)
+    if args.step in ("run", "cnn"):
+        cnn_rates(args.work)
+    if args.step in ("run", "project"):
+        project(args.work, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
