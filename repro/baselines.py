@@ -10,23 +10,42 @@ stride-2 convolutions, 64-128-256-512 channels, leaky ReLU 0.2, batch norm on ev
 first (the DCGAN paper's rule), and a fully-connected layer to one logit. The discriminator is
 ``repro.models.build_energy_net(arch="dcgan", first_norm=False)``, so its convolutional features
 go through exactly the same feature and SVM functions as an energy ConvNet (repro.features).
-Adam, learning rate 2e-4, β1 0.5; non-saturating generator loss.
+Adam, learning rate 2e-4, β1 0.5; non-saturating generator loss. Initialisation as the DCGAN paper
+("all weights from a zero-centred normal distribution with standard deviation 0.02") and its code
+(batch-norm gains from N(1, 0.02), biases zero): ``dcgan_init``, applied to both networks.
 Choices the DCGAN paper leaves open, ours: z ~ N(0, I) (the paper says uniform noise; both are
 used by its public code versions); 5×5 kernels in the generator; one discriminator and one
 generator step per iteration; batch norm always with batch statistics (as the energy nets); real
 and fake batches through the discriminator in separate passes (each with its own statistics);
 images mapped from [0, pixel_max] to [−1, 1].
 
-ContextEncoder (Pathak et al. 2016), the "inpaintRandom" variant the paper re-trained: an
-encoder of 4×4 stride-2 convolutions (64-128-256-512 … down to 4×4; batch norm but on the first
-layer, leaky ReLU 0.2), a 4×4 convolution to a ce_bottleneck-channel code, a decoder of 4×4
-fractionally-strided convolutions back to the full image (batch norm, ReLU, tanh output), trained
-with ce_rec_weight × (L2 loss on the missing pixels) + (1 − ce_rec_weight) × adversarial loss
-against a DCGAN discriminator that sees the completed full image. Missing pixels of its input
-are set to mid-grey (0 in [−1, 1]); only the missing pixels of its output are used, the observed
-ones are copied from the input bit for bit. Choices left open, ours: no extra weight on a
-boundary overlap (the random-mask version has no fixed region to overlap), mid-grey fill
-(Pathak et al. fill with a mean colour), Adam 2e-4 / β1 0.5 as in their code.
+ContextEncoder (Pathak et al. 2016), the "inpaintRandom" variant the paper re-trained, following
+their ``train_random.lua`` with the settings of their README's random-region command
+(``useOverlapPred=0 wtl2=0.999 nBottleneck=4000 fineSize=64``):
+- encoder: 4×4 stride-2 convolutions 64-128-256-512 (× width) down to 4×4, batch norm on all but the
+  first, leaky ReLU 0.2; a 4×4 convolution to a ce_bottleneck-channel 1×1 code, batch norm, leaky
+  ReLU; decoder: 4×4 fractionally-strided convolutions back to the full image (batch norm, ReLU,
+  tanh output);
+- discriminator: 4×4 stride-2 convolutions 64-128-256-512 (× width), batch norm on all but the
+  first, leaky ReLU 0.2, a 4×4 convolution to one logit (their sigmoid + BCE = our BCE on logits);
+  it sees the real image and the network's raw output (the whole predicted image, not the pasted
+  completion);
+- generator loss (1 − w)·adversarial + w·L2 with w = ce_rec_weight (their wtl2, 0.999); the L2 is
+  the mean squared error over the whole output (their MSECriterion). With ce_overlap_pred on (their
+  useOverlapPred=1) the observed pixels weigh 10× the missing ones in the L2;
+- learning rates: the discriminator gan_lr, the generator 10 × gan_lr when 0 < w < 1 (as theirs);
+  Adam β1 gan_beta1;
+- missing input pixels filled with their mean colour (117, 104, 123)/255 (the mean of the three for
+  images with another channel count);
+- initialisation as ``dcgan_init``; no convolution biases (their code zeroes every convolution bias
+  before each step, which is the same as having none).
+Differences from their code, ours: masks are this suite's random squares (side image_size/2 at a
+random position in each image, the multi-grid paper's protocol: "randomly place a 32 × 32 mask in
+each image during training"), one per image, where their random-region variant draws one blob
+pattern (≈25% of the pixels) per batch; batch norm with batch statistics throughout (as the energy
+nets); data order, batch size and iterations are this suite's (the shared loop). At test time the
+observed pixels are copied from the input bit for bit and only the missing pixels come from the
+network.
 """
 from __future__ import annotations
 
@@ -52,6 +71,19 @@ def _n_doublings(image_size: int) -> int:
 
 def _width(c: int, width: float) -> int:
     return max(1, round(c * width))
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN paper and code: convolution and linear weights ~ N(0, 0.02), batch-norm gains ~ N(1, 0.02),
+    every bias zero."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
 
 
 def _up(c_in: int, c_out: int, k: int, last: bool = False) -> nn.Sequential:
@@ -93,9 +125,11 @@ def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
 class _Adversarial(Trainable):
     """Shared plumbing: pixel scaling, Adam optimisers with constant learning rate."""
 
-    def _optimise(self):
-        self.opts = [torch.optim.Adam(n.parameters(), lr=self.cfg.gan_lr, betas=(self.cfg.gan_beta1, 0.999))
-                     for n in self.nets]
+    def _optimise(self, g_lr_factor: float = 1.0):
+        """Adam for nets[0] (discriminator) at gan_lr and nets[1] (generator) at g_lr_factor × gan_lr."""
+        lrs = (self.cfg.gan_lr, self.cfg.gan_lr * g_lr_factor)
+        self.opts = [torch.optim.Adam(n.parameters(), lr=lr, betas=(self.cfg.gan_beta1, 0.999))
+                     for n, lr in zip(self.nets, lrs)]
         self.scheds = [torch.optim.lr_scheduler.LambdaLR(o, lambda t: 1.0) for o in self.opts]
 
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
@@ -134,6 +168,7 @@ class DCGAN(_Adversarial):
         self.sizes = (cfg.image_size,)
         self.nets = nn.ModuleList([discriminator(cfg.image_size, channels, cfg.width),
                                    Generator(cfg.z_dim, cfg.image_size, channels, cfg.width)])
+        dcgan_init(self.nets)
         self._optimise()
 
     @property
@@ -158,46 +193,82 @@ class DCGAN(_Adversarial):
         return [self.to_pixels(fake.detach())], torch.stack([d_stats, g_stats])
 
 
+def _down_channels(image_size: int, width: float) -> list[int]:
+    """64, 128, 256, 512 (× width) for the 4×4 stride-2 convolutions from image_size down to 4×4."""
+    return [_width(64 * 2 ** i, width) for i in range(_n_doublings(image_size))]
+
+
+def _down(image_size: int, channels: int, width: float) -> list[nn.Module]:
+    """4×4 stride-2 convolutions to 4×4 maps; batch norm on all but the first; leaky ReLU 0.2; no bias."""
+    layers, c_in = [], channels
+    for i, c in enumerate(_down_channels(image_size, width)):
+        layers += [nn.Conv2d(c_in, c, 4, 2, 1, bias=False), BatchNorm2d(c) if i else nn.Identity(),
+                   nn.LeakyReLU(0.2)]
+        c_in = c
+    return layers
+
+
 class EncoderDecoder(nn.Module):
-    """Masked image (B, C, S, S) in [−1, 1] → full image in [−1, 1]."""
+    """Masked image (B, C, S, S) in [−1, 1] → full image in [−1, 1] (Pathak et al.'s netG)."""
 
     def __init__(self, image_size: int, channels: int, width: float, bottleneck: int):
         super().__init__()
-        n = _n_doublings(image_size)
-        chans = [_width(64 * 2 ** i, width) for i in range(n)]  # 64, 128, 256, 512 at 64×64
-        enc, c_in = [], channels
-        for i, c in enumerate(chans):
-            norm = BatchNorm2d(c) if i else nn.Identity()
-            enc += [nn.Conv2d(c_in, c, 4, 2, 1), norm, nn.LeakyReLU(0.2)]
-            c_in = c
+        chans = _down_channels(image_size, width)
         b = _width(bottleneck, width)
-        enc += [nn.Conv2d(c_in, b, 4), BatchNorm2d(b), nn.LeakyReLU(0.2)]  # → 1×1
-        dec = [nn.ConvTranspose2d(b, chans[-1], 4), BatchNorm2d(chans[-1]),
-               nn.ReLU()]  # 1×1 → 4×4
+        enc = _down(image_size, channels, width) + [nn.Conv2d(chans[-1], b, 4, bias=False), BatchNorm2d(b),
+                                                     nn.LeakyReLU(0.2)]  # → (B, b, 1, 1)
+        dec = [nn.ConvTranspose2d(b, chans[-1], 4, bias=False), BatchNorm2d(chans[-1]), nn.ReLU()]  # → 4×4
         rev = chans[::-1]
         for a, c in zip(rev, rev[1:]):
-            dec += [nn.ConvTranspose2d(a, c, 4, 2, 1), BatchNorm2d(c), nn.ReLU()]
-        dec += [nn.ConvTranspose2d(rev[-1], channels, 4, 2, 1), nn.Tanh()]
+            dec += [nn.ConvTranspose2d(a, c, 4, 2, 1, bias=False), BatchNorm2d(c), nn.ReLU()]
+        dec += [nn.ConvTranspose2d(rev[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*enc, *dec)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
 
+class CEDiscriminator(nn.Module):
+    """Pathak et al.'s netD: image (B, C, S, S) in [−1, 1] → (B,) logits."""
+
+    def __init__(self, image_size: int, channels: int, width: float):
+        super().__init__()
+        c_top = _down_channels(image_size, width)[-1]
+        self.net = nn.Sequential(*_down(image_size, channels, width), nn.Conv2d(c_top, 1, 4, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten()
+
+
+# Pathak et al.'s fill of the missing input pixels: their mean colour, in [0, 255]
+CE_FILL_RGB = (117.0, 104.0, 123.0)
+CE_OVERLAP_WEIGHT = 10.0  # their useOverlapPred: observed pixels weigh 10× in the L2
+
+
+def ce_fill(channels: int) -> torch.Tensor:
+    """(C,) fill colour in [−1, 1]: their mean colour for RGB, the mean of its three values otherwise."""
+    rgb = torch.tensor(CE_FILL_RGB)
+    v = rgb if channels == 3 else rgb.mean().repeat(channels)
+    return v * (2.0 / 255.0) - 1
+
+
 class ContextEncoder(_Adversarial):
-    """nets[0]: discriminator of completed images, nets[1]: the encoder-decoder."""
+    """nets[0]: discriminator, nets[1]: the encoder-decoder."""
 
     def __init__(self, cfg: Config, channels: int, n_train: int):
         super().__init__(cfg)
         self.sizes = (cfg.image_size,)
-        self.nets = nn.ModuleList([discriminator(cfg.image_size, channels, cfg.width),
+        self.nets = nn.ModuleList([CEDiscriminator(cfg.image_size, channels, cfg.width),
                                    EncoderDecoder(cfg.image_size, channels, cfg.width, cfg.ce_bottleneck)])
-        self._optimise()
+        dcgan_init(self.nets)
+        w = cfg.ce_rec_weight
+        self._optimise(g_lr_factor=10.0 if 0 < w < 1 else 1.0)  # their LR of Gen: 10× Adv when 0 < wtl2 < 1
 
     def complete(self, x_u: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x_u (B, C, S, S) in [−1, 1], mask (B, 1, S, S) 1 = missing → (raw output, completed image)."""
         missing = mask.bool().expand_as(x_u)
-        out = self.nets[1](torch.where(missing, torch.zeros_like(x_u), x_u))  # missing shown mid-grey
+        fill = ce_fill(x_u.shape[1]).to(x_u).view(1, -1, 1, 1).expand_as(x_u)
+        out = self.nets[1](torch.where(missing, fill, x_u))  # (B, C, S, S)
         return out, torch.where(missing, out, x_u)
 
     def inpaint(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -206,17 +277,24 @@ class ContextEncoder(_Adversarial):
             out, _ = self.complete(self.to_unit(x), mask)
         return torch.where(mask.bool().expand_as(x), self.to_pixels(out), x)
 
+    def rec_loss(self, out: torch.Tensor, x_u: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean squared error over the whole output; observed pixels weigh CE_OVERLAP_WEIGHT× with
+        ce_overlap_pred (normalised by the pixel count, as their MSECriterion)."""
+        sq = (out - x_u) ** 2  # (B, C, S, S)
+        if not self.cfg.ce_overlap_pred:
+            return sq.mean()
+        m = mask.to(sq.dtype).expand_as(sq)
+        return (sq * (m + CE_OVERLAP_WEIGHT * (1 - m))).mean()
+
     def train_step(self, x, idx, mask=None):
         if mask is None:
             raise ValueError("the ContextEncoder learns to fill masked pixels: it needs a training mask")
         x_u = self.to_unit(x)
         out, completed = self.complete(x_u, mask)
-        d_stats = self.d_step(x_u, completed)
-        m = mask.to(x.dtype).expand_as(x_u)
-        rec = ((out - x_u) ** 2 * m).sum() / m.sum().clamp_min(1)  # L2 on the missing pixels
-        d_fake = self.nets[0](completed)
+        d_stats = self.d_step(x_u, out)  # the discriminator sees the raw output
+        d_fake = self.nets[0](out)
         w = self.cfg.ce_rec_weight
-        g_stats = self.g_step(w * rec + (1 - w) * bce(d_fake, 1.0), d_fake)
+        g_stats = self.g_step((1 - w) * bce(d_fake, 1.0) + w * self.rec_loss(out, x_u, mask), d_fake)
         return [self.to_pixels(completed.detach())], torch.stack([d_stats, g_stats])
 
 

@@ -67,7 +67,9 @@ class Config:
     gan_lr: float = 2e-4  # Adam learning rate of DCGAN and ContextEncoder (both papers)
     gan_beta1: float = 0.5  # Adam β1 of DCGAN and ContextEncoder (both papers)
     ce_bottleneck: int = 4000  # ContextEncoder bottleneck channels (Pathak et al.), times width
-    ce_rec_weight: float = 0.999  # ContextEncoder: weight of the masked L2 loss; 1 − it weighs the adversarial loss
+    ce_rec_weight: float = 0.999  # ContextEncoder: weight w of the L2 loss, 1 − w of the adversarial (their wtl2)
+    ce_overlap_pred: bool = False  # ContextEncoder: observed pixels weigh 10× in the L2 (their useOverlapPred;
+    # their README's random-region command turns it off)
 
     # --- runtime ---------------------------------------------------------------
     seed: int = 0  # seeds network initialisation, data order and Langevin noise

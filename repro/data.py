@@ -210,6 +210,15 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+# Side of the images as the datasets publish them (where all share one): Inception scores and FID are
+# computed at this size (tasks.synthesis), as published scores are.
+NATIVE_SIZES = {"cifar10": 32, "svhn": 32}
+
+
+def native_size(name: str) -> int | None:
+    return NATIVE_SIZES.get(name)
+
+
 def load_dataset(cfg: Config, split: str = "train", name: str | None = None) -> ImageSet:
     """The `split` images of `name` (default: cfg.dataset), at cfg.image_size, capped at n_train/n_test."""
     name = name or cfg.dataset

@@ -175,6 +175,27 @@ def balanced_draw(labels, n_labeled: int, n_val: int, seed: int, n_classes: int 
 
 # --- two-layer CNN on the grids' top maps -------------------------------------------------
 
+PAPER_CNN_DIM = 34_624  # the concatenated dimension the paper reports (CVPR §6.3)
+
+
+def top_side(size: int, layers, pad3: int | None = None) -> int:
+    """Side of a net's top map for (channels, kernel, stride) layers; padding kernel//2 ("same"), or
+    pad3 for the 3×3 layers."""
+    for _, k, stride in layers:
+        pad = pad3 if (pad3 is not None and k == 3) else k // 2
+        size = (size + 2 * pad - k) // stride + 1
+    return size
+
+
+def square_decompositions(n: int, terms: int = 3) -> list[tuple[int, ...]]:
+    """All a ≤ b ≤ ... with a² + b² + ... = n (positive integers)."""
+    def rec(rest: int, k: int, lo: int):
+        if k == 0:
+            return [()] if rest == 0 else []
+        return [(a, *t) for a in range(lo, int(rest ** 0.5) + 1) for t in rec(rest - a * a, k - 1, a)]
+    return rec(n, terms, 1)
+
+
 class TopMapClassifier(nn.Module):
     """Per grid a 3×3 stride-1 conv (64 channels, padding 1) + ReLU on its top map, flattened and
     concatenated into `feature_dim` = 64 · Σ_g s_g² values, then one linear layer to the classes.
@@ -184,11 +205,14 @@ class TopMapClassifier(nn.Module):
     maps have scales of 1-50 set by their learned batch-norm gains, on which Adam at lr 1e-3 kills
     most ReLUs of the head.
 
-    The paper's 34,624 = 64 · 541 is not what our nets give: with "same" padding (repro.models) the
-    top maps of grid1/grid2/grid3 at 4/16/64 are 2×2, 8×8 and 16×16, so 64 · 324 = 20,736 (smoke
-    grids 2/8/32: 1×1, 4×4, 8×8 → 5,184; a single-grid net at 64: 64 · 256 = 16,384). 541 is
-    6² + 12² + 19²: maps that large would arise if the 3×3 convolutions padded by 2 and grew each
-    map (the release's layer comments say "pad = 2"); we cannot confirm the authors' layout.
+    Feature dimension: with "same" padding (repro.models) the top maps of grid1/grid2/grid3 at grids
+    4/16/64 are 2×2, 8×8 and 16×16, so the head sees 64 · (2² + 8² + 16²) = 20,736 values (smoke grids
+    2/8/32: 1×1, 4×4, 8×8 → 5,184; a single-grid net at 64: 64 · 16² = 16,384). The paper reports
+    34,624 = 64 · 541, and how the authors' maps came to that size is unknown: 541 is a sum of three
+    squares in more than one way (6² + 12² + 19² and 6² + 8² + 21², ``square_decompositions``), and the
+    layout the release's "pad = 2" comments suggest (padding 2 in every 3×3 layer: grid1 4 → 2 → 4 → 6,
+    grid2 16 → 8 → 10 → 12 → 14, grid3 64 → 32 → 17 → 19, ``top_side``) gives 64 · (6² + 14² + 19²)
+    = 37,952, not 34,624 either. We keep the "same"-padding value, 20,736.
     """
 
     def __init__(self, map_shapes, n_classes: int = 10, channels: int = 64):

@@ -20,8 +20,12 @@ Choices the paper leaves open (ours):
   filled image (= the per-channel mean of the observed pixels), as their training chains start
   from the 1×1 image; cd1 and pcd start from the filled image at full size (their training
   chains start at an image at full size; pcd's persistent training chains are not used at
-  test time). Each method runs its own training budget: multigrid l steps per grid,
-  singlegrid and pcd l·S steps, cd1 one step, with Langevin noise as in training.
+  test time). Every scheme gets the same test-time sampling budget, --test-steps Langevin steps in
+  all (default l·S = 90, as multi-grid uses l per grid over S grids), spread evenly over its grids:
+  multigrid l per grid, singlegrid, cd1 and pcd l·S at the finest grid; with Langevin noise as in
+  training. A scheme whose training chains are shorter (cd1: one step) is also reported with its
+  training budget, as a second setting "<mask>|test_steps=<n>" (the paper does not say which
+  budget its CD1 column used; with one step CD1 is the observed-mean floor by construction).
 - Coarser grids (multigrid): a coarse pixel moves only when its whole block is missing; a
   partly observed block is held at the mean of its observed pixels (repro.engine.coarse_observation).
   At the finest grid the observed pixels are reset and held, so they equal the input bit for
@@ -80,6 +84,9 @@ def build_parser():
     parser.add_argument("--train-mask-side", type=int, default=None,
                         help="side of the square training (and test) mask (default: image_size/2)")
     parser.add_argument("--n-panels", type=int, default=8, help="test images shown per example panel")
+    parser.add_argument("--test-steps", type=int, default=None,
+                        help="test-time Langevin steps in all, spread over a scheme's grids (default: "
+                             "steps_per_grid × number of grids, the paper's l·S = 90)")
     parser.add_argument("--no-floors", action="store_true",
                         help="skip the training-free floors (observed mean, mean face, biharmonic)")
     return parser
@@ -101,9 +108,28 @@ def test_masks(n: int, size: int, side: int, seed: int) -> dict[str, torch.Tenso
     return masks
 
 
-def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Inpaint x (B, C, H, W) where mask (B, 1, H, W) is 1 with the learner's sampler → (B, C, H, W);
-    the ContextEncoder baseline fills the missing pixels with its network's output instead."""
+def test_budgets(learner, budget: int) -> list[int]:
+    """Test-time budgets (Langevin steps in all) to report for a learner: the shared budget first, then
+    the scheme's training budget where it differs (cd1: 1). The ContextEncoder samples nothing: [0]."""
+    if isinstance(learner, ContextEncoder):
+        return [0]
+    own = learner.steps * len(learner.sizes)
+    return [budget] + ([own] if own != budget else [])
+
+
+def steps_per_grid(learner, budget: int) -> int:
+    """Langevin steps at each of the learner's grids for a total test budget."""
+    n = len(learner.sizes)
+    if budget < 1 or budget % n:
+        raise ValueError(f"--test-steps {budget} must be a positive multiple of the {n} grids of {learner.cfg.method}")
+    return budget // n
+
+
+def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator,
+            budget: int | None = None) -> torch.Tensor:
+    """Inpaint x (B, C, H, W) where mask (B, 1, H, W) is 1 with the learner's sampler → (B, C, H, W),
+    `budget` Langevin steps in all (None: the scheme's training budget); the ContextEncoder baseline
+    fills the missing pixels with its network's output instead."""
     if isinstance(learner, ContextEncoder):
         out = learner.inpaint(x, mask)
         if not torch.equal(out[~mask.bool().expand_as(x)], x[~mask.bool().expand_as(x)]):
@@ -111,7 +137,8 @@ def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Gener
         return out
     filled = observed_mean_fill(x, mask)
     y0 = downscale(filled, 1) if learner.method.start is Start.ONE_BY_ONE else filled  # (B, C, 1|H, 1|W)
-    out = synthesize(learner.scorers, learner.sizes, y0, steps=learner.steps, cfg=learner.cfg,
+    steps = learner.steps if budget is None else steps_per_grid(learner, budget)
+    out = synthesize(learner.scorers, learner.sizes, y0, steps=steps, cfg=learner.cfg,
                      generator=generator, observed=filled, mask=mask)[-1]  # (B, C, H, W)
     held = ~mask.bool().expand_as(x)
     if not torch.equal(out[held], x[held]):
@@ -119,16 +146,17 @@ def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Gener
     return out
 
 
-def inpaint_all(learner, images: torch.Tensor, masks: torch.Tensor, seed: int) -> torch.Tensor:
-    """Inpaint (N, C, H, W) images under (N, 1, H, W) masks in batches of the training batch size;
-    the last batch is completed with images from the start, whose results are dropped."""
+def inpaint_all(learner, images: torch.Tensor, masks: torch.Tensor, seed: int, budget: int | None = None) -> torch.Tensor:
+    """Inpaint (N, C, H, W) images under (N, 1, H, W) masks in batches of the training batch size, with a
+    test budget of `budget` Langevin steps; the last batch is completed with images from the start, whose
+    results are dropped."""
     p = next(learner.nets.parameters())
     gen = torch.Generator(device=p.device).manual_seed(seed)
     n, bs, outs = len(images), learner.cfg.batch_size, []
     for start in range(0, n, bs):
         idx = torch.arange(start, start + bs) % n  # (bs,)
         x = images[idx].to(device=p.device, dtype=p.dtype)  # (bs, C, H, W)
-        out = inpaint(learner, x, masks[idx].to(device=p.device, dtype=p.dtype), gen)
+        out = inpaint(learner, x, masks[idx].to(device=p.device, dtype=p.dtype), gen, budget)
         outs.append(out[: min(bs, n - start)].cpu())
     return torch.cat(outs)  # (N, C, H, W)
 
@@ -167,17 +195,20 @@ def floor_fns(train_set, cfg) -> dict:
             "biharmonic": lambda x, m: biharmonic_fill(x / cfg.pixel_max, m) * cfg.pixel_max}
 
 
-def score(mcfg, args, method: str, images, masks, outputs: dict, prov: dict, n_test: int) -> list[dict]:
-    """Rows (and panels) for one method's outputs under each mask, through one metric path."""
+def score(mcfg, args, method: str, images, masks, outputs: dict, prov: dict, n_test: int,
+          suffix: str = "") -> list[dict]:
+    """Rows (and panels) for one method's outputs under each mask, through one metric path; the
+    setting is the mask's name plus `suffix` (a second test-time setting)."""
     rows = []
     for name, out in outputs.items():
         values = image_metrics(images, out, masks[name], mcfg.pixel_max)
-        rows += [result_row(mcfg, experiment="inpainting", method=method, setting=name, metric=metric,
+        rows += [result_row(mcfg, experiment="inpainting", method=method, setting=name + suffix, metric=metric,
                             value=float(v.mean()), ci=bootstrap_ci(v, seed=mcfg.seed), n_images=n_test,
                             prov=prov) for metric, v in values.items()]
-        save_panel(os.path.join(args.out, f"inpainting_{method}_{name}.png"), images, out, masks[name],
-                   mcfg.pixel_max, min(args.n_panels, n_test))
-        print(f"{method:>13} {name:>6}: " + "  ".join(f"{m}={float(values[m].mean()):.4g}" for m in METRICS))
+        if not suffix:
+            save_panel(os.path.join(args.out, f"inpainting_{method}_{name}.png"), images, out, masks[name],
+                       mcfg.pixel_max, min(args.n_panels, n_test))
+        print(f"{method:>13} {name + suffix:>6}: " + "  ".join(f"{m}={float(values[m].mean()):.4g}" for m in METRICS))
     return rows
 
 
@@ -202,9 +233,12 @@ def main(argv=None) -> list[dict]:
         mcfg = dataclasses.replace(cfg, method=method)
         learner, _ = trained_learner(mcfg, args.runs, train_set, tag=tag, mask_fn=square_mask_fn(side),
                                      progress=not args.no_progress)
-        outputs = {name: inpaint_all(learner, images, masks[name], seed=cfg.seed * 1000 + 100 + k)
-                   for k, name in enumerate(MASK_NAMES)}
-        rows += score(mcfg, args, method, images, masks, outputs, prov, n_test)
+        budget = args.test_steps or cfg.steps_per_grid * len(cfg.grid_sizes)
+        for j, steps in enumerate(test_budgets(learner, budget)):
+            outputs = {name: inpaint_all(learner, images, masks[name], seed=cfg.seed * 1000 + 100 + k,
+                                         budget=steps or None) for k, name in enumerate(MASK_NAMES)}
+            suffix = "" if j == 0 else f"|test_steps={steps}"
+            rows += score(mcfg, args, method, images, masks, outputs, prov, n_test, suffix)
     path = write_results(args.out, "inpainting", rows)
     print(f"wrote {path}")
     return rows

@@ -1,11 +1,16 @@
 """Score diagnostics (arXiv §7.2, Table 1): mean ± std of f_s(Y) at each grid.
 
-After learning a multi-grid model, f_s is evaluated at every grid s on four sets of images
-down-scaled to that grid: training images, held-out test images, synthesized images (chains
-from the 1×1 histogram) and negative images (MIT Places in the paper; the embedded default's
-negatives are the LFW background crops of ``lfw_nonfaces``). The same statistics for the
-untrained network (same seed, initial weights) are written as method ``untrained``: the gaps
-between the four sets are read against that baseline.
+After learning a multi-grid model (or the scheme --method names), f_s is evaluated at every grid s
+on four sets of images: training images, held-out test images and negative images (MIT Places in
+the paper; the embedded default's negatives are the LFW background crops of ``lfw_nonfaces``), each
+down-scaled to grid s, and synthesized images. The synthesized set at grid s is the chain's output
+at grid s (chains from the 1×1 histogram passed up the grids), the images f_s was trained against:
+the table's point is that each grid's own samples score like the training images. A second
+setting, ``synthesized_final_downscaled``, scores the final finest-grid samples down-scaled to each
+grid (the same images at every grid; written when the model has more than one grid). Rows are
+labeled with the scheme's name. The same statistics for the untrained network (same seed, initial
+weights) are written as method ``untrained``: the gaps between the sets are read against that
+baseline.
 
 Batch norm uses batch statistics, so scores are computed in batches of the training batch size
 (the last partial batch is scored as it is). The paper scores 10,000 test images after "400
@@ -25,16 +30,25 @@ from repro.pyramid import downscale
 from tasks.common import cli, parse_task_args, result_row, task_parser, trained_learner, write_results
 from tasks.synthesis import synthesize_batches
 
-SETS = ("training", "testing", "synthesized", "negative")
+SETS = ("training", "testing", "synthesized", "synthesized_final_downscaled", "negative")
 
 
 @torch.no_grad()
-def grid_scores(learner, images: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) images → (grids, N) scores f_s(downscale(Y, s)), in batches of the training batch size."""
+def grid_scores(learner, images) -> torch.Tensor:
+    """Scores f_s at each grid s → (grids, N), in batches of the training batch size.
+
+    images: (N, C, H, W), down-scaled to each grid; or a list with one (N, C, s, s) batch per grid
+    (each grid's own chain output), scored as it is."""
     device, bs = next(learner.parameters()).device, learner.cfg.batch_size
+    if isinstance(images, (list, tuple)):
+        if [x.shape[-1] for x in images] != list(learner.sizes):
+            raise ValueError(f"per-grid images of sizes {[x.shape[-1] for x in images]}, grids {learner.sizes}")
+        per_grid = list(images)
+    else:
+        per_grid = [images] * len(learner.sizes)
     out = []
-    for net, size in zip(learner.nets, learner.sizes):
-        f = [net(downscale(images[i:i + bs].to(device), size)).cpu() for i in range(0, len(images), bs)]
+    for net, size, x in zip(learner.nets, learner.sizes, per_grid):
+        f = [net(downscale(x[i:i + bs].to(device), size)).cpu() for i in range(0, len(x), bs)]
         out.append(torch.cat(f))
     return torch.stack(out)
 
@@ -42,11 +56,11 @@ def grid_scores(learner, images: torch.Tensor) -> torch.Tensor:
 def score_rows(cfg, method: str, learner, sets: dict, prov: dict) -> list[dict]:
     rows = []
     for name, images in sets.items():
-        scores = grid_scores(learner, images).double()
+        scores = grid_scores(learner, images).double()  # (grids, N)
         for g, s in enumerate(scores, start=1):
             for metric, value in ((f"grid{g}_mean", s.mean()), (f"grid{g}_std", s.std())):
                 rows.append(result_row(cfg, experiment="score_diagnostics", method=method, setting=name,
-                                       metric=metric, value=float(value), n_images=len(images), prov=prov))
+                                       metric=metric, value=float(value), n_images=scores.shape[1], prov=prov))
     return rows
 
 
@@ -72,12 +86,15 @@ def main(argv=None) -> int:
     learner, _ = trained_learner(cfg, args.runs, train_set, progress=not args.no_progress)
     gen = torch.Generator(device=cfg.torch_device()).manual_seed(cfg.seed + 11)
     n = args.n_score
+    per_grid = synthesize_batches(learner, train_set, min(n, len(train_set)), gen, cfg.noise)  # one per grid
     sets = {"training": capped(train_set, n, cfg), "testing": capped(test_set, n, cfg),
-            "synthesized": synthesize_batches(learner, train_set, min(n, len(train_set)), gen, cfg.noise)[-1],
+            "synthesized": per_grid, "synthesized_final_downscaled": per_grid[-1],
             "negative": capped(negatives, n, cfg)}
+    if len(per_grid) == 1:  # one grid: the two synthesized settings are the same images
+        del sets["synthesized_final_downscaled"]
     torch.manual_seed(cfg.seed)  # the untrained control: the very initial weights of the trained model
     untrained = Learner(cfg, train_set.channels, len(train_set)).to_device(cfg.torch_device(), cfg.dtype())
-    rows = score_rows(cfg, "multigrid", learner, sets, prov) + score_rows(cfg, "untrained", untrained, sets, prov)
+    rows = score_rows(cfg, cfg.method, learner, sets, prov) + score_rows(cfg, "untrained", untrained, sets, prov)
     path = write_results(args.out, "score_diagnostics", rows)
     print(f"[score_diagnostics] wrote {len(rows)} rows to {path}")
     return 0

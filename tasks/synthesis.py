@@ -7,7 +7,13 @@ For each method: learn it on the dataset (or reuse the trained run), then
 - write the ℓ1 norm of each grid's parameter gradient per iteration as CSV and plot (figure 4);
 - start several chains from the same 1×1 image (figure 5) and record their spread;
 - Inception score and FID (torch-fidelity) of --fidelity-samples samples, when the Inception
-  weights are available locally; otherwise say what is missing and carry on;
+  weights are available locally; otherwise say what is missing and carry on. Both are computed at
+  --inception-size (default: the dataset's native size, 32 for CIFAR-10 and SVHN, else the image
+  size): the real images are read at that size and the samples are block-averaged (or, for a
+  non-integer factor, resized with antialiasing) down to it; torch-fidelity then resizes to 299
+  internally as the reference implementation does. So a CIFAR-10 run at 64×64 is scored on 32×32
+  images, the setting of the paper's real-image 11.24 and of published CIFAR-10 scores; its rows
+  carry "inception_size=<n>" in their setting;
 - a control that needs no learning: each synthesized image's nearest training image (pixel L2,
   [0, 1] units) shown beside it, and the distances written as CSV next to the distances from
   held-out test images to their nearest training image, so a reader sees whether samples are copies.
@@ -29,12 +35,12 @@ import torch
 
 from repro.baselines import DCGAN
 from repro.config import Config
-from repro.data import ImageSet, load_dataset
+from repro.data import ImageSet, load_dataset, native_size
 from repro.engine import sample_1x1, synthesize
 from repro.fidelity import KEY_FID, KEY_IS, KEY_IS_STD, MissingWeights, fidelity_metrics, to_uint8_rgb
 from repro.io import provenance, read_csv, write_csv
 from repro.metrics import bootstrap_ci, nearest_neighbours
-from repro.pyramid import upscale
+from repro.pyramid import downscale, upscale
 from tasks.common import cli, parse_task_args, result_row, task_parser, trained_learner, write_results
 
 NN_COLUMNS = ["method", "kind", "index", "nearest_train_index", "l2", "profile", "dataset", "n_images", "seed",
@@ -135,9 +141,38 @@ def learn(cfg: Config, args, train_set: ImageSet):
     return out
 
 
+def inception_size(cfg: Config, requested: int | None) -> int:
+    """Side at which IS/FID are computed: requested, else the dataset's native side, else the image size."""
+    size = requested or native_size(cfg.dataset) or cfg.image_size
+    if size < 1 or size > cfg.image_size:
+        raise ValueError(f"--inception-size {size} must be between 1 and the image size {cfg.image_size}")
+    return size
+
+
+def to_size(x: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, C, H, H) → (N, C, size, size): block average for an integer factor, else antialiased bilinear."""
+    if x.shape[-1] == size:
+        return x
+    if x.shape[-1] % size == 0:
+        return downscale(x, size)
+    import torchvision.transforms.functional as TF
+    return TF.resize(x, [size, size], antialias=True)
+
+
+def real_images(cfg: Config, train_set: ImageSet, n: int, size: int) -> torch.Tensor:
+    """n training images (n, C, size, size) in [0, 255], read at `size` when it is not the training size."""
+    if size != cfg.image_size:
+        train_set = load_dataset(dataclasses.replace(cfg, image_size=size), "train")
+    return train_set.batch(torch.arange(min(len(train_set), n)))
+
+
 def fidelity_rows(cfg, args, fake, train_set, prov, setting, real_cache: dict) -> list[dict]:
-    """IS and FID of `fake`; the real images' IS is computed once per run (real_cache) and written once."""
-    real = to_uint8_rgb(train_set.batch(torch.arange(min(len(train_set), args.fidelity_samples))), 255.0)
+    """IS and FID of `fake` (N, C, s, s uint8 at the Inception size s); the real images' IS is computed
+    once per run (real_cache) and written once."""
+    size = fake.shape[-1]
+    if "images" not in real_cache:
+        real_cache["images"] = to_uint8_rgb(real_images(cfg, train_set, args.fidelity_samples, size), 255.0)
+    real = real_cache["images"]
     try:
         m_fake = fidelity_metrics(fake, real, isc=True, fid=True, weights_path=args.inception_weights)
         first = "real" not in real_cache
@@ -151,8 +186,8 @@ def fidelity_rows(cfg, args, fake, train_set, prov, setting, real_cache: dict) -
     rows = [row(cfg.method, setting, "inception_score", m_fake[KEY_IS], len(fake)),
             row(cfg.method, setting, "inception_score_std", m_fake[KEY_IS_STD], len(fake)),
             row(cfg.method, setting, "fid", m_fake[KEY_FID], len(fake))]
-    return rows + ([row("real", "training_images", "inception_score", real_cache["real"][KEY_IS], len(real))]
-                   if first else [])
+    return rows + ([row("real", f"training_images|inception_size={size}", "inception_score",
+                        real_cache["real"][KEY_IS], len(real))] if first else [])
 
 
 def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov: dict,
@@ -184,8 +219,9 @@ def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov:
         fake = grids[-1] if more <= 0 else torch.cat(
             [grids[-1]] + [synthesize_batches(lr, part, math.ceil(more / len(learned)), gen, noise)[-1]
                            for lr, _, part in learned])
-        rows += fidelity_rows(cfg, args, to_uint8_rgb(fake[: args.fidelity_samples], cfg.pixel_max),
-                              train_set, prov, setting, real_cache)
+        size = inception_size(cfg, args.inception_size)
+        fake = to_uint8_rgb(to_size(fake[: args.fidelity_samples], size), cfg.pixel_max)  # (N, 3, size, size)
+        rows += fidelity_rows(cfg, args, fake, train_set, prov, f"{setting}|inception_size={size}", real_cache)
     return rows, grad, nearest
 
 
@@ -198,7 +234,10 @@ def main(argv=None) -> int:
                         help="keep the Langevin noise in the final synthesis (CVPR CIFAR-10: off)")
     parser.add_argument("--fidelity-samples", type=int, default=0,
                         help="samples for Inception score / FID (0: skip; the usual count is 50000)")
-    parser.add_argument("--inception-weights", default=None, help=f"path of the torch-fidelity Inception weights")
+    parser.add_argument("--inception-weights", default=None, help="path of the torch-fidelity Inception weights")
+    parser.add_argument("--inception-size", type=int, default=None,
+                        help="side at which IS/FID are computed (default: the dataset's native side, 32 for "
+                             "CIFAR-10/SVHN, else the image size)")
     parser.add_argument("--per-class", action="store_true", help="one model per class (CVPR CIFAR-10 setting)")
     cfg, args = parse_task_args(parser, argv)
     methods = args.methods or (["method"] if "method" in vars(args) else ["dcgan", "singlegrid", "multigrid"])

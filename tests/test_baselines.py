@@ -95,3 +95,40 @@ def test_unknown_family_lists_baselines():
         check_method("wgan")
     check_method("dcgan")
     check_method("pcd")
+
+
+@pytest.mark.parametrize("family", [DCGAN, ContextEncoder])
+def test_papers_initialisation(family):
+    """DCGAN paper / Pathak et al.'s weights_init: weights ~ N(0, 0.02), batch-norm gains ~ N(1, 0.02)."""
+    torch.manual_seed(0)
+    model = family(get_config("smoke", width=1.0), 3, 10)
+    convs = [m.weight for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d,
+                                                                 torch.nn.Linear))]
+    gains = [m.weight for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    w, g = torch.cat([p.detach().flatten() for p in convs]), torch.cat([p.detach().flatten() for p in gains])
+    assert abs(w.mean()) < 1e-3 and abs(w.std() - 0.02) < 1e-3  # PyTorch's default would give far larger spread
+    assert abs(g.mean() - 1) < 3e-3 and abs(g.std() - 0.02) < 3e-3
+    assert all(m.bias is None or not m.bias.any() for m in model.modules()
+               if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)))
+
+
+def test_context_encoder_follows_train_random_lua(faces):
+    """L2 over the whole output, discriminator on the raw output, generator at 10× the learning rate."""
+    from repro.baselines import ce_fill
+    torch.manual_seed(0)
+    ce = ContextEncoder(get_config("smoke"), 1, len(faces))
+    assert ce.opts[1].param_groups[0]["lr"] == pytest.approx(10 * ce.opts[0].param_groups[0]["lr"])
+    x_u = ce.to_unit(faces.batch(torch.arange(8)))
+    mask = square_mask(8, 32, 16, torch.Generator().manual_seed(0))
+    out = torch.zeros_like(x_u)
+    observed_only = ((out - x_u) ** 2 * (1 - mask)).sum() / x_u.numel()
+    missing_only = ((out - x_u) ** 2 * mask).sum() / x_u.numel()
+    assert ce.rec_loss(out, x_u, mask) == pytest.approx(float(observed_only + missing_only), rel=1e-5)
+    assert ce.rec_loss(x_u.where(mask.bool(), out), x_u, mask) > 0  # observed pixels count too
+    seen = []
+    ce.nets[0].register_forward_hook(lambda m, inp, o: seen.append(inp[0].detach()))
+    ce.train_step(faces.batch(torch.arange(8)), torch.arange(8), mask)
+    # D saw the real batch, then the raw output (whose observed pixels differ from the input)
+    assert torch.equal(seen[0], x_u) and not torch.equal(seen[1].where(mask.bool(), x_u), seen[1])
+    grey = ce_fill(1)
+    assert grey.shape == (1,) and grey.item() == pytest.approx((117 + 104 + 123) / 3 * 2 / 255 - 1)

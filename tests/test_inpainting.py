@@ -101,7 +101,9 @@ def test_inpainting_task_smoke(tmp_path):
         assert reader.fieldnames == RESULT_COLUMNS
         rows = list(reader)
     keys = sorted((r["method"], r["setting"], r["metric"]) for r in rows)
-    assert keys == sorted(itertools.product(["cd1", "multigrid", "context_encoder", *FLOORS], MASK_NAMES, METRICS))
+    one_step = [f"{m}|test_steps=1" for m in MASK_NAMES]  # cd1 also with its training budget
+    assert keys == sorted([*itertools.product(["cd1", "multigrid", "context_encoder", *FLOORS], MASK_NAMES, METRICS),
+                           *itertools.product(["cd1"], one_step, METRICS)])
     assert {r["experiment"] for r in rows} == {"inpainting"} and {r["n_images"] for r in rows} == {"20"}
     for r in rows:
         low, value, high = float(r["ci_low"]), float(r["value"]), float(r["ci_high"])
@@ -113,3 +115,46 @@ def test_inpainting_task_smoke(tmp_path):
     assert mae[("biharmonic", "pepper")] < mae[("observed_mean", "pepper")]  # the floors are real fills
     for method, mask in itertools.product(["cd1", "multigrid"], MASK_NAMES):
         assert os.path.getsize(out / f"inpainting_{method}_{mask}.png") > 0
+
+
+def test_test_time_budget_is_shared_and_cd1_also_reports_its_own(monkeypatch, smoke_cfg):
+    """Every scheme gets l·S Langevin steps at test time, spread over its grids; CD1 also its one step."""
+    import dataclasses
+    from repro.engine import Learner
+    import tasks.inpainting as inp
+    seen = []
+    real = inp.synthesize
+    monkeypatch.setattr(inp, "synthesize", lambda *a, steps, **kw: seen.append(steps) or real(*a, steps=steps, **kw))
+    cfg = dataclasses.replace(smoke_cfg, steps_per_grid=30)
+    x = torch.rand(8, 1, 32, 32, generator=gen()) * 255
+    m = square_mask(8, 32, 16, gen(1))
+    cd1 = Learner(dataclasses.replace(cfg, method="cd1"), 1, 8)
+    mg = Learner(dataclasses.replace(cfg, method="multigrid"), 1, 8)
+    assert inp.test_budgets(cd1, 90) == [90, 1] and inp.test_budgets(mg, 90) == [90]
+    inp.inpaint(cd1, x, m, gen(), 90)
+    inp.inpaint(cd1, x, m, gen(), 1)
+    inp.inpaint(mg, x, m, gen(), 90)
+    inp.inpaint(cd1, x, m, gen(), 12)
+    assert seen == [90, 1, 30, 12]
+    with pytest.raises(ValueError, match="multiple of the 3 grids"):
+        inp.inpaint(mg, x, m, gen(), 10)
+
+
+def test_trained_cd1_moves_missing_pixels_at_test_time(tmp_path):
+    """A trained CD1 model run with the shared budget (90 steps, noise as in training) moves the missing
+    pixels away from the observed-mean start, where the floor is far from the truth (a face's square);
+    with one step (its training budget, the old behaviour) it stays at the floor."""
+    from repro.config import get_config
+    from repro.data import load_dataset
+    from repro.engine import train
+    from repro.floors import observed_mean_fill
+    from tasks.inpainting import inpaint, square_mask_fn, test_masks
+    cfg = get_config("smoke", method="cd1", n_iters=20)
+    learner = train(cfg, str(tmp_path / "cd1"), train_set=load_dataset(cfg, "train"), mask_fn=square_mask_fn(16),
+                    progress=False)
+    x = load_dataset(cfg, "test").batch(torch.arange(16))
+    m = test_masks(16, 32, 16, 0)["square"]
+    start, missing = observed_mean_fill(x, m), m.bool().expand_as(x)
+    assert (start - x).abs()[missing].mean() > 20  # the floor is far from the truth here
+    moved = {b: (inpaint(learner, x, m, gen(), b) - start).abs()[missing].mean().item() for b in (1, 90)}
+    assert moved[90] > 1.0 > 0.5 > moved[1]  # pixel levels in [0, 255]

@@ -209,3 +209,38 @@ def test_smoke_run(tmp_path, monkeypatch):
                 assert math.isfinite(v) and 0.0 <= v <= 100.0
             else:
                 assert v == dims[r["method"]]
+
+
+def test_feature_dimension_arithmetic():
+    """Ours is 20,736 with "same" padding; the paper's 34,624 = 64 · 541 has no unique layout, and the
+    release's "pad = 2" reading gives 37,952, not 34,624."""
+    from repro.features import PAPER_CNN_DIM, TopMapClassifier, square_decompositions, top_side
+    from repro.models import ARCHS, build_energy_net
+    grids = ((4, "grid1"), (16, "grid2"), (64, "grid3"))
+    nets = [build_energy_net(s, 3, arch=a) for s, a in grids]
+    assert TopMapClassifier([n.top_shape for n in nets]).feature_dim == 20_736
+    assert [top_side(s, ARCHS[a]) for s, a in grids] == [n.top_shape[1] for n in nets] == [2, 8, 16]
+    assert PAPER_CNN_DIM == 64 * 541 and square_decompositions(541) == [(6, 8, 21), (6, 12, 19)]
+    padded = [top_side(s, ARCHS[a], pad3=2) for s, a in grids]
+    assert padded == [6, 14, 19] and 64 * sum(p * p for p in padded) == 37_952 != PAPER_CNN_DIM
+
+
+def test_paper_profile_defaults_to_svhn_and_the_cvpr_unsupervised_set():
+    from tasks import svhn_features as sf
+    with pytest.raises(FileNotFoundError, match="'svhn' needs --data-root"):
+        sf.main(["--profile", "paper"])  # the paper profile reads SVHN, not the embedded digits
+    args = sf.resolve(sf.build_parser().parse_args(["--profile", "paper"]), "paper")
+    assert (args.l2svm_unsup, args.cnn_unsup) == ("train+test", "train")
+    args = sf.resolve(sf.build_parser().parse_args(["--profile", "paper", "--l2svm-unsup", "train"]), "paper")
+    assert args.l2svm_unsup == "train"  # the arXiv setting stays a flag
+
+
+def test_unsupervised_set_train_and_test():
+    from tasks.svhn_features import Data
+    from repro.data import ImageSet
+    img = lambda n: ImageSet(torch.zeros(n, 1, 8, 8, dtype=torch.uint8), torch.zeros(n, dtype=torch.long), "d")  # noqa: E731
+    data = Data(img(5), img(3), {})
+    both, train = data.with_unsup("train+test"), data.with_unsup("train")
+    assert len(both.unsup) == 8 and both.tag == "traintest" and train.unsup is data.train and train.tag == ""
+    with pytest.raises(ValueError, match="unknown unsupervised set"):
+        data.with_unsup("test")

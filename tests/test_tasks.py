@@ -3,6 +3,7 @@ import os
 
 import pandas as pd
 import pytest
+import torch
 
 from tasks.common import RESULT_COLUMNS, write_results
 
@@ -40,9 +41,9 @@ def test_score_diagnostics_smoke_run(dirs):
     assert score_diagnostics.main(TINY + ["--out", out, "--runs", runs]) == 0
     df = pd.read_csv(os.path.join(out, "score_diagnostics.csv"))
     assert list(df.columns) == RESULT_COLUMNS
-    assert set(df.setting) == {"training", "testing", "synthesized", "negative"}
+    assert set(df.setting) == {"training", "testing", "synthesized", "synthesized_final_downscaled", "negative"}
     assert set(df.method) == {"multigrid", "untrained"}
-    assert len(df) == 2 * 4 * 3 * 2 and df.value.notna().all()
+    assert len(df) == 2 * 5 * 3 * 2 and df.value.notna().all()
     # the multi-grid run was reused from the synthesis task (same settings → same run folder)
     assert len([d for d in os.listdir(runs) if "multigrid" in d]) == 1
 
@@ -113,3 +114,63 @@ def test_synthesis_fidelity_rows_with_a_stand_in_extractor(tmp_path, monkeypatch
                                                   ("multigrid", "fid"), ("multigrid", "inception_score"),
                                                   ("real", "inception_score")]  # real images scored once
     assert (fid.value >= 0).all() and (df[df.metric == "inception_score"].value >= 1 - 1e-9).all()
+
+
+def test_inception_inputs_at_the_datasets_native_size(tmp_path, monkeypatch):
+    """IS/FID see images at the Inception size (CIFAR-10: 32×32 even when the models run at 64×64);
+    here a 32×32 smoke run scored at 16×16, through the registered stand-in extractor."""
+    import test_fidelity  # noqa: F401  (registers the "tiny-test" extractor)
+    from repro import fidelity
+    from repro.config import get_config
+    from tasks import synthesis
+    assert synthesis.inception_size(get_config("paper", dataset="cifar10"), None) == 32
+    assert synthesis.inception_size(get_config("smoke"), None) == 32  # no native size: the image size
+    with pytest.raises(ValueError, match="inception-size"):
+        synthesis.inception_size(get_config("smoke"), 64)
+    seen, real_fn = [], fidelity.fidelity_metrics
+
+    def spy(*a, **kw):
+        seen.extend(tuple(x.shape) for x in a if x is not None)
+        return real_fn(*a, **{**kw, "feature_extractor": "tiny-test", "cuda": False})
+    monkeypatch.setattr(synthesis, "fidelity_metrics", spy)
+    out, runs = str(tmp_path / "out"), str(tmp_path / "runs")
+    assert synthesis.main(TINY + ["--out", out, "--runs", runs, "--methods", "multigrid", "--n-samples", "8",
+                                  "--fidelity-samples", "20", "--inception-size", "16"]) == 0
+    assert seen and all(s[1:] == (3, 16, 16) for s in seen)
+    df = pd.read_csv(os.path.join(out, "synthesis.csv"))
+    assert set(df[df.metric == "inception_score"].setting) == {"final_noise=on|inception_size=16",
+                                                                "training_images|inception_size=16"}
+
+
+class _StubNet(torch.nn.Module):
+    """f(Y) = mean pixel value; records the sizes it was called on."""
+
+    def __init__(self, calls):
+        super().__init__()
+        self.w, self.calls = torch.nn.Parameter(torch.zeros(())), calls
+
+    def forward(self, y):
+        self.calls.append(y.shape[-1])
+        return y.mean((1, 2, 3)) + self.w
+
+
+def test_synthesized_row_scores_each_grids_own_samples():
+    """Grid s scores the chain's output at grid s, not the final samples down-scaled."""
+    from types import SimpleNamespace
+    from repro.pyramid import downscale
+    from tasks.score_diagnostics import grid_scores
+    calls = []
+    stub = torch.nn.Module()
+    stub.nets = torch.nn.ModuleList([_StubNet(calls) for _ in range(3)])
+    stub.sizes, stub.cfg = (2, 8, 32), SimpleNamespace(batch_size=4)
+    g = torch.Generator().manual_seed(0)
+    chains = [torch.rand(6, 1, s, s, generator=g) * 255 for s in stub.sizes]  # unrelated images per grid
+    per_grid = grid_scores(stub, chains)
+    assert per_grid.shape == (3, 6) and calls == [2, 2, 8, 8, 32, 32]  # batches of 4 then 2, at each grid
+    for k in range(3):
+        assert torch.allclose(per_grid[k], chains[k].mean((1, 2, 3)))
+    final = grid_scores(stub, chains[-1])  # the second setting: final samples down-scaled to each grid
+    assert torch.allclose(final[0], downscale(chains[-1], 2).mean((1, 2, 3)))
+    assert not torch.allclose(per_grid[0], final[0])
+    with pytest.raises(ValueError, match="per-grid images"):
+        grid_scores(stub, chains[::-1])
