@@ -35,6 +35,12 @@ class Config:
     split_seed: int = 0  # seeds the fixed train/test split of datasets without one
     celeba_crop: int = 108  # CelebA: center crop side before resizing (paper: "cropped at the center")
     verify_checksums: bool = True  # let torchvision check MD5s of SVHN/CIFAR-10/CelebA files
+    center_crop: float | None = None  # folder datasets (images, imagefolder, places, lsun_bedroom): centered square
+    # crop before resizing; ≤ 1: fraction of the shorter side, > 1: side in pixels; None: no crop. CelebA's 108 px
+    # of 178×218 is 108/178 ≈ 0.607 of the shorter side (54 px of an 89×109 half-resolution copy)
+    skip_bad_images: bool = False  # folder datasets: skip unreadable image files (their count is printed)
+    data_cache: str | None = None  # folder datasets' decoded-tensor cache folder; None: <data_root>/.mgcd_cache
+    # if writable, else ~/.cache/mgcd; "off": no cache
 
     # --- model (§7.1) ---------------------------------------------------------
     method: str = "multigrid"  # multigrid | singlegrid | cd1 | pcd (repro.methods)

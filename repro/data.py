@@ -15,6 +15,22 @@ datasets ship inside dependencies and need no download:
 Both are tiny and grey-scale: they exercise every code path, not the paper's
 numbers. Datasets without an official split get a fixed split from a seeded
 permutation (``Config.split_seed``): the test images are the first of it.
+
+Two general folder loaders read any images (``repro.imagefiles``: PIL decoding,
+``Config.center_crop``, a decoded-tensor cache, ``Config.skip_bad_images``):
+
+- ``images``: every image file below ``--data-root`` (recursive), unlabeled;
+  the fixed seeded split (``n_test`` default: 10% of the files), the training
+  images the first ``n_train`` of the rest. ``places`` and ``lsun_bedroom``
+  are the same loader under their own names.
+- ``imagefolder``: one subfolder per class (torchvision ``ImageFolder``:
+  classes are the sorted subfolder names, hidden folders ignored). With both
+  ``DIR/train/`` and ``DIR/test/`` those are the splits; otherwise the fixed
+  seeded split of DIR.
+
+Caps (``n_train``/``n_test`` smaller than a split) keep a plain seeded random
+subset (``split_seed``; not class-balanced), in the split's order, and are
+applied before anything is resized or decoded: only the kept images are.
 """
 from __future__ import annotations
 
@@ -25,6 +41,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from repro import imagefiles
 from repro.config import Config
 
 SPLITS = ("train", "test")
@@ -84,6 +101,19 @@ def _fixed_split(n: int, split: str, n_test: int, seed: int) -> torch.Tensor:
     return perm[:n_test] if split == "test" else perm[n_test:]
 
 
+def _cap_indices(n: int, cap: int | None, seed: int) -> torch.Tensor:
+    """Positions kept of n images under a cap: a seeded random subset, in order (all when cap is None)."""
+    if cap is None or cap >= n:
+        return torch.arange(n)
+    keep = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:cap]
+    return keep.sort().values
+
+
+def _keep(cfg: Config, split: str, n: int) -> torch.Tensor:
+    """Positions kept of a split's n images under cfg.n_train / cfg.n_test."""
+    return _cap_indices(n, cfg.n_train if split == "train" else cfg.n_test, cfg.split_seed)
+
+
 def _missing(name: str, where: str, what: str) -> FileNotFoundError:
     return FileNotFoundError(f"dataset {name!r}: {what} not found under {where!r}. This suite never "
                              f"downloads; place the files there and pass --data-root.")
@@ -116,6 +146,7 @@ def _lfw(faces: bool):
         raw = raw[:100] if faces else raw[100:]
         images = torch.from_numpy(np.round(np.asarray(raw, np.float64) * 255).astype(np.uint8))[:, None]
         idx = _fixed_split(len(images), split, 20, cfg.split_seed)
+        idx = idx[_keep(cfg, split, len(idx))]
         labels = torch.full((len(idx),), int(faces), dtype=torch.long)
         return _resize(images[idx], cfg.image_size), labels
     return load
@@ -126,16 +157,26 @@ def _digits(cfg: Config, split: str):
     d = load_digits()
     images = torch.from_numpy(np.round(d.images * (255.0 / 16.0)).astype(np.uint8))[:, None]
     idx = _fixed_split(len(images), split, 360, cfg.split_seed)
+    idx = idx[_keep(cfg, split, len(idx))]
     return _resize(images[idx], cfg.image_size), torch.from_numpy(d.target[idx]).long()
 
 
 # --- real datasets ----------------------------------------------------------------
 
 def _svhn_mat(path: str):
+    """An SVHN .mat file → ((N, 3, 32, 32) uint8, (N,) int64 labels 0-9), or one clear error."""
     from scipy.io import loadmat
-    m = loadmat(path)
-    x = torch.from_numpy(np.ascontiguousarray(np.transpose(m["X"], (3, 2, 0, 1))))  # (N, 3, 32, 32)
-    y = torch.from_numpy(m["y"].astype(np.int64).reshape(-1) % 10)  # label 10 is the digit 0
+    try:
+        m = loadmat(path)
+        x, y = np.asarray(m["X"]), np.asarray(m["y"])
+    except Exception as err:  # scipy raises ValueError, MatReadError, OSError, KeyError, zlib errors, ...
+        raise ValueError(f"cannot read {path} as an SVHN .mat file ({type(err).__name__}: {err}); "
+                         f"re-copy it from http://ufldl.stanford.edu/housenumbers/") from err
+    if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or x.dtype != np.uint8 or y.size != x.shape[3]:
+        raise ValueError(f"{path} is not an SVHN file: X {x.dtype} {x.shape} (want uint8 32×32×3×N), "
+                         f"y {y.shape}; re-copy it from http://ufldl.stanford.edu/housenumbers/")
+    x = torch.from_numpy(np.ascontiguousarray(np.transpose(x, (3, 2, 0, 1))))  # (N, 3, 32, 32)
+    y = torch.from_numpy(y.astype(np.int64).reshape(-1) % 10)  # label 10 is the digit 0
     return x, y
 
 
@@ -146,11 +187,14 @@ def _svhn(cfg: Config, split: str):
         raise _missing("svhn", root, f"{split}_32x32.mat (from http://ufldl.stanford.edu/housenumbers/)")
     if cfg.verify_checksums:
         import torchvision.datasets as D
-        ds = D.SVHN(root, split=split, download=False)  # checks the file's MD5
-        x, y = torch.from_numpy(ds.data), torch.from_numpy(ds.labels.astype(np.int64))
-    else:
-        x, y = _svhn_mat(path)
-    return _resize(x, cfg.image_size), y
+        from torchvision.datasets.utils import check_integrity
+        md5 = D.SVHN.split_list[split][2]
+        if not check_integrity(path, md5):
+            raise ValueError(f"checksum mismatch for {path} (expected MD5 {md5}): re-copy it, "
+                             f"or pass --verify-checksums false")
+    x, y = _svhn_mat(path)
+    keep = _keep(cfg, split, len(x))
+    return _resize(x[keep], cfg.image_size), y[keep]
 
 
 def _cifar10(cfg: Config, split: str):
@@ -159,8 +203,9 @@ def _cifar10(cfg: Config, split: str):
         raise _missing("cifar10", root, "cifar-10-batches-py/ (from https://www.cs.toronto.edu/~kriz/cifar.html)")
     import torchvision.datasets as D
     ds = D.CIFAR10(root, train=(split == "train"), download=False)
-    x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-    return _resize(x, cfg.image_size), torch.tensor(ds.targets, dtype=torch.long)
+    keep = _keep(cfg, split, len(ds.data))
+    x = torch.from_numpy(ds.data[keep.numpy()]).permute(0, 3, 1, 2).contiguous()
+    return _resize(x, cfg.image_size), torch.tensor(ds.targets, dtype=torch.long)[keep]
 
 
 def _celeba(cfg: Config, split: str):
@@ -180,22 +225,64 @@ def _celeba(cfg: Config, split: str):
     return x, None
 
 
+def _decode(cfg: Config, name: str, split: str, files: list[str], labels: list[int] | None):
+    """Decode the kept files through the cache (repro.imagefiles) → (images, labels)."""
+    cache = imagefiles.cache_folder(cfg.data_cache, cfg.data_root)
+    return imagefiles.decode_cached(files, labels, size=cfg.image_size, crop=cfg.center_crop,
+                                    skip_bad=cfg.skip_bad_images, cache=cache, tag=f"{name}-{split}")
+
+
 def _folder(name: str):
+    """Unlabeled images below the root; fixed seeded split, training images the first n_train of theirs."""
     def load(cfg: Config, split: str):
-        from PIL import Image
-        from torchvision.datasets.folder import IMG_EXTENSIONS
-        root = _root(cfg, name, "the images of one category (any folder layout)")
-        files = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
-                       if f.lower().endswith(IMG_EXTENSIONS))
-        if not files:
-            raise _missing(name, root, "image files (" + ", ".join(IMG_EXTENSIONS) + ")")
+        root = _root(cfg, name, "image files (any folder layout below it)")
+        files = imagefiles.list_images(root)
+        if len(files) < 2:
+            raise _missing(name, root, "at least two image files (" + ", ".join(imagefiles.image_extensions()) + ")")
         n_test = cfg.n_test if cfg.n_test is not None else max(1, len(files) // 10)
         idx = _fixed_split(len(files), split, min(n_test, len(files) - 1), cfg.split_seed)
         count = cfg.n_train if split == "train" and cfg.n_train is not None else len(idx)
         idx = idx[: min(count, len(idx))]
-        x = _pil_batch(lambda i: Image.open(files[int(idx[i])]), len(idx), _pil_transform(cfg.image_size, None))
-        return x, None
+        return _decode(cfg, name, split, [files[int(i)] for i in idx], None)
     return load
+
+
+def _find_classes(folder: str) -> dict[str, int]:
+    """torchvision's find_classes (sorted subfolder names → 0, 1, ...), hidden folders (the cache) ignored."""
+    classes = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+    if not classes:
+        raise _missing("imagefolder", folder, "class subfolders (one folder of images per class)")
+    return {c: i for i, c in enumerate(classes)}
+
+
+def _labeled_files(folder: str, class_to_idx: dict[str, int]) -> list[tuple[str, int]]:
+    from torchvision.datasets.folder import make_dataset
+    return make_dataset(folder, class_to_idx, extensions=imagefiles.image_extensions(), allow_empty=True)
+
+
+def _imagefolder(cfg: Config, split: str):
+    """Labels from class subfolders; the splits from DIR/train and DIR/test, else a fixed seeded split."""
+    root = _root(cfg, "imagefolder", "one subfolder of images per class (optionally inside train/ and test/)")
+    has = {s: os.path.isdir(os.path.join(root, s)) for s in SPLITS}
+    if any(has.values()) and not all(has.values()):
+        raise FileNotFoundError(f"dataset 'imagefolder': {root!r} has {'train' if has['train'] else 'test'}/ but "
+                                f"not {'test' if has['train'] else 'train'}/; give both splits, or neither "
+                                f"(then class folders directly under the root are split by --split-seed)")
+    if all(has.values()):
+        classes = _find_classes(os.path.join(root, "train"))
+        if _find_classes(os.path.join(root, "test")).keys() - classes.keys():
+            raise ValueError(f"dataset 'imagefolder': {root}/test has classes missing from {root}/train")
+        items = _labeled_files(os.path.join(root, split), classes)
+        idx = torch.arange(len(items))
+    else:
+        items = _labeled_files(root, _find_classes(root))
+        n_test = cfg.n_test if cfg.n_test is not None else max(1, len(items) // 10)
+        idx = _fixed_split(len(items), split, min(n_test, len(items) - 1), cfg.split_seed).sort().values
+    if not items:
+        raise _missing("imagefolder", root, "image files in the class subfolders")
+    idx = idx[_keep(cfg, split, len(idx))]  # plain seeded random subset (not class-balanced)
+    files, labels = zip(*[items[int(i)] for i in idx]) if len(idx) else ((), ())
+    return _decode(cfg, "imagefolder", split, list(files), list(labels))
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -207,6 +294,9 @@ DATASETS: dict[str, DatasetSpec] = {
     "celeba": DatasetSpec(_celeba, False, "CelebA aligned faces, center crop then resize"),
     "lsun_bedroom": DatasetSpec(_folder("lsun_bedroom"), False, "LSUN bedroom exported as image files"),
     "places": DatasetSpec(_folder("places"), False, "one MIT Places205 category folder"),
+    "images": DatasetSpec(_folder("images"), False, "any folder of image files (recursive), unlabeled"),
+    "imagefolder": DatasetSpec(_imagefolder, False, "one subfolder per class (ImageFolder), train/ and test/ "
+                                                    "splits when present"),
 }
 
 
@@ -226,12 +316,9 @@ def load_dataset(cfg: Config, split: str = "train", name: str | None = None) -> 
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
-    images, labels = DATASETS[name].load(cfg, split)
+    images, labels = DATASETS[name].load(cfg, split)  # loaders cap before they resize or decode
     cap = cfg.n_train if split == "train" else cfg.n_test
-    if cap is not None and cap < len(images):
-        keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(cfg.split_seed))[:cap]
-        keep, _ = keep.sort()
-        images, labels = images[keep], None if labels is None else labels[keep]
+    assert cap is None or len(images) <= cap, f"{name}: loader returned {len(images)} {split} images, cap {cap}"
     if len(images) == 0:
         raise ValueError(f"dataset {name!r} has no {split} images with these settings")
     return ImageSet(images.contiguous(), labels, name)
