@@ -73,11 +73,14 @@ def main(argv=None) -> int:
     parser.add_argument("--negatives", default=None, help="negative dataset (default: lfw_nonfaces for the "
                         "embedded faces, places otherwise)")
     parser.add_argument("--negatives-root", default=None, help="data root of the negatives (default: --data-root)")
+    parser.add_argument("--negatives-center-crop", type=float, default=None,
+                        help="center crop of the negatives (as --center-crop; default none)")
     parser.add_argument("--n-score", type=int, default=10_000, help="at most this many images per set")
     cfg, args = parse_task_args(parser, argv, method="multigrid")
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
     neg_name = args.negatives or ("lfw_nonfaces" if cfg.dataset == "lfw_faces" else "places")
-    neg_cfg = dataclasses.replace(cfg, data_root=args.negatives_root or cfg.data_root, n_train=args.n_score)
+    neg_cfg = dataclasses.replace(cfg, data_root=args.negatives_root or cfg.data_root, n_train=args.n_score,
+                                  center_crop=args.negatives_center_crop)  # the faces' crop is not theirs
     negatives = load_dataset(neg_cfg, "train", neg_name)
     if negatives.channels != train_set.channels:
         raise ValueError(f"negatives {neg_name} have {negatives.channels} channels, training images "
