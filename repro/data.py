@@ -45,6 +45,9 @@ from repro import imagefiles
 from repro.config import Config
 
 SPLITS = ("train", "test")
+# "val": held-out images of the train split that a capped run does not train on (cfg.n_test of them), for
+# choices made on validation, never on test images. Only the folder datasets (``_folder``) define it.
+VAL_SPLIT_DATASETS = ("images", "places", "lsun_bedroom")
 
 
 @dataclass
@@ -240,7 +243,13 @@ def _folder(name: str):
         if len(files) < 2:
             raise _missing(name, root, "at least two image files (" + ", ".join(imagefiles.image_extensions()) + ")")
         n_test = cfg.n_test if cfg.n_test is not None else max(1, len(files) // 10)
-        idx = _fixed_split(len(files), split, min(n_test, len(files) - 1), cfg.split_seed)
+        idx = _fixed_split(len(files), "test" if split == "test" else "train", min(n_test, len(files) - 1),
+                           cfg.split_seed)
+        if split == "val":  # the train-split images after the n_train training images
+            if cfg.n_train is None:
+                raise ValueError(f"dataset {name!r}: a validation split needs --n-train below the "
+                                 f"{len(idx)} train-split images (the images after them are the validation ones)")
+            idx = idx[cfg.n_train: cfg.n_train + n_test]
         count = cfg.n_train if split == "train" and cfg.n_train is not None else len(idx)
         idx = idx[: min(count, len(idx))]
         return _decode(cfg, name, split, [files[int(i)] for i in idx], None)
@@ -314,8 +323,10 @@ def load_dataset(cfg: Config, split: str = "train", name: str | None = None) -> 
     name = name or cfg.dataset
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+    if split == "val" and name not in VAL_SPLIT_DATASETS:
+        raise ValueError(f"dataset {name!r} has no validation split; known for: {', '.join(VAL_SPLIT_DATASETS)}")
+    if split not in (*SPLITS, "val"):
+        raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}, val")
     images, labels = DATASETS[name].load(cfg, split)  # loaders cap before they resize or decode
     cap = cfg.n_train if split == "train" else cfg.n_test
     assert cap is None or len(images) <= cap, f"{name}: loader returned {len(images)} {split} images, cap {cap}"

@@ -62,7 +62,8 @@ class PersistentChains:
 
 
 def synthesize(nets, sizes, y, *, steps: int, cfg: Config, generator=None, noise: bool | None = None,
-               observed: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+               observed: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+               start_fill: torch.Tensor | None = None, step_size: float | None = None) -> list[torch.Tensor]:
     """Pass chains up the grids: at each size, up-scale and run `steps` Langevin steps.
 
     nets: one f_s per grid: the networks, or a learner's ``scorers`` (the same networks with the
@@ -73,11 +74,15 @@ def synthesize(nets, sizes, y, *, steps: int, cfg: Config, generator=None, noise
         observed pixels of its block (at the finest grid: the observed pixel itself, bit for bit).
         Holding partly observed blocks keeps what is known at the coarse grids: under a pepper mask
         that misses 60% of the pixels nearly every coarse block is partly observed.
+    start_fill: optional (B, C, H, H) image (e.g. an interpolation of the observed pixels): a pixel
+        that starts to move at grid s (its block was held at the coarser grid, so the chain holds only
+        a block mean there) starts from start_fill down-scaled to s instead. None: the paper's chain.
+    step_size: δ for these chains (None: cfg.step_size).
     """
     noise = cfg.noise if noise is None else noise
     if mask is not None and observed is None:
         raise ValueError("synthesize: a mask needs the observed images")
-    out = []
+    out, moved = [], None  # moved: (B, C, h, h) which pixels the previous (coarser) grid sampled
     for net, size in zip(nets, sizes):
         if y.shape[-1] > size:
             raise ValueError(f"synthesize: chain of size {y.shape[-1]} is finer than grid {size}")
@@ -86,8 +91,12 @@ def synthesize(nets, sizes, y, *, steps: int, cfg: Config, generator=None, noise
         if mask is not None:
             move, held = coarse_observation(observed, mask, size)
             y = torch.where(move, y, held)
-        y = langevin(net, y, steps=steps, step_size=cfg.step_size, sigma=cfg.sigma, noise=noise,
-                     update_mask=move, generator=generator, clip=cfg.clip())
+            if start_fill is not None:
+                fresh = move if moved is None else move & ~upscale(moved.to(y.dtype), size).bool()
+                y = torch.where(fresh, downscale(start_fill.to(y), size), y)
+            moved = move
+        y = langevin(net, y, steps=steps, step_size=cfg.step_size if step_size is None else step_size,
+                     sigma=cfg.sigma, noise=noise, update_mask=move, generator=generator, clip=cfg.clip())
         out.append(y)
     return out
 

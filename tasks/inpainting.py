@@ -26,6 +26,12 @@ Choices the paper leaves open (ours):
   training. A scheme whose training chains are shorter (cd1: one step) is also reported with its
   training budget, as a second setting "<mask>|test_steps=<n>" (the paper does not say which
   budget its CD1 column used; with one step CD1 is the observed-mean floor by construction).
+- Test-time procedures beyond the paper's (--procedures, each reported as its own setting, the paper's
+  procedure always first and plain): the mean of several chains ("|chains=4"), noise-free chains
+  ("|noise=off"), chains whose newly moving pixels start from the biharmonic interpolation of the
+  observed pixels instead of a block mean ("|start=biharmonic"), another step size ("|step_size=0.1").
+  Choose among them on the validation split (--eval-split val: held-out train-split images, rows in
+  inpainting_validation.csv), never on the test images.
 - Coarser grids (multigrid): a coarse pixel moves only when its whole block is missing; a
   partly observed block is held at the mean of its observed pixels (repro.engine.coarse_observation).
   At the finest grid the observed pixels are reset and held, so they equal the input bit for
@@ -54,6 +60,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from dataclasses import dataclass
 import sys
 
 import torch
@@ -84,6 +91,13 @@ def build_parser():
     parser.add_argument("--train-mask-side", type=int, default=None,
                         help="side of the square training (and test) mask (default: image_size/2)")
     parser.add_argument("--n-panels", type=int, default=8, help="test images shown per example panel")
+    parser.add_argument("--procedures", nargs="+", default=[], metavar="SPEC",
+                        help="extra test-time procedures, each reported as its own setting beside the paper's: "
+                             "comma-separated key=value with keys chains (mean of N chains), noise (on|off), "
+                             "start (mean|biharmonic), step_size; e.g. 'chains=4' 'noise=off,start=biharmonic'")
+    parser.add_argument("--eval-split", choices=("test", "val"), default="test",
+                        help="score on the test images (default) or on the validation split (held-out train "
+                             "images; rows go to inpainting_validation.csv): make choices on val, never on test")
     parser.add_argument("--test-steps", type=int, default=None,
                         help="test-time Langevin steps in all, spread over a scheme's grids (default: "
                              "steps_per_grid × number of grids, the paper's l·S = 90)")
@@ -125,11 +139,53 @@ def steps_per_grid(learner, budget: int) -> int:
     return budget // n
 
 
+@dataclass(frozen=True)
+class Procedure:
+    """How the test-time chains run, beyond the budget; the defaults are the paper's procedure (one noisy
+    chain from the observed-mean fill, coarse blocks held at their observed mean).
+
+    chains: the estimate is the mean of this many chains (independent noise).
+    noise: Langevin noise at test time (None: as in training).
+    start: "mean" (the paper's), or "biharmonic": a pixel that starts to move where the chain holds only a
+        block mean starts from the biharmonic interpolation of the observed pixels (repro.engine.synthesize).
+    step_size: δ at test time (None: as in training).
+    """
+    chains: int = 1
+    noise: bool | None = None
+    start: str = "mean"
+    step_size: float | None = None
+
+    KEYS = ("chains", "noise", "start", "step_size")
+
+    @classmethod
+    def parse(cls, spec: str) -> "Procedure":
+        """'chains=4,noise=off,start=biharmonic,step_size=0.1' → Procedure."""
+        kw = {}
+        for item in filter(None, spec.split(",")):
+            key, _, value = item.partition("=")
+            if key not in cls.KEYS or not value:
+                raise ValueError(f"bad test procedure {item!r} in {spec!r}; use key=value with keys "
+                                 f"{', '.join(cls.KEYS)}")
+            kw[key] = {"chains": int, "step_size": float, "start": str,
+                       "noise": lambda v: {"on": True, "off": False}[v]}[key](value)
+        proc = cls(**kw)
+        if proc.chains < 1 or proc.start not in ("mean", "biharmonic") or (proc.step_size or 1) <= 0:
+            raise ValueError(f"bad test procedure {spec!r}: chains ≥ 1, start mean|biharmonic, step_size > 0")
+        return proc
+
+    def suffix(self) -> str:
+        """Setting suffix naming the fields that differ from the paper's procedure ('' for it)."""
+        default = Procedure()
+        parts = [f"{k}={'on' if v is True else 'off' if v is False else v}" for k in self.KEYS
+                 if (v := getattr(self, k)) != getattr(default, k)]
+        return "".join(f"|{p}" for p in parts)
+
+
 def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator,
-            budget: int | None = None) -> torch.Tensor:
+            budget: int | None = None, proc: Procedure = Procedure()) -> torch.Tensor:
     """Inpaint x (B, C, H, W) where mask (B, 1, H, W) is 1 with the learner's sampler → (B, C, H, W),
-    `budget` Langevin steps in all (None: the scheme's training budget); the ContextEncoder baseline
-    fills the missing pixels with its network's output instead."""
+    `budget` Langevin steps in all (None: the scheme's training budget), chains run as `proc` says; the
+    ContextEncoder baseline fills the missing pixels with its network's output instead."""
     if isinstance(learner, ContextEncoder):
         out = learner.inpaint(x, mask)
         if not torch.equal(out[~mask.bool().expand_as(x)], x[~mask.bool().expand_as(x)]):
@@ -138,15 +194,21 @@ def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Gener
     filled = observed_mean_fill(x, mask)
     y0 = downscale(filled, 1) if learner.method.start is Start.ONE_BY_ONE else filled  # (B, C, 1|H, 1|W)
     steps = learner.steps if budget is None else steps_per_grid(learner, budget)
-    out = synthesize(learner.scorers, learner.sizes, y0, steps=steps, cfg=learner.cfg,
-                     generator=generator, observed=filled, mask=mask)[-1]  # (B, C, H, W)
+    start_fill = None
+    if proc.start == "biharmonic":
+        start_fill = biharmonic_fill(x / learner.cfg.pixel_max, mask) * learner.cfg.pixel_max  # (B, C, H, W)
+    out = sum(synthesize(learner.scorers, learner.sizes, y0, steps=steps, cfg=learner.cfg, generator=generator,
+                         noise=proc.noise, observed=filled, mask=mask, start_fill=start_fill,
+                         step_size=proc.step_size)[-1] for _ in range(proc.chains)) / proc.chains  # (B, C, H, W)
+    out = torch.where(mask.bool().expand_as(x), out, x)  # the mean of chains: observed pixels exactly as given
     held = ~mask.bool().expand_as(x)
     if not torch.equal(out[held], x[held]):
         raise AssertionError("inpaint: the sampler changed observed pixels")
     return out
 
 
-def inpaint_all(learner, images: torch.Tensor, masks: torch.Tensor, seed: int, budget: int | None = None) -> torch.Tensor:
+def inpaint_all(learner, images: torch.Tensor, masks: torch.Tensor, seed: int, budget: int | None = None,
+                proc: Procedure = Procedure()) -> torch.Tensor:
     """Inpaint (N, C, H, W) images under (N, 1, H, W) masks in batches of the training batch size, with a
     test budget of `budget` Langevin steps; the last batch is completed with images from the start, whose
     results are dropped."""
@@ -156,7 +218,7 @@ def inpaint_all(learner, images: torch.Tensor, masks: torch.Tensor, seed: int, b
     for start in range(0, n, bs):
         idx = torch.arange(start, start + bs) % n  # (bs,)
         x = images[idx].to(device=p.device, dtype=p.dtype)  # (bs, C, H, W)
-        out = inpaint(learner, x, masks[idx].to(device=p.device, dtype=p.dtype), gen, budget)
+        out = inpaint(learner, x, masks[idx].to(device=p.device, dtype=p.dtype), gen, budget, proc)
         outs.append(out[: min(bs, n - start)].cpu())
     return torch.cat(outs)  # (N, C, H, W)
 
@@ -196,16 +258,16 @@ def floor_fns(train_set, cfg) -> dict:
 
 
 def score(mcfg, args, method: str, images, masks, outputs: dict, prov: dict, n_test: int,
-          suffix: str = "") -> list[dict]:
+          suffix: str = "", experiment: str = "inpainting") -> list[dict]:
     """Rows (and panels) for one method's outputs under each mask, through one metric path; the
     setting is the mask's name plus `suffix` (a second test-time setting)."""
     rows = []
     for name, out in outputs.items():
         values = image_metrics(images, out, masks[name], mcfg.pixel_max)
-        rows += [result_row(mcfg, experiment="inpainting", method=method, setting=name + suffix, metric=metric,
+        rows += [result_row(mcfg, experiment=experiment, method=method, setting=name + suffix, metric=metric,
                             value=float(v.mean()), ci=bootstrap_ci(v, seed=mcfg.seed), n_images=n_test,
                             prov=prov) for metric, v in values.items()]
-        if not suffix:
+        if not suffix and experiment == "inpainting":
             save_panel(os.path.join(args.out, f"inpainting_{method}_{name}.png"), images, out, masks[name],
                        mcfg.pixel_max, min(args.n_panels, n_test))
         print(f"{method:>13} {name + suffix:>6}: " + "  ".join(f"{m}={float(values[m].mean()):.4g}" for m in METRICS))
@@ -214,7 +276,9 @@ def score(mcfg, args, method: str, images, masks, outputs: dict, prov: dict, n_t
 
 def main(argv=None) -> list[dict]:
     cfg, args = parse_task_args(build_parser(), argv)
-    train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
+    procs = [Procedure.parse(spec) for spec in args.procedures]  # bad specs fail before any work
+    train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, args.eval_split)
+    experiment = "inpainting" if args.eval_split == "test" else "inpainting_validation"
     n_test = args.n_test_images or (1000 if cfg.profile == "paper" else len(test_set))
     if n_test > len(test_set):
         print(f"inpainting: only {len(test_set)} test images, using all of them")
@@ -228,18 +292,21 @@ def main(argv=None) -> list[dict]:
     if not args.no_floors:
         for method, fill in floor_fns(train_set, cfg).items():
             outputs = {name: fill(images, m.to(images.dtype)) for name, m in masks.items()}
-            rows += score(cfg, args, method, images, masks, outputs, prov, n_test)
+            rows += score(cfg, args, method, images, masks, outputs, prov, n_test, experiment=experiment)
     for method in chosen_methods(cfg, args):
         mcfg = dataclasses.replace(cfg, method=method)
         learner, _ = trained_learner(mcfg, args.runs, train_set, tag=tag, mask_fn=square_mask_fn(side),
                                      progress=not args.no_progress)
         budget = args.test_steps or cfg.steps_per_grid * len(cfg.grid_sizes)
-        for j, steps in enumerate(test_budgets(learner, budget)):
+        runs = [(steps, Procedure(), "" if j == 0 else f"|test_steps={steps}")
+                for j, steps in enumerate(test_budgets(learner, budget))]
+        if not isinstance(learner, ContextEncoder):
+            runs += [(budget, proc, proc.suffix()) for proc in procs]
+        for steps, proc, suffix in runs:
             outputs = {name: inpaint_all(learner, images, masks[name], seed=cfg.seed * 1000 + 100 + k,
-                                         budget=steps or None) for k, name in enumerate(MASK_NAMES)}
-            suffix = "" if j == 0 else f"|test_steps={steps}"
-            rows += score(mcfg, args, method, images, masks, outputs, prov, n_test, suffix)
-    path = write_results(args.out, "inpainting", rows)
+                                         budget=steps or None, proc=proc) for k, name in enumerate(MASK_NAMES)}
+            rows += score(mcfg, args, method, images, masks, outputs, prov, n_test, suffix, experiment=experiment)
+    path = write_results(args.out, experiment, rows)
     print(f"wrote {path}")
     return rows
 

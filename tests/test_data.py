@@ -217,3 +217,18 @@ def test_corrupt_image_named_and_skippable(tmp_path, capsys):
     n = len(load_dataset(cfg, "train")) + len(load_dataset(cfg, "test"))
     assert n == 4 and "skipped" in capsys.readouterr().out
     assert len(load_dataset(cfg, "train")) + len(load_dataset(cfg, "test")) == 4  # and from the cache
+
+
+def test_validation_split_of_folder_datasets(tmp_path):
+    """val: the train-split images after the n_train training ones, disjoint from train and test."""
+    root = tmp_path / "faces"
+    _write_images(root, 12, seed=3)
+    cfg = _folder_cfg(root, dataset="images", n_train=5, n_test=3)
+    sets = {s: load_dataset(cfg, s) for s in ("train", "test", "val")}
+    assert [len(sets[s]) for s in ("train", "test", "val")] == [5, 3, 3]
+    seen = [tuple(im.flatten().tolist()) for s in sets.values() for im in s.images]
+    assert len(set(seen)) == 11  # no image in two splits
+    with pytest.raises(ValueError, match="needs --n-train"):
+        load_dataset(_folder_cfg(root, dataset="images", n_test=3), "val")
+    with pytest.raises(ValueError, match="no validation split"):
+        load_dataset(get_config("smoke"), "val", "digits")

@@ -158,3 +158,36 @@ def test_trained_cd1_moves_missing_pixels_at_test_time(tmp_path):
     assert (start - x).abs()[missing].mean() > 20  # the floor is far from the truth here
     moved = {b: (inpaint(learner, x, m, gen(), b) - start).abs()[missing].mean().item() for b in (1, 90)}
     assert moved[90] > 1.0 > 0.5 > moved[1]  # pixel levels in [0, 255]
+
+
+def test_test_procedures_parse_and_name_their_settings():
+    from tasks.inpainting import Procedure
+    assert Procedure.parse("") == Procedure() and Procedure().suffix() == ""
+    p = Procedure.parse("chains=4,noise=off,start=biharmonic")
+    assert (p.chains, p.noise, p.start) == (4, False, "biharmonic")
+    assert p.suffix() == "|chains=4|noise=off|start=biharmonic"
+    for bad in ("chains=0", "colour=red", "start=median", "noise"):
+        with pytest.raises(ValueError, match="test procedure"):
+            Procedure.parse(bad)
+
+
+def test_interpolated_start_and_chain_mean(smoke_cfg):
+    """start=biharmonic: pixels that begin to move where the coarser grid held a block mean start from the
+    fill; with zero steps the output is that fill at the missing pixels. The mean of chains keeps the
+    observed pixels bit for bit."""
+    import dataclasses
+    from repro.engine import Learner
+    from repro.floors import biharmonic_fill
+    from tasks.inpainting import Procedure, inpaint
+    cfg = dataclasses.replace(smoke_cfg, method="cd1")
+    learner = Learner(cfg, 1, 8)
+    x = torch.rand(8, 1, 32, 32, generator=gen()) * 255
+    m = pepper_mask(8, 32, gen(2))
+    learner.steps = 0  # no Langevin step: the output is the chain's start
+    for budget in (None,):
+        out = inpaint(learner, x, m, gen(), budget, Procedure(start="biharmonic"))
+        assert torch.allclose(out, biharmonic_fill(x / 255, m) * 255, atol=1e-4)
+    learner.steps = 3
+    out = inpaint(learner, x, m, gen(), None, Procedure(chains=3))
+    held = ~m.bool().expand_as(x)
+    assert torch.equal(out[held], x[held])
