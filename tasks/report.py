@@ -181,26 +181,32 @@ def provenance_line(rows: pd.DataFrame) -> str:
     return "Provenance: " + " · ".join(parts) + "."
 
 
+def esc(text: str) -> str:
+    """A label inside a markdown table cell (settings like 'square|test_steps=1' hold a pipe)."""
+    return text.replace("|", "\\|")
+
+
 def markdown_table(b: Block) -> list[str]:
     spec = b.spec
     if spec.floors_as_columns:  # floors are columns: a blank column sets them apart
         main = [c for c in b.col_axes if not c.floor]
         floors = [c for c in b.col_axes if c.floor]
-        header = [""] + [c.label for c in main] + (["‖"] + [f"floor: {c.label}" for c in floors] if floors else [])
+        header = [""] + [esc(c.label) for c in main] + (["‖"] + [f"floor: {esc(c.label)}" for c in floors]
+                                                              if floors else [])
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for r in b.row_axes:
             cells = [cell_text(spec, b.cell(r, c)) for c in main]
             cells += (["‖"] + [cell_text(spec, b.cell(r, c)) for c in floors]) if floors else []
-            lines.append(f"| {r.label} | " + " | ".join(cells) + " |")
+            lines.append(f"| {esc(r.label)} | " + " | ".join(cells) + " |")
         return lines
-    header = [""] + [c.label for c in b.col_axes]
+    header = [""] + [esc(c.label) for c in b.col_axes]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     ruled = False
     for r in b.row_axes:
         if r.floor and not ruled:
             lines.append("| *floors and controls* |" + " |" * len(b.col_axes))
             ruled = True
-        lines.append(f"| {r.label} | " + " | ".join(cell_text(spec, b.cell(r, c)) for c in b.col_axes) + " |")
+        lines.append(f"| {esc(r.label)} | " + " | ".join(cell_text(spec, b.cell(r, c)) for c in b.col_axes) + " |")
     return lines
 
 
@@ -243,13 +249,13 @@ def extra_lines(b: Block) -> list[str]:
         return []
     cols = sorted({(s, m) for s, m in zip(rows.setting, rows.metric)})
     out = ["Other settings of this run (not in the paper's table):", "",
-           "| method | " + " | ".join(f"{s} · {m}" for s, m in cols) + " |", "|" + "---|" * (len(cols) + 1)]
+           "| method | " + " | ".join(esc(f"{s} · {m}") for s, m in cols) + " |", "|" + "---|" * (len(cols) + 1)]
     for method in dict.fromkeys(rows.method):
         cells = []
         for s, m in cols:
             st = summarise(match(rows, {"method": method, "setting": s, "metric": m}))
             cells.append(fmt_stat(b.spec, st) if st else "—")
-        out.append(f"| {method} | " + " | ".join(cells) + " |")
+        out.append(f"| {esc(method)} | " + " | ".join(cells) + " |")
     return out
 
 

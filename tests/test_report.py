@@ -147,7 +147,7 @@ def test_test_time_variants_go_below_the_block_and_cited_paper_values_are_marked
     lines = block(tables(rows), "inpainting")
     assert not any("test_steps" in l for l in table_lines(lines)[:8])
     other = lines[lines.index("Other settings of this run (not in the paper's table):"):]
-    assert "| multigrid | 0.070 [0.060, 0.080] |" in other
+    assert "| multigrid | 0.070 [0.060, 0.080] |" in other and "| method | square\\|test_steps=1 · mae_masked |" in other
     paper = report.paper_numbers()
     paper.loc[(paper.table == "inception_cifar10") & (paper.row == "DCGAN"), "note"] = "cited"
     md = tables([row(experiment="synthesis", method="dcgan", setting="final_noise=off", metric="inception_score",
