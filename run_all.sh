@@ -89,5 +89,5 @@ case "$PROFILE" in
 esac
 
 step "report"
-$PY -m tasks.report --results "$OUT"
+$PY -m tasks.report --results "$OUT" --runs "$RUNS"  # tables.md, cells.csv, figures/
 echo "run_all.sh: done in $(( $(date +%s) - start )) s; tables in $OUT/tables.md"

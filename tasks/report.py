@@ -1,249 +1,373 @@
-"""Assemble results/*.csv into the paper's tables: ``python -m tasks.report``.
+"""Assemble a results folder into the paper's tables and figures: ``python -m tasks.report [--results DIR]``.
 
-Reads only the tidy result CSVs and the paper's published numbers
-(repro/data/paper_numbers.csv) and writes results/tables.md: for each cell of each
-paper table, the paper's value, ours, the difference and the provenance of ours
-(profile, dataset, images, seeds, device, commit, date). A number is called a
-reproduction only when it comes from the paper profile on the paper's dataset;
-smoke-profile numbers are labeled as such. Rows the paper cites from other work
-are marked as cited; cells this suite does not (yet) produce are marked, never blank.
+Reads only the tidy result CSVs (``DIR/*.csv``), the paper's published numbers
+(``repro/data/paper_numbers.csv``), the task-written PNG panels in DIR and, for learning curves, the
+``log.csv`` of each run folder under ``--runs``. Writes:
+
+* ``DIR/tables.md``: one block per paper table and per (profile, dataset) that ran, in the paper's shape
+  (its rows, its columns), each cell ``ours [95% interval] · paper value``; floors and controls set apart;
+  provenance once per block; the paper's orderings checked from the intervals under each block;
+* ``DIR/cells.csv``: the same cells in long form, plus every result row no block shows;
+* ``DIR/figures/``: bar charts per block, learning curves per run, labeled sample and inpainting panels.
+
+Imports only the standard library, pandas and matplotlib (no torch): it runs in seconds anywhere.
 """
 from __future__ import annotations
 
 import argparse
 import glob
+import io
 import math
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
-from importlib import resources
 
 import pandas as pd
 
-from repro.io import atomic_write_bytes
+from tasks.tables import TABLES, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat, match, summarise, verdict
 
-TITLES = {
-    "inception_cifar10": "CVPR Table 1: Inception scores on CIFAR-10",
-    "score_diagnostics_celeba": "arXiv Table 1: mean ± std of f(Y) at each grid (CelebA)",
-    "svhn_l2svm": "CVPR Table 2: SVHN test error (%) of an L2-SVM on learned features",
-    "svhn_cnn": "CVPR Table 3 / arXiv Table 2: SVHN test error (%) of a CNN on the grids' top maps",
-    "inpainting_celeba": "CVPR Table 4 / arXiv Table 3: inpainting on CelebA",
-    "coopnets_completion": "CoopNets (ICLR 2017) Table 1: face completion (companion paper)",
-}
-PAPER_DATASET = {"inception_cifar10": "cifar10", "score_diagnostics_celeba": "celeba", "svhn_l2svm": "svhn",
-                 "svhn_cnn": "svhn", "inpainting_celeba": "celeba", "coopnets_completion": "celeba"}
-ROW_METHOD = {"persistent CD": "pcd", "one-step CD": "cd1", "single-grid": "singlegrid",
-              "single-grid CD": "singlegrid", "multi-grid": "multigrid", "multi-grid + CNN classifier": "multigrid",
-              "supervised CNN same structure": "supervised", "DCGAN": "dcgan", "real images": "real"}
-MASK_METHOD = {"PCD": "pcd", "CD1": "cd1", "SG": "singlegrid", "MG": "multigrid", "CE": "context_encoder"}
-# Inpainting: the paper's error beside our masked and whole-image MAE; its PSNR beside ours under the
-# [-1, 1] convention (the only reading under which the paper's error and PSNR fit together: see README)
-# and the [0, 1] convention.
-INPAINT_METRICS = {"error": ("mae_masked", "mae_whole"), "psnr": ("psnr11_masked", "psnr01_masked")}
-# Methods that need no learning (or no learned weights): shown under each table beside the learned rows.
-CONTROLS = ("observed_mean", "mean_face", "biharmonic", "raw_pixels", "untrained")
-NOTES = {
-    "inpainting_celeba": (
-        "Conventions. Every metric is computed per image on the masked (missing) pixels, pixels in [0, 1], "
-        "and averaged over images; the interval is a 95% bootstrap over test images. The paper's \"error\" is "
-        "set beside our masked MAE and our whole-image MAE (masked errors summed over all pixels), since the "
-        "paper does not say which it is. Its PSNR is compared under the [−1, 1] convention "
-        "(psnr11 = psnr01 − 20·log10 2 ≈ psnr01 − 6.02 dB): MAE ≤ RMSE for any set of pixels, and under the "
-        "[0, 1] convention the paper's multi-grid square row (error 0.042, PSNR 16.42 dB) would need an RMSE "
-        "of 0.151, 3.6 times its MAE, where real inpainting errors show ratios of 1.2–1.7; under the "
-        "[−1, 1] convention the two numbers fit. Our [0, 1] PSNR is shown beside it."),
-    "svhn_l2svm": ("Ours: mean ± sd over label draws × training seeds (counts in n=); raw_pixels and untrained "
-                   "(initial weights) go through the same SVM pipeline."),
-    "svhn_cnn": ("Ours: mean ± sd over label draws × training seeds; raw_pixels and untrained go through the "
-                 "same classifier pipeline; supervised is trained from scratch on the labels only."),
-    "score_diagnostics_celeba": ("f(Y) is computed in batches of the training batch size (batch norm uses "
-                                 "batch statistics); the untrained network (initial weights) is the baseline."),
-    "inception_cifar10": ("Inception score via torch-fidelity (10 splits) with the standard Inception weights; "
-                          "real images scored by the same code."),
-}
-NOT_PRODUCED = {"dcgan": "not run (tasks.synthesis / tasks.svhn_features train the DCGAN baseline)",
-                "context_encoder": "not run (tasks.inpainting trains the ContextEncoder baseline)"}
+BASE_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "value", "ci_low", "ci_high", "profile",
+                "dataset", "n_images", "device", "commit", "date"]
+OPTIONAL_COLUMNS = ["run", "iterations"]  # added by later tasks; older CSVs lack them
+PAPER_CSV = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "repro", "data",
+                         "paper_numbers.csv")
+DATASET_NAMES = {"celeba": "CelebA", "svhn": "SVHN", "cifar10": "CIFAR-10"}
+PROFILE_ORDER = {"paper": 0, "reduced": 1, "smoke": 2}
+CELL_COLUMNS = ["table", "profile", "dataset", "row", "column", "floor", "method", "setting", "metric", "value",
+                "ci_low", "ci_high", "n", "sd", "paper", "paper_note", "status"]
 
 
-@dataclass(frozen=True)
-class Lookup:
-    experiment: str
-    method: str
-    setting: str | None  # None: any setting
-    metric: str
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Readers see the old file or the whole new one (stdlib twin of repro.io's, which imports torch)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
-def lookups(p: pd.Series) -> list[Lookup] | str:
-    """Our result rows that answer one paper cell, or a string saying why there are none."""
-    if "cited only" in str(p["note"]):
-        return "cited (reported from other work)"
-    table, row, col = p["table"], p["row"], p["column"]
-    if table == "coopnets_completion":
-        return "companion paper: not produced by this suite yet"
-    if table == "inception_cifar10":
-        return [Lookup("synthesis", ROW_METHOD[row], None, "inception_score")]
-    if table == "score_diagnostics_celeba":
-        return [Lookup("score_diagnostics", "multigrid", row, col)]
-    if table in ("svhn_l2svm", "svhn_cnn"):
-        return [Lookup(table, ROW_METHOD[row], f"labels={col.split('_')[1]}", "test_error")]
-    if table == "inpainting_celeba":
-        mask, method = col.split("_")
-        return [Lookup("inpainting", MASK_METHOD[method], mask, m) for m in INPAINT_METRICS[row]]
-    return f"unknown table {table}"
-
+# ----------------------------------------------------------------------------- inputs
 
 def load_results(results_dir: str) -> pd.DataFrame:
-    frames = [pd.read_csv(f, dtype=str, keep_default_na=False)  # commit hashes stay strings
-              for f in sorted(glob.glob(os.path.join(results_dir, "*.csv")))]
-    frames = [f for f in frames if {"experiment", "metric", "value", "profile"} <= set(f.columns)]
-    for f in frames:
-        for col in ("value", "ci_low", "ci_high"):
-            f[col] = pd.to_numeric(f[col].replace("", "nan"), errors="coerce")
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["experiment", "method", "setting", "seed", "metric", "value", "ci_low", "ci_high", "profile",
-                 "dataset", "n_images", "device", "commit", "date"])
+    """Every tidy result CSV directly in results_dir (other CSVs are skipped), as one frame of strings
+    with value/ci_low/ci_high numeric; optional columns missing from old files are filled with ''."""
+    frames = []
+    for f in sorted(glob.glob(os.path.join(results_dir, "*.csv"))):
+        df = pd.read_csv(f, dtype=str, keep_default_na=False)  # commit hashes stay strings
+        if {"experiment", "method", "setting", "metric", "value", "profile"} <= set(df.columns):
+            frames.append(df)
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=BASE_COLUMNS)
+    for col in BASE_COLUMNS + OPTIONAL_COLUMNS:
+        if col not in df.columns:
+            df[col] = ""
+        df[col] = df[col].fillna("").astype(str)
+    for col in ("value", "ci_low", "ci_high"):
+        df[col] = pd.to_numeric(df[col].replace("", "nan"), errors="coerce")
+    return df
 
 
-def select(results: pd.DataFrame, q: Lookup, paper_dataset: str) -> pd.DataFrame:
-    """Matching rows of the best-ranked (profile, dataset): paper profile on the paper's dataset first."""
-    m = results[(results.experiment == q.experiment) & (results.method == q.method) & (results.metric == q.metric)]
-    if q.setting is not None:
-        m = m[m.setting == q.setting]
-    if m.empty:
-        return m
-    rank = lambda g: (g.profile == "paper") * 2 + (g.dataset == paper_dataset)  # noqa: E731
-    best = m.assign(_rank=rank(m)).sort_values(["_rank", "date"]).iloc[-1]
-    return m[(m.profile == best.profile) & (m.dataset == best.dataset)]
+def paper_numbers(path: str = PAPER_CSV) -> pd.DataFrame:
+    df = pd.read_csv(path, dtype={"note": str}, keep_default_na=False)
+    df["value"] = pd.to_numeric(df["value"])
+    return df
 
 
-def status(rows: pd.DataFrame, paper_dataset: str) -> str:
-    profile, dataset = rows.profile.iloc[0], rows.dataset.iloc[0]
-    if profile == "paper" and dataset == paper_dataset:
-        return "reproduction (paper profile)"
-    if profile == "paper":
-        return f"paper settings on {dataset}: not the paper's data"
-    return f"{profile} profile on {dataset}: not a reproduction"
+def paper_cell(paper: pd.DataFrame, table: str, row: str | None, col: str | None) -> tuple[float | None, str]:
+    hit = paper[(paper.table == table) & (paper.row == row) & (paper.column == col)]
+    return (float(hit.value.iloc[0]), str(hit.note.iloc[0])) if len(hit) else (None, "")
 
 
-def fmt(v: float) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    return f"{v:.4g}"
+# ----------------------------------------------------------------------------- one block
+
+@dataclass
+class Cell:
+    row: Axis
+    col: Axis
+    keys: dict
+    stat: Stat | None
+    paper: float | None
+    paper_sd: float | None
+    note: str
+
+    @property
+    def cited_only(self) -> bool:
+        return "cited only" in self.note
+
+    @property
+    def cited(self) -> bool:
+        return not self.cited_only and "cited" in self.note
 
 
-def summarise(rows: pd.DataFrame) -> tuple[str, float, tuple[float, float] | None]:
-    """'mean ± sd (n seeds)' or 'value [ci]', its mean, and its interval (CI, else ±1.96 sd/sqrt(n))."""
-    v = rows.value.astype(float)
-    if len(v) > 1:
-        sd = v.std(ddof=1)
-        half = 1.96 * sd / math.sqrt(len(v))
-        return f"{fmt(v.mean())} ± {fmt(sd)} (n={len(v)})", v.mean(), (v.mean() - half, v.mean() + half)
-    r = rows.iloc[0]
-    if pd.notna(r.ci_low) and pd.notna(r.ci_high):
-        return f"{fmt(r.value)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]", r.value, (r.ci_low, r.ci_high)
-    return fmt(r.value), r.value, None
+@dataclass
+class Block:
+    spec: TableSpec
+    profile: str
+    dataset: str
+    rows: pd.DataFrame  # our result rows shown in this block
+    row_axes: list
+    col_axes: list
+    cells: list
+
+    def cell(self, r: Axis, c: Axis) -> Cell:
+        return next(x for x in self.cells if x.row == r and x.col == c)
 
 
-def provenance_text(rows: pd.DataFrame) -> str:
-    join = lambda col: "/".join(sorted({str(x) for x in rows[col]}))  # noqa: E731
-    return (f"{join('profile')}, {join('dataset')}, n={join('n_images')}, seed {join('seed')}, {join('device')}, "
-            f"{join('commit')}, {join('date')[:10]}")
+def build_block(spec: TableSpec, rows: pd.DataFrame, paper: pd.DataFrame, profile: str, dataset: str) -> Block:
+    row_axes, col_axes = spec.layout(rows)
+    mine = paper[paper.table == spec.key]
+    cited_rows = set(mine[mine.note.str.contains("cited only")].row)  # rows the paper cites from other work
+    cells = []
+    for r in row_axes:
+        for c in col_axes:
+            keys = cell_keys(r, c)
+            prow, pcol = spec.paper_cell(r, c)
+            value, note = paper_cell(paper, spec.key, prow, pcol)
+            note = "cited only" if prow in cited_rows else note
+            sd, _ = paper_cell(paper, spec.key, prow, pcol.replace("_mean", "_std")) if pcol else (None, "")
+            stat = None if "cited only" in note else cell_stat(spec, rows, keys)
+            cells.append(Cell(r, c, keys, stat, value, sd if pcol and pcol.endswith("_mean") else None, note))
+    return Block(spec, profile, dataset, rows, row_axes, col_axes, cells)
 
 
-def cell_lines(p: pd.Series, results: pd.DataFrame, used: set) -> list[str]:
-    paper = f"{p['value']:g}"
-    found = lookups(p)
-    if isinstance(found, str):
-        return [f"| {p['row']} | {p['column']} | {paper} | — | {found} | | | |"]
-    lines = []
-    for q in found:
-        rows = select(results, q, PAPER_DATASET[p["table"]])
-        if rows.empty:
-            why = NOT_PRODUCED.get(q.method, "not run")
-            if q.metric == "inception_score":
-                why = "not computed (needs a run with --fidelity-samples and local Inception weights)"
-            lines.append(f"| {p['row']} | {p['column']} | {paper} | {q.metric} | — | | {why} | |")
-            continue
-        used.update(rows.index)
-        text, mean, ci = summarise(rows)
-        st = status(rows, PAPER_DATASET[p["table"]])
-        diff = f"{mean - p['value']:+.4g}" if st.startswith("reproduction") and not math.isnan(mean) else "—"
-        if ci is not None and diff != "—":
-            diff += " (paper inside our interval)" if ci[0] <= p["value"] <= ci[1] else " (paper outside our interval)"
-        lines.append(f"| {p['row']} | {p['column']} | {paper} | {q.metric} | {text} | {diff} | {st} | "
-                     f"{provenance_text(rows)} |")
+def fmt_stat(spec: TableSpec, s: Stat) -> str:
+    f = spec.fmt
+    text = f(s.value)
+    if spec.stat is not None and s.sd is not None and not math.isnan(s.sd):  # score diagnostics: ± sd over images
+        text += f" ± {f(s.sd)}"
+    return text + (f" [{f(s.low)}, {f(s.high)}]" if s.has_interval else "")
+
+
+def cell_text(spec: TableSpec, c: Cell) -> str:
+    if c.cited_only:
+        return "cited" + (f" · paper {spec.fmt(c.paper)}" if c.paper is not None else "")
+    text = fmt_stat(spec, c.stat) if c.stat else "not run"
+    if c.paper is not None:
+        text += f" · paper {spec.fmt(c.paper)}" + (f" ± {spec.fmt(c.paper_sd)}" if c.paper_sd else "")
+        text += " (cited)" if c.cited else ""
+    return text
+
+
+def block_title(b: Block) -> str:
+    ds = b.dataset
+    paper_ds = b.spec.paper_dataset
+    if ds and ds != paper_ds:
+        ds = f"{ds} (stand-in for {DATASET_NAMES.get(paper_ds, paper_ds)})"
+    if not b.profile:
+        return "### not run"
+    status = ("reproduction" if b.profile == "paper" and b.dataset == paper_ds
+              else "paper settings, other data" if b.profile == "paper" else "not a reproduction")
+    return f"### {b.profile} profile · dataset {ds} · {status}"
+
+
+def joined(rows: pd.DataFrame, col: str) -> str:
+    vals = sorted({v for v in rows[col] if v not in ("", "nan")}, key=lambda v: (len(v), v))
+    return ", ".join(vals)
+
+
+def provenance_line(rows: pd.DataFrame) -> str:
+    """Profile, dataset and sizes, seeds, device, commit, date (and run folders, iterations when known)."""
+    parts = [f"profile {joined(rows, 'profile')}", f"dataset {joined(rows, 'dataset')}",
+             f"images {joined(rows, 'n_images')}", f"seeds {joined(rows, 'seed')}", f"device {joined(rows, 'device')}",
+             f"commit {joined(rows, 'commit')}", f"date {', '.join(sorted({d[:10] for d in rows.date if d}))}"]
+    parts += [f"{label} {joined(rows, col)}" for col, label in (("run", "runs"), ("iterations", "iterations"))
+              if joined(rows, col)]
+    return "Provenance: " + " · ".join(parts) + "."
+
+
+def esc(text: str) -> str:
+    """A label inside a markdown table cell (settings like 'square|test_steps=1' hold a pipe)."""
+    return text.replace("|", "\\|")
+
+
+def markdown_table(b: Block) -> list[str]:
+    spec = b.spec
+    if spec.floors_as_columns:  # floors are columns: a blank column sets them apart
+        main = [c for c in b.col_axes if not c.floor]
+        floors = [c for c in b.col_axes if c.floor]
+        header = [""] + [esc(c.label) for c in main] + (["‖"] + [f"floor: {esc(c.label)}" for c in floors]
+                                                              if floors else [])
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for r in b.row_axes:
+            cells = [cell_text(spec, b.cell(r, c)) for c in main]
+            cells += (["‖"] + [cell_text(spec, b.cell(r, c)) for c in floors]) if floors else []
+            lines.append(f"| {esc(r.label)} | " + " | ".join(cells) + " |")
+        return lines
+    header = [""] + [esc(c.label) for c in b.col_axes]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    ruled = False
+    for r in b.row_axes:
+        if r.floor and not ruled:
+            lines.append("| *floors and controls* |" + " |" * len(b.col_axes))
+            ruled = True
+        lines.append(f"| {esc(r.label)} | " + " | ".join(cell_text(spec, b.cell(r, c)) for c in b.col_axes) + " |")
     return lines
 
 
-def control_lines(table: str, cells: pd.DataFrame, results: pd.DataFrame, used: set) -> list[str]:
-    """Rows of training-free controls for the (experiment, setting, metric) cells of one paper table."""
-    wanted = {(q.experiment, q.setting, q.metric) for _, p in cells.iterrows()
-              for q in (lookups(p) if isinstance(lookups(p), list) else [])}
-    ctrl = results[results.method.isin(CONTROLS)]
-    ctrl = ctrl[[(e, st, m) in wanted for e, st, m in zip(ctrl.experiment, ctrl.setting, ctrl.metric)]]
-    if ctrl.empty:
+def claim_stat(b: Block, operand: Axis, where: Axis) -> Stat | None:
+    return cell_stat(b.spec, b.rows, cell_keys(operand, where))
+
+
+def claim_text(b: Block, cl: Claim) -> str:
+    sa, sb = claim_stat(b, cl.a, cl.where), claim_stat(b, cl.b, cl.where)
+    v = verdict(cl.op, sa, sb)
+    shown = lambda s: fmt_stat(b.spec, s) if s else "not run"  # noqa: E731
+    return f"{cl.a.label} {cl.op} {cl.b.label}: {v} ({shown(sa)} vs {shown(sb)})"
+
+
+def ordering_lines(b: Block) -> list[str]:
+    claims = b.spec.claims(b.row_axes, b.col_axes)
+    if not claims or not b.profile:
         return []
-    out = ["", "Controls and floors that need no learning (same data, same code path):", "",
-           "| control | setting | metric | ours | status | provenance |", "|---|---|---|---|---|---|"]
-    for (method, setting, metric), g in ctrl.groupby(["method", "setting", "metric"], sort=True):
-        g = g[(g.profile == g.profile.iloc[-1]) & (g.dataset == g.dataset.iloc[-1])]
-        used.update(g.index)
-        text, _, _ = summarise(g)
-        out.append(f"| {method} | {setting} | {metric} | {text} | {status(g, PAPER_DATASET[table])} | "
-                   f"{provenance_text(g)} |")
+    by_where: dict[str, list[str]] = {}
+    for cl in claims:
+        by_where.setdefault(cl.where.label, []).append(claim_text(b, cl))
+    return ["The paper's orderings in this run (from the intervals: holds / does not hold / cannot tell):", ""] + \
+        [f"- {where}: " + "; ".join(texts) + "." for where, texts in by_where.items()]
+
+
+def covered(b: Block) -> set:
+    return {(c.keys.get("method"), c.keys.get("setting")) for c in b.cells}
+
+
+def extra_rows(b: Block) -> pd.DataFrame:
+    """Rows of the block's metrics under settings the paper's shape has no place for (test-time variants)."""
+    rows = b.rows[b.rows.metric.isin(b.spec.metrics)]
+    keep = [(m, s) not in covered(b) for m, s in zip(rows.method, rows.setting)]
+    return rows[keep]
+
+
+def extra_lines(b: Block) -> list[str]:
+    rows = extra_rows(b)
+    if rows.empty:
+        return []
+    cols = sorted({(s, m) for s, m in zip(rows.setting, rows.metric)})
+    out = ["Other settings of this run (not in the paper's table):", "",
+           "| method | " + " | ".join(esc(f"{s} · {m}") for s, m in cols) + " |", "|" + "---|" * (len(cols) + 1)]
+    for method in dict.fromkeys(rows.method):
+        cells = []
+        for s, m in cols:
+            st = summarise(match(rows, {"method": method, "setting": s, "metric": m}))
+            cells.append(fmt_stat(b.spec, st) if st else "—")
+        out.append(f"| {esc(method)} | " + " | ".join(cells) + " |")
     return out
 
 
-def further_rows(results: pd.DataFrame, used: set) -> list[str]:
-    rest = results.drop(index=list(used))
-    if rest.empty:
-        return []
-    out = ["## Our other rows (settings, controls and metrics the paper's tables have no cell for)", "",
-           "| experiment | method | setting | metric | ours | provenance |", "|---|---|---|---|---|---|"]
-    keys = ["experiment", "method", "setting", "metric", "profile", "dataset"]
-    for _, g in rest.groupby(keys, sort=True, dropna=False):
-        text, _, _ = summarise(g)
-        r = g.iloc[0]
-        out.append(f"| {r.experiment} | {r.method} | {r.setting} | {r.metric} | {text} | {provenance_text(g)} |")
-    return out + [""]
+def block_lines(b: Block) -> list[str]:
+    out = [block_title(b), ""]
+    if b.profile:
+        out += [provenance_line(b.rows), ""]
+    out += markdown_table(b) + [""]
+    for part in (ordering_lines(b), extra_lines(b)):
+        out += part + ([""] if part else [])
+    return out
 
 
-def build_tables(results: pd.DataFrame, paper: pd.DataFrame) -> str:
-    results = results.reset_index(drop=True)
-    used: set = set()
-    out = ["# The paper's tables, rebuilt from results/*.csv", "",
-           "Each line: one cell of a paper table, the paper's value, ours (mean ± sd over seeds, or "
-           "value [95% interval]), the difference (only for paper-profile runs on the paper's dataset), "
-           "status and provenance. Smoke-profile numbers run the whole pipeline at toy scale on an "
-           "embedded dataset: they are not reproductions of the paper.", ""]
-    for table, cells in paper.groupby("table", sort=False):
-        out += [f"## {TITLES.get(table, table)}", "", f"Source: {cells['source'].iloc[0]}; unit: "
-                f"{cells['unit'].iloc[0]}.", "",
-                "| row | column | paper | our metric | ours | ours − paper | status | provenance |",
-                "|---|---|---|---|---|---|---|---|"]
-        if table in NOTES:
-            out[-2:-2] = [NOTES[table], ""]
-        for _, p in cells.iterrows():
-            out += cell_lines(p, results, used)
-        out += control_lines(table, cells, results, used)
-        out.append("")
-    return "\n".join(out + further_rows(results, used))
+# ----------------------------------------------------------------------------- all blocks
+
+def blocks_of(spec: TableSpec, results: pd.DataFrame, paper: pd.DataFrame) -> list[Block]:
+    """One block per (profile, dataset) that ran this table (paper profile first); a 'not run' block if none."""
+    rows = results[(results.experiment == spec.experiment) & results.metric.isin(spec.metrics)]
+    groups = sorted({(p, d) for p, d in zip(rows.profile, rows.dataset)},
+                    key=lambda pd_: (PROFILE_ORDER.get(pd_[0], 9), pd_[0], pd_[1] != spec.paper_dataset, pd_[1]))
+    if not groups:
+        return [build_block(spec, rows, paper, "", "")]
+    return [build_block(spec, match(results[results.experiment == spec.experiment], {"profile": p, "dataset": d})
+                        .pipe(lambda df: df[df.metric.isin(spec.metrics)]), paper, p, d) for p, d in groups]
 
 
-def paper_numbers() -> pd.DataFrame:
-    with resources.files("repro").joinpath("data/paper_numbers.csv").open() as fh:
-        return pd.read_csv(fh)
+def all_blocks(results: pd.DataFrame, paper: pd.DataFrame) -> list[Block]:
+    return [b for spec in TABLES for b in blocks_of(spec, results, paper)]
+
+
+HEADER = """# Results: the paper's tables, rebuilt from {results}/*.csv
+
+Written by `python -m tasks.report --results {results}`; the same cells in long form are in `cells.csv`,
+the figures in `figures/`.
+
+How to read: each cell is **ours [95% interval] · paper value**. "not run" marks a cell this run did not
+produce; "cited" marks a row the paper cites from other work. Floors and controls need no learning (or no
+learned weights) and are set apart from the methods. Each block states its provenance once. A block from
+the **smoke** profile runs the whole pipeline at toy scale on an embedded dataset: **smoke numbers are not
+a reproduction**, and the paper's values beside them are for orientation only. A dataset other than the
+paper's is named as a stand-in. Under each block, the paper's orderings are checked from the intervals:
+*holds* when the intervals separate in the claimed direction, *does not hold* when they separate the other
+way, *cannot tell* when they overlap; for "≈", *holds* when they overlap.
+"""
+
+
+def build_tables(results: pd.DataFrame, paper: pd.DataFrame, results_name: str = "results") -> str:
+    out = [HEADER.format(results=results_name)]
+    specs_done = []
+    for b in all_blocks(results, paper):
+        if b.spec.key not in specs_done:
+            specs_done.append(b.spec.key)
+            out += [f"## {b.spec.title}", "", b.spec.rules, ""]
+        out += block_lines(b)
+    return "\n".join(out)
+
+
+def cell_records(blocks: list[Block], results: pd.DataFrame) -> pd.DataFrame:
+    """Long form: one record per block cell, then every result row no block shows (summarised per key)."""
+    recs = []
+    for b in blocks:
+        for c in b.cells:
+            s = c.stat
+            recs.append({"table": b.spec.key, "profile": b.profile, "dataset": b.dataset, "row": c.row.label,
+                         "column": c.col.label, "floor": c.row.floor or c.col.floor,
+                         "method": c.keys.get("method", ""), "setting": c.keys.get("setting", ""),
+                         "metric": c.keys.get("metric", ""), "value": s.value if s else None,
+                         "ci_low": s.low if s else None, "ci_high": s.high if s else None, "n": s.n if s else None,
+                         "sd": s.sd if s else None, "paper": c.paper, "paper_note": c.note,
+                         "status": "cited" if c.cited_only else "ok" if s else "not run"})
+    shown = {(b.spec.experiment, b.profile, b.dataset, c.keys.get("method"), c.keys.get("setting"),
+              c.keys.get("metric")) for b in blocks for c in b.cells}
+    keys = ["experiment", "profile", "dataset", "method", "setting", "metric"]
+    for k, g in results.groupby(keys, sort=True):
+        if k in shown:
+            continue
+        s = summarise(g)
+        recs.append({"table": "", "profile": k[1], "dataset": k[2], "row": k[3], "column": f"{k[4]} · {k[5]}",
+                     "floor": False, "method": k[3], "setting": k[4], "metric": k[5],
+                     "value": s.value if s else None, "ci_low": s.low if s else None, "ci_high": s.high if s else None,
+                     "n": s.n if s else None, "sd": s.sd if s else None, "paper": None, "paper_note": "",
+                     "status": f"other row of {k[0]}"})
+    return pd.DataFrame(recs, columns=CELL_COLUMNS)
+
+
+def figure_section(paths: list[str], results_dir: str) -> str:
+    if not paths:
+        return ""
+    rel = [os.path.relpath(p, results_dir) for p in paths]
+    return "\n".join(["## Figures", ""] + [f"- [{r}]({r})" for r in rel] + [""])
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", default="results", help="folder of result CSVs")
+    parser.add_argument("--results", default="results", help="folder of result CSVs and task PNGs")
+    parser.add_argument("--runs", default="runs", help="folder of run folders (learning curves; skipped if absent)")
     parser.add_argument("--out", default=None, help="output markdown (default: RESULTS/tables.md)")
+    parser.add_argument("--no-figures", action="store_true", help="write tables.md and cells.csv only")
     args = parser.parse_args(argv)
-    text = build_tables(load_results(args.results), paper_numbers())
+    results, paper = load_results(args.results), paper_numbers()
+    blocks = all_blocks(results, paper)
+    text = build_tables(results, paper, args.results.rstrip("/") or ".")
+    figs = []
+    if not args.no_figures:
+        from tasks.figures import write_figures  # matplotlib only when figures are wanted
+        figs = write_figures(blocks, args.results, args.runs, os.path.join(args.results, "figures"))
     path = args.out or os.path.join(args.results, "tables.md")
-    atomic_write_bytes(path, text.encode())
-    print(f"[report] wrote {path}")
+    atomic_write_bytes(path, (text + "\n" + figure_section(figs, os.path.dirname(os.path.abspath(path)))).encode())
+    buf = io.StringIO()
+    cell_records(blocks, results).to_csv(buf, index=False, lineterminator="\n")
+    atomic_write_bytes(os.path.join(args.results, "cells.csv"), buf.getvalue().encode())
+    print(f"[report] wrote {path}, cells.csv and {len(figs)} figures")
     return 0
 
 

@@ -1,11 +1,11 @@
-"""Smoke runs of the synthesis and score-diagnostics tasks, and the report on hand-made rows."""
+"""Smoke runs of the synthesis and score-diagnostics tasks (the report's tests are in test_report.py)."""
 import os
 
 import pandas as pd
 import pytest
 import torch
 
-from tasks.common import RESULT_COLUMNS, write_results
+from tasks.common import RESULT_COLUMNS
 
 TINY = ["--profile", "smoke", "--n-iters", "2", "--batch-size", "8", "--steps-per-grid", "2", "--no-progress"]
 
@@ -46,47 +46,6 @@ def test_score_diagnostics_smoke_run(dirs):
     assert len(df) == 2 * 5 * 3 * 2 and df.value.notna().all()
     # the multi-grid run was reused from the synthesis task (same settings → same run folder)
     assert len([d for d in os.listdir(runs) if "multigrid" in d]) == 1
-
-
-def _row(**kw):
-    base = dict(experiment="svhn_l2svm", method="multigrid", setting="labels=1000", seed=0, metric="test_error",
-                value=30.0, ci_low="", ci_high="", profile="paper", dataset="svhn", n_images=73257,
-                device="cuda:H100", commit="641704376e00", date="2026-11-25T00:00:00+00:00")
-    return {**base, **kw}
-
-
-def test_report_builds_tables_with_missing_cells(tmp_path):
-    from tasks.report import build_tables, load_results, paper_numbers
-    rows = [_row(seed=0, value=30.0), _row(seed=1, value=32.0),
-            _row(method="cd1", setting="labels=2000", profile="smoke", dataset="digits", value=50.0),
-            _row(experiment="inpainting", method="multigrid", setting="square", metric="mae_masked", value=0.05,
-                 ci_low=0.04, ci_high=0.06, dataset="celeba"),
-            _row(experiment="inpainting", method="biharmonic", setting="square", metric="mae_masked", value=0.03,
-                 ci_low=0.02, ci_high=0.04, dataset="celeba")]
-    write_results(str(tmp_path), "mixed", rows)
-    md = build_tables(load_results(str(tmp_path)), paper_numbers())
-    lines = md.splitlines()
-    mg = next(l for l in lines if l.startswith("| multi-grid | error_1000 |"))
-    assert "31 ± 1.414 (n=2)" in mg and "+0.77" in mg and "reproduction (paper profile)" in mg
-    cd1 = next(l for l in lines if l.startswith("| one-step CD | error_2000 |"))
-    assert "not a reproduction" in cd1 and "| — |" in cd1  # no difference shown for smoke numbers
-    assert "| one-step CD | error_1000 | 44.38 | test_error | — | | not run |" in md
-    assert "| Wasserstein GAN | error_1000 | 43.15 | — | cited" in md
-    sq = next(l for l in lines if l.startswith("| error | square_MG |") and "mae_masked" in l)
-    assert "0.05 [0.04, 0.06]" in sq and "paper inside our interval" in sq
-    assert "tasks.svhn_features train the DCGAN baseline" in md
-    inpaint = md[md.index("CVPR Table 4"):]
-    assert "| biharmonic | square | mae_masked | 0.03 [0.02, 0.04] |" in inpaint  # floor under its table
-    assert "20·log10 2" in inpaint  # the PSNR convention is stated
-    assert "641704376e00" in mg  # a hash that looks like a number stays a string
-    assert not any("|  |  |" in l for l in lines if l.startswith("| error"))
-
-
-def test_report_cli_on_empty_folder(tmp_path):
-    from tasks import report
-    assert report.main(["--results", str(tmp_path)]) == 0
-    text = (tmp_path / "tables.md").read_text()
-    assert text.count("not run") > 20
 
 
 def test_task_cli_reports_bad_input_in_one_line(capsys):

@@ -1,0 +1,273 @@
+"""The report's figures (matplotlib, no pyplot state): bar charts per table block, learning curves per run,
+and labeled sample and inpainting panels composed from the task-written PNGs.
+
+Every figure is a ``matplotlib.figure.Figure`` saved with the Agg canvas at ``DPI``: its PNG is exactly
+``figsize × DPI`` pixels. Panels are cut from torchvision grids (``make_grid``: tiles of h pixels with
+``padding`` pixels around and between them), so their rows are read back by position.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import re
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.image import imread
+
+from tasks.tables import LONG_NAMES
+
+DPI = 100
+PANEL_W, PANEL_H = 5.0, 3.6  # inches per bar-chart panel
+LEGEND_W = 2.3  # inches right of the panels for the legend
+BAR_COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
+FLOOR_STYLES = [("#222222", "--"), ("#777777", ":"), ("#aa3377", "-."), ("#228833", (0, (5, 1)))]
+NAMES = {**LONG_NAMES, "dcgan": "DCGAN", "observed_mean": "observed mean", "mean_face": "mean face"}
+INPAINT_ORDER = ["pcd", "cd1", "singlegrid", "context_encoder", "multigrid", "observed_mean", "mean_face",
+                 "biharmonic"]
+FLOORS = {"observed_mean", "mean_face", "biharmonic"}
+SYNTH_ORDER = ["dcgan", "singlegrid", "multigrid"]
+YLABELS = {"inpainting_celeba": {"error": "MAE on masked pixels", "PSNR": "PSNR on masked pixels (dB, [−1, 1])"},
+           "svhn_l2svm": "test error (%)", "svhn_cnn": "test error (%)", "score_diagnostics_celeba": "mean f(Y)",
+           "nearest_train": "mean L2 to nearest training image"}
+
+
+def save(fig: Figure, path: str) -> str:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
+
+
+# ----------------------------------------------------------------------------- bar charts
+
+def chart_layout(b, r, c) -> tuple[str, str, object]:
+    """(panel, group on the x axis, series axis) of one cell of block b."""
+    if b.spec.key == "inpainting_celeba":  # paper's rows are metric · mask, its columns the methods
+        metric, mask = r.label.split(" · ")
+        return metric, mask, c
+    if b.spec.key in ("score_diagnostics_celeba", "inception_cifar10"):
+        return c.label, "", r
+    return "", c.label, r
+
+
+def chart_data(b) -> dict:
+    """panel → group → [(series label, floor, stat, paper)], cells with a result only."""
+    data: dict = {}
+    for cell in b.cells:
+        if cell.stat is None:
+            continue
+        panel, group, series = chart_layout(b, cell.row, cell.col)
+        data.setdefault(panel, {}).setdefault(group, []).append((series.label, series.floor, cell.stat, cell.paper))
+    return data
+
+
+def draw_panel(ax, groups: dict, ylabel: str) -> None:
+    names = list(dict.fromkeys(s for items in groups.values() for s, floor, _, _ in items if not floor))
+    floors = list(dict.fromkeys(s for items in groups.values() for s, floor, _, _ in items if floor))
+    width = 0.8 / max(1, len(names))
+    ours = [abs(st.value) for items in groups.values() for _, _, st, _ in items]
+    papers = [abs(p) for items in groups.values() for _, floor, _, p in items if p is not None and not floor]
+    pax, plabel = ax, "paper"
+    if papers and max(ours) > 0 and not 0.2 < max(papers) / max(ours) < 5:  # other scale: paper on its own axis
+        pax, plabel = ax.twinx(), "paper (right axis)"
+        pax.set_ylabel("paper", fontsize=8)
+    seen = set()
+    for g, (group, items) in enumerate(groups.items()):
+        for label, floor, st, paper in items:
+            if floor:
+                color, style = FLOOR_STYLES[floors.index(label) % len(FLOOR_STYLES)]
+                ax.hlines(st.value, g - 0.45, g + 0.45, colors=color, linestyles=style, linewidth=1.6,
+                          label=None if label in seen else f"floor: {label}")
+            else:
+                k = names.index(label)
+                x = g - 0.4 + width * (k + 0.5)
+                err = None
+                if st.has_interval:
+                    err = [[max(0.0, st.value - st.low)], [max(0.0, st.high - st.value)]]
+                ax.bar(x, st.value, width * 0.9, yerr=err, capsize=2, color=BAR_COLORS[k % len(BAR_COLORS)],
+                       label=None if label in seen else label, error_kw={"linewidth": 0.8})
+                if paper is not None:
+                    pax.plot(x, paper, "kD", markersize=4, label=None if "paper" in seen else plabel)
+                    seen.add("paper")
+            seen.add(label)
+    ax.set_xticks(range(len(groups)), list(groups))
+    ax.set_ylabel(ylabel)
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def bar_chart(b, path: str) -> str | None:
+    data = chart_data(b)
+    if not data:
+        return None
+    fig = Figure(figsize=(PANEL_W * len(data) + LEGEND_W, PANEL_H))
+    axes = fig.subplots(1, len(data), squeeze=False)[0]
+    labels = YLABELS.get(b.spec.key, "")
+    for ax, (panel, groups) in zip(axes, data.items()):
+        ylabel = labels.get(panel, panel) if isinstance(labels, dict) else (labels or panel)
+        draw_panel(ax, groups, ylabel)
+        if panel and not isinstance(labels, dict):
+            ax.set_title(panel, fontsize=9)
+    handles, names = [], []
+    for ax in fig.axes:  # the bars' axes and any twin axis of paper markers
+        for h, n in zip(*ax.get_legend_handles_labels()):
+            if n not in names:
+                handles.append(h)
+                names.append(n)
+    fig.legend(handles, names, loc="center right", fontsize=7, frameon=False)
+    ds = b.dataset if b.dataset == b.spec.paper_dataset else f"{b.dataset} (stand-in for {b.spec.paper_dataset})"
+    fig.suptitle(f"{b.spec.title}\n{b.profile} profile, {ds} (bars: ours with 95% intervals)", fontsize=9)
+    fig.subplots_adjust(left=0.8 / fig.get_figwidth(), right=1 - (LEGEND_W - 0.1) / fig.get_figwidth(), top=0.82, bottom=0.1, wspace=0.5)
+    return save(fig, path)
+
+
+# ----------------------------------------------------------------------------- learning curves
+
+def learning_curves(log_csv: str, path: str) -> str | None:
+    """f(observed) and f(synthesized) per grid, the gradient's ℓ1 norm per grid and the learning rate."""
+    log = pd.read_csv(log_csv)
+    if log.empty or not {"iteration", "grid", "f_obs", "f_syn", "grad_l1", "lr"} <= set(log.columns):
+        return None
+    grids = sorted(log.grid.unique())
+    ncols = max(len(grids), 2)
+    fig = Figure(figsize=(3.3 * ncols, 6.0))
+    axes = fig.subplots(2, ncols, squeeze=False)
+    for ax, g in zip(axes[0], grids):
+        part = log[log.grid == g]
+        size = int(part["size"].iloc[0]) if "size" in part else g
+        ax.plot(part.iteration, part.f_obs, label="f(observed)")
+        ax.plot(part.iteration, part.f_syn, label="f(synthesized)", alpha=0.8)
+        ax.set(title=f"grid {g} ({size}×{size})", xlabel="iteration", ylabel="mean f")
+        ax.legend(fontsize=7)
+    for ax in axes[0][len(grids):]:
+        ax.set_axis_off()
+    for g in grids:
+        part = log[log.grid == g]
+        axes[1][0].plot(part.iteration, part.grad_l1.abs().clip(lower=1e-12), label=f"grid {g}")
+    axes[1][0].set(yscale="log", xlabel="iteration", ylabel="ℓ1 norm of gradient", title="gradient norm")
+    axes[1][0].legend(fontsize=7)
+    lr = log.groupby("iteration").lr.first()
+    axes[1][1].plot(lr.index, lr.values)
+    axes[1][1].set(xlabel="iteration", ylabel="learning rate", title="learning rate")
+    for ax in axes[1][2:]:
+        ax.set_axis_off()
+    fig.suptitle(f"Learning curves: {os.path.basename(os.path.dirname(log_csv))}", fontsize=10)
+    fig.subplots_adjust(left=0.08, right=0.97, top=0.88, bottom=0.09, hspace=0.45, wspace=0.35)
+    return save(fig, path)
+
+
+# ----------------------------------------------------------------------------- labeled panels
+
+def grid_rows(img: np.ndarray, rows: int, padding: int) -> list[np.ndarray]:
+    """The strips (with their borders) of a torchvision grid of `rows` rows of tiles."""
+    h = (img.shape[0] - padding) // rows - padding
+    return [img[i * (h + padding): (i + 1) * (h + padding) + padding] for i in range(rows)]
+
+
+def rgb(img: np.ndarray) -> np.ndarray:
+    img = img[..., :3] if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
+    return img.astype(np.float32)
+
+
+def labeled_strips(strips: list[tuple[str, np.ndarray]], title: str, path: str, scale: float = 2.0) -> str:
+    width = max(s.shape[1] for _, s in strips)
+    strips = [(lab, np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0)))) for lab, s in strips]
+    img = np.concatenate([s for _, s in strips])
+    fig = Figure(figsize=((scale * width + 150) / DPI, (scale * img.shape[0] + 70) / DPI))
+    ax = fig.add_axes([130 / fig.get_figwidth() / DPI, 10 / fig.get_figheight() / DPI,
+                       scale * width / fig.get_figwidth() / DPI, scale * img.shape[0] / fig.get_figheight() / DPI])
+    ax.imshow(img, interpolation="nearest")
+    tops = np.cumsum([0] + [s.shape[0] for _, s in strips])
+    ax.set_yticks((tops[:-1] + tops[1:]) / 2 - 0.5, [lab for lab, _ in strips], fontsize=9)
+    ax.set_xticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    fig.suptitle(title, fontsize=10, y=1 - 8 / fig.get_figheight() / DPI, va="top")
+    return save(fig, path)
+
+
+def ordered(names, order) -> list[str]:
+    return [m for m in order if m in names] + sorted(set(names) - set(order))
+
+
+def inpainting_panels(results_dir: str, out_dir: str) -> list[str]:
+    """Per mask: original, masked input, then each method's result (rows of the task's panels)."""
+    found: dict[str, dict[str, str]] = {}
+    for f in glob.glob(os.path.join(results_dir, "inpainting_*.png")):
+        stem = os.path.basename(f)[len("inpainting_"):-4]
+        if "_" in stem:
+            method, mask = stem.rsplit("_", 1)
+            found.setdefault(mask, {})[method] = f
+    paths = []
+    for mask, files in sorted(found.items()):
+        methods = ordered(files, INPAINT_ORDER)
+        first = grid_rows(rgb(imread(files[methods[0]])), 3, 2)
+        strips = [("original", first[0]), ("masked input", first[1])]
+        strips += [(NAMES.get(m, m) + (" (floor)" if m in FLOORS else ""), grid_rows(rgb(imread(files[m])), 3, 2)[2])
+                   for m in methods]
+        title = f"Inpainting, {mask} mask\nrows: original, masked input (missing pixels grey), each method's result"
+        paths.append(labeled_strips(strips, title, os.path.join(out_dir, f"inpainting_{mask}.png")))
+    return paths
+
+
+def synthesis_panels(results_dir: str, out_dir: str) -> list[str]:
+    """Samples of each method at each grid, and each method's samples above their nearest training images."""
+    grids: dict[str, dict[int, str]] = {}
+    for f in glob.glob(os.path.join(results_dir, "synthesis_*_grid*.png")):
+        m = re.fullmatch(r"synthesis_(.+)_grid(\d+)\.png", os.path.basename(f))
+        if m:
+            grids.setdefault(m.group(1), {})[int(m.group(2))] = f
+    paths = []
+    if grids:
+        methods = ordered(grids, SYNTH_ORDER)
+        sizes = sorted({s for g in grids.values() for s in g})
+        fig = Figure(figsize=(1.9 * len(sizes) + 1.0, 1.9 * len(methods) + 0.6))
+        axes = fig.subplots(len(methods), len(sizes), squeeze=False)
+        for i, method in enumerate(methods):
+            for j, size in enumerate(sizes):
+                ax = axes[i][j]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if size in grids[method]:
+                    ax.imshow(rgb(imread(grids[method][size])), interpolation="nearest")
+                else:
+                    ax.set_axis_off()
+                if i == 0:
+                    ax.set_title(f"grid {size}×{size}", fontsize=9)
+                if j == 0 or size == min(grids[method]):
+                    ax.set_ylabel(NAMES.get(method, method), fontsize=9)
+        fig.suptitle("Synthesis: samples at each grid (multi-grid: chains from the 1×1 histogram)", fontsize=10)
+        fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.55 / fig.get_figheight(), bottom=0.02,
+                            wspace=0.05, hspace=0.08)
+        paths.append(save(fig, os.path.join(out_dir, "synthesis_samples.png")))
+    nearest = {re.fullmatch(r"synthesis_(.+)_nearest_train\.png", os.path.basename(f)).group(1): f
+               for f in glob.glob(os.path.join(results_dir, "synthesis_*_nearest_train.png"))}
+    if nearest:
+        strips = []
+        for method in ordered(nearest, SYNTH_ORDER):
+            top, bottom = grid_rows(rgb(imread(nearest[method])), 2, 1)
+            strips += [(f"{NAMES.get(method, method)}: sample", top), ("nearest training image", bottom)]
+        paths.append(labeled_strips(strips, "Synthesized images above their nearest training images",
+                                    os.path.join(out_dir, "synthesis_nearest_train.png"), scale=1.5))
+    return paths
+
+
+# ----------------------------------------------------------------------------- all figures
+
+def write_figures(blocks, results_dir: str, runs_dir: str | None, out_dir: str) -> list[str]:
+    """Bar charts of every block that ran, labeled panels, and learning curves of every run under runs_dir."""
+    paths = []
+    for b in blocks:
+        if b.profile:
+            paths.append(bar_chart(b, os.path.join(out_dir, f"{slug(b.spec.key)}_{b.profile}_{slug(b.dataset)}.png")))
+    paths += inpainting_panels(results_dir, out_dir) + synthesis_panels(results_dir, out_dir)
+    if runs_dir and os.path.isdir(runs_dir):
+        for log in sorted(glob.glob(os.path.join(runs_dir, "*", "log.csv"))):
+            name = os.path.basename(os.path.dirname(log))
+            paths.append(learning_curves(log, os.path.join(out_dir, f"learning_{name}.png")))
+    return [p for p in paths if p]

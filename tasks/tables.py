@@ -1,0 +1,338 @@
+"""The paper's tables as specs: which result rows fill which cell, which rows are floors, which orderings to check.
+
+A table is a list of rows and a list of columns; each carries part of the key of our result rows
+(``method``, ``setting``, ``metric``) and part of the key of the paper's cell (``paper_numbers.csv``'s
+``row`` and ``column``). A cell is the union of its row's and its column's keys. Floors and controls
+(training-free methods, untrained networks, supervised training) are marked ``floor=True`` and set apart
+under a rule. Orderings are the paper's claims, evaluated from the cells' intervals (see ``verdict``).
+
+Only the standard library and pandas: the report must run without torch.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pandas as pd
+
+Z95 = 1.96  # normal quantile of the 95% intervals built from a mean and an sd
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One row or column: its label, its share of our row key, its share of the paper's cell key."""
+    label: str
+    keys: tuple[tuple[str, str], ...]  # (("method", "multigrid"), ...)
+    paper: str | None = None  # paper_numbers.csv row (for rows) or column (for columns)
+    floor: bool = False       # a floor or control, set apart under a rule
+
+
+@dataclass(frozen=True)
+class Stat:
+    """A summarised cell: value, 95% interval (None when there is none), count, spread."""
+    value: float
+    low: float | None = None
+    high: float | None = None
+    n: int = 1
+    sd: float | None = None
+
+    @property
+    def has_interval(self) -> bool:
+        return self.low is not None and self.high is not None and not math.isnan(self.low)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One of the paper's orderings: a OP b, OP in '<', '>', '≈'; `where` names the column it is checked in."""
+    a: Axis
+    op: str
+    b: Axis
+    where: Axis
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    key: str              # table name in paper_numbers.csv
+    title: str
+    experiment: str       # our rows: results with this experiment
+    metrics: tuple[str, ...]  # metrics the block shows
+    paper_dataset: str
+    rules: str            # reading rules, stated once above the blocks
+    layout: Callable[[pd.DataFrame], tuple[list[Axis], list[Axis]]]  # block rows → (rows, columns)
+    claims: Callable[[list[Axis], list[Axis]], list[Claim]] = lambda rows, cols: []
+    paper_cell: Callable[[Axis, Axis], tuple[str | None, str | None]] = lambda r, c: (r.paper, c.paper)
+    stat: Callable[[pd.DataFrame, dict], Stat | None] | None = None  # default: summarise(match(...))
+    fmt: Callable[[float], str] = field(default=lambda v: fmt_short(v))
+    floors_as_columns: bool = False
+
+
+# ----------------------------------------------------------------------------- summaries
+
+def match(rows: pd.DataFrame, keys: dict) -> pd.DataFrame:
+    m = pd.Series(True, index=rows.index)
+    for k, v in keys.items():
+        m &= rows[k] == v
+    return rows[m]
+
+
+def summarise(rows: pd.DataFrame) -> Stat | None:
+    """Several rows (seeds, label draws): mean, sd and mean ± 1.96·sd/√n; one row: its value and interval."""
+    v = rows.value.astype(float).dropna()
+    if v.empty:
+        return None
+    if len(v) > 1:
+        mean, sd = float(v.mean()), float(v.std(ddof=1))
+        half = Z95 * sd / math.sqrt(len(v))
+        return Stat(mean, mean - half, mean + half, len(v), sd)
+    r = rows.loc[v.index[0]]
+    low, high = (float(r.ci_low), float(r.ci_high)) if pd.notna(r.ci_low) and pd.notna(r.ci_high) else (None, None)
+    return Stat(float(r.value), low, high, 1)
+
+
+def cell_stat(spec: TableSpec, rows: pd.DataFrame, keys: dict) -> Stat | None:
+    return spec.stat(rows, keys) if spec.stat else summarise(match(rows, keys))
+
+
+def cell_keys(row: Axis, col: Axis) -> dict:
+    return {**dict(row.keys), **dict(col.keys)}
+
+
+def verdict(op: str, a: Stat | None, b: Stat | None) -> str:
+    """'<' / '>': holds when the intervals separate in the claimed direction, does not hold when they separate
+    the other way, cannot tell when they overlap. '≈': holds when they overlap, does not hold when apart.
+    Cells without an interval are compared as points."""
+    if a is None or b is None:
+        return "not run"
+    lo = lambda s: s.low if s.has_interval else s.value  # noqa: E731
+    hi = lambda s: s.high if s.has_interval else s.value  # noqa: E731
+    below, above = hi(a) < lo(b), lo(a) > hi(b)
+    if op == "≈":
+        return "does not hold" if below or above else "holds"
+    if op == ">":
+        below, above = above, below
+    return "holds" if below else "does not hold" if above else "cannot tell"
+
+
+# ----------------------------------------------------------------------------- shared pieces
+
+def fmt_short(v: float) -> str:
+    """3 significant digits; large numbers as 5.02e5, never as 5.02e+05."""
+    if abs(v) >= 1e4:
+        mant, exp = f"{v:.2e}".split("e")
+        return f"{mant}e{int(exp)}"
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def fmt_error(v: float) -> str:
+    return f"{v:.3f}" if abs(v) < 1 else f"{v:.2f}"
+
+
+def settings_of(rows: pd.DataFrame, metrics) -> list[str]:
+    return sorted(set(rows[rows.metric.isin(metrics)].setting))
+
+
+def ax(label, paper=None, floor=False, **keys) -> Axis:
+    return Axis(label, tuple(keys.items()), paper, floor)
+
+
+def with_paper_order(found: list[str], paper_order: list[str]) -> list[str]:
+    """The paper's entries (all of them: a missing one reads "not run"), then the run's others."""
+    return list(paper_order) + [s for s in found if s not in paper_order]
+
+
+# ----------------------------------------------------------------------------- inpainting (CVPR Table 4)
+
+MASKS = ["square", "doodle", "pepper"]
+INPAINT_METHODS = [("PCD", "pcd"), ("CD1", "cd1"), ("SG", "singlegrid"), ("CE", "context_encoder"),
+                   ("MG", "multigrid")]
+INPAINT_FLOORS = [("observed mean", "observed_mean"), ("mean face", "mean_face"), ("biharmonic", "biharmonic")]
+INPAINT_METRICS = {"error": "mae_masked", "PSNR": "psnr11_masked"}  # the paper's row → our metric
+
+
+def inpaint_layout(rows: pd.DataFrame):
+    masks = with_paper_order([s for s in settings_of(rows, INPAINT_METRICS.values()) if "|" not in s], MASKS)
+    rws = [ax(f"{name} · {mask}", paper=f"{name.lower()}|{mask}", metric=metric, setting=mask)
+           for name, metric in INPAINT_METRICS.items() for mask in masks]
+    cols = [ax(lab, paper=lab, method=m) for lab, m in INPAINT_METHODS]
+    cols += [ax(lab, floor=True, method=m) for lab, m in INPAINT_FLOORS]
+    return rws, cols
+
+
+def inpaint_paper_cell(r: Axis, c: Axis):
+    if c.paper is None:
+        return None, None
+    metric, mask = r.paper.split("|")
+    return metric, f"{mask}_{c.paper}"
+
+
+LONG_NAMES = {"pcd": "PCD", "cd1": "CD1", "singlegrid": "single-grid", "context_encoder": "ContextEncoder",
+              "multigrid": "multi-grid", "biharmonic": "biharmonic"}
+
+
+def inpaint_claims(rws, cols):
+    col = {dict(c.keys)["method"]: Axis(LONG_NAMES.get(dict(c.keys)["method"], c.label), c.keys) for c in cols}
+    out = []
+    for r in rws:
+        if dict(r.keys)["metric"] != "mae_masked":
+            continue
+        rivals = ["singlegrid", "cd1", "pcd", "context_encoder"] + (["biharmonic"] if "square" in r.label else [])
+        out += [Claim(col["multigrid"], "<", col[m], r) for m in rivals]
+    return out
+
+
+# ----------------------------------------------------------------------------- SVHN (CVPR Tables 2 and 3)
+
+PAPER_LABELS = [1000, 2000, 4000]
+
+
+def label_columns(rows: pd.DataFrame) -> list[Axis]:
+    counts = sorted({int(m.group(1)) for s in settings_of(rows, ["test_error"])
+                     if (m := re.fullmatch(r"labels=(\d+)", s))}) or PAPER_LABELS
+    return [ax(f"{n} labels", paper=f"error_{n}", setting=f"labels={n}", metric="test_error") for n in counts]
+
+
+SVHN_ROWS = {
+    "svhn_l2svm": [("persistent CD", "pcd"), ("one-step CD", "cd1"), ("Wasserstein GAN", None),
+                   ("deep directed generative models", None), ("DCGAN", "dcgan"), ("single-grid", "singlegrid"),
+                   ("multi-grid", "multigrid")],
+    "svhn_cnn": [("DGN", None), ("Virtual Adversarial", None), ("Auxiliary Deep Generative Model", None),
+                 ("DCGAN+L2-SVM", None), ("persistent CD", "pcd"), ("one-step CD", "cd1"),
+                 ("single-grid CD", "singlegrid"), ("multi-grid + CNN classifier", "multigrid")],
+}
+SVHN_FLOORS = {"svhn_l2svm": [("untrained network", "untrained", None), ("raw pixels", "raw_pixels", None)],
+               "svhn_cnn": [("supervised CNN same structure", "supervised", "supervised CNN same structure"),
+                            ("untrained network", "untrained", None), ("raw pixels", "raw_pixels", None)]}
+
+
+def svhn_layout(table: str):
+    def layout(rows: pd.DataFrame):
+        rws = [ax(lab, paper=lab, method=m or "") for lab, m in SVHN_ROWS[table]]
+        rws += [ax(lab, paper=p, floor=True, method=m) for lab, m, p in SVHN_FLOORS[table]]
+        return rws, label_columns(rows)
+    return layout
+
+
+def svhn_claims(rws, cols):
+    row = {dict(r.keys)["method"]: r for r in rws}
+    pairs = [("multigrid", "<", "singlegrid"), ("singlegrid", "<", "cd1"), ("singlegrid", "<", "pcd"),
+             ("multigrid", "<", "untrained"), ("untrained", "<", "raw_pixels")]
+    return [Claim(row[a], op, row[b], c) for c in cols for a, op, b in pairs]
+
+
+# ----------------------------------------------------------------------------- score diagnostics (arXiv Table 1)
+
+SETS = ["training", "testing", "synthesized", "negative"]
+
+
+def score_layout(rows: pd.DataFrame):
+    sets = with_paper_order(settings_of(rows, rows.metric.unique()), SETS)
+    trained = sorted(set(rows.method) - {"untrained"}) or ["multigrid"]
+    grids = sorted({int(m.group(1)) for s in rows.metric if (m := re.fullmatch(r"grid(\d+)_mean", s))}) or [1, 2, 3]
+    rws = [ax(s if len(trained) == 1 else f"{s} ({t})", paper=s, method=t, setting=s) for t in trained for s in sets]
+    rws += [ax(f"untrained · {s}", floor=True, method="untrained", setting=s) for s in sets]
+    cols = [ax(f"grid {g}", paper=f"grid{g}_mean", metric=f"grid{g}_mean") for g in grids]
+    return rws, cols
+
+
+def score_stat(rows: pd.DataFrame, keys: dict) -> Stat | None:
+    """Mean of f over the images, sd over the images, interval mean ± 1.96·sd/√(images)."""
+    mean = match(rows, keys)
+    sd = match(rows, {**keys, "metric": keys["metric"].replace("_mean", "_std")})
+    if mean.empty:
+        return None
+    r = mean.iloc[0]
+    n = int(float(r.n_images)) if str(r.n_images).strip() else 1
+    s = float(sd.value.iloc[0]) if not sd.empty else float("nan")
+    half = Z95 * s / math.sqrt(n) if not math.isnan(s) else None
+    low, high = (float(r.value) - half, float(r.value) + half) if half is not None else (None, None)
+    return Stat(float(r.value), low, high, n, s)
+
+
+def score_claims(rws, cols):
+    row = {(dict(r.keys)["method"], dict(r.keys)["setting"]): r for r in rws}
+    trained = [m for m, _ in row if m != "untrained"]
+    out = []
+    for t in dict.fromkeys(trained):
+        get = lambda s: row.get((t, s))  # noqa: E731
+        pairs = [("training", "≈", "testing"), ("testing", "≈", "synthesized"), ("training", "≈", "synthesized"),
+                 ("training", ">", "negative"), ("testing", ">", "negative"), ("synthesized", ">", "negative")]
+        out += [Claim(get(a), op, get(b), c) for c in cols for a, op, b in pairs if get(a) and get(b)]
+    return out
+
+
+# ----------------------------------------------------------------------------- synthesis
+
+FIDELITY_ROWS = [("real images", "real"), ("DCGAN", "dcgan"), ("multi-grid", "multigrid")]
+
+
+def fidelity_layout(rows: pd.DataFrame):
+    settings = settings_of(rows, ["inception_score", "fid"]) or ["final_noise=off"]
+    rws = [ax(lab if len(settings) == 1 else f"{lab} ({s})", paper=lab, method=m, setting=s)
+           for s in settings for lab, m in FIDELITY_ROWS]
+    cols = [ax("Inception score", paper="inception_score", metric="inception_score"), ax("FID", metric="fid")]
+    return rws, cols
+
+
+NEAREST_ROWS = [("DCGAN", "dcgan"), ("single-grid", "singlegrid"), ("multi-grid", "multigrid")]
+
+
+def nearest_layout(rows: pd.DataFrame):
+    found = sorted(set(rows.method))
+    known = [m for _, m in NEAREST_ROWS]
+    rws = [ax(lab, method=m) for lab, m in NEAREST_ROWS] + [ax(m, method=m) for m in found if m not in known]
+    cols = [ax("synthesized → nearest training image", setting="nearest_train_synthesized", metric="nn_l2_mean"),
+            ax("held-out test → nearest training image", setting="nearest_train_test", metric="nn_l2_mean")]
+    return rws, cols
+
+
+def nearest_claims(rws, cols):
+    return [Claim(r_as(r, cols[0]), "≈", r_as(r, cols[1]), r) for r in rws]
+
+
+def r_as(r: Axis, c: Axis) -> Axis:
+    """A row read in one column, as the operand of a claim checked along the row."""
+    return Axis(f"{c.label.split(' →')[0]}", r.keys + c.keys)
+
+
+# ----------------------------------------------------------------------------- the tables
+
+RULE_ERRORS = ("Cells: ours [95% interval] · paper value. Inpainting error is the mean absolute error on the "
+               "masked (missing) pixels, pixels in [0, 1], averaged over test images (the paper's \"per-pixel "
+               "difference\"); PSNR is on the masked pixels under the [−1, 1] convention (add 20·log10 2 ≈ 6.02 dB "
+               "for the [0, 1] convention: both are in cells.csv; only the [−1, 1] reading fits the paper's error "
+               "and PSNR together, see README). Intervals: 95% bootstrap over test images. Lower error and higher "
+               "PSNR are better. Floors need no learning and see the same masks.")
+RULE_SVHN = ("Cells: test error in % · paper value; ours is the mean over label draws × training seeds, its "
+             "interval mean ± 1.96·sd/√n (a normal approximation: with n = 2 it is narrower than a t interval). "
+             "Where a profile uses other label counts than the paper's, the columns are that profile's and "
+             "there is no paper cell. Rows cited from other work are shown with the paper's value only.")
+RULE_SCORES = ("Cells: mean of f(Y) over the images ± its sd over the images [mean ± 1.96·sd/√n] · paper mean "
+               "± sd. f is computed in batches of the training batch size (batch norm uses batch statistics). "
+               "The untrained network (the trained model's initial weights) scores the same images: gaps between "
+               "the sets are read against it.")
+RULE_FIDELITY = ("Inception score via torch-fidelity (10 splits) with the standard Inception weights; real images "
+                 "scored by the same code. A paper value marked (cited) is one the paper cites from other work.")
+RULE_NEAREST = ("Mean pixel L2 distance (pixels in [0, 1]) from each image to its nearest training image [95% "
+                "bootstrap interval]. Samples that copy training images would sit much closer than held-out test "
+                "images; samples comparable to test images are not copies.")
+
+TABLES = [
+    TableSpec("inpainting_celeba", "CVPR Table 4 / arXiv Table 3: inpainting", "inpainting",
+              tuple(INPAINT_METRICS.values()), "celeba", RULE_ERRORS, inpaint_layout, inpaint_claims,
+              inpaint_paper_cell, fmt=fmt_error, floors_as_columns=True),
+    TableSpec("svhn_l2svm", "CVPR Table 2: SVHN test error (%) of an L2-SVM on learned features", "svhn_l2svm",
+              ("test_error",), "svhn", RULE_SVHN, svhn_layout("svhn_l2svm"), svhn_claims, fmt=lambda v: f"{v:.2f}"),
+    TableSpec("svhn_cnn", "CVPR Table 3 / arXiv Table 2: SVHN test error (%) of a CNN on the grids' top maps",
+              "svhn_cnn", ("test_error",), "svhn", RULE_SVHN, svhn_layout("svhn_cnn"), svhn_claims,
+              fmt=lambda v: f"{v:.2f}"),
+    TableSpec("score_diagnostics_celeba", "arXiv Table 1: f(Y) at each grid", "score_diagnostics",
+              tuple(f"grid{g}_{s}" for g in range(1, 10) for s in ("mean", "std")), "celeba", RULE_SCORES,
+              score_layout, score_claims, stat=score_stat),
+    TableSpec("inception_cifar10", "CVPR Table 1: Inception score", "synthesis", ("inception_score", "fid"),
+              "cifar10", RULE_FIDELITY, fidelity_layout, fmt=lambda v: f"{v:.2f}"),
+    TableSpec("nearest_train", "Figure 4's check: distance to the nearest training image (not a paper table)",
+              "synthesis", ("nn_l2_mean",), "celeba", RULE_NEAREST, nearest_layout, nearest_claims, fmt=lambda v: f"{v:.2f}"),
+]
+TABLE_BY_KEY = {t.key: t for t in TABLES}

@@ -1,0 +1,238 @@
+"""tasks.report on hand-made rows: the paper's shape, "not run", the profile's own columns, orderings computed
+from intervals, figures that are real PNGs, and no torch."""
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tasks import figures, report
+from tasks.tables import Stat, verdict
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLUMNS = ["experiment", "method", "setting", "seed", "metric", "value", "ci_low", "ci_high", "profile", "dataset",
+           "n_images", "device", "commit", "date"]
+
+
+def row(**kw):
+    base = dict(experiment="inpainting", method="multigrid", setting="square", seed=0, metric="mae_masked",
+                value=0.05, ci_low=0.04, ci_high=0.06, profile="paper", dataset="celeba", n_images=1000,
+                device="cuda:H100", commit="641704376e00", date="2026-11-25T00:00:00+00:00")
+    return {**base, **kw}
+
+
+def inpainting_rows(mg=(0.05, 0.04, 0.06)):
+    rows = [row(method="multigrid", value=mg[0], ci_low=mg[1], ci_high=mg[2]),
+            row(method="singlegrid", value=0.08, ci_low=0.07, ci_high=0.09),
+            row(method="cd1", value=0.09, ci_low=0.08, ci_high=0.10),
+            row(method="pcd", value=0.07, ci_low=0.06, ci_high=0.08),
+            row(method="biharmonic", value=0.045, ci_low=0.04, ci_high=0.05),
+            row(method="multigrid", setting="doodle", value=0.04, ci_low=0.03, ci_high=0.05),
+            row(method="multigrid", metric="psnr11_masked", value=16.0, ci_low=15.5, ci_high=16.5)]
+    return rows
+
+
+def svhn_rows():
+    out = []
+    for method, base in (("multigrid", 14.0), ("singlegrid", 20.0), ("cd1", 25.0), ("untrained", 30.0)):
+        for labels in (100, 200):
+            for seed, d in ((0, -0.5), (1, 0.5)):
+                out.append(row(experiment="svhn_l2svm", method=method, setting=f"labels={labels}", seed=seed,
+                               metric="test_error", value=base + d - labels / 100, ci_low="", ci_high="",
+                               profile="smoke", dataset="digits", n_images=360, device="cpu"))
+    return out
+
+
+def tables(rows, paper=None) -> str:
+    df = pd.DataFrame(rows, columns=list(rows[0].keys())).astype(str)
+    for col in ("value", "ci_low", "ci_high"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")  # '' → nan
+    for col in ("run", "iterations"):
+        if col not in df:
+            df[col] = ""
+    return report.build_tables(df, report.paper_numbers() if paper is None else paper)
+
+
+def block(md: str, heading: str) -> list[str]:
+    """Lines of the first block under the table whose title contains heading."""
+    lines = md.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith("## ") and heading in l)
+    start = next(i for i in range(start, len(lines)) if lines[i].startswith("### "))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("#")), len(lines))
+    return lines[start:end]
+
+
+def table_lines(lines):
+    return [l for l in lines if l.startswith("|")]
+
+
+def test_inpainting_block_has_the_papers_header_row_order_and_one_cell_per_row_and_column():
+    lines = block(tables(inpainting_rows()), "inpainting")
+    assert lines[0] == "### paper profile · dataset celeba · reproduction"
+    rows = table_lines(lines)
+    header = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert header[:6] == ["", "PCD", "CD1", "SG", "CE", "MG"]  # the paper's columns, then floors after a rule
+    assert header[6] == "‖" and header[7:] == ["floor: observed mean", "floor: mean face", "floor: biharmonic"]
+    assert [r.split("|")[1].strip() for r in rows[2:]] == [
+        "error · square", "error · doodle", "error · pepper", "PSNR · square", "PSNR · doodle", "PSNR · pepper"]
+    assert all(len(r.strip("|").split("|")) == len(header) for r in rows)
+    square = rows[2].split("|")
+    assert square[6].strip() == "0.050 [0.040, 0.060] · paper 0.042"  # ours [95% interval] · paper
+    assert square[10].strip() == "0.045 [0.040, 0.050]"  # a floor has no paper cell
+
+
+def test_a_missing_result_reads_not_run():
+    rows = table_lines(block(tables(inpainting_rows()), "inpainting"))
+    assert rows[2].split("|")[5].strip() == "not run · paper 0.045"  # no ContextEncoder row
+    empty = tables([row(experiment="none")])
+    assert "### not run" in empty and empty.count("not run") > 20
+
+
+def test_smoke_block_has_the_profiles_own_columns_and_a_stand_in_title():
+    lines = block(tables(svhn_rows()), "L2-SVM")
+    assert lines[0] == "### smoke profile · dataset digits (stand-in for SVHN) · not a reproduction"
+    rows = table_lines(lines)
+    assert rows[0] == "|  | 100 labels | 200 labels |"
+    mg = next(r for r in rows if r.startswith("| multi-grid |"))
+    assert "13.00 [" in mg and "paper" not in mg  # no paper cell at 100 labels
+    assert "| Wasserstein GAN | cited | cited |" in rows
+    assert "*floors and controls*" in rows[rows.index(mg) + 1]
+    assert "| not run | not run |" in next(r for r in rows if r.startswith("| raw pixels |"))
+
+
+def test_provenance_is_stated_once_with_run_and_iterations_when_present():
+    rows = [{**r, "run": "paper-celeba-multigrid-seed0-abc", "iterations": "400"} for r in inpainting_rows()]
+    lines = block(tables(rows), "inpainting")
+    prov = [l for l in lines if l.startswith("Provenance:")]
+    assert len(prov) == 1 and "641704376e00" in prov[0]  # a hash that looks like a number stays a string
+    assert "runs paper-celeba-multigrid-seed0-abc" in prov[0] and "iterations 400" in prov[0]
+    assert "runs" not in next(l for l in block(tables(inpainting_rows()), "inpainting") if l.startswith("Prov"))
+
+
+def ordering(md: str, start: str) -> str:
+    line = next(l for l in block(md, "inpainting") if l.startswith("- error · square"))
+    return next(part for part in line.split(": ", 1)[1].split("; ") if start in part)
+
+
+def test_an_ordering_line_flips_when_a_row_changes():
+    holds = ordering(tables(inpainting_rows()), "multi-grid < single-grid")
+    assert holds == ("multi-grid < single-grid: holds (0.050 [0.040, 0.060] vs 0.080 [0.070, 0.090])")
+    flipped = ordering(tables(inpainting_rows(mg=(0.10, 0.095, 0.11))), "multi-grid < single-grid")
+    assert flipped.startswith("multi-grid < single-grid: does not hold (0.100")
+    unclear = ordering(tables(inpainting_rows(mg=(0.075, 0.06, 0.085))), "multi-grid < single-grid")
+    assert unclear.startswith("multi-grid < single-grid: cannot tell")
+    assert "multi-grid < ContextEncoder: not run" in ordering(tables(inpainting_rows()), "ContextEncoder")
+    assert "multi-grid < biharmonic: cannot tell" in ordering(tables(inpainting_rows()), "biharmonic")
+
+
+def test_verdict_rules():
+    a, b = Stat(1.0, 0.9, 1.1), Stat(2.0, 1.9, 2.1)
+    assert (verdict("<", a, b), verdict(">", a, b), verdict("<", b, a)) == ("holds", "does not hold", "does not hold")
+    assert verdict("<", a, Stat(1.05, 1.0, 1.2)) == "cannot tell"
+    assert (verdict("≈", a, Stat(1.05, 1.0, 1.2)), verdict("≈", a, b)) == ("holds", "does not hold")
+    assert verdict("<", a, None) == "not run" and verdict("<", Stat(1.0), Stat(2.0)) == "holds"  # points
+
+
+def test_svhn_intervals_are_mean_plus_minus_196_sd_over_sqrt_n():
+    mg = next(r for r in table_lines(block(tables(svhn_rows()), "L2-SVM")) if r.startswith("| multi-grid |"))
+    half = 1.96 * np.std([-0.5, 0.5], ddof=1) / np.sqrt(2)
+    assert f"13.00 [{13 - half:.2f}, {13 + half:.2f}]" in mg
+
+
+def test_test_time_variants_go_below_the_block_and_cited_paper_values_are_marked():
+    rows = inpainting_rows() + [row(setting="square|test_steps=1", value=0.07, ci_low=0.06, ci_high=0.08)]
+    lines = block(tables(rows), "inpainting")
+    assert not any("test_steps" in l for l in table_lines(lines)[:8])
+    other = lines[lines.index("Other settings of this run (not in the paper's table):"):]
+    assert "| multigrid | 0.070 [0.060, 0.080] |" in other and "| method | square\\|test_steps=1 · mae_masked |" in other
+    paper = report.paper_numbers()
+    paper.loc[(paper.table == "inception_cifar10") & (paper.row == "DCGAN"), "note"] = "cited"
+    md = tables([row(experiment="synthesis", method="dcgan", setting="final_noise=off", metric="inception_score",
+                     value=6.0, ci_low="", ci_high="", dataset="cifar10")], paper)
+    assert "| DCGAN | 6.00 · paper 6.58 (cited) | not run |" in md
+
+
+# ----------------------------------------------------------------------------- CLI, figures, no torch
+
+def png_size(path: str) -> tuple[int, int]:
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", path
+    return struct.unpack(">II", head[16:24])
+
+
+def torchvision_grid(rows: int, cols: int, tile: int, padding: int, seed: int) -> np.ndarray:
+    """A make_grid-like image: random tiles with `padding` black pixels around and between them."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((rows * (tile + padding) + padding, cols * (tile + padding) + padding, 3), np.float32)
+    for i in range(rows):
+        for j in range(cols):
+            y, x = padding + i * (tile + padding), padding + j * (tile + padding)
+            img[y:y + tile, x:x + tile] = rng.random((tile, tile, 1))
+    return img
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    from matplotlib.image import imsave
+    from tasks.common import write_results
+    res, runs = tmp_path_factory.mktemp("results"), tmp_path_factory.mktemp("runs")
+    write_results(str(res), "inpainting", inpainting_rows())
+    write_results(str(res), "svhn_l2svm", svhn_rows())
+    for method in ("multigrid", "biharmonic"):
+        imsave(res / f"inpainting_{method}_square.png", torchvision_grid(3, 4, 16, 2, 0))
+    for size in (2, 16):
+        imsave(res / f"synthesis_multigrid_grid{size}.png", torchvision_grid(2, 2, 16, 1, size))
+    imsave(res / "synthesis_multigrid_nearest_train.png", torchvision_grid(2, 4, 16, 1, 3))
+    run = runs / "smoke-x-multigrid-seed0-abc"
+    run.mkdir()
+    it = np.repeat(np.arange(20), 2)
+    pd.DataFrame({"iteration": it, "grid": np.tile([1, 2], 20), "size": np.tile([4, 16], 20),
+                  "f_obs": np.sin(it), "f_syn": np.cos(it), "grad_l1": 1 + it, "loss": 0.0, "lr": 0.3 - 0.01 * it,
+                  "seconds": 0.1}).to_csv(run / "log.csv", index=False)
+    assert report.main(["--results", str(res), "--runs", str(runs)]) == 0
+    return res
+
+
+def test_cli_writes_tables_cells_and_figures(written):
+    md = (written / "tables.md").read_text()
+    assert "CVPR Table 4" in md and "## Figures" in md and "figures/inpainting_square.png" in md
+    cells = pd.read_csv(written / "cells.csv")
+    assert list(cells.columns) == report.CELL_COLUMNS
+    mg = cells[(cells.table == "inpainting_celeba") & (cells.row == "error · square") & (cells.column == "MG")]
+    assert mg.value.tolist() == [0.05] and mg.paper.tolist() == [0.042]
+    assert (cells.status == "not run").any() and (cells.status == "cited").any()
+
+
+def test_each_figure_is_a_png_of_the_expected_size_and_not_blank(written):
+    from matplotlib.image import imread
+    fig_dir = written / "figures"
+    dpi, w_bar = figures.DPI, figures.PANEL_W
+    strips = lambda w, h, s: (round(s * w + 150), round(s * h + 70))  # noqa: E731  (figures.labeled_strips)
+    expected = {
+        "inpainting_celeba_paper_celeba.png": (round((2 * w_bar + figures.LEGEND_W) * dpi), figures.PANEL_H * dpi),
+        "svhn_l2svm_smoke_digits.png": (round((w_bar + figures.LEGEND_W) * dpi), figures.PANEL_H * dpi),
+        "inpainting_square.png": strips(4 * 18 + 2, 4 * (16 + 2 * 2), 2.0),  # original, masked input, 2 methods
+        "synthesis_nearest_train.png": strips(4 * 17 + 1, 2 * (16 + 2 * 1), 1.5),
+        "synthesis_samples.png": (round((1.9 * 2 + 1.0) * dpi), round((1.9 + 0.6) * dpi)),
+        "learning_smoke-x-multigrid-seed0-abc.png": (round(3.3 * 2 * dpi), 6 * dpi),
+    }
+    assert sorted(os.listdir(fig_dir)) == sorted(expected)
+    for name, (w, h) in expected.items():
+        pw, ph = png_size(str(fig_dir / name))
+        assert abs(pw - w) <= 1 and abs(ph - h) <= 1, (name, (pw, ph), (w, h))
+        assert imread(str(fig_dir / name))[..., :3].var() > 1e-3, f"{name} is blank"
+
+
+def test_report_on_an_empty_folder(tmp_path):
+    assert report.main(["--results", str(tmp_path), "--runs", str(tmp_path / "absent")]) == 0
+    assert (tmp_path / "tables.md").read_text().count("not run") > 20
+    assert not os.listdir(tmp_path / "figures") if (tmp_path / "figures").exists() else True
+
+
+def test_importing_the_report_does_not_load_torch():
+    code = "import sys, tasks.report, tasks.figures; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
