@@ -267,9 +267,18 @@ def score_claims(rws, cols):
 FIDELITY_ROWS = [("real images", "real"), ("DCGAN", "dcgan"), ("multi-grid", "multigrid")]
 
 
+def real_setting(sample_setting: str) -> str:
+    """The real images' setting beside samples of `sample_setting`: same Inception size, no noise flag
+    ("final_noise=off|inception_size=32" → "training_images|inception_size=32")."""
+    rest = sample_setting.partition("|")[2]
+    return "training_images" + (f"|{rest}" if rest else "")
+
+
 def fidelity_layout(rows: pd.DataFrame):
-    settings = settings_of(rows, ["inception_score", "fid"]) or ["final_noise=off"]
-    rws = [ax(lab if len(settings) == 1 else f"{lab} ({s})", paper=lab, method=m, setting=s)
+    found = settings_of(rows, ["inception_score", "fid"])
+    settings = [s for s in found if not s.startswith("training_images")] or ["final_noise=off|inception_size=32"]
+    rws = [ax(lab if len(settings) == 1 else f"{lab} ({s})", paper=lab, method=m,
+              setting=real_setting(s) if m == "real" else s)
            for s in settings for lab, m in FIDELITY_ROWS]
     cols = [ax("Inception score", paper="inception_score", metric="inception_score"), ax("FID", metric="fid")]
     return rws, cols

@@ -236,3 +236,14 @@ def test_report_on_an_empty_folder(tmp_path):
 def test_importing_the_report_does_not_load_torch():
     code = "import sys, tasks.report, tasks.figures; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_inception_block_pairs_real_images_with_samples_of_the_same_size():
+    from tasks.tables import fidelity_layout, real_setting
+    assert real_setting("final_noise=off|inception_size=32") == "training_images|inception_size=32"
+    rows = pd.DataFrame({"metric": ["inception_score"] * 2, "method": ["real", "multigrid"],
+                         "setting": ["training_images|inception_size=32", "final_noise=off|inception_size=32"]})
+    rws, _ = fidelity_layout(rows)
+    keys = {r.label: dict(r.keys) for r in rws}
+    assert keys["real images"] == {"method": "real", "setting": "training_images|inception_size=32"}
+    assert keys["multi-grid"]["setting"] == "final_noise=off|inception_size=32"
