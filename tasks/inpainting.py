@@ -59,12 +59,12 @@ from repro.baselines import ContextEncoder
 from repro.data import load_dataset
 from repro.engine import synthesize
 from repro.floors import biharmonic_fill, mean_face_fill, observed_mean_fill
-from repro.io import provenance
+from repro.io import atomic_save_image, provenance
 from repro.masks import get_mask, square_mask
 from repro.methods import METHODS, Start
 from repro.metrics import bootstrap_ci, masked_mae, masked_rmse, missing_fraction, psnr_masked, whole_image_mae
 from repro.pyramid import downscale
-from tasks.common import cli, parse_task_args, result_row, task_parser, trained_learner, write_results
+from tasks.common import cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_results
 
 DEFAULT_METHODS = ("pcd", "cd1", "singlegrid", "context_encoder", "multigrid")  # the paper's table order
 MASK_NAMES = ("square", "doodle", "pepper")
@@ -143,10 +143,9 @@ def image_metrics(x: torch.Tensor, out: torch.Tensor, mask: torch.Tensor, pixel_
 
 def save_panel(path: str, x: torch.Tensor, out: torch.Tensor, mask: torch.Tensor, pixel_max: float, n: int) -> None:
     """PNG with rows: original, masked input (missing pixels grey), result; n images per row."""
-    from torchvision.utils import save_image
     shown = torch.where(mask.bool(), 0.5 * pixel_max, x)  # (N, C, H, W)
     grid = torch.cat([x[:n], shown[:n], out[:n]]) / pixel_max  # (3n, C, H, W)
-    save_image(grid.float().clamp(0, 1), path, nrow=n)
+    atomic_save_image(grid.float().clamp(0, 1), path, nrow=n)
 
 
 def chosen_methods(cfg, args) -> list[str]:
@@ -167,14 +166,15 @@ def floor_fns(train_set, cfg) -> dict:
             "biharmonic": lambda x, m: biharmonic_fill(x / cfg.pixel_max, m) * cfg.pixel_max}
 
 
-def score(mcfg, args, method: str, images, masks, outputs: dict, prov: dict, n_test: int) -> list[dict]:
+def score(mcfg, args, method: str, images, masks, outputs: dict, prov: dict, n_test: int,
+          run: dict | None = None) -> list[dict]:
     """Rows (and panels) for one method's outputs under each mask, through one metric path."""
     rows = []
     for name, out in outputs.items():
         values = image_metrics(images, out, masks[name], mcfg.pixel_max)
         rows += [result_row(mcfg, experiment="inpainting", method=method, setting=name, metric=metric,
                             value=float(v.mean()), ci=bootstrap_ci(v, seed=mcfg.seed), n_images=n_test,
-                            prov=prov) for metric, v in values.items()]
+                            prov=prov, **(run or {})) for metric, v in values.items()]
         save_panel(os.path.join(args.out, f"inpainting_{method}_{name}.png"), images, out, masks[name],
                    mcfg.pixel_max, min(args.n_panels, n_test))
         print(f"{method:>13} {name:>6}: " + "  ".join(f"{m}={float(values[m].mean()):.4g}" for m in METRICS))
@@ -200,11 +200,11 @@ def main(argv=None) -> list[dict]:
             rows += score(cfg, args, method, images, masks, outputs, prov, n_test)
     for method in chosen_methods(cfg, args):
         mcfg = dataclasses.replace(cfg, method=method)
-        learner, _ = trained_learner(mcfg, args.runs, train_set, tag=tag, mask_fn=square_mask_fn(side),
-                                     progress=not args.no_progress)
+        learner, run_path = trained_learner(mcfg, args.runs, train_set, tag=tag, mask_fn=square_mask_fn(side),
+                                            progress=not args.no_progress)
         outputs = {name: inpaint_all(learner, images, masks[name], seed=cfg.seed * 1000 + 100 + k)
                    for k, name in enumerate(MASK_NAMES)}
-        rows += score(mcfg, args, method, images, masks, outputs, prov, n_test)
+        rows += score(mcfg, args, method, images, masks, outputs, prov, n_test, run_columns([(learner, run_path)]))
     path = write_results(args.out, "inpainting", rows)
     print(f"wrote {path}")
     return rows

@@ -22,7 +22,7 @@ from repro.data import ImageSet, load_dataset
 from repro.engine import Learner
 from repro.io import provenance
 from repro.pyramid import downscale
-from tasks.common import cli, parse_task_args, result_row, task_parser, trained_learner, write_results
+from tasks.common import cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_results
 from tasks.synthesis import synthesize_batches
 
 SETS = ("training", "testing", "synthesized", "negative")
@@ -39,14 +39,15 @@ def grid_scores(learner, images: torch.Tensor) -> torch.Tensor:
     return torch.stack(out)
 
 
-def score_rows(cfg, method: str, learner, sets: dict, prov: dict) -> list[dict]:
+def score_rows(cfg, method: str, learner, sets: dict, prov: dict, run: dict | None = None) -> list[dict]:
     rows = []
     for name, images in sets.items():
         scores = grid_scores(learner, images).double()
         for g, s in enumerate(scores, start=1):
             for metric, value in ((f"grid{g}_mean", s.mean()), (f"grid{g}_std", s.std())):
                 rows.append(result_row(cfg, experiment="score_diagnostics", method=method, setting=name,
-                                       metric=metric, value=float(value), n_images=len(images), prov=prov))
+                                       metric=metric, value=float(value), n_images=len(images), prov=prov,
+                                       **(run or {})))
     return rows
 
 
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
         raise ValueError(f"negatives {neg_name} have {negatives.channels} channels, training images "
                          f"{train_set.channels}")
     prov = provenance(cfg.torch_device())
-    learner, _ = trained_learner(cfg, args.runs, train_set, progress=not args.no_progress)
+    learner, run_path = trained_learner(cfg, args.runs, train_set, progress=not args.no_progress)
     gen = torch.Generator(device=cfg.torch_device()).manual_seed(cfg.seed + 11)
     n = args.n_score
     sets = {"training": capped(train_set, n, cfg), "testing": capped(test_set, n, cfg),
@@ -77,7 +78,8 @@ def main(argv=None) -> int:
             "negative": capped(negatives, n, cfg)}
     torch.manual_seed(cfg.seed)  # the untrained control: the very initial weights of the trained model
     untrained = Learner(cfg, train_set.channels, len(train_set)).to_device(cfg.torch_device(), cfg.dtype())
-    rows = score_rows(cfg, "multigrid", learner, sets, prov) + score_rows(cfg, "untrained", untrained, sets, prov)
+    rows = (score_rows(cfg, "multigrid", learner, sets, prov, run_columns([(learner, run_path)]))
+            + score_rows(cfg, "untrained", untrained, sets, prov))
     path = write_results(args.out, "score_diagnostics", rows)
     print(f"[score_diagnostics] wrote {len(rows)} rows to {path}")
     return 0
