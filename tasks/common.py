@@ -116,7 +116,7 @@ def run_columns(learned) -> dict:
 def write_results(out_dir: str, experiment: str, rows: list[dict]) -> str:
     """Merge rows into out_dir/<experiment>.csv (same key → replaced), atomically, holding an exclusive
     lock on out_dir/<experiment>.csv.lock so that concurrent writers (other tasks) do not drop rows.
-    Rows of older CSVs without the run and iterations columns are kept with those empty."""
+    Rows without the run and iterations columns (older CSVs, rows built by hand) get them empty."""
     path = os.path.join(out_dir, f"{experiment}.csv")
     os.makedirs(out_dir, exist_ok=True)
     with open(path + ".lock", "a") as lock:
@@ -124,7 +124,7 @@ def write_results(out_dir: str, experiment: str, rows: list[dict]) -> str:
         old = [{c: r.get(c) or "" for c in RESULT_COLUMNS} for r in read_csv(path)] if os.path.exists(path) else []
         key = lambda r: tuple(str(r[k]) for k in RESULT_KEY)  # noqa: E731
         new_keys = {key(r) for r in rows}
-        merged = [r for r in old if key(r) not in new_keys] + rows
+        merged = [r for r in old if key(r) not in new_keys] + [{"run": "", "iterations": "", **r} for r in rows]
         write_csv(path, merged, RESULT_COLUMNS)
     return path
 
