@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -107,6 +108,14 @@ class Config:
             raise ValueError(f"unknown precision {self.precision!r}; known: {', '.join(PRECISIONS)}")
         return PRECISIONS[self.precision]
 
+    def validate(self) -> "Config":
+        """Raise one ValueError listing every setting out of range, each with its flag; returns self.
+        Called when a config is built from the command line and by repro.engine.train before any work."""
+        problems = [p for p in (*_range_problems(self), _device_problem(self.device)) if p]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -121,6 +130,68 @@ class Config:
             raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
         d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**d)
+
+
+# --- ranges of the settings (Config.validate) ---------------------------------------------
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _finite_positive(x) -> bool:
+    return x is not None and math.isfinite(x) and x > 0
+
+
+def _range_problems(cfg: Config) -> list[str]:
+    """One message per setting out of its range."""
+    at_least = {"batch_size": 2, "n_iters": 0, "checkpoint_every": 1, "lr_decay_every": 1, "n_show": 1,
+                "steps_per_grid": 1, "image_size": 1, "z_dim": 1, "ce_bottleneck": 1, "celeba_crop": 1}
+    optional_at_least = {"baseline_steps": 1, "n_train": 1, "n_test": 1}
+    positive = ("step_size", "sigma", "width", "lr", "gan_lr", "pixel_max", "lr_final_ratio")
+    unit = {"beta1": (0, 1, False), "gan_beta1": (0, 1, False), "ce_rec_weight": (0, 1, True)}
+    named = {"precision": tuple(PRECISIONS), "compile_mode": COMPILE_MODES, "autocast": AUTOCASTS}
+    out = []
+    for name, low in at_least.items():
+        if getattr(cfg, name) < low:
+            why = ": batch norm needs at least two images per batch" if name == "batch_size" else ""
+            out.append(f"{_flag(name)} is {getattr(cfg, name)}, must be {low} or more{why}")
+    out += [f"{_flag(n)} is {getattr(cfg, n)}, must be {low} or more (or none)"
+            for n, low in optional_at_least.items() if getattr(cfg, n) is not None and getattr(cfg, n) < low]
+    out += [f"{_flag(n)} is {getattr(cfg, n)}, must be a finite number above 0"
+            for n in positive if not _finite_positive(getattr(cfg, n))]
+    for n, (low, high, closed) in unit.items():
+        v = getattr(cfg, n)
+        if not (math.isfinite(v) and low <= v and (v <= high if closed else v < high)):
+            out.append(f"{_flag(n)} is {v}, must lie in [{low}, {high}{']' if closed else ')'}")
+    if not (math.isfinite(cfg.leak) and cfg.leak >= 0):
+        out.append(f"--leak is {cfg.leak}, must be a finite number of 0 or more")
+    if not cfg.grid_sizes or min(cfg.grid_sizes) < 1:
+        out.append(f"--grid-sizes {' '.join(map(str, cfg.grid_sizes))}: need one or more sizes of 1 or more")
+    if cfg.clip() is not None and not cfg.clip_min < cfg.clip_max:
+        out.append(f"--clip-min {cfg.clip_min} must be below --clip-max {cfg.clip_max}")
+    out += [f"unknown {n} {getattr(cfg, n)!r}; known: {', '.join(known)}"
+            for n, known in named.items() if getattr(cfg, n) not in known]
+    return out
+
+
+def _device_problem(name: str) -> str | None:
+    """Why --device cannot be used here, or None."""
+    if name == "auto":
+        return None
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        return f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N"
+    if dev.type == "cpu":
+        return None
+    if dev.type != "cuda":
+        return f"--device {name}: this suite runs on cpu or cuda; use auto, cpu, cuda or cuda:N"
+    if not torch.cuda.is_available():
+        why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+        return f"--device {name}: {why} (torch {torch.__version__}); use --device cpu or auto"
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        return f"--device {name}: only {torch.cuda.device_count()} CUDA device(s); use cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+    return None
 
 
 PRESETS: dict[str, Config] = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import time
 
 import torch
@@ -22,7 +23,8 @@ from tqdm import tqdm
 from repro import dist, speed
 from repro.config import Config
 from repro.data import ImageSet, load_dataset
-from repro.io import atomic_torch_save, atomic_write_bytes, provenance, read_csv, write_csv
+from repro.io import (append_csv, atomic_save_image, atomic_torch_save, atomic_write_bytes, check_writable,
+                      provenance, read_complete_rows, remove_orphans, write_csv)
 from repro.langevin import langevin
 from repro.methods import METHODS, Start, get_method
 from repro.models import build_energy_net
@@ -226,37 +228,89 @@ def sample_1x1(train_set: ImageSet, n: int, generator: torch.Generator, cfg: Con
 
 
 # --- run folder ------------------------------------------------------------------------
+# A run folder holds config.json, run_info.json, checkpoint.pt, log.csv and the sample-grid PNGs. At each
+# checkpoint the new log rows are appended and fsynced, the PNGs replaced atomically, and only then is the
+# checkpoint renamed into place: the checkpoint is the commit point. A resume truncates log.csv to the
+# checkpoint's iterations and removes the temporary files of writes a kill interrupted.
 
-def _open_run(cfg: Config, out_dir: str, resume: bool):
-    ckpt_path = os.path.join(out_dir, "checkpoint.pt")
-    if not resume:
-        if os.path.exists(ckpt_path) or os.path.exists(os.path.join(out_dir, "log.csv")):
-            raise FileExistsError(f"{out_dir!r} already holds a run; pass --resume to continue it, "
-                                  f"or choose another --out")
-        os.makedirs(out_dir, exist_ok=True)
-        atomic_write_bytes(os.path.join(out_dir, "config.json"), cfg.to_json().encode())
-        return None
-    if not os.path.exists(ckpt_path):
-        raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path!r}")
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+def load_checkpoint(path: str) -> dict:
+    """torch.load a checkpoint; a truncated or corrupt file is a ValueError that says what to do."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise ValueError(f"checkpoint {path!r} is truncated or corrupt ({type(err).__name__}); delete it "
+                         f"(and log.csv) to train the run again from the start") from None
+
+
+def schedule_fixed(cfg: Config) -> bool:
+    """Whether the learning-rate schedule is independent of n_iters, so that a finished run extended
+    to more iterations equals a run of that length: the baselines' constant rates, or lr_final_ratio 1."""
+    from repro.baselines import BASELINES
+    return cfg.method in BASELINES or cfg.lr_final_ratio == 1
+
+
+def check_resume(cfg: Config, ckpt: dict) -> None:
+    """Refuse a resume whose settings differ from the checkpoint's in anything but RESUMABLE_CHANGES, and
+    an n_iters that would shorten the run or, under a decaying schedule, change it."""
     saved = ckpt["config"]
     changed = sorted(k for k, v in cfg.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES)
     if changed:
         raise ValueError(f"--resume: settings differ from the checkpoint's: {', '.join(changed)}")
+    done, planned = ckpt["iteration"], saved["n_iters"]
+    if cfg.n_iters < done:
+        raise ValueError(f"--resume: --n-iters {cfg.n_iters} is below the checkpoint's {done} iterations; "
+                         f"a run cannot be shortened (use --n-iters {planned})")
+    if cfg.n_iters != planned and not schedule_fixed(cfg):
+        raise ValueError(f"--resume: --n-iters {cfg.n_iters} differs from the run's {planned}, and the "
+                         f"learning-rate schedule decays over n_iters, so a longer run would not be the run "
+                         f"resumed; resume with --n-iters {planned}, or train a new run in another --out")
+
+
+def _open_run(cfg: Config, out_dir: str, resume: bool):
+    ckpt_path, log_path = os.path.join(out_dir, "checkpoint.pt"), os.path.join(out_dir, "log.csv")
+    if not resume:
+        if os.path.exists(ckpt_path):
+            raise FileExistsError(f"{out_dir!r} already holds a run; pass --resume to continue it, "
+                                  f"or choose another --out")
+        if os.path.exists(log_path):  # a log without a checkpoint: a run killed before its first checkpoint
+            if not os.path.exists(os.path.join(out_dir, "config.json")):
+                raise FileExistsError(f"{out_dir!r} holds a log.csv but no run; choose another --out")
+            os.unlink(log_path)
+        remove_orphans(out_dir)
+        atomic_write_bytes(os.path.join(out_dir, "config.json"), cfg.to_json().encode())
+        return None
+    if not os.path.exists(ckpt_path):
+        raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path!r}; the run stopped before its first "
+                                f"checkpoint, so start it again without --resume")
+    ckpt = load_checkpoint(ckpt_path)
+    check_resume(cfg, ckpt)
+    remove_orphans(out_dir)
+    log = read_complete_rows(log_path, LOG_COLUMNS) if os.path.exists(log_path) else []
+    write_csv(log_path, [r for r in log if int(r["iteration"]) < ckpt["iteration"]], LOG_COLUMNS)
     atomic_write_bytes(os.path.join(out_dir, "config.json"), cfg.to_json().encode())
     return ckpt
 
 
 def save_sample_grids(out_dir: str, samples: list[torch.Tensor], sizes, cfg: Config, tag: str = "") -> list[str]:
     """One PNG per grid of the first n_show samples, block-up-scaled to the image size (figure 1)."""
-    from torchvision.utils import save_image
     paths = []
     for y, size in zip(samples, sizes):
         y = upscale(y[: cfg.n_show], cfg.image_size) / cfg.pixel_max
         path = os.path.join(out_dir, f"samples{tag}_grid{size}.png")
-        save_image(y.float().cpu().clamp(0, 1), path, nrow=max(1, int(math.sqrt(len(y)))))
+        atomic_save_image(y.float().cpu().clamp(0, 1), path, nrow=max(1, int(math.sqrt(len(y)))))
         paths.append(path)
     return paths
+
+
+def save_checkpoint(out_dir: str, learner: Trainable, cfg: Config, t: int, train_set: ImageSet, rows: list[dict],
+                    samples: list[torch.Tensor]) -> None:
+    """Commit iterations up to t: log rows (appended, fsynced), sample grids, then the checkpoint itself."""
+    append_csv(os.path.join(out_dir, "log.csv"), rows, LOG_COLUMNS)
+    save_sample_grids(out_dir, samples, learner.sizes, cfg)
+    atomic_torch_save({"config": cfg.to_dict(), "iteration": t + 1, "channels": train_set.channels,
+                       "n_train": len(train_set), **learner.checkpoint()}, os.path.join(out_dir, "checkpoint.pt"))
 
 
 def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSet | None = None,
@@ -271,6 +325,11 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
     process runs its shard of every batch, rank 0 writes; the result equals the 1-process run up to
     floating-point rounding, and a checkpoint can be resumed with any number of processes.
     """
+    cfg.validate()  # every setting in range before any work
+    if cfg.n_iters < 1:
+        raise ValueError(f"n_iters is {cfg.n_iters}: training needs at least one iteration (--n-iters 1 or more)")
+    if dist.is_main():
+        check_writable(out_dir, "--out")
     device, dtype = dist.local_device(cfg.torch_device()), cfg.dtype()
     check_method(cfg.method)  # fail fast on an unknown name
     speed.check(cfg)
@@ -281,19 +340,20 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
     train_set = train_set if train_set is not None else load_dataset(cfg, "train")
     if train_set.images.shape[-1] != cfg.image_size:
         raise ValueError(f"training images are {train_set.images.shape[-1]}px, config says {cfg.image_size}")
+    if cfg.batch_size > len(train_set):
+        raise ValueError(f"batch size {cfg.batch_size} exceeds the {len(train_set)} training images of "
+                         f"{train_set.name}; use --batch-size {len(train_set)} or less")
     ckpt = _open_run(cfg, out_dir, resume) if main else None
     if n_proc > 1:  # rank 0 has checked and created the run folder; the others read its checkpoint
         torch.distributed.barrier()
         if resume and not main:
-            ckpt = torch.load(os.path.join(out_dir, "checkpoint.pt"), map_location="cpu", weights_only=False)
+            ckpt = load_checkpoint(os.path.join(out_dir, "checkpoint.pt"))
     torch.manual_seed(cfg.seed)  # network initialisation (the same on every process)
     learner = make_learner(cfg, train_set.channels, len(train_set)).to_device(device, dtype)
-    start, log = 0, []
+    start, log = 0, []  # log: the rows since the last checkpoint
     if ckpt is not None:
         learner.restore(ckpt)
         start = ckpt["iteration"]
-        log_path = os.path.join(out_dir, "log.csv")
-        log = [r for r in read_csv(log_path) if int(r["iteration"]) < start] if os.path.exists(log_path) else []
     info = {**provenance(device), "dataset": train_set.name, "n_train": len(train_set), "method": cfg.method,
             "processes": n_proc}
     if main:
@@ -322,12 +382,11 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
             log.append({"iteration": t, "grid": g + 1, "size": size, "f_obs": f_obs, "f_syn": f_syn,
                         "grad_l1": g1, "loss": loss, "lr": lr, "seconds": seconds})
         bar.set_postfix(f_obs=f"{stats[-1, 0]:.3g}", f_syn=f"{stats[-1, 1]:.3g}")
+        learner.iteration = t + 1
         if last and main:
-            atomic_torch_save({"config": cfg.to_dict(), "iteration": t + 1, "channels": train_set.channels,
-                               "n_train": len(train_set), **learner.checkpoint()},
-                              os.path.join(out_dir, "checkpoint.pt"))
-            write_csv(os.path.join(out_dir, "log.csv"), log, LOG_COLUMNS)
-            save_sample_grids(out_dir, samples, learner.sizes, cfg)
+            save_checkpoint(out_dir, learner, cfg, t, train_set, log, samples)
+        if last:
+            log = []
         if callback is not None:
             callback(t, learner, samples, stats)
     if n_proc > 1:
@@ -340,7 +399,7 @@ def load_learner(out_dir: str, device: str | None = None) -> Trainable:
     path = os.path.join(out_dir, "checkpoint.pt")
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path!r}; train first")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(path)
     cfg = Config.from_dict(ckpt["config"])
     if device is not None:
         cfg = Config.from_dict({**cfg.to_dict(), "device": device})

@@ -1,8 +1,15 @@
-"""Atomic file writes, tidy CSV and provenance."""
+"""Atomic file writes, tidy CSV and provenance.
+
+Every file the suite writes goes through a temporary file in the same folder (prefix ``.tmp-``) that is
+renamed over the target, so a reader, or a run killed at any instant, sees the old file or the whole new
+one, never a part. Files get the user's umask (0666 & ~umask), like files opened plainly.
+"""
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
+import glob
 import io
 import os
 import subprocess
@@ -11,27 +18,96 @@ import tempfile
 import torch
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write `data` to `path` so that readers see either the old file or the whole new one."""
+TMP_PREFIX = ".tmp-"  # temporary files of atomic writes; a kill can leave them (remove_orphans)
+
+
+def umask_mode() -> int:
+    """The mode a plainly created file gets: 0o666 without the process's umask bits."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make a rename in `folder` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str):
+    """Yield a temporary path beside `path` (same extension) to write to; on success it is synced and
+    renamed over `path`, on any exception removed. For writers that want a file name (save_image, savefig)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TMP_PREFIX, suffix=os.path.basename(path))
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+        yield tmp
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, umask_mode())  # mkstemp creates 0600
         os.replace(tmp, path)
+        _fsync_folder(folder)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
 
 
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write `data` to `path` so that readers see either the old file or the whole new one."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+
+
 def atomic_torch_save(obj, path: str) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_save_image(images, path: str, **kwargs) -> None:
+    """torchvision's save_image, atomically (the format follows the extension of `path`)."""
+    from torchvision.utils import save_image
+    with atomic_path(path) as tmp:
+        save_image(images, tmp, **kwargs)
+
+
+def remove_orphans(folder: str) -> list[str]:
+    """Remove the temporary files that killed atomic writes left in `folder`; returns their paths.
+    Only for a folder no other process is writing to (a run folder being resumed)."""
+    paths = sorted(glob.glob(os.path.join(glob.escape(folder), TMP_PREFIX + "*")))
+    for p in paths:
+        os.unlink(p)
+    return paths
+
+
+def check_writable(folder: str, flag: str) -> None:
+    """Raise a ValueError naming `flag` unless files can be created in `folder` (or, while it does not
+    exist yet, in its nearest existing parent): a throwaway file proves it, so a read-only folder fails
+    before any work, not at the first checkpoint. Creates nothing that stays."""
+    probe = os.path.abspath(folder)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    try:
+        if not os.path.isdir(probe):
+            raise NotADirectoryError(20, "a file stands in the way", probe)
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=TMP_PREFIX + "probe-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        raise ValueError(f"{flag} {folder!r} is not a writable folder ({err.strerror}: {probe}); "
+                         f"choose another {flag}") from None
 
 
 def write_csv(path: str, rows: list[dict], columns: list[str]) -> None:
@@ -45,6 +121,34 @@ def write_csv(path: str, rows: list[dict], columns: list[str]) -> None:
             raise ValueError(f"{path}: row lacks columns {missing}")
         writer.writerow(row)
     atomic_write_bytes(path, buf.getvalue().encode())
+
+
+def append_csv(path: str, rows: list[dict], columns: list[str]) -> None:
+    """Append rows (the header first if the file is new or empty), flushed and fsynced to disk. Not
+    atomic: a kill can leave a torn last line, which read_complete_rows drops."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="raise", lineterminator="\n")
+    new = not os.path.exists(path) or os.path.getsize(path) == 0
+    if new:
+        writer.writeheader()
+    writer.writerows(rows)
+    if new:  # created with the user's umask by open(), like any plain file
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a", newline="") as fh:
+        fh.write(buf.getvalue())
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_complete_rows(path: str, columns: list[str]) -> list[dict]:
+    """The rows of a CSV written by write_csv/append_csv that have every column (a torn line has not)."""
+    with open(path, newline="") as fh:
+        text = fh.read()
+    lines = text.split("\n")
+    if not text.endswith("\n"):
+        lines = lines[:-1]  # the last line was cut mid-write
+    rows = list(csv.DictReader(io.StringIO("\n".join(lines) + "\n")))
+    return [r for r in rows if all(r.get(c) not in (None, "") for c in columns) and None not in r]
 
 
 def read_csv(path: str) -> list[dict]:

@@ -8,11 +8,12 @@ per grid. ``--resume`` continues an interrupted run exactly where its last check
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from repro.config import add_config_args, config_from_args
 from repro.data import DATASETS
-from repro.engine import train
+from repro.engine import load_checkpoint, train
 from repro.langevin import NonFiniteError
 from repro.baselines import BASELINES
 from repro.methods import METHODS
@@ -25,16 +26,24 @@ def main(argv=None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
-    cfg = config_from_args(args)
     try:
+        cfg = config_from_args(args).validate()
         train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     except NonFiniteError as err:
-        print(f"error: {err}\nThe last good checkpoint in {args.out} is kept.", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"error: {err}; {kept_checkpoint(args.out)}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def kept_checkpoint(out_dir: str) -> str:
+    """What a diverged run leaves: its last good checkpoint, if it got as far as one."""
+    path = os.path.join(out_dir, "checkpoint.pt")
+    if not os.path.exists(path):
+        return f"it diverged before its first checkpoint, so {out_dir} holds none: lower --step-size or --lr"
+    return f"the last good checkpoint (iteration {load_checkpoint(path)['iteration']}) in {out_dir} is kept"
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ class Trainable(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # moved to the device by to_device
+        self.iteration = 0  # learning iterations done (set by the training loop and by restore)
 
     def train_step(self, x: torch.Tensor, idx: torch.Tensor, mask: torch.Tensor | None = None):
         """One iteration on a batch (B, C, H, W) in [0, pixel_max]; returns (samples per size, stats).
@@ -76,6 +77,7 @@ class Trainable(nn.Module):
             sch.load_state_dict(s)
         self.gen.set_state(ckpt["gen"])
         self.load_extra_state(ckpt["extra"])
+        self.iteration = ckpt.get("iteration", 0)  # a run checkpoint has it; a bare checkpoint() not
 
 
 def grad_l1(module: nn.Module) -> torch.Tensor:

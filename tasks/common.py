@@ -2,14 +2,16 @@
 
 Result CSVs (``results/<experiment>.csv``) have exactly ``RESULT_COLUMNS``: one row per
 (experiment, method, setting, seed, metric) with its value, an optional interval, and
-provenance (profile, dataset, number of images, device, commit, date). Writing merges
-with rows already there (same key → replaced), atomically.
+provenance (profile, dataset, number of images, device, commit, date, and for a number from a
+trained model its run folder and iteration count). Writing merges with rows already there (same
+key → replaced), atomically and under a lock, so concurrent tasks writing one CSV lose no rows.
 """
 from __future__ import annotations
 
 import argparse
 import atexit
 import dataclasses
+import fcntl
 import hashlib
 import os
 import shutil
@@ -19,13 +21,14 @@ import tempfile
 from repro import dist
 from repro.config import Config, add_config_args, config_from_args
 from repro.data import DATASETS, ImageSet
-from repro.engine import load_learner, train
-from repro.io import provenance, read_csv, write_csv
+from repro.engine import load_checkpoint, load_learner, train
+from repro.io import check_writable, provenance, read_csv, write_csv
 from repro.baselines import BASELINES
 from repro.methods import METHODS
 
 RESULT_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "value", "ci_low", "ci_high",
-                  "profile", "dataset", "n_images", "device", "commit", "date"]
+                  "profile", "dataset", "n_images", "device", "commit", "date",
+                  "run", "iterations"]  # run folder and its iteration count; empty where no model was trained
 RESULT_KEY = ("experiment", "method", "setting", "seed", "metric", "profile", "dataset")
 
 
@@ -51,8 +54,15 @@ def parse_task_args(parser: argparse.ArgumentParser, argv=None, **defaults) -> t
     cfg = config_from_args(args)
     given = vars(args)
     cfg = dataclasses.replace(cfg, **{k: v for k, v in defaults.items() if k not in given})
+    cfg.validate()
+    if cfg.n_iters < 1:  # every task reports trained models
+        raise ValueError(f"--n-iters {cfg.n_iters}: a trained model needs at least one iteration; the "
+                         f"untrained network is reported as its own control, never as a learned result")
     dist.setup(dist.local_device(cfg.torch_device()))
-    if not dist.is_main():
+    if dist.is_main():
+        check_writable(args.out, "--out")
+        check_writable(args.runs, "--runs")
+    else:
         args.out = tempfile.mkdtemp(prefix=f"mgcd-rank{dist.rank()}-")
         atexit.register(shutil.rmtree, args.out, True)
         args.no_progress = True
@@ -70,11 +80,10 @@ def run_dir(cfg: Config, runs_root: str, tag: str = "") -> str:
 def trained_learner(cfg: Config, runs_root: str, train_set: ImageSet, *, tag: str = "", mask_fn=None,
                     progress: bool = True):
     """The learner for cfg: loaded when its run is complete, resumed when partial, else trained."""
-    import torch
     path = run_dir(cfg, runs_root, tag)
     ckpt = os.path.join(path, "checkpoint.pt")
     if os.path.exists(ckpt):
-        done = torch.load(ckpt, map_location="cpu", weights_only=False)["iteration"] >= cfg.n_iters
+        done = load_checkpoint(ckpt)["iteration"] >= cfg.n_iters
         if done:
             return load_learner(path, device=cfg.device), path
         return train(cfg, path, resume=True, train_set=train_set, mask_fn=mask_fn, progress=progress), path
@@ -83,23 +92,40 @@ def trained_learner(cfg: Config, runs_root: str, train_set: ImageSet, *, tag: st
 
 def result_row(cfg: Config, *, experiment: str, method: str, setting: str, metric: str, value: float,
                n_images: int, seed: int | None = None, ci: tuple[float, float] | None = None,
-               dataset: str | None = None, prov: dict | None = None) -> dict:
+               dataset: str | None = None, prov: dict | None = None, run: str = "",
+               iterations: int | None = None) -> dict:
+    """run, iterations: the run folder's name and iteration count of the trained model behind the value
+    (run_columns); empty for values from no trained model (floors, raw pixels, real images, untrained)."""
     prov = prov or provenance(cfg.torch_device())
     return {"experiment": experiment, "method": method, "setting": setting,
             "seed": cfg.seed if seed is None else seed, "metric": metric, "value": float(value),
             "ci_low": "" if ci is None else float(ci[0]), "ci_high": "" if ci is None else float(ci[1]),
             "profile": cfg.profile, "dataset": dataset or cfg.dataset, "n_images": int(n_images),
-            "device": prov["device"], "commit": prov["commit"], "date": prov["date"]}
+            "device": prov["device"], "commit": prov["commit"], "date": prov["date"],
+            "run": run, "iterations": "" if iterations is None else iterations}
+
+
+def run_columns(learned) -> dict:
+    """result_row's run and iterations for values computed from [(learner, run path), ...] (several
+    runs, e.g. one model per class, are joined with '+')."""
+    runs = [os.path.basename(os.path.normpath(p)) for _, p in learned]
+    iters = list(dict.fromkeys(lr.iteration for lr, _ in learned))  # distinct, in order
+    return {"run": "+".join(runs), "iterations": iters[0] if len(iters) == 1 else "+".join(map(str, iters))}
 
 
 def write_results(out_dir: str, experiment: str, rows: list[dict]) -> str:
-    """Merge rows into out_dir/<experiment>.csv (same key → replaced), atomically."""
+    """Merge rows into out_dir/<experiment>.csv (same key → replaced), atomically, holding an exclusive
+    lock on out_dir/<experiment>.csv.lock so that concurrent writers (other tasks) do not drop rows.
+    Rows without the run and iterations columns (older CSVs, rows built by hand) get them empty."""
     path = os.path.join(out_dir, f"{experiment}.csv")
-    old = read_csv(path) if os.path.exists(path) else []
-    key = lambda r: tuple(str(r[k]) for k in RESULT_KEY)  # noqa: E731
-    new_keys = {key(r) for r in rows}
-    merged = [r for r in old if key(r) not in new_keys] + rows
-    write_csv(path, merged, RESULT_COLUMNS)
+    os.makedirs(out_dir, exist_ok=True)
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        old = [{c: r.get(c) or "" for c in RESULT_COLUMNS} for r in read_csv(path)] if os.path.exists(path) else []
+        key = lambda r: tuple(str(r[k]) for k in RESULT_KEY)  # noqa: E731
+        new_keys = {key(r) for r in rows}
+        merged = [r for r in old if key(r) not in new_keys] + [{"run": "", "iterations": "", **r} for r in rows]
+        write_csv(path, merged, RESULT_COLUMNS)
     return path
 
 
@@ -109,7 +135,7 @@ def cli(main) -> int:
     from repro.langevin import NonFiniteError
     try:
         main()
-    except (ValueError, FileNotFoundError, FileExistsError, NonFiniteError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, NonFiniteError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -70,12 +70,12 @@ from repro.baselines import ContextEncoder
 from repro.data import load_dataset
 from repro.engine import synthesize
 from repro.floors import biharmonic_fill, mean_face_fill, observed_mean_fill
-from repro.io import provenance
+from repro.io import atomic_save_image, provenance
 from repro.masks import get_mask, square_mask
 from repro.methods import METHODS, Start
 from repro.metrics import bootstrap_ci, masked_mae, masked_rmse, missing_fraction, psnr_masked, whole_image_mae
 from repro.pyramid import downscale
-from tasks.common import cli, parse_task_args, result_row, task_parser, trained_learner, write_results
+from tasks.common import cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_results
 
 DEFAULT_METHODS = ("pcd", "cd1", "singlegrid", "context_encoder", "multigrid")  # the paper's table order
 MASK_NAMES = ("square", "doodle", "pepper")
@@ -233,10 +233,9 @@ def image_metrics(x: torch.Tensor, out: torch.Tensor, mask: torch.Tensor, pixel_
 
 def save_panel(path: str, x: torch.Tensor, out: torch.Tensor, mask: torch.Tensor, pixel_max: float, n: int) -> None:
     """PNG with rows: original, masked input (missing pixels grey), result; n images per row."""
-    from torchvision.utils import save_image
     shown = torch.where(mask.bool(), 0.5 * pixel_max, x)  # (N, C, H, W)
     grid = torch.cat([x[:n], shown[:n], out[:n]]) / pixel_max  # (3n, C, H, W)
-    save_image(grid.float().clamp(0, 1), path, nrow=n)
+    atomic_save_image(grid.float().clamp(0, 1), path, nrow=n)
 
 
 def chosen_methods(cfg, args) -> list[str]:
@@ -258,7 +257,7 @@ def floor_fns(train_set, cfg) -> dict:
 
 
 def score(mcfg, args, method: str, images, masks, outputs: dict, prov: dict, n_test: int,
-          suffix: str = "", experiment: str = "inpainting") -> list[dict]:
+          suffix: str = "", experiment: str = "inpainting", run: dict | None = None) -> list[dict]:
     """Rows (and panels) for one method's outputs under each mask, through one metric path; the
     setting is the mask's name plus `suffix` (a second test-time setting)."""
     rows = []
@@ -266,7 +265,7 @@ def score(mcfg, args, method: str, images, masks, outputs: dict, prov: dict, n_t
         values = image_metrics(images, out, masks[name], mcfg.pixel_max)
         rows += [result_row(mcfg, experiment=experiment, method=method, setting=name + suffix, metric=metric,
                             value=float(v.mean()), ci=bootstrap_ci(v, seed=mcfg.seed), n_images=n_test,
-                            prov=prov) for metric, v in values.items()]
+                            prov=prov, **(run or {})) for metric, v in values.items()]
         if not suffix and experiment == "inpainting":
             save_panel(os.path.join(args.out, f"inpainting_{method}_{name}.png"), images, out, masks[name],
                        mcfg.pixel_max, min(args.n_panels, n_test))
@@ -295,8 +294,9 @@ def main(argv=None) -> list[dict]:
             rows += score(cfg, args, method, images, masks, outputs, prov, n_test, experiment=experiment)
     for method in chosen_methods(cfg, args):
         mcfg = dataclasses.replace(cfg, method=method)
-        learner, _ = trained_learner(mcfg, args.runs, train_set, tag=tag, mask_fn=square_mask_fn(side),
-                                     progress=not args.no_progress)
+        learner, run_path = trained_learner(mcfg, args.runs, train_set, tag=tag, mask_fn=square_mask_fn(side),
+                                            progress=not args.no_progress)
+        run = run_columns([(learner, run_path)])
         budget = args.test_steps or cfg.steps_per_grid * len(cfg.grid_sizes)
         runs = [(steps, Procedure(), "" if j == 0 else f"|test_steps={steps}")
                 for j, steps in enumerate(test_budgets(learner, budget))]
@@ -305,7 +305,8 @@ def main(argv=None) -> list[dict]:
         for steps, proc, suffix in runs:
             outputs = {name: inpaint_all(learner, images, masks[name], seed=cfg.seed * 1000 + 100 + k,
                                          budget=steps or None, proc=proc) for k, name in enumerate(MASK_NAMES)}
-            rows += score(mcfg, args, method, images, masks, outputs, prov, n_test, suffix, experiment=experiment)
+            rows += score(mcfg, args, method, images, masks, outputs, prov, n_test, suffix, experiment=experiment,
+                          run=run)
     path = write_results(args.out, experiment, rows)
     print(f"wrote {path}")
     return rows

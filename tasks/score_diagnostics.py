@@ -27,7 +27,7 @@ from repro.data import ImageSet, load_dataset
 from repro.engine import Learner
 from repro.io import provenance
 from repro.pyramid import downscale
-from tasks.common import cli, parse_task_args, result_row, task_parser, trained_learner, write_results
+from tasks.common import cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_results
 from tasks.synthesis import synthesize_batches
 
 SETS = ("training", "testing", "synthesized", "synthesized_final_downscaled", "negative")
@@ -53,14 +53,15 @@ def grid_scores(learner, images) -> torch.Tensor:
     return torch.stack(out)
 
 
-def score_rows(cfg, method: str, learner, sets: dict, prov: dict) -> list[dict]:
+def score_rows(cfg, method: str, learner, sets: dict, prov: dict, run: dict | None = None) -> list[dict]:
     rows = []
     for name, images in sets.items():
         scores = grid_scores(learner, images).double()  # (grids, N)
         for g, s in enumerate(scores, start=1):
             for metric, value in ((f"grid{g}_mean", s.mean()), (f"grid{g}_std", s.std())):
                 rows.append(result_row(cfg, experiment="score_diagnostics", method=method, setting=name,
-                                       metric=metric, value=float(value), n_images=scores.shape[1], prov=prov))
+                                       metric=metric, value=float(value), n_images=scores.shape[1], prov=prov,
+                                       **(run or {})))
     return rows
 
 
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
         raise ValueError(f"negatives {neg_name} have {negatives.channels} channels, training images "
                          f"{train_set.channels}")
     prov = provenance(cfg.torch_device())
-    learner, _ = trained_learner(cfg, args.runs, train_set, progress=not args.no_progress)
+    learner, run_path = trained_learner(cfg, args.runs, train_set, progress=not args.no_progress)
     gen = torch.Generator(device=cfg.torch_device()).manual_seed(cfg.seed + 11)
     n = args.n_score
     per_grid = synthesize_batches(learner, train_set, min(n, len(train_set)), gen, cfg.noise)  # one per grid
@@ -97,7 +98,8 @@ def main(argv=None) -> int:
         del sets["synthesized_final_downscaled"]
     torch.manual_seed(cfg.seed)  # the untrained control: the very initial weights of the trained model
     untrained = Learner(cfg, train_set.channels, len(train_set)).to_device(cfg.torch_device(), cfg.dtype())
-    rows = score_rows(cfg, cfg.method, learner, sets, prov) + score_rows(cfg, "untrained", untrained, sets, prov)
+    rows = (score_rows(cfg, cfg.method, learner, sets, prov, run_columns([(learner, run_path)]))
+            + score_rows(cfg, "untrained", untrained, sets, prov))
     path = write_results(args.out, "score_diagnostics", rows)
     print(f"[score_diagnostics] wrote {len(rows)} rows to {path}")
     return 0

@@ -105,7 +105,7 @@ from repro.features import (DEFAULT_CS, PixelMaps, TopMapClassifier, balanced_dr
 from repro.io import provenance
 from repro.methods import METHODS
 from repro.models import build_energy_net
-from tasks.common import cli, parse_task_args, result_row, task_parser, trained_learner, write_results
+from tasks.common import cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_results
 
 EXPERIMENTS = ("svhn_l2svm", "svhn_cnn")
 # Config defaults of this task per profile (under the user's flags).
@@ -194,9 +194,9 @@ def label_draws(cfg, args, labels) -> dict:
     return {(n, s): balanced_draw(labels, n, args.val_labels, s) for n in args.labels for s in seeds}
 
 
-def row(cfg, data, prov, experiment, method, setting, metric, value, seed=None):
+def row(cfg, data, prov, experiment, method, setting, metric, value, seed=None, run=None):
     return result_row(cfg, experiment=experiment, method=method, setting=setting, metric=metric, value=value,
-                      n_images=len(data.test), seed=seed, prov=prov)
+                      n_images=len(data.test), seed=seed, prov=prov, **(run or {}))
 
 
 def row_seed(train_seed: int, draw_seed: int) -> int:
@@ -220,7 +220,7 @@ def untrained_learner(cfg, train_set: ImageSet) -> Learner:
 
 
 def learners(cfg, args, data: Data, configure):
-    """(method, training seed, learner) for each learned method and "untrained", per training seed.
+    """(method, training seed, learner, run columns) for each learned method and "untrained", per training seed.
 
     configure(cfg, method) → the experiment's config; "untrained" is the multigrid structure at its
     initialisation. Loaded (or trained, cached under --runs) one at a time.
@@ -229,10 +229,11 @@ def learners(cfg, args, data: Data, configure):
         for seed in train_seeds(cfg, args):
             at_seed = dataclasses.replace(cfg, seed=seed)
             if method == "untrained":
-                yield method, seed, untrained_learner(configure(at_seed, "multigrid"), data.unsup)
+                yield method, seed, untrained_learner(configure(at_seed, "multigrid"), data.unsup), {}
             else:
-                yield method, seed, trained_learner(configure(at_seed, method), args.runs, data.unsup, tag=data.tag,
-                                                    progress=not args.no_progress)[0]
+                trained = trained_learner(configure(at_seed, method), args.runs, data.unsup, tag=data.tag,
+                                          progress=not args.no_progress)
+                yield method, seed, trained[0], run_columns([trained])
 
 
 # --- L2-SVM on max-pooled features of the finest (dcgan) net ----------------------------------
@@ -254,15 +255,15 @@ def svm_readout(learner):
 
 
 def svm_sources(cfg, args, data: Data):
-    """(method, training seed, feature fn, dimension): raw pixels, then every learner's read-out."""
+    """(method, training seed, feature fn, dimension, run columns): raw pixels, then every learner's read-out."""
     c, s = data.train.channels, cfg.image_size
-    yield "raw_pixels", cfg.seed, pixel_features, c * s * s  # (B, C·H·W)
-    for method, seed, learner in learners(cfg, args, data, svm_config):
-        yield method, seed, *svm_readout(learner)
+    yield "raw_pixels", cfg.seed, pixel_features, c * s * s, {}  # (B, C·H·W)
+    for method, seed, learner, run in learners(cfg, args, data, svm_config):
+        yield method, seed, *svm_readout(learner), run
     for seed in [] if args.no_dcgan else train_seeds(cfg, args):  # CVPR Table 2's DCGAN row
         dcgan = dataclasses.replace(cfg, method="dcgan", seed=seed, archs=None)
-        learner = trained_learner(dcgan, args.runs, data.unsup, tag=data.tag, progress=not args.no_progress)[0]
-        yield "dcgan", seed, *svm_readout(learner)
+        trained = trained_learner(dcgan, args.runs, data.unsup, tag=data.tag, progress=not args.no_progress)
+        yield "dcgan", seed, *svm_readout(trained[0]), run_columns([trained])
 
 
 def svm_errors(cfg, args, data: Data, draws: dict, fn) -> dict:
@@ -280,12 +281,12 @@ def svm_errors(cfg, args, data: Data, draws: dict, fn) -> dict:
 
 def l2svm_rows(cfg, args, data: Data, draws: dict, prov: dict) -> list[dict]:
     rows, dims = [], {}
-    for method, train_seed, fn, dim in svm_sources(cfg, args, data):
+    for method, train_seed, fn, dim, run in svm_sources(cfg, args, data):
         dims[method] = dim
         for (n, draw), (err, c) in svm_errors(cfg, args, data, draws, fn).items():
             seed = row_seed(train_seed, draw)
             print(f"svhn_l2svm {method} labels={n} seed={seed}: C={c:g}, test error {err:.2f}%", flush=True)
-            rows.append(row(cfg, data, prov, "svhn_l2svm", method, f"labels={n}", "test_error", err, seed))
+            rows.append(row(cfg, data, prov, "svhn_l2svm", method, f"labels={n}", "test_error", err, seed, run))
     return rows + [row(cfg, data, prov, "svhn_l2svm", m, "all", "feature_dim", d) for m, d in dims.items()]
 
 
@@ -308,12 +309,12 @@ def cnn_readout(learner: Learner) -> nn.ModuleList:
 
 
 def cnn_sources(cfg, args, data: Data):
-    """(method, training seed, frozen nets; None: the supervised nets, fresh per row and trained)."""
-    yield "raw_pixels", cfg.seed, nn.ModuleList([PixelMaps(data.train.channels, cfg.image_size)])
-    for method, seed, learner in learners(cfg, args, data, cnn_config):
-        yield method, seed, cnn_readout(learner)
+    """(method, training seed, frozen nets (None: the supervised nets, fresh per row and trained), run columns)."""
+    yield "raw_pixels", cfg.seed, nn.ModuleList([PixelMaps(data.train.channels, cfg.image_size)]), {}
+    for method, seed, learner, run in learners(cfg, args, data, cnn_config):
+        yield method, seed, cnn_readout(learner), run
     for seed in [] if args.no_supervised else train_seeds(cfg, args):
-        yield "supervised", seed, None
+        yield "supervised", seed, None, {}
 
 
 def fit_classifier(nets, head, images: ImageSet, *, trainable: bool, epochs: int, lr: float, batch_size: int,
@@ -354,14 +355,14 @@ def cnn_error(cfg, args, data: Data, nets, lab, seed: int) -> float:
 
 def cnn_rows(cfg, args, data: Data, draws: dict, prov: dict) -> list[dict]:
     rows, dims = [], {}
-    for method, train_seed, nets in cnn_sources(cfg, args, data):
+    for method, train_seed, nets, run in cnn_sources(cfg, args, data):
         shapes = [net.top_shape for net in (fresh_nets(cfg, data.train.channels) if nets is None else nets)]
         dims[method] = TopMapClassifier(shapes).feature_dim  # 64 · Σ top map areas
         for (n, draw), (lab, _) in draws.items():
             seed = row_seed(train_seed, draw)
             err = cnn_error(cfg, args, data, nets, lab, seed)
             print(f"svhn_cnn {method} labels={n} seed={seed}: test error {err:.2f}%", flush=True)
-            rows.append(row(cfg, data, prov, "svhn_cnn", method, f"labels={n}", "test_error", err, seed))
+            rows.append(row(cfg, data, prov, "svhn_cnn", method, f"labels={n}", "test_error", err, seed, run))
     return rows + [row(cfg, data, prov, "svhn_cnn", m, "all", "feature_dim", d) for m, d in dims.items()]
 
 

@@ -38,10 +38,10 @@ from repro.config import Config
 from repro.data import ImageSet, load_dataset, native_size
 from repro.engine import sample_1x1, synthesize
 from repro.fidelity import KEY_FID, KEY_IS, KEY_IS_STD, MissingWeights, fidelity_metrics, to_uint8_rgb
-from repro.io import provenance, read_csv, write_csv
+from repro.io import atomic_path, atomic_save_image, provenance, read_csv, write_csv
 from repro.metrics import bootstrap_ci, nearest_neighbours
 from repro.pyramid import downscale, upscale
-from tasks.common import cli, parse_task_args, result_row, task_parser, trained_learner, write_results
+from tasks.common import cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_results
 
 NN_COLUMNS = ["method", "kind", "index", "nearest_train_index", "l2", "profile", "dataset", "n_images", "seed",
               "device", "commit", "date"]
@@ -68,9 +68,8 @@ def synthesize_batches(learner, train_set: ImageSet, n: int, generator, noise: b
 
 
 def save_grid(images: torch.Tensor, path: str, cfg: Config, nrow: int | None = None) -> None:
-    from torchvision.utils import save_image
     x = upscale(images, cfg.image_size).float() / cfg.pixel_max
-    save_image(x.clamp(0, 1), path, nrow=nrow or max(1, int(math.sqrt(len(x)))), padding=1)
+    atomic_save_image(x.clamp(0, 1), path, nrow=nrow or max(1, int(math.sqrt(len(x)))), padding=1)
 
 
 def diversity(learner, train_set, generator, noise: bool, groups: int = 4, per_group: int = 4):
@@ -100,7 +99,8 @@ def plot_gradients(rows: list[dict], path: str) -> None:
     ax.set(xlabel="iteration", ylabel="ℓ1 norm of gradient", yscale="log")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 
@@ -222,7 +222,8 @@ def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov:
         size = inception_size(cfg, args.inception_size)
         fake = to_uint8_rgb(to_size(fake[: args.fidelity_samples], size), cfg.pixel_max)  # (N, 3, size, size)
         rows += fidelity_rows(cfg, args, fake, train_set, prov, f"{setting}|inception_size={size}", real_cache)
-    return rows, grad, nearest
+    run = run_columns([(lr, path) for lr, path, _ in learned])  # the models behind this method's rows
+    return [{**r, **run} if r["method"] == cfg.method else r for r in rows], grad, nearest
 
 
 def main(argv=None) -> int:

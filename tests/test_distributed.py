@@ -18,7 +18,8 @@ from repro import dist
 from repro.dist import BatchNorm2d
 
 ARGS = ["--preset", "smoke", "--batch-size", "8", "--checkpoint-every", "1", "--no-progress",
-        "--precision", "float64"]
+        "--precision", "float64",
+        "--lr-final-ratio", "1"]  # flat schedule: a run resumed with more iterations is the longer run (README)
 
 
 def launch(nproc: int, out, method: str, n_iters: int, resume: bool = False) -> None:

@@ -46,6 +46,10 @@ def test_score_diagnostics_smoke_run(dirs):
     assert len(df) == 2 * 5 * 3 * 2 and df.value.notna().all()
     # the multi-grid run was reused from the synthesis task (same settings → same run folder)
     assert len([d for d in os.listdir(runs) if "multigrid" in d]) == 1
+    run = next(d for d in os.listdir(runs) if "multigrid" in d)
+    trained, untrained = df[df.method == "multigrid"], df[df.method == "untrained"]
+    assert (trained.run == run).all() and (trained.iterations == 2).all()  # which model, how long trained
+    assert untrained.run.isna().all() and untrained.iterations.isna().all()
 
 
 def test_task_cli_reports_bad_input_in_one_line(capsys):

@@ -1,0 +1,319 @@
+"""Issue 13: nothing lost, nothing silently wrong. Kills are simulated in-process: a hook raises
+between two writes (KeyboardInterrupt, which nothing in the suite catches), so each test takes seconds."""
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+import stat
+import time
+
+import pytest
+import torch
+from PIL import Image
+
+from repro.data import load_dataset
+from repro.engine import train
+from repro.io import append_csv, atomic_save_image, atomic_write_bytes, read_csv
+from repro.langevin import NonFiniteError
+
+
+@pytest.fixture(scope="module")
+def faces():
+    from repro.config import get_config
+    return load_dataset(get_config("smoke"), "train")
+
+
+def strip(rows):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def pngs(folder) -> dict:
+    return {p: (folder / p).read_bytes() for p in sorted(os.listdir(folder)) if p.endswith(".png")}
+
+
+def kill_at_checkpoint(monkeypatch, nth: int, after_rename: bool):
+    """Make the nth rename onto checkpoint.pt 'kill' the process just before or just after it happens."""
+    real, calls = os.replace, []
+
+    def replace(src, dst, *a, **kw):
+        if str(dst).endswith("checkpoint.pt"):
+            calls.append(dst)
+            if len(calls) == nth:
+                if after_rename:
+                    real(src, dst, *a, **kw)
+                raise KeyboardInterrupt
+        return real(src, dst, *a, **kw)
+    monkeypatch.setattr(os, "replace", replace)
+
+
+# --- 1. the checkpoint and its log (and figures) are one unit -------------------------------
+
+@pytest.mark.parametrize("after_rename", [False, True])
+def test_kill_at_the_last_checkpoint_loses_no_log_rows_and_leaves_no_stale_figure(after_rename, smoke_cfg, faces,
+                                                                                  tmp_path, monkeypatch):
+    cfg = dataclasses.replace(smoke_cfg, n_iters=4, checkpoint_every=2)
+    train(cfg, str(tmp_path / "full"), train_set=faces, progress=False)
+    kill_at_checkpoint(monkeypatch, nth=2, after_rename=after_rename)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, str(tmp_path / "cut"), train_set=faces, progress=False)
+    monkeypatch.undo()
+    train(cfg, str(tmp_path / "cut"), train_set=faces, progress=False, resume=True)
+    full, cut = read_csv(str(tmp_path / "full" / "log.csv")), read_csv(str(tmp_path / "cut" / "log.csv"))
+    assert strip(cut) == strip(full) and len(full) == 4 * 3
+    assert pngs(tmp_path / "cut") == pngs(tmp_path / "full")
+
+
+def test_run_killed_before_its_first_checkpoint_starts_again(smoke_cfg, faces, tmp_path, monkeypatch):
+    cfg = dataclasses.replace(smoke_cfg, n_iters=2, checkpoint_every=2)
+    kill_at_checkpoint(monkeypatch, nth=1, after_rename=False)  # log rows appended, no checkpoint
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, str(tmp_path), train_set=faces, progress=False)
+    monkeypatch.undo()
+    with pytest.raises(FileNotFoundError, match="without --resume"):
+        train(cfg, str(tmp_path), train_set=faces, progress=False, resume=True)
+    train(cfg, str(tmp_path), train_set=faces, progress=False)
+    assert [r["iteration"] for r in read_csv(str(tmp_path / "log.csv"))] == ["0"] * 3 + ["1"] * 3
+
+
+def test_a_torn_last_log_line_is_dropped(tmp_path):
+    from repro.io import read_complete_rows
+    path = tmp_path / "log.csv"
+    append_csv(str(path), [{"iteration": 9, "loss": 0.5}, {"iteration": 10, "loss": 0.25}], ["iteration", "loss"])
+    with open(path, "a") as fh:
+        fh.write("1")  # a kill while appending iteration 11's row: "1" could pass for iteration 1
+    assert read_complete_rows(str(path), ["iteration", "loss"]) == [{"iteration": "9", "loss": "0.5"},
+                                                                     {"iteration": "10", "loss": "0.25"}]
+
+
+# --- 2. figures are written atomically -------------------------------------------------------
+
+def test_kill_while_saving_a_figure_leaves_no_truncated_png(smoke_cfg, faces, tmp_path, monkeypatch):
+    import torchvision.utils
+    cfg = dataclasses.replace(smoke_cfg, n_iters=2, checkpoint_every=1)
+    real, calls = torchvision.utils.save_image, []
+
+    def save_image(tensor, fp, *a, **kw):
+        calls.append(fp)
+        if len(calls) == 4:  # iteration 2's first grid: a 41-byte start, then the kill
+            with open(fp, "wb") as fh:
+                fh.write(b"\x89PNG" + b"\0" * 37)
+            raise KeyboardInterrupt
+        return real(tensor, fp, *a, **kw)
+    monkeypatch.setattr(torchvision.utils, "save_image", save_image)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, str(tmp_path), train_set=faces, progress=False)
+    monkeypatch.undo()
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]  # an exception cleans up
+    train(cfg, str(tmp_path), train_set=faces, progress=False, resume=True)
+    for name in pngs(tmp_path):
+        with Image.open(tmp_path / name) as im:
+            im.load()  # raises on a truncated file
+
+
+# --- 3. concurrent writers of one results CSV ------------------------------------------------
+
+def _write_rows(out: str, k: int, barrier) -> None:
+    import tasks.common as common
+    real = common.write_csv
+
+    def slow(*a, **kw):  # a slow disk widens the read-merge-replace window
+        time.sleep(0.2)
+        real(*a, **kw)
+    common.write_csv = slow
+    from repro.config import get_config
+    cfg = get_config("smoke")
+    prov = {"device": "cpu", "commit": "x", "date": "d"}
+    rows = [common.result_row(cfg, experiment="inpainting", method=f"m{k}", setting=f"s{j}", metric="mae",
+                              value=k + j, n_images=1, prov=prov) for j in range(6)]
+    barrier.wait()
+    common.write_results(out, "inpainting", rows)
+
+
+def test_concurrent_writers_keep_every_row(tmp_path):
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(8)
+    procs = [ctx.Process(target=_write_rows, args=(str(tmp_path), k, barrier)) for k in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    rows = read_csv(str(tmp_path / "inpainting.csv"))
+    assert len(rows) == 48 and {r["method"] for r in rows} == {f"m{k}" for k in range(8)}
+
+
+# --- 4. orphan temporary files ---------------------------------------------------------------
+
+def test_resume_removes_orphan_temp_files(smoke_cfg, faces, tmp_path):
+    cfg = dataclasses.replace(smoke_cfg, n_iters=1)
+    train(cfg, str(tmp_path), train_set=faces, progress=False)
+    for name in (".tmp-abc123checkpoint.pt", ".tmp-def456log.csv", ".tmp-0q9samples_grid32.png"):
+        (tmp_path / name).write_bytes(b"partial")
+    train(cfg, str(tmp_path), train_set=faces, progress=False, resume=True)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]
+
+
+# --- 5. no trained-model result from an untrained network ------------------------------------
+
+def test_tasks_and_train_refuse_zero_iterations(tmp_path, capsys):
+    from repro import train as train_cli
+    from tasks import inpainting
+    from tasks.common import cli
+    argv = ["--methods", "cd1", "--n-iters", "0", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"),
+            "--no-progress"]
+    assert cli(lambda: inpainting.main(argv)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --n-iters 0") and err.count("\n") == 1 and "untrained" in err
+    assert not (tmp_path / "out" / "inpainting.csv").exists()
+    assert train_cli.main(["--n-iters", "0", "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert "at least one iteration" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+# --- 6. a batch larger than the training set ---------------------------------------------------
+
+def test_batch_larger_than_the_training_set_is_refused(smoke_cfg, faces, tmp_path):
+    few = faces.subset(torch.arange(6))
+    with pytest.raises(ValueError, match="batch size 8 exceeds the 6 training images.*--batch-size 6"):
+        train(smoke_cfg, str(tmp_path), train_set=few, progress=False)
+    assert not (tmp_path / "config.json").exists()
+
+
+# --- 7. resume with another n_iters ---------------------------------------------------------
+
+def test_resume_refuses_to_change_a_decaying_schedule_or_shorten_a_run(smoke_cfg, faces, tmp_path):
+    cfg = dataclasses.replace(smoke_cfg, n_iters=2)
+    train(cfg, str(tmp_path), train_set=faces, progress=False)
+    config_before = (tmp_path / "config.json").read_text()
+    with pytest.raises(ValueError, match="learning-rate schedule decays over n_iters.*--n-iters 2"):
+        train(dataclasses.replace(cfg, n_iters=4), str(tmp_path), train_set=faces, progress=False, resume=True)
+    with pytest.raises(ValueError, match="below the checkpoint's 2 iterations"):
+        train(dataclasses.replace(cfg, n_iters=1), str(tmp_path), train_set=faces, progress=False, resume=True)
+    assert (tmp_path / "config.json").read_text() == config_before  # never contradicts the checkpoint
+
+
+def test_extending_a_flat_schedule_equals_the_longer_run(smoke_cfg, faces, tmp_path):
+    cfg = dataclasses.replace(smoke_cfg, n_iters=4, lr_final_ratio=1.0)
+    full = train(cfg, str(tmp_path / "full"), train_set=faces, progress=False)
+    train(dataclasses.replace(cfg, n_iters=2), str(tmp_path / "ext"), train_set=faces, progress=False)
+    extended = train(cfg, str(tmp_path / "ext"), train_set=faces, progress=False, resume=True)
+    for a, b in zip(full.state_dict().values(), extended.state_dict().values()):
+        assert torch.equal(a, b)
+    assert json.loads((tmp_path / "ext" / "config.json").read_text())["n_iters"] == 4
+    assert torch.load(tmp_path / "ext" / "checkpoint.pt", weights_only=False)["iteration"] == 4
+
+
+# --- 8. every result row names its run and iteration count --------------------------------------
+
+def test_result_rows_record_run_and_iterations_and_old_csvs_still_merge(tmp_path):
+    from repro.config import get_config
+    from tasks.common import RESULT_COLUMNS, result_row, run_columns, write_results
+
+    class Trained:
+        iteration = 400
+    cfg, prov = get_config("smoke"), {"device": "cpu", "commit": "c", "date": "d"}
+    old_columns = RESULT_COLUMNS[:RESULT_COLUMNS.index("run")]
+    old = {**{c: "" for c in old_columns}, "experiment": "inpainting", "method": "floor", "setting": "square",
+           "seed": "0", "metric": "mae", "value": "0.1", "profile": "smoke", "dataset": "lfw_faces"}
+    (tmp_path / "inpainting.csv").write_text(",".join(old_columns) + "\n" + ",".join(old[c] for c in old_columns)
+                                             + "\n")
+    run = run_columns([(Trained(), str(tmp_path / "runs" / "smoke-lfw_faces-cd1-seed0-inpaint-1234abcd"))])
+    new = result_row(cfg, experiment="inpainting", method="cd1", setting="square", metric="mae", value=0.2,
+                     n_images=20, prov=prov, **run)
+    write_results(str(tmp_path), "inpainting", [new])
+    rows = read_csv(str(tmp_path / "inpainting.csv"))
+    assert list(rows[0]) == RESULT_COLUMNS and RESULT_COLUMNS[-2:] == ["run", "iterations"]
+    assert (rows[0]["run"], rows[0]["iterations"]) == ("", "")  # the old row, kept
+    assert (rows[1]["run"], rows[1]["iterations"]) == ("smoke-lfw_faces-cd1-seed0-inpaint-1234abcd", "400")
+
+
+# --- 9. a truncated checkpoint ----------------------------------------------------------------
+
+def test_truncated_checkpoint_on_resume_is_one_clear_error(smoke_cfg, faces, tmp_path, capsys):
+    from repro import train as train_cli
+    cfg = dataclasses.replace(smoke_cfg, n_iters=1)
+    train(cfg, str(tmp_path), train_set=faces, progress=False)
+    data = (tmp_path / "checkpoint.pt").read_bytes()
+    (tmp_path / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        train(cfg, str(tmp_path), train_set=faces, progress=False, resume=True)
+    assert train_cli.main(["--out", str(tmp_path), "--resume", "--batch-size", "8", "--n-iters", "1",
+                           "--checkpoint-every", "1", "--steps-per-grid", "3", "--n-show", "4", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: checkpoint") and "truncated or corrupt" in err and err.count("\n") == 1
+
+
+# --- 10. bad settings, devices and folders fail in the first second ------------------------------
+
+BAD_FLAGS = [(["--batch-size", "0"], "--batch-size is 0"), (["--batch-size", "1"], "batch norm needs at least two"),
+             (["--checkpoint-every", "0"], "--checkpoint-every is 0"),
+             (["--lr-decay-every", "0"], "--lr-decay-every is 0"), (["--n-show", "0"], "--n-show is 0"),
+             (["--step-size", "nan"], "--step-size is nan"), (["--n-iters", "-3"], "--n-iters is -3"),
+             (["--device", "foo"], "--device 'foo' is not a device")]
+if not torch.cuda.is_available():
+    BAD_FLAGS.append((["--device", "cuda"], "--device cuda: this torch build has no CUDA"))
+
+
+@pytest.mark.parametrize("flags,message", BAD_FLAGS, ids=[" ".join(f) for f, _ in BAD_FLAGS])
+def test_bad_settings_are_one_line_before_any_work(flags, message, tmp_path, capsys):
+    from repro import train as train_cli
+    tic = time.perf_counter()
+    assert train_cli.main(flags + ["--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert time.perf_counter() - tic < 5 and not (tmp_path / "run").exists()
+
+
+def test_unwritable_out_and_runs_fail_before_any_work(tmp_path, capsys, monkeypatch):
+    from repro import train as train_cli
+    from tasks import score_diagnostics
+    from tasks.common import cli
+    (tmp_path / "file").write_text("")
+    assert train_cli.main(["--out", str(tmp_path / "file" / "run"), "--no-progress"]) == 2
+    assert "--out" in capsys.readouterr().err
+    import tempfile
+    real = tempfile.mkstemp
+
+    def mkstemp(*a, dir=None, **kw):  # a read-only folder, also for root (who ignores permission bits)
+        if str(dir).startswith(str(tmp_path / "ro")):
+            raise PermissionError(13, "Permission denied")
+        return real(*a, dir=dir, **kw)
+    (tmp_path / "ro").mkdir()
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    argv = ["--out", str(tmp_path / "out"), "--runs", str(tmp_path / "ro" / "runs"), "--no-progress"]
+    assert cli(lambda: score_diagnostics.main(argv)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --runs") and "not a writable folder" in err and err.count("\n") == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_out_fails_before_any_work(tmp_path, capsys):
+    from repro import train as train_cli
+    (tmp_path / "ro").mkdir(mode=0o555)
+    assert train_cli.main(["--out", str(tmp_path / "ro" / "run"), "--no-progress"]) == 2
+    assert "not a writable folder" in capsys.readouterr().err
+
+
+# --- 11. messages that are true, files with the user's umask --------------------------------------
+
+def test_divergence_before_the_first_checkpoint_claims_no_checkpoint(tmp_path, capsys, monkeypatch):
+    from repro import train as train_cli
+
+    def diverge(cfg, out_dir, **kw):
+        os.makedirs(out_dir, exist_ok=True)
+        raise NonFiniteError("non-finite scores at sizes (2, 8, 32)")
+    monkeypatch.setattr(train_cli, "train", diverge)
+    assert train_cli.main(["--out", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "holds none" in err and "is kept" not in err and err.count("\n") == 1
+
+
+def test_files_get_the_users_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        atomic_write_bytes(str(tmp_path / "a.json"), b"{}")
+        atomic_save_image(torch.zeros(1, 1, 2, 2), str(tmp_path / "b.png"))
+        append_csv(str(tmp_path / "c.csv"), [{"x": 1}], ["x"])
+    finally:
+        os.umask(old)
+    for name in ("a.json", "b.png", "c.csv"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o640, name
