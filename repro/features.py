@@ -135,11 +135,11 @@ def fit_l2svm(train_feats, train_labels, val_feats, val_labels, Cs=DEFAULT_CS, *
     steps = [("scale", StandardScaler())] + ([("span", SpanProjection())] if solver == "liblinear" else [])
     prep = Pipeline(steps).fit(xt)
     zt, zv = prep.transform(xt), prep.transform(xv)  # (n, d) or, span-projected, (n, min(n, d))
-    gram = _gram(zt) if solver == "newton" else None  # (n, n), shared by every C
+    gram = gram_matrix(zt) if solver == "newton" else None  # (n, n), shared by every C
     best, svm = None, None
     for c in sorted(Cs):
         start = time.perf_counter()
-        svm = _fit_one(solver, c, zt, yt, svm, gram)
+        svm = fit_one_c(solver, c, zt, yt, svm, gram)
         err = error_percent(svm.predict(zv), yv)
         if log is not None:
             log(f"  L2-SVM ({solver}) labels={len(yt)} C={c:g}: {time.perf_counter() - start:.1f} s, "
@@ -149,12 +149,12 @@ def fit_l2svm(train_feats, train_labels, val_feats, val_labels, Cs=DEFAULT_CS, *
     return Pipeline([*prep.steps, ("svm", best[1])]), best[2]
 
 
-def _gram(z) -> torch.Tensor:
+def gram_matrix(z) -> torch.Tensor:
     z = torch.from_numpy(np.asarray(z, np.float64))  # (n, d)
     return z @ z.T + 1.0  # (n, n): inner products of (z, 1), the intercept's constant feature
 
 
-def _fit_one(solver: str, c: float, zt, yt, previous, gram):
+def fit_one_c(solver: str, c: float, zt, yt, previous, gram):
     """One C: the exact solver warm-started from the previous C's fit, or a fresh LinearSVC."""
     if solver == "newton":
         return L2SVM(C=c).fit(zt, yt, warm=previous, gram=gram)

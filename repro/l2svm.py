@@ -74,7 +74,7 @@ class L2SVM(BaseEstimator, ClassifierMixin):
     def __init__(self, C: float = 1.0):
         self.C = C
 
-    def fit(self, X, y, *, warm: "L2SVM | None" = None, gram: torch.Tensor | None = None):
+    def fit(self, X, y, *, warm: L2SVM | None = None, gram: torch.Tensor | None = None):
         """X (n, d), y (n,). warm: a fitted L2SVM on the same X, y (its β starts the solver); gram: X Xᵀ + 1 (n, n)."""
         x = torch.as_tensor(np.asarray(X), dtype=torch.float64)  # (n, d)
         self.classes_ = np.unique(np.asarray(y))

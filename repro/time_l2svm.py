@@ -17,14 +17,23 @@ import time
 
 import numpy as np
 import torch
-
-from repro.config import get_config
-from repro.data import load_dataset
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from repro.features import (DEFAULT_CS, SVM_SOLVERS, SpanProjection, _fit_one, _gram, balanced_draw, error_percent,
-                            extract, maxpool_features, pixel_features)
+from repro.config import get_config
+from repro.data import load_dataset
+from repro.features import (
+    DEFAULT_CS,
+    SVM_SOLVERS,
+    SpanProjection,
+    balanced_draw,
+    error_percent,
+    extract,
+    fit_one_c,
+    gram_matrix,
+    maxpool_features,
+    pixel_features,
+)
 from repro.models import build_energy_net
 
 COLUMNS = ["source", "dim", "labels", "C", "solver", "seconds", "val_error", "test_error", "agreement", "threads"]
@@ -57,7 +66,7 @@ def main(argv=None):
         tests = {name: extract(fn, test, 100).double().numpy() for name, fn in srcs}  # (N_test, d)
         for n in args.labels:
             for name, fn in srcs:
-                feats = lambda s: extract(fn, s, 100).double().numpy()  # noqa: E731  (N, d)
+                feats = lambda s, fn=fn: extract(fn, s, 100).double().numpy()
                 test_f = tests[name]
                 lab, val = balanced_draw(train.labels, n, args.val_labels, 0)
                 data = feats(train.subset(lab)), train.labels[lab].numpy(), feats(train.subset(val)), \
@@ -84,10 +93,10 @@ def path(solver, cs, xt, yt, xv, yv, test_f):
     steps = [("scale", StandardScaler())] + ([("span", SpanProjection())] if solver == "liblinear" else [])
     prep = Pipeline(steps).fit(xt)
     zt, zv, zs = prep.transform(xt), prep.transform(xv), prep.transform(test_f)
-    gram = _gram(zt) if solver == "newton" else None
+    gram = gram_matrix(zt) if solver == "newton" else None
     svm = None
     for c in cs:
-        svm = _fit_one(solver, c, zt, yt, svm, gram)
+        svm = fit_one_c(solver, c, zt, yt, svm, gram)
         yield c, time.perf_counter() - start, error_percent(svm.predict(zv), yv), svm.predict(zs)
         start = time.perf_counter()
 
