@@ -66,12 +66,15 @@ Choices where the papers are silent (or disagree):
 - Labeled draws: class-balanced (the arXiv text: "uniformly class distributed"), from the train
   split, ``--label-seeds`` draws (3 paper, 2 smoke; the papers report one number) with seeds
   1000·seed + k. For one draw the labeled sets are nested (1,000 ⊂ 2,000 ⊂ 4,000).
-- L2-SVM: features standardised with the labeled set's statistics; one-vs-rest scikit-learn
-  LinearSVC (squared hinge, L2 penalty); C from ``--svm-cs`` chosen on a class-balanced held-out
-  validation set of ``--val-labels`` train images disjoint from the labeled ones (10,000 in the
-  paper profile, as DCGAN's SVHN protocol; 100 in smoke); ties go to the smaller C; the SVM is fit
-  to the labeled images only. (For speed the standardised features are projected onto the span of
-  the labeled ones, an exact reformulation: repro.features.SpanProjection.)
+- L2-SVM: features standardised with the labeled set's statistics; one-vs-rest linear SVM with
+  squared hinge and L2 penalty, LinearSVC's problem (regularised intercept); C from ``--svm-cs``
+  chosen on a class-balanced held-out validation set of ``--val-labels`` train images disjoint from
+  the labeled ones (10,000 in the paper profile, as DCGAN's SVHN protocol; 100 in smoke); ties go to
+  the smaller C; the SVM is fit to the labeled images only. ``--svm-solver newton`` (default) solves
+  it exactly in the span of the labeled features, warm-started along the C path (repro.l2svm);
+  ``--svm-solver liblinear`` runs scikit-learn's LinearSVC on the span-projected features
+  (repro.features.SpanProjection), which stops at its iteration limit at large C. One line per fit
+  (labels, C, seconds, validation error) unless --no-progress.
 - CNN classifier: Adam (lr ``--classifier-lr`` 1e-3, β = 0.9, 0.999), cross-entropy, batches of the
   training batch size (last partial batch dropped), ``--classifier-epochs`` fixed epochs (100 paper,
   10 smoke), no weight decay, augmentation or early stopping; pixel values in [0, 255] as the
@@ -99,7 +102,7 @@ import torch.nn.functional as F
 from repro.baselines import DCGAN
 from repro.data import ImageSet, load_dataset
 from repro.engine import BatchOrder, Learner
-from repro.features import (DEFAULT_CS, PixelMaps, TopMapClassifier, balanced_draw, error_percent, extract,
+from repro.features import (DEFAULT_CS, SVM_SOLVERS, PixelMaps, TopMapClassifier, balanced_draw, error_percent, extract,
                             fit_l2svm, map_stats, maxpool_dim, maxpool_features, pixel_features, test_error,
                             top_maps)
 from repro.io import provenance
@@ -154,6 +157,8 @@ def build_parser():
     p.add_argument("--classifier-epochs", type=int, help="CNN classifier epochs (smoke 10, paper 100)")
     p.add_argument("--classifier-lr", type=float, default=1e-3)
     p.add_argument("--svm-cs", nargs="+", type=float, default=list(DEFAULT_CS))
+    p.add_argument("--svm-solver", choices=SVM_SOLVERS, default="newton",
+                   help="L2-SVM solver: newton (exact, repro.l2svm) or liblinear (scikit-learn LinearSVC)")
     p.add_argument("--no-supervised", action="store_true", help="skip the supervised CNN baseline")
     p.add_argument("--no-dcgan", action="store_true", help="skip the DCGAN row of the L2-SVM table")
     p.add_argument("--l2svm-unsup", choices=UNSUP_SETS,
@@ -274,7 +279,8 @@ def svm_errors(cfg, args, data: Data, draws: dict, fn) -> dict:
         if seed not in val_f:  # the validation draw depends on the seed only
             val_f[seed] = feats(data.train.subset(val))
         model, c = fit_l2svm(feats(data.train.subset(lab)), data.train.labels[lab], val_f[seed],
-                             data.train.labels[val], args.svm_cs)
+                             data.train.labels[val], args.svm_cs, solver=args.svm_solver,
+                             log=None if args.no_progress else functools.partial(print, flush=True))
         out[n, seed] = test_error(model, test_f, data.test.labels), c
     return out
 

@@ -54,6 +54,52 @@ def test_span_projection_keeps_decisions():
     np.testing.assert_allclose(proj.decision_function(test), plain.decision_function(test), atol=1e-4)
 
 
+def _correlated(n, dim, classes, seed, decay=1.0):
+    """Features with a decaying spectrum (like pixels: liblinear's dual is slow) and overlapping class means."""
+    g = np.random.default_rng(seed)
+    spec = 1.0 / np.arange(1, dim + 1) ** decay
+    means = g.standard_normal((classes, dim)) * spec * 0.5
+    rotation = np.linalg.qr(np.random.default_rng(99).standard_normal((dim, dim)))[0]
+    y = g.integers(0, classes, n)
+    return (g.standard_normal((n, dim)) * spec + means[y]) @ rotation, y
+
+
+@pytest.mark.parametrize("classes", [2, 4])
+def test_exact_l2svm_gives_linearsvc_solution(classes):
+    import warnings
+    from sklearn.svm import LinearSVC
+    from repro.l2svm import L2SVM
+    (x, y), (xs, _) = _correlated(120, 300, classes, 0, 0.3), _correlated(400, 300, classes, 1, 0.3)
+    previous = None
+    for c in (1e-4, 1e-2, 1.0):
+        ours = L2SVM(C=c).fit(x, y, warm=previous)  # warm start along the C path
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = LinearSVC(C=c, dual=True, tol=1e-10, max_iter=20_000).fit(x, y)  # intercept_scaling 1
+        scale = np.abs(ref.coef_).max()
+        np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-5 * scale)
+        np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-5 * scale)
+        assert np.mean(ours.predict(xs) == ref.predict(xs)) >= 0.99
+        previous = ours
+
+
+def test_fit_l2svm_solvers_agree_and_newton_is_faster_at_high_c():
+    (xt, yt), (xv, yv), (xs, _) = (_correlated(300, 600, 4, s) for s in (2, 3, 4))
+    cs, logs, threads = (1e-3, 1e-1, 100.0), {}, torch.get_num_threads()
+    torch.set_num_threads(1)  # liblinear is single-threaded: compare on one core each
+    try:
+        fits = {s: fit_l2svm(xt, yt, xv, yv, cs, solver=s, log=logs.setdefault(s, []).append) for s in feat.SVM_SOLVERS}
+    finally:
+        torch.set_num_threads(threads)
+    (new, c_new), (old, c_old) = fits["newton"], fits["liblinear"]
+    assert c_new == c_old and np.mean(new.predict(xs) == old.predict(xs)) >= 0.99
+    assert [len(v) for v in logs.values()] == [3, 3] and "labels=300 C=100:" in logs["newton"][-1]
+    seconds = {s: float(v[-1].split(": ")[1].split(" s,")[0]) for s, v in logs.items()}  # the fit at C = 100
+    assert seconds["newton"] < seconds["liblinear"], logs  # liblinear runs thousands of epochs there
+    with pytest.raises(ValueError, match="unknown SVM solver 'dual'"):
+        fit_l2svm(xt, yt, xv, yv, cs, solver="dual")
+
+
 def test_top_map_classifier():
     shapes = [(16, 1, 1), (32, 4, 4), (16, 8, 8)]
     head = TopMapClassifier(shapes)
