@@ -7,16 +7,19 @@
 #
 # Options: --profile smoke|reduced|paper, --data-root DIR, --device auto|cpu|cuda, --out DIR (results),
 # --runs DIR (trained models; reused and resumed when present), --seed N.
-# Layout of DIR for the reduced and paper profiles (nothing is downloaded; reduced needs celeba and svhn,
-# and runs the score diagnostics only when places/ is there):
-#   DIR/celeba/img_align_celeba/ + DIR/celeba/*.txt    (torchvision CelebA layout)
-#   DIR/svhn/train_32x32.mat, DIR/svhn/test_32x32.mat
-#   DIR/cifar-10-batches-py/
-#   DIR/places/<one category folder of images>          (negatives for the score diagnostics)
+# Layout of DIR for the reduced and paper profiles (nothing is downloaded):
+#   DIR/celeba/img_align_celeba/ + DIR/celeba/*.txt    (torchvision CelebA layout), or, reduced profile only,
+#   DIR/faces/<aligned face images, any layout>         (read by --dataset images, the paper's 108-of-178 crop)
+#   DIR/svhn/train_32x32.mat, DIR/svhn/test_32x32.mat   or, reduced profile only, as a stand-in for SVHN:
+#   DIR/cifar10/{train,test}/<class>/<images>           (read by --dataset imagefolder)
+#   DIR/cifar-10-batches-py/                            (paper profile: CVPR Table 1)
+#   DIR/places/<one category folder of images>          (negatives for the score diagnostics; reduced profile
+#                                                        without it: the classification images stand in)
+# The reduced profile writes to --out results/reduced unless --out is given.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PROFILE=smoke DATA_ROOT="" DEVICE=auto OUT=results RUNS=runs SEED=0
+PROFILE=smoke DATA_ROOT="" DEVICE=auto OUT="" RUNS=runs SEED=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) PROFILE=$2; shift 2 ;;
@@ -25,11 +28,12 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run_all.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
+[ -n "$OUT" ] || { [ "$PROFILE" = reduced ] && OUT=results/reduced || OUT=results; }
 PY=${PYTHON:-python3}
 if [ -z "${VIRTUAL_ENV:-}" ] && [ -x .venv/bin/python ]; then PY=.venv/bin/python; fi
 COMMON=(--profile "$PROFILE" --device "$DEVICE" --seed "$SEED" --out "$OUT" --runs "$RUNS")
@@ -51,20 +55,22 @@ case "$PROFILE" in
     ;;
   reduced)
     [ -n "$DATA_ROOT" ] || { echo "run_all.sh: --profile reduced needs --data-root DIR" >&2; exit 2; }
-    step "synthesis on a CelebA subset (reduced profile: figures 1, 2, 4, 5)"
-    $PY -m tasks.synthesis "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT" --methods dcgan singlegrid multigrid \
-      --fidelity-samples 1000
-    if [ -d "$DATA_ROOT/places" ]; then
-      step "score diagnostics on CelebA against MIT Places (reduced profile: arXiv Table 1)"
-      $PY -m tasks.score_diagnostics "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT" \
-        --negatives places --negatives-root "$DATA_ROOT/places" --n-score 1000
-    else
-      step "score diagnostics skipped: no $DATA_ROOT/places (MIT Places negatives)"
-    fi
-    step "SVHN features on an SVHN subset (reduced profile: CVPR Tables 2 and 3)"
-    $PY -m tasks.svhn_features "${COMMON[@]}" --dataset svhn --data-root "$DATA_ROOT/svhn" --image-size 64
-    step "inpainting on a CelebA subset (reduced profile: CVPR Table 4)"
-    $PY -m tasks.inpainting "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT"
+    if [ -d "$DATA_ROOT/celeba" ]; then FACES=(--dataset celeba --data-root "$DATA_ROOT")
+    elif [ -d "$DATA_ROOT/faces" ]; then FACES=(--dataset images --data-root "$DATA_ROOT/faces" --center-crop 0.6067415730337079)
+    else echo "run_all.sh: --profile reduced needs $DATA_ROOT/celeba or $DATA_ROOT/faces" >&2; exit 2; fi
+    if [ -d "$DATA_ROOT/svhn" ]; then LABELED=(--dataset svhn --data-root "$DATA_ROOT/svhn")
+    elif [ -d "$DATA_ROOT/cifar10/train" ]; then LABELED=(--dataset imagefolder --data-root "$DATA_ROOT/cifar10")
+    else echo "run_all.sh: --profile reduced needs $DATA_ROOT/svhn or $DATA_ROOT/cifar10/{train,test}" >&2; exit 2; fi
+    if [ -d "$DATA_ROOT/places" ]; then NEG=(--negatives places --negatives-root "$DATA_ROOT/places")
+    else NEG=(--negatives "${LABELED[1]}" --negatives-root "${LABELED[3]}"); fi
+    step "inpainting on a face subset (reduced profile: CVPR Table 4), with the ContextEncoder and the floors"
+    $PY -m tasks.inpainting "${COMMON[@]}" "${FACES[@]}"
+    step "synthesis on a face subset (reduced profile: figures 1, 2, 4, 5)"
+    $PY -m tasks.synthesis "${COMMON[@]}" "${FACES[@]}" --methods dcgan singlegrid multigrid --fidelity-samples 1000
+    step "score diagnostics (reduced profile: arXiv Table 1), negatives: ${NEG[1]}"
+    $PY -m tasks.score_diagnostics "${COMMON[@]}" "${FACES[@]}" "${NEG[@]}" --n-score 1000
+    step "SVHN features (reduced profile: CVPR Tables 2 and 3) on ${LABELED[1]}"
+    $PY -m tasks.svhn_features "${COMMON[@]}" "${LABELED[@]}" --image-size 64
     ;;
   paper)
     [ -n "$DATA_ROOT" ] || { echo "run_all.sh: --profile paper needs --data-root DIR" >&2; exit 2; }
