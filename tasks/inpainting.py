@@ -31,7 +31,9 @@ Choices the paper leaves open (ours):
   ("|noise=off"), chains whose newly moving pixels start from the biharmonic interpolation of the
   observed pixels instead of a block mean ("|start=biharmonic"), another step size ("|step_size=0.1").
   Choose among them on the validation split (--eval-split val: held-out train-split images, rows in
-  inpainting_validation.csv), never on the test images.
+  inpainting_validation.csv), never on the test images: --procedure-from-val then adds, per method, the
+  procedure with the lowest validation masked MAE averaged over the three masks (if it is not the
+  paper's) as its own setting on the test images.
 - Coarser grids (multigrid): a coarse pixel moves only when its whole block is missing; a
   partly observed block is held at the mean of its observed pixels (repro.engine.coarse_observation).
   At the finest grid the observed pixels are reset and held, so they equal the input bit for
@@ -70,7 +72,7 @@ from repro.baselines import ContextEncoder
 from repro.data import load_dataset
 from repro.engine import synthesize
 from repro.floors import biharmonic_fill, mean_face_fill, observed_mean_fill
-from repro.io import atomic_save_image, provenance
+from repro.io import atomic_save_image, provenance, read_csv
 from repro.masks import get_mask, square_mask
 from repro.methods import METHODS, Start
 from repro.metrics import bootstrap_ci, masked_mae, masked_rmse, missing_fraction, psnr_masked, whole_image_mae
@@ -95,6 +97,9 @@ def build_parser():
                         help="extra test-time procedures, each reported as its own setting beside the paper's: "
                              "comma-separated key=value with keys chains (mean of N chains), noise (on|off), "
                              "start (mean|biharmonic), step_size; e.g. 'chains=4' 'noise=off,start=biharmonic'")
+    parser.add_argument("--procedure-from-val", action="store_true",
+                        help="also run, for each method, the procedure with the lowest masked MAE (mean over the "
+                             "masks) among those in <out>/inpainting_validation.csv, if it is not the paper's")
     parser.add_argument("--eval-split", choices=("test", "val"), default="test",
                         help="score on the test images (default) or on the validation split (held-out train "
                              "images; rows go to inpainting_validation.csv): make choices on val, never on test")
@@ -179,6 +184,24 @@ class Procedure:
         parts = [f"{k}={'on' if v is True else 'off' if v is False else v}" for k in self.KEYS
                  if (v := getattr(self, k)) != getattr(default, k)]
         return "".join(f"|{p}" for p in parts)
+
+
+def chosen_on_validation(rows: list[dict], method: str, cfg) -> Procedure | None:
+    """The procedure with the lowest masked MAE averaged over the three masks on the validation split, from
+    inpainting_validation rows of this method, profile and dataset; None when there are none or when the
+    paper's procedure is the best (ties go to the paper's)."""
+    scores: dict[str, list[float]] = {}
+    for r in rows:
+        if (r["experiment"], r["method"], r["metric"], r["profile"], r["dataset"]) == (
+                "inpainting_validation", method, "mae_masked", cfg.profile, cfg.dataset):
+            mask, _, suffix = r["setting"].partition("|")
+            if mask in MASK_NAMES and not suffix.startswith("test_steps="):
+                scores.setdefault(suffix, []).append(float(r["value"]))
+    scores = {k: sum(v) / len(v) for k, v in scores.items() if len(v) == len(MASK_NAMES)}
+    if not scores or "" not in scores:
+        return None
+    best = min(scores, key=lambda k: (scores[k], k != ""))
+    return None if best == "" else Procedure.parse(best.replace("|", ","))
 
 
 def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator,
@@ -276,6 +299,10 @@ def score(mcfg, args, method: str, images, masks, outputs: dict, prov: dict, n_t
 def main(argv=None) -> list[dict]:
     cfg, args = parse_task_args(build_parser(), argv)
     procs = [Procedure.parse(spec) for spec in args.procedures]  # bad specs fail before any work
+    val_path = os.path.join(args.out, "inpainting_validation.csv")
+    if args.procedure_from_val and not os.path.exists(val_path):
+        raise FileNotFoundError(f"--procedure-from-val: no {val_path}; run with --eval-split val first")
+    val_rows = read_csv(val_path) if args.procedure_from_val else []
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, args.eval_split)
     experiment = "inpainting" if args.eval_split == "test" else "inpainting_validation"
     n_test = args.n_test_images or (1000 if cfg.profile == "paper" else len(test_set))
@@ -300,8 +327,12 @@ def main(argv=None) -> list[dict]:
         budget = args.test_steps or cfg.steps_per_grid * len(cfg.grid_sizes)
         runs = [(steps, Procedure(), "" if j == 0 else f"|test_steps={steps}")
                 for j, steps in enumerate(test_budgets(learner, budget))]
+        extra = list(procs)
+        if args.procedure_from_val and (best := chosen_on_validation(val_rows, method, cfg)) and best not in extra:
+            print(f"{method}: procedure chosen on validation: {best.suffix()[1:]}")
+            extra.append(best)
         if not isinstance(learner, ContextEncoder):
-            runs += [(budget, proc, proc.suffix()) for proc in procs]
+            runs += [(budget, proc, proc.suffix()) for proc in extra]
         for steps, proc, suffix in runs:
             outputs = {name: inpaint_all(learner, images, masks[name], seed=cfg.seed * 1000 + 100 + k,
                                          budget=steps or None, proc=proc) for k, name in enumerate(MASK_NAMES)}

@@ -191,3 +191,18 @@ def test_interpolated_start_and_chain_mean(smoke_cfg):
     out = inpaint(learner, x, m, gen(), None, Procedure(chains=3))
     held = ~m.bool().expand_as(x)
     assert torch.equal(out[held], x[held])
+
+
+def test_procedure_chosen_on_validation():
+    from repro.config import get_config
+    from tasks.inpainting import MASK_NAMES, Procedure, chosen_on_validation
+    cfg = get_config("smoke")
+
+    def rows(suffix, value, method="multigrid", experiment="inpainting_validation"):
+        return [{"experiment": experiment, "method": method, "metric": "mae_masked", "profile": "smoke",
+                 "dataset": "lfw_faces", "setting": m + suffix, "value": str(value)} for m in MASK_NAMES]
+    table = rows("", 0.10) + rows("|chains=4", 0.08) + rows("|noise=off", 0.09) + rows("|chains=4", 0.01, "cd1")
+    table += rows("|start=biharmonic", 0.01, experiment="inpainting")  # test rows are never read
+    assert chosen_on_validation(table, "multigrid", cfg) == Procedure(chains=4)
+    assert chosen_on_validation(rows("", 0.05) + rows("|chains=4", 0.08), "multigrid", cfg) is None
+    assert chosen_on_validation(table, "pcd", cfg) is None
