@@ -123,6 +123,30 @@ def test_coarse_grids_hold_what_is_observed():
     assert torch.equal(move, mask.bool()) and torch.equal(held[~move], x[~move])
 
 
+def test_conditional_update_scores_observed_images_as_the_chain_holds_them(smoke_cfg, faces):
+    """Masked learning: at each grid the observed side differs from the chain only where the chain moves."""
+    learner = Learner(dataclasses.replace(smoke_cfg, method="multigrid"), channels=1, n_train=len(faces.images))
+    x = faces.images[:4].float()  # (4, 1, 32, 32)
+    mask = torch.zeros(4, 1, 32, 32)
+    mask[:, :, 0:18, 0:18] = 1  # one whole 16×16 block of grid 2 missing; the edges cut the 4×4 blocks of grid 8
+    samples = learner.sample(x, torch.arange(4), mask)
+    seen = []
+    for net in learner.nets:
+        net.register_forward_hook(lambda m, inp, out: seen.append(inp[0].detach().clone()))
+    learner.update(x, samples, mask)
+    for g, (size, y) in enumerate(zip(learner.sizes, samples)):
+        x_s, y_s = seen[2 * g], seen[2 * g + 1]  # observed pass, then synthesized pass
+        assert torch.equal(y_s, y)
+        move = ~torch.isclose(x_s, y, atol=1e-4)  # where the observed side differs from the chain
+        from repro.engine import coarse_observation
+        chain_moves, _ = coarse_observation(x, mask, size)
+        assert not (move & ~chain_moves).any(), f"grid {size}: observed side differs where the chain is held"
+        assert (move & chain_moves).any()
+    from repro.pyramid import downscale
+    coarse = downscale(x, learner.sizes[0])
+    assert not torch.equal(seen[0], coarse)  # partly observed blocks are not the true block means
+
+
 def test_batch_order_and_1x1_sampling(smoke_cfg, faces):
     order = BatchOrder(10, 4, seed=0)
     assert order.per_epoch == 2
