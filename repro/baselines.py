@@ -299,3 +299,9 @@ class ContextEncoder(_Adversarial):
 
 
 BASELINES = {"dcgan": DCGAN, "context_encoder": ContextEncoder}
+
+# The companion papers' models (issue 16) train through the same loop and are found by the same name lookup.
+from repro.coopnets import CoopNets  # noqa: E402  (imports this module's Generator lazily)
+from repro.gconvnet import GenerativeConvNet  # noqa: E402
+
+BASELINES.update({"coopnets": CoopNets, "gconvnet": GenerativeConvNet})

@@ -78,6 +78,23 @@ class Config:
     ce_overlap_pred: bool = False  # ContextEncoder: observed pixels weigh 10× in the L2 (their useOverlapPred;
     # their README's random-region command turns it off)
 
+    # --- companion papers (issue 16): CoopNets (ICLR 2017 §5.1) and the generative ConvNet (ICML 2016 §7) ---
+    # CoopNets: the paper gives L = 10, δ = 0.002, "learning rate 0.07" (MatConvNet; optimiser not named); the rest
+    # from the authors' TensorFlow release (jianwen-xie/CoopNets): images in [−1, 1], Adam β1 0.5 for both nets
+    coop_steps: int = 10  # L, Langevin revision steps under the descriptor per iteration (paper)
+    coop_step_size: float = 0.002  # δ of the descriptor's Langevin revision, [−1, 1] units (paper and release)
+    coop_sigma: float = 0.016  # σ of the descriptor's reference N(0, σ²I), [−1, 1] units (release des_refsig)
+    coop_lr: float = 0.007  # descriptor Adam rate (release d_lr; the paper's 0.07 is for its unnamed optimiser)
+    coop_g_lr: float = 1e-4  # generator Adam rate (release g_lr)
+    coop_g_sigma: float = 0.3  # σ of the generator's residual Y = g(X) + ε, [−1, 1] units (release gen_refsig)
+    coop_fc: int = 50  # outputs of the descriptor's fully connected top layer; f(Y) is their sum (paper: 50)
+    # Generative ConvNet (ICML 2016 §7): net = gcn_net (repro.gconvnet.NETS), chains start at 0 (the mean image)
+    gcn_net: str = "texture"  # texture (§7.1, 3 layers) | object (§7.2, 4 layers incl. one fully connected filter)
+    gcn_iters_per_layer: int = 700  # T per added layer (§7); 0: all layers learned at once (§7.3)
+    gcn_chains: int = 16  # M̃ parallel chains (§7); their Langevin steps per iteration are steps_per_grid (L = 10)
+    gcn_start: str = "persistent"  # persistent: Algorithm 1's chains, started at 0 (the mean) and carried |
+    # observed: contrastive divergence, chains start at the batch's observed images (§7.3)
+
     # --- runtime ---------------------------------------------------------------
     seed: int = 0  # seeds network initialisation, data order and Langevin noise
     device: str = "auto"  # auto: CUDA when present, else CPU
@@ -117,7 +134,10 @@ class Config:
         return self
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every field, except those of LATER_FIELDS at their defaults: fields added after run folders existed are
+        written only when set, so those folders keep their names (run_dir hashes this) and still resume."""
+        d = dataclasses.asdict(self)
+        return {k: v for k, v in d.items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -130,6 +150,10 @@ class Config:
             raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
         d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**d)
+
+
+# Fields added after runs were made (issue 16, companion papers) → their defaults; see Config.to_dict
+LATER_FIELDS = {f.name: f.default for f in dataclasses.fields(Config) if f.name.startswith(("coop_", "gcn_"))}
 
 
 # --- ranges of the settings (Config.validate) ---------------------------------------------
@@ -145,11 +169,14 @@ def _finite_positive(x) -> bool:
 def _range_problems(cfg: Config) -> list[str]:
     """One message per setting out of its range."""
     at_least = {"batch_size": 2, "n_iters": 0, "checkpoint_every": 1, "lr_decay_every": 1, "n_show": 1,
-                "steps_per_grid": 1, "image_size": 1, "z_dim": 1, "ce_bottleneck": 1, "celeba_crop": 1}
+                "steps_per_grid": 1, "image_size": 1, "z_dim": 1, "ce_bottleneck": 1, "celeba_crop": 1,
+                "coop_steps": 0, "coop_fc": 1, "gcn_iters_per_layer": 0, "gcn_chains": 1}
     optional_at_least = {"baseline_steps": 1, "n_train": 1, "n_test": 1}
-    positive = ("step_size", "sigma", "width", "lr", "gan_lr", "pixel_max", "lr_final_ratio")
+    positive = ("step_size", "sigma", "width", "lr", "gan_lr", "pixel_max", "lr_final_ratio", "coop_step_size",
+                "coop_sigma", "coop_lr", "coop_g_lr", "coop_g_sigma")
     unit = {"beta1": (0, 1, False), "gan_beta1": (0, 1, False), "ce_rec_weight": (0, 1, True)}
-    named = {"precision": tuple(PRECISIONS), "compile_mode": COMPILE_MODES, "autocast": AUTOCASTS}
+    named = {"precision": tuple(PRECISIONS), "compile_mode": COMPILE_MODES, "autocast": AUTOCASTS,
+             "gcn_net": ("texture", "object"), "gcn_start": ("persistent", "observed")}
     out = []
     for name, low in at_least.items():
         if getattr(cfg, name) < low:

@@ -164,6 +164,17 @@ def _digits(cfg: Config, split: str):
     return _resize(images[idx], cfg.image_size), torch.from_numpy(d.target[idx]).long()
 
 
+TEXTURES = ("brick", "grass", "gravel")  # scikit-image's bundled grey-scale texture photographs (512×512)
+
+
+def _textures(cfg: Config, split: str):
+    """Each texture image is its own training set (one model per image, ICML 2016 §7.1): both splits hold all."""
+    from skimage import data as skdata
+    images = torch.stack([torch.from_numpy(np.asarray(getattr(skdata, n)(), np.uint8))[None] for n in TEXTURES])
+    idx = _keep(cfg, split, len(images))
+    return _resize(images[idx], cfg.image_size), idx
+
+
 # --- real datasets ----------------------------------------------------------------
 
 def _svhn_mat(path: str):
@@ -298,6 +309,8 @@ DATASETS: dict[str, DatasetSpec] = {
     "lfw_faces": DatasetSpec(_lfw(True), True, "embedded: 100 LFW faces (scikit-image), 80 train / 20 test"),
     "lfw_nonfaces": DatasetSpec(_lfw(False), True, "embedded: 100 LFW background crops, the negatives"),
     "digits": DatasetSpec(_digits, True, "embedded: 1,797 handwritten digits (scikit-learn), 1,437 / 360"),
+    "textures": DatasetSpec(_textures, True, "embedded: scikit-image's brick, grass, gravel photographs; both splits "
+                                             "hold all three (one model per image)"),
     "svhn": DatasetSpec(_svhn, False, "SVHN train_32x32.mat / test_32x32.mat"),
     "cifar10": DatasetSpec(_cifar10, False, "CIFAR-10 python batches"),
     "celeba": DatasetSpec(_celeba, False, "CelebA aligned faces, center crop then resize"),

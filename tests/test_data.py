@@ -90,7 +90,7 @@ def test_image_folder(tmp_path):
 
 def test_registry_is_documented():
     assert all(spec.about for spec in DATASETS.values())
-    assert {n for n, s in DATASETS.items() if s.embedded} == {"lfw_faces", "lfw_nonfaces", "digits"}
+    assert {n for n, s in DATASETS.items() if s.embedded} == {"lfw_faces", "lfw_nonfaces", "digits", "textures"}
 
 
 # --- general folder loaders: images, imagefolder ------------------------------------------------
