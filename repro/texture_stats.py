@@ -5,7 +5,7 @@ Chain of pure functions (features → statistics → distance), on images (B, C,
 - ``random_features``: the responses of one fixed random convolution layer (seeded, 5×5, ReLU) to the image
   standardised by the training image's mean and standard deviation (so the distance sees structure, not units);
 - ``gram``: (B, K, K) Gram matrix of those responses averaged over positions (Gatys et al.'s texture statistic);
-- ``gram_distance``: ‖G(a) − G(ref)‖_F / ‖G(ref)‖_F per image of a.
+- ``gram_distance``: ‖G(a) − G(ref)‖_F / ‖G(ref)‖_F per image of a (several references: their mean Gram).
 Zero for an image against itself; the floor is white noise with the texture's mean and variance (its Gram
 matrix keeps only the marginal), the ceiling a random crop of the training image itself (same texture, other
 pixels).
@@ -41,11 +41,12 @@ def gram(features: torch.Tensor) -> torch.Tensor:
 
 
 def gram_distance(x: torch.Tensor, ref: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """(B,) relative Frobenius distance between the Gram matrix of each image of x and that of ref (1, C, H, W)."""
-    if ref.dim() != 4 or len(ref) != 1 or x.dim() != 4 or x.shape[1] != ref.shape[1]:
-        raise ValueError(f"gram_distance: x (B, C, H, W) against one reference (1, C, H, W), got "
+    """(B,) relative Frobenius distance between the Gram matrix of each image of x and the reference Gram matrix:
+    that of ref (1, C, H, W), or the mean of the Gram matrices of several reference images (R, C, H, W)."""
+    if ref.dim() != 4 or x.dim() != 4 or x.shape[1] != ref.shape[1]:
+        raise ValueError(f"gram_distance: x (B, C, H, W) against references (R, C, H, W), got "
                          f"{tuple(x.shape)} and {tuple(ref.shape)}")
-    g_ref = gram(random_features(ref, ref, seed))  # (1, K, K)
+    g_ref = gram(random_features(ref, ref, seed)).mean(0, keepdim=True)  # (1, K, K)
     g = gram(random_features(x, ref, seed))  # (B, K, K)
     return (g - g_ref).flatten(1).norm(dim=1) / g_ref.flatten(1).norm(dim=1)
 

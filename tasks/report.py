@@ -157,7 +157,7 @@ def cell_text(spec: TableSpec, c: Cell) -> str:
 def block_title(b: Block) -> str:
     ds = b.dataset
     paper_ds = b.spec.paper_dataset
-    if ds and ds != paper_ds:
+    if ds and paper_ds and ds != paper_ds:  # tables of no paper dataset (paper_dataset "") name none
         ds = f"{ds} (stand-in for {DATASET_NAMES.get(paper_ds, paper_ds)})"
     if not b.profile:
         return "### not run"

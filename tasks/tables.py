@@ -325,6 +325,32 @@ def coop_claims(rws, cols):
     return [Claim(col["coopnets"], "<", col[m], r) for r in rws for m in ("dcgan", "biharmonic", "mrf_l2", "mrf_l1")]
 
 
+# ----------------------------------------------------------------------------- generative ConvNet (ICML 2016 §7)
+
+def gcn_synthesis_layout(rows: pd.DataFrame):
+    rws = [ax(s.replace(":", " · "), setting=s) for s in settings_of(rows, ["gram_distance"])] or [ax("textures")]
+    cols = [ax("generative ConvNet", method="gconvnet", metric="gram_distance"),
+            ax("noise (floor)", floor=True, method="noise_floor", metric="gram_distance"),
+            ax("real (ceiling)", floor=True, method="ceiling", metric="gram_distance")]
+    return rws, cols
+
+
+def gcn_synthesis_claims(rws, cols):
+    """Ours: the model's samples are closer to the training statistics than noise of the same mean and variance."""
+    return [Claim(cols[0], "<", cols[1], r) for r in rws if r.keys]
+
+
+def gcn_autoencode_layout(rows: pd.DataFrame):
+    rws = [ax("reconstruction error ‖I − B(I)‖ / ‖I‖", setting="final", metric="recon_error")]
+    cols = [ax("one-step CD, learned", method="gconvnet_cd1"), ax("untrained network", floor=True, method="untrained")]
+    return rws, cols
+
+
+def gcn_autoencode_claims(rws, cols):
+    """Proposition 3, measured: one-step CD learns to reconstruct (error below the untrained network's)."""
+    return [Claim(cols[0], "<", cols[1], rws[0])]
+
+
 # ----------------------------------------------------------------------------- the tables
 
 RULE_ERRORS = ("Cells: ours [95% interval] · paper value. Inpainting error is the mean absolute error on the "
@@ -348,6 +374,15 @@ RULE_COOP = ("Cells: ours [95% interval] · paper value. Error: mean absolute di
              "faces; the same masks for every column. CoopNets and DCGAN complete g(X) with X inferred by Langevin "
              "dynamics on the observed pixels. Floors need no learning: biharmonic (beside it the paper's best "
              "interpolation, its method 6), MRF priors with ℓ2 and ℓ1 nearest-neighbour potentials (its methods 1, 2).")
+RULE_GCN = ("Not a paper table: the paper shows pictures (figures 1, 2). Cells: relative distance between the Gram "
+            "matrix of a fixed random 5×5 conv layer of each synthesized image and the training image's (textures) "
+            "or the training images' mean (objects), averaged over the chains [95% bootstrap interval]. Floor: white "
+            "noise with the training mean and variance; ceiling: random crops of the training texture, or held-out "
+            "images of the category. Lower is closer.")
+RULE_CD1 = ("Not a paper table: the paper shows reconstructions (figure 3). Cell: ‖I − B(I)‖ / ‖I‖ over the training "
+            "images (centred), B(I) = σ²∂f/∂I the mean the one-step Langevin chain moves towards (Proposition 3), "
+            "after training and under the run's initial weights [95% bootstrap interval]; the curve against the "
+            "iteration is in gconvnet_autoencode_curve.csv/.png.")
 RULE_NEAREST = ("Mean pixel L2 distance (pixels in [0, 1]) from each image to its nearest training image [95% "
                 "bootstrap interval]. Samples that copy training images would sit much closer than held-out test "
                 "images; samples comparable to test images are not copies.")
@@ -368,6 +403,12 @@ TABLES = [
               "cifar10", RULE_FIDELITY, fidelity_layout, fmt=lambda v: f"{v:.2f}"),
     TableSpec("coopnets_completion", "CoopNets (ICLR 2017) Table 1: face completion", "coopnets", ("mae_masked",),
               "celeba", RULE_COOP, coop_layout, coop_claims, fmt=fmt_error, floors_as_columns=True),
+    TableSpec("gconvnet_synthesis", "Generative ConvNet (ICML 2016) §7.1–7.2: texture statistic of synthesized images",
+              "gconvnet_synthesis", ("gram_distance",), "", RULE_GCN, gcn_synthesis_layout,
+              gcn_synthesis_claims, fmt=lambda v: f"{v:.3f}"),
+    TableSpec("gconvnet_autoencode", "Generative ConvNet (ICML 2016) §7.3: one-step CD learns to auto-encode",
+              "gconvnet_autoencode", ("recon_error",), "", RULE_CD1, gcn_autoencode_layout,
+              gcn_autoencode_claims, fmt=lambda v: f"{v:.3f}"),
     TableSpec("nearest_train", "Figure 4's check: distance to the nearest training image (not a paper table)",
               "synthesis", ("nn_l2_mean",), "celeba", RULE_NEAREST, nearest_layout, nearest_claims, fmt=lambda v: f"{v:.2f}"),
 ]
