@@ -39,6 +39,16 @@ if [ -z "${VIRTUAL_ENV:-}" ] && [ -x .venv/bin/python ]; then PY=.venv/bin/pytho
 COMMON=(--profile "$PROFILE" --device "$DEVICE" --seed "$SEED" --out "$OUT" --runs "$RUNS")
 
 step() { echo; echo "=== [$(date +%H:%M:%S)] $*"; }
+
+# The companion papers' experiments (issue 16) on the faces given as arguments; textures: scikit-image's.
+companions() {
+  step "CoopNets face completion (ICLR 2017 Table 1): CoopNets, DCGAN, biharmonic and MRF floors"
+  $PY -m tasks.coopnets "${COMMON[@]}" "$@"
+  step "generative ConvNet (ICML 2016 §7): textures, objects (faces), one-step CD auto-encoding"
+  $PY -m tasks.generative_convnet "${COMMON[@]}" --experiment textures
+  $PY -m tasks.generative_convnet "${COMMON[@]}" --experiment objects "$@"
+  $PY -m tasks.generative_convnet "${COMMON[@]}" --experiment autoencode "$@"
+}
 start=$(date +%s)
 
 case "$PROFILE" in
@@ -52,6 +62,7 @@ case "$PROFILE" in
     $PY -m tasks.svhn_features "${COMMON[@]}" --dataset digits --image-size 32
     step "inpainting (CVPR Table 4), with the ContextEncoder and training-free floors"
     $PY -m tasks.inpainting "${COMMON[@]}" --dataset lfw_faces
+    companions --dataset lfw_faces
     ;;
   reduced)
     [ -n "$DATA_ROOT" ] || { echo "run_all.sh: --profile reduced needs --data-root DIR" >&2; exit 2; }
@@ -71,6 +82,7 @@ case "$PROFILE" in
     $PY -m tasks.score_diagnostics "${COMMON[@]}" "${FACES[@]}" "${NEG[@]}" --n-score 1000
     step "SVHN features (reduced profile: CVPR Tables 2 and 3) on ${LABELED[1]}"
     $PY -m tasks.svhn_features "${COMMON[@]}" "${LABELED[@]}" --image-size 64
+    companions "${FACES[@]}"
     ;;
   paper)
     [ -n "$DATA_ROOT" ] || { echo "run_all.sh: --profile paper needs --data-root DIR" >&2; exit 2; }
@@ -90,6 +102,7 @@ case "$PROFILE" in
       --n-test none --image-size 64 --grid-sizes 4 16 64
     step "inpainting on CelebA (CVPR Table 4)"
     $PY -m tasks.inpainting "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT"
+    companions --dataset celeba --data-root "$DATA_ROOT"
     ;;
   *) echo "run_all.sh: unknown profile $PROFILE (smoke, reduced or paper)" >&2; exit 2 ;;
 esac

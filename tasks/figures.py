@@ -215,6 +215,29 @@ def inpainting_panels(results_dir: str, out_dir: str) -> list[str]:
     return paths
 
 
+COOP_ORDER = ["coopnets", "dcgan", "biharmonic", "mrf_l2", "mrf_l1"]
+COOP_NAMES = {"coopnets": "CoopNets", "dcgan": "DCGAN", "biharmonic": "biharmonic (floor)",
+              "mrf_l2": "MRF ℓ2 (floor)", "mrf_l1": "MRF ℓ1 (floor)"}
+
+
+def coopnets_panels(results_dir: str, out_dir: str) -> list[str]:
+    """CoopNets Table 1, per mask size: original, masked input, then each column's completion (tasks.coopnets)."""
+    found: dict[str, dict[str, str]] = {}
+    for f in glob.glob(os.path.join(results_dir, "coopnets_*_M*.png")):
+        m = re.fullmatch(r"coopnets_(.+)_(M\d+)\.png", os.path.basename(f))
+        if m:
+            found.setdefault(m.group(2), {})[m.group(1)] = f
+    paths = []
+    for mask, files in sorted(found.items()):
+        methods = ordered(files, COOP_ORDER)
+        first = grid_rows(rgb(imread(files[methods[0]])), 3, 2)
+        strips = [("original", first[0]), ("masked input", first[1])]
+        strips += [(COOP_NAMES.get(m, m), grid_rows(rgb(imread(files[m])), 3, 2)[2]) for m in methods]
+        title = f"CoopNets face completion, {mask}\nrows: original, masked input (grey), each column's completion"
+        paths.append(labeled_strips(strips, title, os.path.join(out_dir, f"coopnets_{mask}.png")))
+    return paths
+
+
 def synthesis_panels(results_dir: str, out_dir: str) -> list[str]:
     """Samples of each method at each grid, and each method's samples above their nearest training images."""
     grids: dict[str, dict[int, str]] = {}
@@ -266,6 +289,7 @@ def write_figures(blocks, results_dir: str, runs_dir: str | None, out_dir: str) 
         if b.profile:
             paths.append(bar_chart(b, os.path.join(out_dir, f"{slug(b.spec.key)}_{b.profile}_{slug(b.dataset)}.png")))
     paths += inpainting_panels(results_dir, out_dir) + synthesis_panels(results_dir, out_dir)
+    paths += coopnets_panels(results_dir, out_dir)
     if runs_dir and os.path.isdir(runs_dir):
         for log in sorted(glob.glob(os.path.join(runs_dir, "*", "log.csv"))):
             name = os.path.basename(os.path.dirname(log))
