@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from repro import dist
 from repro.config import Config
 from repro.langevin import langevin
 from repro.trainable import Trainable, grad_l1
@@ -79,6 +80,8 @@ class GenerativeConvNet(Trainable):
     """nets[0]: the energy net. Log row: f_obs, f_syn, grad ℓ1, loss."""
 
     def __init__(self, cfg: Config, channels: int, n_train: int):
+        if dist.world_size() > 1:
+            raise ValueError("the generative ConvNet's chains are not sharded: run it in one process, not torchrun")
         super().__init__(cfg)
         self.sizes = (cfg.image_size,)
         self.nets = nn.ModuleList([GrowingConvNet(cfg.gcn_net, channels, cfg.image_size, cfg.width)])

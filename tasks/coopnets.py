@@ -42,10 +42,10 @@ from repro.data import load_dataset
 from repro.floors import biharmonic_fill
 from repro.io import atomic_save_image, provenance
 from repro.masks import square_mask
+from repro.metrics import bootstrap_ci
 from repro.mrf import mrf_l1_fill, mrf_l2_fill
 from tasks.common import cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_results
 from tasks.inpainting import image_metrics, save_panel
-from repro.metrics import bootstrap_ci
 
 EXPERIMENT = "coopnets"
 MASK_SIDES = (20, 30, 40)  # M20, M30, M40 at 64×64
