@@ -53,15 +53,16 @@ EXPERIMENT_DEFAULTS = {
     "autoencode": dict(gcn_net="texture", gcn_iters_per_layer=0, gcn_start="observed", steps_per_grid=1,
                        n_train=10, batch_size=10),
 }
-PROFILE_DEFAULTS = {  # (profile, experiment) → sizes; "*" for every experiment
+# (profile, experiment) → sizes; "*" for every experiment. Layers grown: 3 convolutions (the object net's fully
+# connected filter sits on top of whichever is last), so n_iters = 3 × gcn_iters_per_layer
+PROFILE_DEFAULTS = {
     ("paper", "*"): dict(image_size=224, width=1.0, gcn_iters_per_layer=700, n_iters=2100, compile=False),
-    ("paper", "objects"): dict(n_iters=2800),
     ("paper", "autoencode"): dict(n_iters=1200, gcn_iters_per_layer=0),
     ("reduced", "*"): dict(image_size=112, width=0.5, gcn_iters_per_layer=300, n_iters=900, compile=False),
-    ("reduced", "objects"): dict(image_size=64, n_iters=1200),
+    ("reduced", "objects"): dict(image_size=64),
     ("reduced", "autoencode"): dict(image_size=64, n_iters=1200, gcn_iters_per_layer=0),
     ("smoke", "*"): dict(image_size=64, width=0.25, gcn_iters_per_layer=60, n_iters=180, checkpoint_every=60),
-    ("smoke", "objects"): dict(dataset="lfw_faces", image_size=32, n_iters=160),
+    ("smoke", "objects"): dict(dataset="lfw_faces", image_size=32),
     ("smoke", "autoencode"): dict(dataset="lfw_faces", image_size=48, n_iters=300, gcn_iters_per_layer=0),
 }
 CURVE_COLUMNS = ["iteration", "recon_error", "untrained_recon_error"]
