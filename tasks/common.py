@@ -78,16 +78,18 @@ def run_dir(cfg: Config, runs_root: str, tag: str = "") -> str:
 
 
 def trained_learner(cfg: Config, runs_root: str, train_set: ImageSet, *, tag: str = "", mask_fn=None,
-                    progress: bool = True):
-    """The learner for cfg: loaded when its run is complete, resumed when partial, else trained."""
+                    progress: bool = True, callback=None):
+    """The learner for cfg: loaded when its run is complete, resumed when partial, else trained.
+    callback: repro.engine.train's per-iteration callback, for the iterations trained here."""
     path = run_dir(cfg, runs_root, tag)
     ckpt = os.path.join(path, "checkpoint.pt")
+    kw = dict(train_set=train_set, mask_fn=mask_fn, progress=progress, callback=callback)
     if os.path.exists(ckpt):
         done = load_checkpoint(ckpt)["iteration"] >= cfg.n_iters
         if done:
             return load_learner(path, device=cfg.device), path
-        return train(cfg, path, resume=True, train_set=train_set, mask_fn=mask_fn, progress=progress), path
-    return train(cfg, path, train_set=train_set, mask_fn=mask_fn, progress=progress), path
+        return train(cfg, path, resume=True, **kw), path
+    return train(cfg, path, **kw), path
 
 
 def result_row(cfg: Config, *, experiment: str, method: str, setting: str, metric: str, value: float,

@@ -159,7 +159,8 @@ def autoencode(cfg, args, train_set, prov) -> list[dict]:
             err = reconstruction_error(learner, x.to(next(learner.parameters()).device))
             _upsert_curve(curve_path, {0: (float(base.mean()),) * 2, t + 1: (float(err.mean()), float(base.mean()))})
 
-    learner, path = trained_learner_with(cfg, args, train_set, record)
+    learner, path = trained_learner(cfg, args.runs, train_set, tag="autoencode", progress=not args.no_progress,
+                                    callback=record)
     err = reconstruction_error(learner, x)
     run = run_columns([(learner, path)])
     rows = [result_row(cfg, experiment=AUTOENCODE, method=m, setting="final", metric="recon_error",
@@ -177,19 +178,6 @@ def autoencode(cfg, args, train_set, prov) -> list[dict]:
     panel = torch.cat([x[:4], rec[:4]]) / cfg.pixel_max  # training images above their reconstructions B(I)
     atomic_save_image(panel.float().clamp(0, 1), os.path.join(args.out, "gconvnet_autoencode.png"), nrow=4)
     return rows
-
-
-def trained_learner_with(cfg, args, train_set, callback):
-    """tasks.common.trained_learner with a per-iteration callback (the curve), for runs trained or resumed here."""
-    from repro.engine import load_checkpoint, load_learner, train
-    path = run_dir(cfg, args.runs, "autoencode")
-    ckpt = os.path.join(path, "checkpoint.pt")
-    progress = not args.no_progress
-    if os.path.exists(ckpt):
-        if load_checkpoint(ckpt)["iteration"] >= cfg.n_iters:
-            return load_learner(path, device=cfg.device), path
-        return train(cfg, path, resume=True, train_set=train_set, callback=callback, progress=progress), path
-    return train(cfg, path, train_set=train_set, callback=callback, progress=progress), path
 
 
 def plot_curve(curve: list[dict], path: str) -> None:
