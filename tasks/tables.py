@@ -342,6 +342,7 @@ TABLES = [
     TableSpec("inception_cifar10", "CVPR Table 1: Inception score", "synthesis", ("inception_score", "fid"),
               "cifar10", RULE_FIDELITY, fidelity_layout, fmt=lambda v: f"{v:.2f}"),
     TableSpec("nearest_train", "Figure 4's check: distance to the nearest training image (not a paper table)",
-              "synthesis", ("nn_l2_mean",), "celeba", RULE_NEAREST, nearest_layout, nearest_claims, fmt=lambda v: f"{v:.2f}"),
+              "synthesis", ("nn_l2_mean",), "celeba", RULE_NEAREST, nearest_layout, nearest_claims,
+              fmt=lambda v: f"{v:.2f}"),
 ]
 TABLE_BY_KEY = {t.key: t for t in TABLES}
