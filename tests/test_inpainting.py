@@ -89,6 +89,8 @@ def test_bootstrap_ci():
 
 # --- the task, end to end ---------------------------------------------------------------
 
+
+@pytest.mark.slow
 def test_inpainting_task_smoke(tmp_path):
     from tasks.common import RESULT_COLUMNS
     from tasks.inpainting import FLOORS, MASK_NAMES, METRICS, main
@@ -120,11 +122,13 @@ def test_inpainting_task_smoke(tmp_path):
 def test_test_time_budget_is_shared_and_cd1_also_reports_its_own(monkeypatch, smoke_cfg):
     """Every scheme gets l·S Langevin steps at test time, spread over its grids; CD1 also its one step."""
     import dataclasses
-    from repro.engine import Learner
+    import repro.learner
+    from repro.learner import Learner
     import tasks.inpainting as inp
     seen = []
-    real = inp.synthesize
-    monkeypatch.setattr(inp, "synthesize", lambda *a, steps, **kw: seen.append(steps) or real(*a, steps=steps, **kw))
+    real = repro.learner.synthesize
+    monkeypatch.setattr(repro.learner, "synthesize",
+                        lambda *a, steps, **kw: seen.append(steps) or real(*a, steps=steps, **kw))
     cfg = dataclasses.replace(smoke_cfg, steps_per_grid=30)
     x = torch.rand(8, 1, 32, 32, generator=gen()) * 255
     m = square_mask(8, 32, 16, gen(1))
@@ -176,7 +180,7 @@ def test_interpolated_start_and_chain_mean(smoke_cfg):
     fill; with zero steps the output is that fill at the missing pixels. The mean of chains keeps the
     observed pixels bit for bit."""
     import dataclasses
-    from repro.engine import Learner
+    from repro.learner import Learner
     from repro.floors import biharmonic_fill
     from tasks.inpainting import Procedure, inpaint
     cfg = dataclasses.replace(smoke_cfg, method="cd1")
