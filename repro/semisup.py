@@ -73,7 +73,7 @@ Choices where the papers are silent (or disagree):
   (repro.features.SpanProjection), which stops at its iteration limit at large C. One line per fit
   (labels, C, seconds, validation error) unless --no-progress.
 - CNN classifier: a Trainable (``TopMapHead``) trained by repro.engine.train, so it has the runner's
-  checkpoints, resume, non-finite check and data parallelism; its run folder (under --runs) is named
+  checkpoints, resume, non-finite check and data parallelism; its run folder (under --runs/cnn_heads) is named
   from its settings, the labeled draw and the run of the model it reads. Adam (lr ``--classifier-lr``
   1e-3, β = 0.9, 0.999), cross-entropy, batches of the training batch size (the runner's data order:
   last partial batch dropped), ``--classifier-epochs`` fixed epochs (100 paper, 10 smoke), no weight
@@ -232,6 +232,7 @@ class TopMapHead(Trainable):
 
 
 HEAD = "cnn_head"  # the method name of a head's run (config.json, run folder)
+HEADS_FOLDER = "cnn_heads"  # the heads' runs live in <runs>/cnn_heads
 
 
 def head_config(cfg: Config, seed: int, n_labeled: int, epochs: int, lr: float) -> Config:
@@ -246,15 +247,15 @@ def cnn_error(cfg: Config, data: Data, nets, lab, seed: int, *, method: str, epo
               tag: str, source_run: str = "") -> float:
     """Test error (%) of a TopMapHead trained on the labeled images `lab` over frozen `nets`' top maps, or
     (nets None) of the supervised baseline; `seed` seeds its initialisation and data order. The head's run
-    folder under `runs` is named from its settings, the feature source `method`, `tag` and the run of the
-    feature model (source_run)."""
+    folder, in `runs`/cnn_heads (apart from the models' runs, whose learning curves the report draws), is
+    named from its settings, the feature source `method`, `tag` and the run of the feature model (source_run)."""
     labeled = data.train.subset(lab)
     hcfg = head_config(cfg, seed, len(labeled), epochs, lr)
     tag = f"{method}-{tag}"
     if source_run:
         tag += "-on" + hashlib.sha1(os.path.basename(os.path.normpath(source_run)).encode()).hexdigest()[:8]
     build = lambda c, ch, n: TopMapHead(c, ch, n, labeled=labeled, nets=nets)  # noqa: E731
-    head, _ = trained_learner(hcfg, runs, labeled, tag=tag, progress=False, build=build)
+    head, _ = trained_learner(hcfg, os.path.join(runs, HEADS_FOLDER), labeled, tag=tag, progress=False, build=build)
     logits = extract(head.logits, data.test, cfg.batch_size, **data.kw)  # (N, 10)
     return error_percent(logits.argmax(1).numpy(), data.test.labels.numpy())
 

@@ -275,9 +275,10 @@ def test_smoke_run(tmp_path, monkeypatch):
     assert got == [err] and err < 60  # digits from 50 labels: far better than chance (90%)
     # the CNN heads are runs of the one training loop, cached under --runs: a second run loads them (and the
     # models they read) and gives the very same errors
-    heads = [d for d in os.listdir(runs) if "-cnn_head-" in d]
+    heads = os.listdir(runs / "cnn_heads")  # apart from the models' runs
     assert len(heads) == 1 + 2 * 3 + 2  # raw pixels; multigrid, cd1, untrained × 2 seeds; supervised × 2 seeds
-    assert all(os.path.exists(runs / d / "checkpoint.pt") and os.path.exists(runs / d / "log.csv") for d in heads)
+    assert all("-cnn_head-" in d and (runs / "cnn_heads" / d / "checkpoint.pt").exists() for d in heads)
+    assert not any("cnn_head" in d for d in os.listdir(runs))
     again = svf.main(argv)
     key = lambda r: (r["experiment"], r["method"], r["setting"], r["seed"], r["metric"])  # noqa: E731
     assert sorted((key(r), r["value"]) for r in again) == sorted((key(r), r["value"]) for r in first)
