@@ -1,12 +1,14 @@
 """The benchmark runs, and its fast Langevin paths give the reference path's samples (not a timing test)."""
 import math
 
+import pytest
 import torch
 
 from repro.io import provenance, read_csv
 from tools.bench import COLUMNS, bench_preset, main
 
 
+@pytest.mark.slow
 def test_fast_paths_match_reference_and_rows(tmp_path):
     cpu = torch.device("cpu")
     rows = bench_preset("smoke", 4, 1, cpu, provenance(cpu), variants=["fast", "channels_last", "bf16"])

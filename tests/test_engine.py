@@ -18,6 +18,7 @@ def faces():
     return load_dataset(get_config("smoke"), "train")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(METHODS))
 def test_one_iteration_of_each_scheme(method, faces, tmp_path):
     from repro.config import get_config
@@ -37,6 +38,7 @@ def test_one_iteration_of_each_scheme(method, faces, tmp_path):
         assert learner.chains.started.sum() == cfg.batch_size
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["multigrid", "pcd"])
 def test_interrupted_and_resumed_equals_uninterrupted(method, smoke_cfg, faces, tmp_path):
     cfg = dataclasses.replace(smoke_cfg, method=method, n_iters=4, checkpoint_every=2)
@@ -59,6 +61,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(method, smoke_cfg, faces, 
     assert strip(log_full) == strip(log_cut)
 
 
+@pytest.mark.slow
 def test_non_finite_energy_stops_and_keeps_last_good_checkpoint(smoke_cfg, faces, tmp_path):
     cfg = dataclasses.replace(smoke_cfg, n_iters=5, checkpoint_every=2, method="cd1")
 
@@ -124,6 +127,7 @@ def test_coarse_grids_hold_what_is_observed():
     assert torch.equal(move, mask.bool()) and torch.equal(held[~move], x[~move])
 
 
+@pytest.mark.slow
 def test_conditional_update_scores_observed_images_as_the_chain_holds_them(smoke_cfg, faces):
     """Masked learning: at each grid the observed side differs from the chain only where the chain moves."""
     learner = Learner(dataclasses.replace(smoke_cfg, method="multigrid"), channels=1, n_train=len(faces.images))
@@ -159,6 +163,7 @@ def test_batch_order_and_1x1_sampling(smoke_cfg, faces):
     assert all(torch.isclose(means, v, atol=1e-3).any() for v in y0.flatten())
 
 
+@pytest.mark.slow
 def test_load_learner_round_trip(smoke_cfg, faces, tmp_path):
     cfg = dataclasses.replace(smoke_cfg, method="singlegrid", n_iters=1)
     trained = train(cfg, str(tmp_path), train_set=faces, progress=False)

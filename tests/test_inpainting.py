@@ -119,6 +119,7 @@ def test_inpainting_task_smoke(tmp_path):
         assert os.path.getsize(out / f"inpainting_{method}_{mask}.png") > 0
 
 
+@pytest.mark.slow
 def test_test_time_budget_is_shared_and_cd1_also_reports_its_own(monkeypatch, smoke_cfg):
     """Every scheme gets l·S Langevin steps at test time, spread over its grids; CD1 also its one step."""
     import dataclasses
@@ -144,6 +145,7 @@ def test_test_time_budget_is_shared_and_cd1_also_reports_its_own(monkeypatch, sm
         inp.inpaint(mg, x, m, gen(), 10)
 
 
+@pytest.mark.slow
 def test_trained_cd1_moves_missing_pixels_at_test_time(tmp_path):
     """A trained CD1 model run with the shared budget (90 steps, noise as in training) moves the missing
     pixels away from the observed-mean start, where the floor is far from the truth (a face's square);
@@ -175,6 +177,7 @@ def test_test_procedures_parse_and_name_their_settings():
             Procedure.parse(bad)
 
 
+@pytest.mark.slow
 def test_interpolated_start_and_chain_mean(smoke_cfg):
     """start=biharmonic: pixels that begin to move where the coarser grid held a block mean start from the
     fill; with zero steps the output is that fill at the missing pixels. The mean of chains keeps the

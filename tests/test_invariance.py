@@ -60,6 +60,7 @@ def uint8_images(n, seed):
     return (torch.rand(n, 3, 8, 8, generator=torch.Generator().manual_seed(seed)) * 255).to(torch.uint8)
 
 
+@pytest.mark.slow
 def test_fidelity_metrics_do_not_depend_on_the_batch_size():
     fake, real = uint8_images(40, 0), uint8_images(30, 1)
     runs = [fidelity_metrics(fake, real, isc=True, fid=True, feature_extractor="tiny-test", isc_splits=2,

@@ -11,6 +11,7 @@ def linear_score(theta):
     return lambda y: (theta * y).sum(dim=(1, 2, 3))  # f(Y) = <θ, Y>
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sigma,delta", [(1.0, 1.0), (2.0, 0.8)])
 def test_linear_score_reaches_stationary_law(sigma, delta):
     # p(Y) ∝ exp(<θ,Y>) N(0, σ²I) = N(σ²θ, σ²I); the discretised chain has mean σ²θ and
@@ -44,6 +45,7 @@ def test_same_generator_seed_same_chain():
     assert torch.equal(run(), run())
 
 
+@pytest.mark.slow
 def test_masked_langevin_holds_observed_pixels_bit_identical():
     torch.manual_seed(0)
     net = build_energy_net(16, 3, width=0.25)

@@ -119,6 +119,7 @@ def ordering(md: str, start: str) -> str:
     return next(part for part in line.split(": ", 1)[1].split("; ") if start in part)
 
 
+@pytest.mark.slow
 def test_an_ordering_line_flips_when_a_row_changes():
     holds = ordering(tables(inpainting_rows()), "multi-grid < single-grid")
     assert holds == ("multi-grid < single-grid: holds (0.050 [0.040, 0.060] vs 0.080 [0.070, 0.090])")
@@ -200,6 +201,7 @@ def written(tmp_path_factory):
     return res
 
 
+@pytest.mark.slow
 def test_cli_writes_tables_cells_and_figures(written):
     md = (written / "tables.md").read_text()
     assert "CVPR Table 4" in md and "## Figures" in md and "figures/inpainting_square.png" in md
@@ -241,6 +243,7 @@ def test_importing_the_report_does_not_load_torch():
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
+@pytest.mark.slow
 def test_running_the_report_does_not_load_torch(tmp_path):
     """``python -m tasks.report`` on a copy of the committed smoke results, figures included, never imports torch."""
     results = tmp_path / "results"

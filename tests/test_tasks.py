@@ -45,8 +45,8 @@ def test_synthesis_smoke_run(dirs):
     cfg = tiny_config()
     train, test = (load_dataset(cfg, split) for split in ("train", "test"))
     flat = lambda s, n: s.batch(torch.arange(n)).double().flatten(1) / 255  # noqa: E731
-    d = torch.cdist(flat(test, len(test)), flat(train, len(train)))  # (test, train)
-    mine = nn[(nn.method == "multigrid") & (nn.kind == "test")].sort_values("index")
+    mine = nn[(nn.method == "multigrid") & (nn.kind == "test")].sort_values("index")  # the first 8 test images
+    d = torch.cdist(flat(test, len(mine)), flat(train, len(train)))  # (8, train)
     assert mine.nearest_train_index.tolist() == d.argmin(1).tolist()
     assert torch.allclose(torch.tensor(mine.l2.values), d.min(1).values, atol=1e-9)
     for method in ("dcgan", "multigrid", "singlegrid"):  # the summary row is the mean of the per-image rows
