@@ -57,6 +57,7 @@ import torch.nn.functional as F
 
 from repro.config import Config
 from repro import dist
+from repro.batching import fixed_batches
 from repro.dist import BatchNorm2d
 from repro.models import build_energy_net
 from repro.trainable import Trainable, grad_l1
@@ -175,6 +176,24 @@ class DCGAN(_Adversarial):
     def features_net(self) -> nn.Module:
         return self.nets[0]
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The discriminator's conv blocks max-pooled to 4×4 (repro.features.maxpool_features), the images
+        mapped to [−1, 1] as the discriminator saw them in training."""
+        from repro.features import maxpool_features
+        return maxpool_features(self.features_net, self.to_unit(x))
+
+    @property
+    def feature_dim(self) -> int:
+        from repro.features import maxpool_dim
+        return maxpool_dim(self.features_net)
+
+    def sample(self, n: int, generator: torch.Generator, **_) -> list[torch.Tensor]:
+        """n images from the generator, [(n, C, S, S)] on the CPU, in fixed batches (repro.batching); a fresh
+        latent batch is drawn for every batch (the chain settings of the Trainable verb do not apply)."""
+        with torch.no_grad():
+            return [torch.cat([self.generate(len(idx), generator)[:keep].cpu()
+                               for idx, keep in fixed_batches(n, self.cfg.batch_size)])]
+
     def generate(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n images (n, C, S, S) in [0, pixel_max]; batch norm uses the batch's statistics."""
         p = next(self.parameters())
@@ -271,8 +290,9 @@ class ContextEncoder(_Adversarial):
         out = self.nets[1](torch.where(missing, fill, x_u))  # (B, C, S, S)
         return out, torch.where(missing, out, x_u)
 
-    def inpaint(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x (B, C, S, S) in [0, pixel_max]; missing pixels from the network, observed ones copied."""
+    def inpaint(self, x: torch.Tensor, mask: torch.Tensor, generator=None, **sampler) -> torch.Tensor:
+        """x (B, C, S, S) in [0, pixel_max]; missing pixels from the network, observed ones copied. The network
+        draws nothing: generator and the chain sampler's settings do not apply."""
         with torch.no_grad():
             out, _ = self.complete(self.to_unit(x), mask)
         return torch.where(mask.bool().expand_as(x), self.to_pixels(out), x)

@@ -102,7 +102,7 @@ class Config:
     checkpoint_every: int = 100  # iterations between atomic checkpoints (and log flushes)
     n_show: int = 64  # images per saved sample grid
 
-    # --- speed (repro.speed); each switch chosen by measurement (python -m repro.bench, README
+    # --- speed (repro.speed); each switch chosen by measurement (python -m tools.bench, README
     # "Performance"). None of them changes what is computed beyond floating-point rounding. ---------
     compile: bool = False  # torch.compile the networks' forward for Langevin sampling (parameters frozen)
     compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
@@ -217,7 +217,8 @@ def _device_problem(name: str) -> str | None:
         why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
         return f"--device {name}: {why} (torch {torch.__version__}); use --device cpu or auto"
     if dev.index is not None and dev.index >= torch.cuda.device_count():
-        return f"--device {name}: only {torch.cuda.device_count()} CUDA device(s); use cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+        n = torch.cuda.device_count()
+        return f"--device {name}: only {n} CUDA device(s); use cuda:0 to cuda:{n - 1}"
     return None
 
 
@@ -226,7 +227,7 @@ PRESETS: dict[str, Config] = {
     # in arXiv Table 1 is read as 400 passes over the 10,000 images (MatConvNet counts epochs).
     "paper": Config(profile="paper", dataset="celeba", n_train=10_000, n_test=10_000, compile=True),
     # The paper's method, grids (4 → 16 → 64) and image size on a subset of a real dataset, sized with
-    # repro.bench so that each table's runs take about two hours on 2 CPU cores (README "Performance"):
+    # tools.bench so that each table's runs take about two hours on 2 CPU cores (README "Performance"):
     # a quarter of the channels, batch 50, 2,000 training images, 1,600 iterations (40 epochs).
     "reduced": Config(profile="reduced", dataset="celeba", n_train=2_000, n_test=200, width=0.25, batch_size=50,
                       n_iters=1_600, checkpoint_every=100, n_show=36, compile=True),
@@ -234,6 +235,43 @@ PRESETS: dict[str, Config] = {
     "smoke": Config(profile="smoke", dataset="lfw_faces", image_size=32, grid_sizes=(2, 8, 32), width=0.25,
                     batch_size=16, n_iters=400, checkpoint_every=100, n_show=16),
 }
+
+
+# Each task's own settings on top of a preset, by task and profile: Config
+# fields it changes (TASK_CONFIG) and its options that are not Config fields (TASK_OPTIONS). The user's flags
+# override both. Tools that size or time a task (tools.time_reduced) read them here.
+TASK_CONFIG: dict[str, dict[str, dict]] = {
+    "svhn_features": {
+        "smoke": {"dataset": "digits", "n_iters": 60},  # the embedded digits, 60 iterations
+        "paper": {"dataset": "svhn", "n_train": None, "n_test": None},  # all 73,257 / 26,032 SVHN images
+        # reduced: 1,000 iterations (5 passes over 10,000 images) leave room within about two hours on 2 CPU
+        # cores for the SVMs and CNN heads of seven feature sources (README "reduced")
+        "reduced": {"dataset": "svhn", "n_train": 10_000, "n_test": 2_000, "n_iters": 1_000},
+    },
+}
+TASK_OPTIONS: dict[str, dict[str, dict]] = {
+    "svhn_features": {  # labeled counts, label draws, training seeds, validation images, CNN head epochs, and the
+        # images the L2-SVM and CNN experiments' models learn from (CVPR: train+test for the L2-SVM)
+        "smoke": {"labels": [100, 200, 400], "label_seeds": 2, "train_seeds": 1, "val_labels": 100,
+                  "classifier_epochs": 10, "l2svm_unsup": "train", "cnn_unsup": "train"},
+        "paper": {"labels": [1000, 2000, 4000], "label_seeds": 3, "train_seeds": 3, "val_labels": 10_000,
+                  "classifier_epochs": 100, "l2svm_unsup": "train+test", "cnn_unsup": "train"},
+        "reduced": {"labels": [1000, 2000, 4000], "label_seeds": 2, "train_seeds": 1, "val_labels": 1000,
+                    "classifier_epochs": 15, "l2svm_unsup": "train", "cnn_unsup": "train"},
+    },
+}
+
+
+def task_config(task: str, profile: str) -> dict:
+    """Config fields `task` sets under `profile` (before the user's flags); {} where it sets none."""
+    return dict(TASK_CONFIG.get(task, {}).get(profile, {}))
+
+
+def task_options(task: str, profile: str) -> dict:
+    """Task options (not Config fields) of `task` under `profile` (the smoke profile's for a profile not
+    listed); {} for a task with none."""
+    per = TASK_OPTIONS.get(task, {})
+    return dict(per.get(profile, per.get("smoke", {})))
 
 
 def get_config(preset: str = "smoke", **overrides) -> Config:

@@ -1,15 +1,14 @@
-"""One training loop for the four learning schemes (arXiv Algorithm 1, eq. 9).
+"""The runner: the one training loop for every model family, with its run folders.
 
-Within each iteration, for a batch of training images x:
-  1. chains start where the scheme says (repro.methods): the 1×1 version of x,
-     x itself, or the persistent chains of these images;
-  2. at each grid s (coarse to fine) the chain is up-scaled to s and evolved by
-     Langevin dynamics (eq. 8) under the grid's model, parameters out of autograd;
-  3. each grid's parameters θ_s take one Adam step on
-     mean f_s(synthesized) − mean f_s(observed at grid s), i.e. ascent on eq. (9).
+``train`` drives any ``Trainable`` (repro.trainable): the energy models of Algorithm 1
+(repro.learner), the baselines (repro.baselines) and the SVHN classifiers (repro.semisup). It owns
+data order (``BatchOrder``), data parallelism (repro.dist), checkpoints, logs, sample grids, resume
+and the non-finite check (``Trainable.step``); the model owns one ``train_step``. ``trained_learner``
+caches models under a folder named from their settings: loaded when complete, resumed when partial.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -17,205 +16,21 @@ import pickle
 import time
 
 import torch
-import torch.nn as nn
 from tqdm import tqdm
 
 from repro import dist, speed
+from repro.baselines import BASELINES
 from repro.config import Config
 from repro.data import ImageSet, load_dataset
 from repro.io import (append_csv, atomic_save_image, atomic_torch_save, atomic_write_bytes, check_writable,
                       provenance, read_complete_rows, remove_orphans, write_csv)
-from repro.langevin import langevin
-from repro.methods import METHODS, Start, get_method
-from repro.models import build_energy_net
-from repro.pyramid import downscale, upscale
-from repro.trainable import Trainable, grad_l1
+from repro.learner import check_method, initial_learner, make_learner
+from repro.pyramid import upscale
+from repro.trainable import Trainable
 
 LOG_COLUMNS = ["iteration", "grid", "size", "f_obs", "f_syn", "grad_l1", "loss", "lr", "seconds"]
 # Config fields that may change when a run is resumed; any other change is refused.
 RESUMABLE_CHANGES = {"n_iters", "checkpoint_every", "n_show"}
-
-
-class PersistentChains:
-    """Persistent-CD chains, one per training image: started at the observed image, then carried."""
-
-    def __init__(self, n: int, shape: tuple[int, int, int], dtype=torch.float32):
-        self.state = torch.zeros((n, *shape), dtype=dtype)  # (N, C, H, W), kept on the CPU
-        self.started = torch.zeros(n, dtype=torch.bool)
-
-    def start(self, idx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) chain states for images idx; the observed x where a chain has not started."""
-        state = self.state[idx].to(device=x.device, dtype=x.dtype)
-        started = self.started[idx].to(x.device).view(-1, 1, 1, 1)
-        return torch.where(started, state, x)
-
-    def store(self, idx: torch.Tensor, y: torch.Tensor) -> None:
-        self.state[idx] = y.detach().to("cpu", self.state.dtype)
-        self.started[idx] = True
-
-    def state_dict(self) -> dict:
-        return {"state": self.state, "started": self.started}
-
-    def load_state_dict(self, d: dict) -> None:
-        if d["state"].shape != self.state.shape:
-            raise ValueError(f"persistent chains of shape {tuple(d['state'].shape)} do not fit "
-                             f"{tuple(self.state.shape)}")
-        self.state, self.started = d["state"].clone(), d["started"].clone()
-
-
-def synthesize(nets, sizes, y, *, steps: int, cfg: Config, generator=None, noise: bool | None = None,
-               observed: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-               start_fill: torch.Tensor | None = None, step_size: float | None = None) -> list[torch.Tensor]:
-    """Pass chains up the grids: at each size, up-scale and run `steps` Langevin steps.
-
-    nets: one f_s per grid: the networks, or a learner's ``scorers`` (the same networks with the
-        config's speed switches, repro.speed).
-    y: (B, C, h, h) starting chains, h ≤ sizes[0]. Returns one (B, C, s, s) batch per size.
-    mask: optional (B, 1|C, H, H) update mask at the finest size (1 = missing, may move). At each grid
-        a pixel moves only if its whole block is missing; any other pixel is held at the mean of the
-        observed pixels of its block (at the finest grid: the observed pixel itself, bit for bit).
-        Holding partly observed blocks keeps what is known at the coarse grids: under a pepper mask
-        that misses 60% of the pixels nearly every coarse block is partly observed.
-    start_fill: optional (B, C, H, H) image (e.g. an interpolation of the observed pixels): a pixel
-        that starts to move at grid s (its block was held at the coarser grid, so the chain holds only
-        a block mean there) starts from start_fill down-scaled to s instead. None: the paper's chain.
-    step_size: δ for these chains (None: cfg.step_size).
-    """
-    noise = cfg.noise if noise is None else noise
-    if mask is not None and observed is None:
-        raise ValueError("synthesize: a mask needs the observed images")
-    out, moved = [], None  # moved: (B, C, h, h) which pixels the previous (coarser) grid sampled
-    for net, size in zip(nets, sizes):
-        if y.shape[-1] > size:
-            raise ValueError(f"synthesize: chain of size {y.shape[-1]} is finer than grid {size}")
-        y = upscale(y, size)
-        move = None
-        if mask is not None:
-            move, held = coarse_observation(observed, mask, size)
-            y = torch.where(move, y, held)
-            if start_fill is not None:
-                fresh = move if moved is None else move & ~upscale(moved.to(y.dtype), size).bool()
-                y = torch.where(fresh, downscale(start_fill.to(y), size), y)
-            moved = move
-        y = langevin(net, y, steps=steps, step_size=cfg.step_size if step_size is None else step_size,
-                     sigma=cfg.sigma, noise=noise, update_mask=move, generator=generator, clip=cfg.clip())
-        out.append(y)
-    return out
-
-
-def coarse_observation(observed: torch.Tensor, mask: torch.Tensor, size: int):
-    """What is known of `observed` (B, C, H, H) at grid `size` under `mask` (1 = missing).
-
-    Returns (move, held), both (B, C, size, size): move is True where the whole block is missing;
-    held is the mean of the block's observed pixels (arbitrary where move is True).
-    """
-    known = (1 - mask.to(observed.dtype)).expand_as(observed)  # (B, C, H, H), 1 = observed
-    frac = downscale(known, size)  # fraction of each block observed
-    move = frac == 0
-    held = downscale(observed * known, size) / torch.where(move, torch.ones_like(frac), frac)
-    return move, held
-
-
-def check_sizes(sizes, image_size: int) -> None:
-    if not sizes or sizes[-1] != image_size:
-        raise ValueError(f"the finest grid must be the image size {image_size}, got grids {tuple(sizes)}")
-    for a, b in zip((1, *sizes), sizes):
-        if b <= a or b % a:
-            raise ValueError(f"grid sizes must increase by integer factors from 1×1, got {tuple(sizes)}")
-
-
-class Learner(Trainable):
-    """The energy models of one scheme (one per grid), their optimisers, and the sampler state."""
-
-    def __init__(self, cfg: Config, channels: int, n_train: int):
-        super().__init__(cfg)
-        self.method = get_method(cfg.method)
-        self.sizes = self.method.grid_sizes(cfg)
-        check_sizes(cfg.grid_sizes, cfg.image_size)
-        self.steps = self.method.steps(cfg)
-        self.nets = nn.ModuleList([
-            build_energy_net(s, channels, arch=a, width=cfg.width, activation=cfg.activation, leak=cfg.leak)
-            for s, a in zip(self.sizes, self.method.archs(cfg))])
-        self.scorers = [speed.Scorer(n, cfg) for n in self.nets]  # f_s as the sampler calls it (plain list:
-        # not registered, so checkpoints hold the networks only)
-        self.opts = [torch.optim.Adam(n.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999)) for n in self.nets]
-        self.scheds = [torch.optim.lr_scheduler.LambdaLR(o, self.lr_factor) for o in self.opts]
-        shape = (channels, cfg.image_size, cfg.image_size)
-        self.chains = PersistentChains(n_train, shape) if self.method.start is Start.PERSISTENT else None
-
-    def lr_factor(self, t: int) -> float:
-        """Geometric ("logarithmic") decay in steps of lr_decay_every iterations to lr_final_ratio."""
-        every, cfg = self.cfg.lr_decay_every, self.cfg
-        k_max = max(1, (cfg.n_iters - 1) // every)
-        return cfg.lr_final_ratio ** (min(t // every, k_max) / k_max)
-
-    def start_chains(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        if self.method.start is Start.ONE_BY_ONE:
-            return downscale(x, 1)  # (B, C, 1, 1)
-        if self.method.start is Start.OBSERVED:
-            return x
-        return self.chains.start(idx, x)
-
-    def sample(self, x, idx, mask=None) -> list[torch.Tensor]:
-        y0 = self.start_chains(x, idx)
-        samples = synthesize(self.scorers, self.sizes, y0, steps=self.steps, cfg=self.cfg, generator=self.gen,
-                             observed=x, mask=mask)
-        if self.chains is not None:  # data-parallel: every process stores every chain
-            self.chains.store(dist.gather(idx.to(x.device)).cpu(), dist.gather(samples[-1]))
-        return samples
-
-    def update(self, x: torch.Tensor, samples: list[torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:
-        """One Adam step per grid; returns (grids, 4) stats: f_obs, f_syn, grad ℓ1 norm, loss.
-
-        mask: the update mask of conditional (inpainting) learning, as given to `sample`. The observed image is
-        then scored at each grid as the chain sees it: blocks that are only partly missing are held at the mean
-        of their observed pixels in the chain (`coarse_observation`), so they are held at that value on the
-        observed side too, and the two sides differ only where the chain moves. Scoring the true down-scaled
-        image instead leaves a difference the chain can never remove, and the coarse nets learn to detect held
-        blocks: their energies diverge (f_obs ≈ +2e7, f_syn ≈ −2e7 at grid 1 after 1,600 reduced-profile
-        iterations on faces). At the finest grid every block is one pixel, so nothing changes there.
-        """
-        stats = []
-        for net, opt, size, y in zip(self.nets, self.opts, self.sizes, samples):
-            x_s = downscale(x, size)  # (B, C, size, size)
-            if mask is not None:
-                move, held = coarse_observation(x, mask, size)
-                x_s = torch.where(move, x_s, held)
-            f_obs = net(x_s)  # observed and synthesized are scored in separate
-            f_syn = net(y)  # passes, so each batch gets its own batch-norm statistics
-            loss = f_syn.mean() - f_obs.mean()  # minimising this is ascent on eq. (9)
-            opt.zero_grad(set_to_none=True)
-            self.backward(loss, net)
-            stats.append(torch.stack([f_obs.mean(), f_syn.mean(), grad_l1(net), loss]).detach())
-        stats = torch.stack(stats)
-        self.step(stats, zip(self.opts, self.scheds))
-        return stats
-
-    def train_step(self, x, idx, mask=None):
-        samples = self.sample(x, idx, mask)
-        return samples, self.update(x, samples, mask)
-
-    def extra_state(self) -> dict | None:
-        return None if self.chains is None else self.chains.state_dict()
-
-    def load_extra_state(self, state: dict | None) -> None:
-        if self.chains is not None:
-            self.chains.load_state_dict(state)
-
-
-def check_method(name: str) -> None:
-    """Raise ValueError for a name that is neither a learning scheme nor a baseline family."""
-    from repro.baselines import BASELINES
-    if name not in METHODS and name not in BASELINES:
-        raise ValueError(f"unknown method {name!r}; known methods: {', '.join([*METHODS, *BASELINES])}")
-
-
-def make_learner(cfg: Config, channels: int, n_train: int) -> Trainable:
-    """The Trainable for cfg.method: an energy-model scheme or a baseline family."""
-    from repro.baselines import BASELINES
-    if cfg.method in BASELINES:
-        return BASELINES[cfg.method](cfg, channels, n_train)
-    return Learner(cfg, channels, n_train)
 
 
 class BatchOrder:
@@ -231,13 +46,6 @@ class BatchOrder:
         epoch, b = divmod(t, self.per_epoch)
         perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
         return perm[b * self.batch_size:(b + 1) * self.batch_size]
-
-
-def sample_1x1(train_set: ImageSet, n: int, generator: torch.Generator, cfg: Config) -> torch.Tensor:
-    """(n, C, 1, 1) starting images drawn from the empirical distribution (histogram) of the
-    training images' 1×1 versions; whole colour vectors are drawn, keeping channel correlation."""
-    idx = torch.randint(len(train_set), (n,), generator=generator, device=generator.device).cpu()
-    return downscale(train_set.batch(idx, pixel_max=cfg.pixel_max, dtype=cfg.dtype()), 1)
 
 
 # --- run folder ------------------------------------------------------------------------
@@ -260,7 +68,6 @@ def load_checkpoint(path: str) -> dict:
 def schedule_fixed(cfg: Config) -> bool:
     """Whether the learning-rate schedule is independent of n_iters, so that a finished run extended
     to more iterations equals a run of that length: the baselines' constant rates, or lr_final_ratio 1."""
-    from repro.baselines import BASELINES
     return cfg.method in BASELINES or cfg.lr_final_ratio == 1
 
 
@@ -327,9 +134,12 @@ def save_checkpoint(out_dir: str, learner: Trainable, cfg: Config, t: int, train
 
 
 def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSet | None = None,
-          mask_fn=None, callback=None, progress: bool = True) -> Trainable:
+          mask_fn=None, callback=None, progress: bool = True, build=None) -> Trainable:
     """Learn cfg.method on the training set; checkpoint, log and sample grids go to out_dir.
 
+    build: optional (cfg, channels, n_train) → Trainable for a family outside the registries (a classifier
+        over given networks, repro.semisup); None: ``repro.learner.make_learner`` (cfg.method's scheme or
+        baseline). Either way it runs right after the global seed is set to cfg.seed (``initial_learner``).
     mask_fn: optional (x, generator) → (B, 1, H, W) update mask (1 = missing) for conditional
         learning of p(Y_M | Y_M̄) (inpainting); None learns p(Y).
     callback: optional (t, learner, samples, stats) → None, called after each iteration (after that
@@ -344,7 +154,8 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
     if dist.is_main():
         check_writable(out_dir, "--out")
     device, dtype = dist.local_device(cfg.torch_device()), cfg.dtype()
-    check_method(cfg.method)  # fail fast on an unknown name
+    if build is None:
+        check_method(cfg.method)  # fail fast on an unknown name
     speed.check(cfg)
     n_proc, main = dist.world_size(), dist.is_main()
     if cfg.batch_size % n_proc:
@@ -361,8 +172,7 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
         torch.distributed.barrier()
         if resume and not main:
             ckpt = load_checkpoint(os.path.join(out_dir, "checkpoint.pt"))
-    torch.manual_seed(cfg.seed)  # network initialisation (the same on every process)
-    learner = make_learner(cfg, train_set.channels, len(train_set)).to_device(device, dtype)
+    learner = initial_learner(cfg, train_set.channels, len(train_set), build=build, device=device)
     start, log = 0, []  # log: the rows since the last checkpoint
     if ckpt is not None:
         learner.restore(ckpt)
@@ -386,8 +196,8 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
             if mask_fn is not None:  # drawn for the global batch, then sharded
                 mask = dist.shard(mask_fn(x.new_empty((len(x) * n_proc, *x.shape[1:])), learner.gen))
             samples, stats = learner.train_step(x, idx, mask)
-            last = (t + 1) % cfg.checkpoint_every == 0 or t + 1 == cfg.n_iters
-            if last and n_proc > 1:
+            checkpoint_now = (t + 1) % cfg.checkpoint_every == 0 or t + 1 == cfg.n_iters
+            if checkpoint_now and n_proc > 1:
                 samples = [dist.gather(s) for s in samples]  # the sample grids show the global batch
         seconds, lr = time.perf_counter() - tic, learner.scheds[0].get_last_lr()[0]
         for g, (f_obs, f_syn, g1, loss) in enumerate(stats.tolist()):  # one row per network
@@ -396,9 +206,9 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
                         "grad_l1": g1, "loss": loss, "lr": lr, "seconds": seconds})
         bar.set_postfix(f_obs=f"{stats[-1, 0]:.3g}", f_syn=f"{stats[-1, 1]:.3g}")
         learner.iteration = t + 1
-        if last and main:
+        if checkpoint_now and main:
             save_checkpoint(out_dir, learner, cfg, t, train_set, log, samples)
-        if last:
+        if checkpoint_now:
             log = []
         if callback is not None:
             callback(t, learner, samples, stats)
@@ -407,8 +217,8 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
     return learner
 
 
-def load_learner(out_dir: str, device: str | None = None) -> Trainable:
-    """Rebuild a trained model (any family) from a run folder's checkpoint."""
+def load_learner(out_dir: str, device: str | None = None, build=None) -> Trainable:
+    """Rebuild a trained model (any family) from a run folder's checkpoint; build: as for ``train``."""
     path = os.path.join(out_dir, "checkpoint.pt")
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path!r}; train first")
@@ -416,6 +226,29 @@ def load_learner(out_dir: str, device: str | None = None) -> Trainable:
     cfg = Config.from_dict(ckpt["config"])
     if device is not None:
         cfg = Config.from_dict({**cfg.to_dict(), "device": device})
-    learner = make_learner(cfg, ckpt["channels"], ckpt["n_train"]).to_device(cfg.torch_device(), cfg.dtype())
+    learner = (build or make_learner)(cfg, ckpt["channels"], ckpt["n_train"]).to_device(cfg.torch_device(), cfg.dtype())
     learner.restore(ckpt)
     return learner
+
+
+def run_dir(cfg: Config, runs_root: str, tag: str = "") -> str:
+    """Folder named from the settings that produce the model (DiT style)."""
+    digest = hashlib.sha1(cfg.to_json().encode()).hexdigest()[:8]
+    name = f"{cfg.profile}-{cfg.dataset}-{cfg.method}-seed{cfg.seed}{'-' + tag if tag else ''}-{digest}"
+    return os.path.join(runs_root, name)
+
+
+def trained_learner(cfg: Config, runs_root: str, train_set: ImageSet, *, tag: str = "", mask_fn=None,
+                    progress: bool = True, build=None, callback=None):
+    """(learner, run folder) for cfg: loaded when its run is complete, resumed when partial, else trained.
+    tag: names what the settings in cfg do not (the training mask, the unsupervised set, ...).
+    callback: `train`'s per-iteration callback, for the iterations trained here."""
+    path = run_dir(cfg, runs_root, tag)
+    ckpt = os.path.join(path, "checkpoint.pt")
+    kw = dict(train_set=train_set, mask_fn=mask_fn, progress=progress, build=build, callback=callback)
+    if os.path.exists(ckpt):
+        done = load_checkpoint(ckpt)["iteration"] >= cfg.n_iters
+        if done:
+            return load_learner(path, device=cfg.device, build=build), path
+        return train(cfg, path, resume=True, **kw), path
+    return train(cfg, path, **kw), path

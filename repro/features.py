@@ -14,9 +14,9 @@ L2-SVM and ``PixelMaps`` (the image as the one "top map") for the CNN.
 
 Batch norm in these nets always uses the statistics of the batch it sees (repro.models), so a
 feature of one image depends on its batch. ``extract`` therefore feeds fixed-size batches (the
-training batch size), wrapping around to the first images to fill the last batch, and callers
-shuffle labeled sets so that no batch holds a single class (a one-class batch would have its
-class signal normalised away).
+training batch size) under the suite's one rule (repro.batching: the last batch is filled up with
+the first images), and callers shuffle labeled sets so that no batch holds a single class (a
+one-class batch would have its class signal normalised away).
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
+from repro.batching import fixed_batches
 from repro.l2svm import L2SVM
 from repro.pyramid import downscale
 
@@ -84,19 +85,10 @@ def top_maps(nets, x: torch.Tensor) -> list[torch.Tensor]:
 
 def extract(fn, images, batch_size: int, *, pixel_max: float = 255.0, dtype=torch.float32,
             device="cpu") -> torch.Tensor:
-    """fn applied to an ImageSet in fixed-size batches under no_grad → (N, ...) on the CPU.
-
-    Every batch has min(batch_size, N) images: the last one is filled up with the first images of
-    the set (their outputs are dropped), so batch-norm statistics never come from a tiny batch.
-    """
-    n = len(images)
-    size, out = min(batch_size, n), []
+    """fn applied to an ImageSet in fixed batches (repro.batching) under no_grad → (N, ...) on the CPU."""
     with torch.no_grad():
-        for start in range(0, n, size):
-            idx = torch.arange(start, start + size) % n  # (size,), wraps around at the end
-            y = fn(images.batch(idx, pixel_max=pixel_max, dtype=dtype, device=device))
-            out.append(y[: min(size, n - start)].cpu())
-    return torch.cat(out)
+        return torch.cat([fn(images.batch(idx, pixel_max=pixel_max, dtype=dtype, device=device))[:keep].cpu()
+                          for idx, keep in fixed_batches(len(images), batch_size)])
 
 
 class SpanProjection(BaseEstimator, TransformerMixin):
@@ -169,12 +161,9 @@ def error_percent(pred, labels) -> float:
     return 100.0 * float(np.mean(pred != labels))
 
 
-def test_error(model, feats, labels) -> float:
+def classification_error(model, feats, labels) -> float:
     """Classification error of a fitted scikit-learn model in percent."""
     return error_percent(model.predict(np.asarray(feats)), labels)
-
-
-test_error.__test__ = False  # not a pytest test, wherever it is imported
 
 
 # --- labeled draws ----------------------------------------------------------------------

@@ -105,7 +105,7 @@ class GenerativeConvNet(Trainable):
     def to_pixels(self, y: torch.Tensor) -> torch.Tensor:
         return (y + self.net.center.view(1, -1, 1, 1)) * (self.cfg.pixel_max / 255.0)
 
-    def sample(self, obs: torch.Tensor) -> torch.Tensor:
+    def run_chains(self, obs: torch.Tensor) -> torch.Tensor:
         """L Langevin steps of the chains: from their carried state, or from the observed batch obs (centred)."""
         cfg = self.cfg
         if cfg.gcn_start == "observed":
@@ -125,7 +125,7 @@ class GenerativeConvNet(Trainable):
             self.net.center.copy_(x.mean((0, 2, 3)) * (255.0 / self.cfg.pixel_max))
         self.net.depth = self.depth_at(self.iteration)
         obs = self.center(x)  # (B, C, H, W)
-        syn = self.sample(obs)
+        syn = self.run_chains(obs)
         f_obs, f_syn = self.net(obs), self.net(syn)
         loss = f_syn.mean() - f_obs.mean()  # minimising this is Algorithm 1's ascent step
         self.opts[0].zero_grad(set_to_none=True)

@@ -30,6 +30,7 @@ class Method:
     name: str
     all_grids: bool  # a model at every grid (multi-grid) or only at the finest
     start: Start
+    fixed_steps: int | None = None  # Langevin steps per grid whatever the config says (cd1: 1); None: the config's
 
     def grid_sizes(self, cfg: Config) -> tuple[int, ...]:
         return tuple(cfg.grid_sizes) if self.all_grids else (cfg.grid_sizes[-1],)
@@ -41,9 +42,9 @@ class Method:
         return tuple(archs) if self.all_grids else (archs[-1],)
 
     def steps(self, cfg: Config) -> int:
-        """Langevin steps per grid; the baselines get the multi-grid budget l × S (§7.1)."""
-        if self.name == "cd1":
-            return 1
+        """Langevin steps per grid; the single-grid baselines get the multi-grid budget l × S (§7.1)."""
+        if self.fixed_steps is not None:
+            return self.fixed_steps
         if self.all_grids:
             return cfg.steps_per_grid
         return cfg.baseline_steps if cfg.baseline_steps is not None else cfg.steps_per_grid * len(cfg.grid_sizes)
@@ -52,7 +53,7 @@ class Method:
 METHODS: dict[str, Method] = {
     "multigrid": Method("multigrid", all_grids=True, start=Start.ONE_BY_ONE),
     "singlegrid": Method("singlegrid", all_grids=False, start=Start.ONE_BY_ONE),
-    "cd1": Method("cd1", all_grids=False, start=Start.OBSERVED),
+    "cd1": Method("cd1", all_grids=False, start=Start.OBSERVED, fixed_steps=1),
     "pcd": Method("pcd", all_grids=False, start=Start.PERSISTENT),
 }
 

@@ -90,7 +90,8 @@ def bootstrap_ci(values, seed: int = 0, confidence: float = 0.95, n_resamples: i
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def nearest_neighbours(queries: torch.Tensor, refs: torch.Tensor, batch: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest_neighbours(queries: torch.Tensor, refs: torch.Tensor,
+                       batch: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """For each query image (Q, C, H, W), the pixel-L2-nearest reference image (R, C, H, W).
 
     Returns (distance, index), both (Q,): the Euclidean distance over all C·H·W values (in the

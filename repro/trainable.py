@@ -1,10 +1,14 @@
-"""What the one training loop (repro.engine.train) needs of a model family.
+"""What the one training loop (repro.engine.train) and the tasks need of a model family.
 
 A ``Trainable`` holds its networks (``nets``), one optimiser and scheduler per network, a
 random generator for everything it draws while training, and one ``train_step``. The energy
-models of the four learning schemes (repro.engine.Learner) and the baselines the paper compares
-with (repro.baselines: DCGAN, ContextEncoder) are Trainables, so they share data order,
-checkpoints, resume, logs and progress bars.
+models of the four learning schemes (repro.learner.Learner), the baselines the paper compares
+with (repro.baselines: DCGAN, ContextEncoder) and the SVHN classifiers (repro.semisup) are
+Trainables, so they share data order, checkpoints, resume, logs, progress bars and the non-finite check.
+
+The tasks ask a trained model for what it can do through three verbs, never by its class:
+``sample`` (synthesis), ``inpaint`` (inpainting) and ``features`` (the L2-SVM read-out). A family
+implements the verbs that make sense for it; the others raise NotImplementedError naming the family.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from repro.langevin import NonFiniteError
 
 class Trainable(nn.Module):
     sizes: tuple[int, ...]  # the image size(s) the family produces samples at, coarse to fine
+    steps: int = 0  # Langevin steps per grid of the family's sampler; 0: it samples without chains
     nets: nn.ModuleList
     opts: list
     scheds: list
@@ -33,6 +38,24 @@ class Trainable(nn.Module):
 
         stats: (rows, 4) tensor logged as f_obs, f_syn, grad_l1, loss (one row per network)."""
         raise NotImplementedError
+
+    # --- verbs the tasks use (each family implements those that make sense for it) ---------------------
+
+    def sample(self, n: int, generator: torch.Generator, *, train_set=None, starts: torch.Tensor | None = None,
+               noise: bool | None = None) -> list[torch.Tensor]:
+        """n synthesized images, one (n, C, s, s) CPU batch per size in ``sizes``, in [0, pixel_max], computed
+        in fixed batches of the training batch size (repro.batching)."""
+        raise NotImplementedError(f"{type(self).__name__} does not synthesize images")
+
+    def inpaint(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None,
+                **sampler) -> torch.Tensor:
+        """x (B, C, H, W) in [0, pixel_max] with the pixels where mask (B, 1, H, W) is 1 filled in; the
+        observed pixels are returned exactly as given. sampler: test-time settings of a chain sampler."""
+        raise NotImplementedError(f"{type(self).__name__} does not inpaint")
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, H) images in [0, pixel_max] → (B, feature_dim) features for a linear classifier."""
+        raise NotImplementedError(f"{type(self).__name__} has no feature read-out")
 
     def to_device(self, device: torch.device, dtype: torch.dtype) -> "Trainable":
         fmt = torch.channels_last if self.cfg.channels_last else torch.preserve_format

@@ -12,7 +12,6 @@ import argparse
 import atexit
 import dataclasses
 import fcntl
-import hashlib
 import os
 import shutil
 import sys
@@ -20,8 +19,8 @@ import tempfile
 
 from repro import dist
 from repro.config import Config, add_config_args, config_from_args
-from repro.data import DATASETS, ImageSet
-from repro.engine import load_checkpoint, load_learner, train
+from repro.data import DATASETS
+from repro.engine import run_dir, trained_learner  # noqa: F401  (the tasks' cached models)
 from repro.io import check_writable, provenance, read_csv, write_csv
 from repro.baselines import BASELINES
 from repro.methods import METHODS
@@ -70,28 +69,6 @@ def parse_task_args(parser: argparse.ArgumentParser, argv=None, **defaults) -> t
     return cfg, args
 
 
-def run_dir(cfg: Config, runs_root: str, tag: str = "") -> str:
-    """Folder named from the settings that produce the model (DiT style)."""
-    digest = hashlib.sha1(cfg.to_json().encode()).hexdigest()[:8]
-    name = f"{cfg.profile}-{cfg.dataset}-{cfg.method}-seed{cfg.seed}{'-' + tag if tag else ''}-{digest}"
-    return os.path.join(runs_root, name)
-
-
-def trained_learner(cfg: Config, runs_root: str, train_set: ImageSet, *, tag: str = "", mask_fn=None,
-                    progress: bool = True, callback=None):
-    """The learner for cfg: loaded when its run is complete, resumed when partial, else trained.
-    callback: repro.engine.train's per-iteration callback, for the iterations trained here."""
-    path = run_dir(cfg, runs_root, tag)
-    ckpt = os.path.join(path, "checkpoint.pt")
-    kw = dict(train_set=train_set, mask_fn=mask_fn, progress=progress, callback=callback)
-    if os.path.exists(ckpt):
-        done = load_checkpoint(ckpt)["iteration"] >= cfg.n_iters
-        if done:
-            return load_learner(path, device=cfg.device), path
-        return train(cfg, path, resume=True, **kw), path
-    return train(cfg, path, **kw), path
-
-
 def result_row(cfg: Config, *, experiment: str, method: str, setting: str, metric: str, value: float,
                n_images: int, seed: int | None = None, ci: tuple[float, float] | None = None,
                dataset: str | None = None, prov: dict | None = None, run: str = "",
@@ -111,7 +88,7 @@ def run_columns(learned) -> dict:
     """result_row's run and iterations for values computed from [(learner, run path), ...] (several
     runs, e.g. one model per class, are joined with '+')."""
     runs = [os.path.basename(os.path.normpath(p)) for _, p in learned]
-    iters = list(dict.fromkeys(lr.iteration for lr, _ in learned))  # distinct, in order
+    iters = list(dict.fromkeys(learner.iteration for learner, _ in learned))  # distinct, in order
     return {"run": "+".join(runs), "iterations": iters[0] if len(iters) == 1 else "+".join(map(str, iters))}
 
 

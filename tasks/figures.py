@@ -122,7 +122,8 @@ def bar_chart(b, path: str) -> str | None:
     fig.legend(handles, names, loc="center right", fontsize=7, frameon=False)
     ds = b.dataset if b.dataset == b.spec.paper_dataset else f"{b.dataset} (stand-in for {b.spec.paper_dataset})"
     fig.suptitle(f"{b.spec.title}\n{b.profile} profile, {ds} (bars: ours with 95% intervals)", fontsize=9)
-    fig.subplots_adjust(left=0.8 / fig.get_figwidth(), right=1 - (LEGEND_W - 0.1) / fig.get_figwidth(), top=0.82, bottom=0.1, wspace=0.5)
+    fig.subplots_adjust(left=0.8 / fig.get_figwidth(), right=1 - (LEGEND_W - 0.1) / fig.get_figwidth(), top=0.82,
+                        bottom=0.1, wspace=0.5)
     return save(fig, path)
 
 

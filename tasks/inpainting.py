@@ -3,7 +3,7 @@
 For each method (pcd, cd1, singlegrid, multigrid) the conditional model p(Y_M | Y_M̄) is learned
 by Algorithm 1 with a side×side square mask at a random position on every training image
 (side = image_size/2: the paper's 32×32 at 64×64); the sampler moves only the masked pixels
-(repro.engine.synthesize). Test images are then inpainted under three masks (square side×side,
+(repro.learner.synthesize). Test images are then inpainted under three masks (square side×side,
 doodle ≈25%, pepper 0.6) and scored on the masked pixels against the originals:
 per-image masked MAE, whole-image MAE, masked RMSE and PSNR ([0, 1] and [−1, 1] conventions),
 each averaged over images with a bootstrap 95% interval. Rows go to <out>/inpainting.csv
@@ -35,7 +35,7 @@ Choices the paper leaves open (ours):
   procedure with the lowest validation masked MAE averaged over the three masks (if it is not the
   paper's) as its own setting on the test images.
 - Coarser grids (multigrid): a coarse pixel moves only when its whole block is missing; a
-  partly observed block is held at the mean of its observed pixels (repro.engine.coarse_observation).
+  partly observed block is held at the mean of its observed pixels (repro.learner.coarse_observation).
   At the finest grid the observed pixels are reset and held, so they equal the input bit for
   bit (checked). The sampler only ever sees the masked input, never the true missing pixels.
   Under the pepper mask nearly every coarse block is partly observed, so the coarse grids keep
@@ -48,8 +48,8 @@ Choices the paper leaves open (ours):
 - Test set: the first --n-test-images images of the dataset's (seeded, random) test split:
   1,000 in the paper profile (the paper's 1,000 random CelebA faces), all 20 embedded LFW test
   faces in the smoke profile. Batches have the training batch size, since batch norm uses
-  batch statistics; the last partial batch is completed with images from the start of the
-  test set (and their masks), whose results are dropped.
+  batch statistics, under the suite's one rule (repro.batching): the last partial batch is completed
+  with images from the start of the test set (and their masks), whose results are dropped.
 - Metrics: on pixels scaled to [0, 1]. "Error" in the paper's table is read two ways, both
   reported: mae_masked (mean |error| over the masked pixels) and mae_whole (the same errors
   summed, divided by all pixels of the image). PSNR is computed per image on the masked pixels
@@ -68,15 +68,13 @@ import sys
 import torch
 
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
-from repro.baselines import ContextEncoder
+from repro.batching import evaluate
 from repro.data import load_dataset
-from repro.engine import synthesize
 from repro.floors import biharmonic_fill, mean_face_fill, observed_mean_fill
 from repro.io import atomic_save_image, provenance, read_csv
 from repro.masks import get_mask, square_mask
-from repro.methods import METHODS, Start
+from repro.methods import METHODS
 from repro.metrics import bootstrap_ci, masked_mae, masked_rmse, missing_fraction, psnr_masked, whole_image_mae
-from repro.pyramid import downscale
 from tasks.common import cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_results
 
 DEFAULT_METHODS = ("pcd", "cd1", "singlegrid", "context_encoder", "multigrid")  # the paper's table order
@@ -129,8 +127,9 @@ def test_masks(n: int, size: int, side: int, seed: int) -> dict[str, torch.Tenso
 
 def test_budgets(learner, budget: int) -> list[int]:
     """Test-time budgets (Langevin steps in all) to report for a learner: the shared budget first, then
-    the scheme's training budget where it differs (cd1: 1). The ContextEncoder samples nothing: [0]."""
-    if isinstance(learner, ContextEncoder):
+    the scheme's training budget where it differs (cd1: 1). A family without chains (the ContextEncoder)
+    runs no Langevin steps: [0]."""
+    if not learner.steps:
         return [0]
     own = learner.steps * len(learner.sizes)
     return [budget] + ([own] if own != budget else [])
@@ -152,7 +151,7 @@ class Procedure:
     chains: the estimate is the mean of this many chains (independent noise).
     noise: Langevin noise at test time (None: as in training).
     start: "mean" (the paper's), or "biharmonic": a pixel that starts to move where the chain holds only a
-        block mean starts from the biharmonic interpolation of the observed pixels (repro.engine.synthesize).
+        block mean starts from the biharmonic interpolation of the observed pixels (repro.learner.synthesize).
     step_size: δ at test time (None: as in training).
     """
     chains: int = 1
@@ -206,44 +205,30 @@ def chosen_on_validation(rows: list[dict], method: str, cfg) -> Procedure | None
 
 def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator,
             budget: int | None = None, proc: Procedure = Procedure()) -> torch.Tensor:
-    """Inpaint x (B, C, H, W) where mask (B, 1, H, W) is 1 with the learner's sampler → (B, C, H, W),
-    `budget` Langevin steps in all (None: the scheme's training budget), chains run as `proc` says; the
-    ContextEncoder baseline fills the missing pixels with its network's output instead."""
-    if isinstance(learner, ContextEncoder):
-        out = learner.inpaint(x, mask)
-        if not torch.equal(out[~mask.bool().expand_as(x)], x[~mask.bool().expand_as(x)]):
-            raise AssertionError("inpaint: the ContextEncoder changed observed pixels")
-        return out
-    filled = observed_mean_fill(x, mask)
-    y0 = downscale(filled, 1) if learner.method.start is Start.ONE_BY_ONE else filled  # (B, C, 1|H, 1|W)
-    steps = learner.steps if budget is None else steps_per_grid(learner, budget)
+    """Inpaint x (B, C, H, W) where mask (B, 1, H, W) is 1 with the learner's ``inpaint`` verb → (B, C, H, W):
+    `budget` Langevin steps in all (None: the scheme's training budget), chains run as `proc` says (a family
+    without chains, the ContextEncoder, fills the missing pixels with its network's output). Checks that no
+    observed pixel moved."""
     start_fill = None
     if proc.start == "biharmonic":
         start_fill = biharmonic_fill(x / learner.cfg.pixel_max, mask) * learner.cfg.pixel_max  # (B, C, H, W)
-    out = sum(synthesize(learner.scorers, learner.sizes, y0, steps=steps, cfg=learner.cfg, generator=generator,
-                         noise=proc.noise, observed=filled, mask=mask, start_fill=start_fill,
-                         step_size=proc.step_size)[-1] for _ in range(proc.chains)) / proc.chains  # (B, C, H, W)
-    out = torch.where(mask.bool().expand_as(x), out, x)  # the mean of chains: observed pixels exactly as given
+    out = learner.inpaint(x, mask, generator, steps=None if budget is None else steps_per_grid(learner, budget),
+                          chains=proc.chains, noise=proc.noise, start_fill=start_fill, step_size=proc.step_size)
     held = ~mask.bool().expand_as(x)
     if not torch.equal(out[held], x[held]):
-        raise AssertionError("inpaint: the sampler changed observed pixels")
+        raise AssertionError(f"inpaint: {learner.cfg.method} changed observed pixels")
     return out
 
 
 def inpaint_all(learner, images: torch.Tensor, masks: torch.Tensor, seed: int, budget: int | None = None,
                 proc: Procedure = Procedure()) -> torch.Tensor:
-    """Inpaint (N, C, H, W) images under (N, 1, H, W) masks in batches of the training batch size, with a
-    test budget of `budget` Langevin steps; the last batch is completed with images from the start, whose
-    results are dropped."""
+    """Inpaint (N, C, H, W) images under (N, 1, H, W) masks in fixed batches of the training batch size
+    (repro.batching), with a test budget of `budget` Langevin steps → (N, C, H, W) on the CPU."""
     p = next(learner.nets.parameters())
     gen = torch.Generator(device=p.device).manual_seed(seed)
-    n, bs, outs = len(images), learner.cfg.batch_size, []
-    for start in range(0, n, bs):
-        idx = torch.arange(start, start + bs) % n  # (bs,)
-        x = images[idx].to(device=p.device, dtype=p.dtype)  # (bs, C, H, W)
-        out = inpaint(learner, x, masks[idx].to(device=p.device, dtype=p.dtype), gen, budget, proc)
-        outs.append(out[: min(bs, n - start)].cpu())
-    return torch.cat(outs)  # (N, C, H, W)
+    return evaluate(lambda x, m: inpaint(learner, x.to(device=p.device, dtype=p.dtype),
+                                         m.to(device=p.device, dtype=p.dtype), gen, budget, proc),
+                    len(images), learner.cfg.batch_size, images, masks)
 
 
 def image_metrics(x: torch.Tensor, out: torch.Tensor, mask: torch.Tensor, pixel_max: float) -> dict[str, torch.Tensor]:
@@ -331,7 +316,7 @@ def main(argv=None) -> list[dict]:
         if args.procedure_from_val and (best := chosen_on_validation(val_rows, method, cfg)) and best not in extra:
             print(f"{method}: procedure chosen on validation: {best.suffix()[1:]}")
             extra.append(best)
-        if not isinstance(learner, ContextEncoder):
+        if learner.steps:  # test-time procedures of a chain sampler
             runs += [(budget, proc, proc.suffix()) for proc in extra]
         for steps, proc, suffix in runs:
             outputs = {name: inpaint_all(learner, images, masks[name], seed=cfg.seed * 1000 + 100 + k,

@@ -12,9 +12,9 @@ labeled with the scheme's name. The same statistics for the untrained network (s
 weights) are written as method ``untrained``: the gaps between the sets are read against that
 baseline.
 
-Batch norm uses batch statistics, so scores are computed in batches of the training batch size
-(the last partial batch is scored as it is). The paper scores 10,000 test images after "400
-iterations"; --n-score caps the images per set.
+Batch norm uses batch statistics, so scores are computed in batches of the training batch size,
+under the suite's one rule for the last batch (repro.batching: filled up from the first images).
+The paper scores 10,000 test images after "400 iterations"; --n-score caps the images per set.
 """
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ import sys
 import torch
 
 from repro.data import ImageSet, load_dataset
-from repro.engine import Learner
+from repro.batching import evaluate
 from repro.io import provenance
+from repro.learner import initial_learner
 from repro.pyramid import downscale
 from tasks.common import cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_results
-from tasks.synthesis import synthesize_batches
 
 SETS = ("training", "testing", "synthesized", "synthesized_final_downscaled", "negative")
 
@@ -39,7 +39,7 @@ def grid_scores(learner, images) -> torch.Tensor:
 
     images: (N, C, H, W), down-scaled to each grid; or a list with one (N, C, s, s) batch per grid
     (each grid's own chain output), scored as it is."""
-    device, bs = next(learner.parameters()).device, learner.cfg.batch_size
+    device = next(learner.parameters()).device
     if isinstance(images, (list, tuple)):
         if [x.shape[-1] for x in images] != list(learner.sizes):
             raise ValueError(f"per-grid images of sizes {[x.shape[-1] for x in images]}, grids {learner.sizes}")
@@ -48,8 +48,7 @@ def grid_scores(learner, images) -> torch.Tensor:
         per_grid = [images] * len(learner.sizes)
     out = []
     for net, size, x in zip(learner.nets, learner.sizes, per_grid):
-        f = [net(downscale(x[i:i + bs].to(device), size)).cpu() for i in range(0, len(x), bs)]
-        out.append(torch.cat(f))
+        out.append(evaluate(lambda b: net(downscale(b.to(device), size)), len(x), learner.cfg.batch_size, x))
     return torch.stack(out)
 
 
@@ -90,14 +89,13 @@ def main(argv=None) -> int:
     learner, run_path = trained_learner(cfg, args.runs, train_set, progress=not args.no_progress)
     gen = torch.Generator(device=cfg.torch_device()).manual_seed(cfg.seed + 11)
     n = args.n_score
-    per_grid = synthesize_batches(learner, train_set, min(n, len(train_set)), gen, cfg.noise)  # one per grid
+    per_grid = learner.sample(min(n, len(train_set)), gen, train_set=train_set, noise=cfg.noise)  # one per grid
     sets = {"training": capped(train_set, n, cfg), "testing": capped(test_set, n, cfg),
             "synthesized": per_grid, "synthesized_final_downscaled": per_grid[-1],
             "negative": capped(negatives, n, cfg)}
     if len(per_grid) == 1:  # one grid: the two synthesized settings are the same images
         del sets["synthesized_final_downscaled"]
-    torch.manual_seed(cfg.seed)  # the untrained control: the very initial weights of the trained model
-    untrained = Learner(cfg, train_set.channels, len(train_set)).to_device(cfg.torch_device(), cfg.dtype())
+    untrained = initial_learner(cfg, train_set.channels, len(train_set))  # the trained model's initial weights
     rows = (score_rows(cfg, cfg.method, learner, sets, prov, run_columns([(learner, run_path)]))
             + score_rows(cfg, "untrained", untrained, sets, prov))
     path = write_results(args.out, "score_diagnostics", rows)

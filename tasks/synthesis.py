@@ -33,10 +33,9 @@ import sys
 
 import torch
 
-from repro.baselines import DCGAN
 from repro.config import Config
 from repro.data import ImageSet, load_dataset, native_size
-from repro.engine import sample_1x1, synthesize
+from repro.learner import sample_1x1
 from repro.fidelity import KEY_FID, KEY_IS, KEY_IS_STD, MissingWeights, fidelity_metrics, to_uint8_rgb
 from repro.io import atomic_path, atomic_save_image, provenance, read_csv, write_csv
 from repro.metrics import bootstrap_ci, nearest_neighbours
@@ -49,24 +48,6 @@ GRAD_COLUMNS = ["method", "iteration", "grid", "size", "grad_l1", "profile", "da
                 "device", "commit", "date"]
 
 
-def synthesize_batches(learner, train_set: ImageSet, n: int, generator, noise: bool, y0=None) -> list:
-    """n samples per grid, in batches of the training batch size (batch norm uses batch statistics).
-
-    Energy models pass chains up their grids from 1×1 images (y0, or drawn from the training
-    images' 1×1 histogram); a DCGAN draws from its generator (one size)."""
-    cfg, out = learner.cfg, []
-    if isinstance(learner, DCGAN):
-        with torch.no_grad():
-            return [torch.cat([learner.generate(min(cfg.batch_size, n - s), generator).cpu()
-                               for s in range(0, n, cfg.batch_size)])]
-    y0 = sample_1x1(train_set, n, generator, cfg) if y0 is None else y0
-    y0 = y0.to(next(learner.parameters()).device)
-    for start in range(0, n, cfg.batch_size):
-        out.append(synthesize(learner.scorers, learner.sizes, y0[start:start + cfg.batch_size], steps=learner.steps,
-                              cfg=cfg, generator=generator, noise=noise))
-    return [torch.cat([b[g] for b in out]).cpu() for g in range(len(learner.sizes))]
-
-
 def save_grid(images: torch.Tensor, path: str, cfg: Config, nrow: int | None = None) -> None:
     x = upscale(images, cfg.image_size).float() / cfg.pixel_max
     atomic_save_image(x.clamp(0, 1), path, nrow=nrow or max(1, int(math.sqrt(len(x)))), padding=1)
@@ -75,7 +56,7 @@ def save_grid(images: torch.Tensor, path: str, cfg: Config, nrow: int | None = N
 def diversity(learner, train_set, generator, noise: bool, groups: int = 4, per_group: int = 4):
     """Chains started from the same 1×1 image (figure 5): samples and mean per-pixel std within groups."""
     y0 = sample_1x1(train_set, groups, generator, learner.cfg).repeat_interleave(per_group, 0)
-    final = synthesize_batches(learner, train_set, len(y0), generator, noise, y0=y0)[-1]
+    final = learner.sample(len(y0), generator, starts=y0, noise=noise)[-1]
     spread = final.view(groups, per_group, -1).std(1).mean() / learner.cfg.pixel_max
     return final, float(spread)
 
@@ -196,7 +177,7 @@ def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov:
     gen = torch.Generator(device=cfg.torch_device()).manual_seed(cfg.seed + 7)
     noise, tag = args.final_noise, f"{cfg.method}"
     per = math.ceil(args.n_samples / len(learned))
-    grids = [synthesize_batches(lr, part, per, gen, noise) for lr, _, part in learned]
+    grids = [learner.sample(per, gen, train_set=part, noise=noise) for learner, _, part in learned]
     grids = [torch.cat([g[k] for g in grids])[: args.n_samples] for k in range(len(grids[0]))]
     for size, imgs in zip(learned[0][0].sizes, grids):
         save_grid(imgs[: cfg.n_show], os.path.join(args.out, f"synthesis_{tag}_grid{size}.png"), cfg)
@@ -205,7 +186,7 @@ def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov:
               os.path.join(args.out, f"synthesis_{tag}_observed_vs_synthesized.png"), cfg,
               nrow=max(1, int(math.sqrt(n_obs))))
     setting, rows = f"final_noise={'on' if noise else 'off'}", []
-    if not isinstance(learned[0][0], DCGAN):  # figure 5: chains from one 1×1 image
+    if learned[0][0].steps:  # figure 5: chains from one 1×1 image (a family with chains)
         div, spread = diversity(learned[0][0], learned[0][2], gen, noise)
         save_grid(div, os.path.join(args.out, f"synthesis_{tag}_diversity.png"), cfg, nrow=4)
         rows.append(result_row(cfg, experiment="synthesis", method=cfg.method, setting=setting, prov=prov,
@@ -217,12 +198,12 @@ def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov:
     if args.fidelity_samples > 0:
         more = args.fidelity_samples - len(grids[-1])
         fake = grids[-1] if more <= 0 else torch.cat(
-            [grids[-1]] + [synthesize_batches(lr, part, math.ceil(more / len(learned)), gen, noise)[-1]
-                           for lr, _, part in learned])
+            [grids[-1]] + [learner.sample(math.ceil(more / len(learned)), gen, train_set=part, noise=noise)[-1]
+                           for learner, _, part in learned])
         size = inception_size(cfg, args.inception_size)
         fake = to_uint8_rgb(to_size(fake[: args.fidelity_samples], size), cfg.pixel_max)  # (N, 3, size, size)
         rows += fidelity_rows(cfg, args, fake, train_set, prov, f"{setting}|inception_size={size}", real_cache)
-    run = run_columns([(lr, path) for lr, path, _ in learned])  # the models behind this method's rows
+    run = run_columns([(learner, path) for learner, path, _ in learned])  # the models behind this method's rows
     return [{**r, **run} if r["method"] == cfg.method else r for r in rows], grad, nearest
 
 

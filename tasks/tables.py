@@ -410,6 +410,7 @@ TABLES = [
               "gconvnet_autoencode", ("recon_error",), "", RULE_CD1, gcn_autoencode_layout,
               gcn_autoencode_claims, fmt=lambda v: f"{v:.3f}"),
     TableSpec("nearest_train", "Figure 4's check: distance to the nearest training image (not a paper table)",
-              "synthesis", ("nn_l2_mean",), "celeba", RULE_NEAREST, nearest_layout, nearest_claims, fmt=lambda v: f"{v:.2f}"),
+              "synthesis", ("nn_l2_mean",), "celeba", RULE_NEAREST, nearest_layout, nearest_claims,
+              fmt=lambda v: f"{v:.2f}"),
 ]
 TABLE_BY_KEY = {t.key: t for t in TABLES}

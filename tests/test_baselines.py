@@ -30,6 +30,7 @@ def test_shapes(size):
         Generator(100, 48, 3, 0.25)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method,mask_fn", [("dcgan", None), ("context_encoder", square_fn)])
 def test_smoke_training_step_checkpoint_and_resume(method, mask_fn, faces, tmp_path):
     cfg = get_config("smoke", method=method, n_iters=3, checkpoint_every=1, batch_size=8)
@@ -90,7 +91,7 @@ def test_dcgan_and_energy_features_share_the_svm_path():
 
 
 def test_unknown_family_lists_baselines():
-    from repro.engine import check_method
+    from repro.learner import check_method
     with pytest.raises(ValueError, match="dcgan, context_encoder"):
         check_method("wgan")
     check_method("dcgan")

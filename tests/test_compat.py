@@ -1,7 +1,10 @@
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_torchvision_and_fidelity_import_after_repro():
     code = ("import repro, torch, torchvision, torch_fidelity\n"
             "from torchvision.utils import make_grid, save_image\n"

@@ -36,6 +36,7 @@ def coop_cfg(**kw):
                                          n_show=4), **kw})
 
 
+@pytest.mark.slow
 def test_one_cooperative_iteration_then_resume_is_bit_identical(faces, tmp_path):
     full = train(coop_cfg(), str(tmp_path / "full"), train_set=faces, progress=False)
     train(coop_cfg(n_iters=1), str(tmp_path / "cut"), train_set=faces, progress=False)  # one iteration finishes

@@ -201,7 +201,8 @@ def test_only_kept_images_are_decoded(tmp_path, monkeypatch):
     ds = load_dataset(_folder_cfg(tmp_path / "data", dataset="images", n_train=3, n_test=2, data_cache="off"), "train")
     assert len(ds) == 3 and len(calls) == 3
     calls.clear()
-    ds = load_dataset(_folder_cfg(tmp_path / "data", dataset="imagefolder", n_train=5, n_test=2, data_cache="off"), "train")
+    cfg = _folder_cfg(tmp_path / "data", dataset="imagefolder", n_train=5, n_test=2, data_cache="off")
+    ds = load_dataset(cfg, "train")
     assert len(ds) == 5 and len(calls) == 5
 
 

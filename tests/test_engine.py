@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from repro.data import load_dataset
-from repro.engine import BatchOrder, Learner, load_learner, sample_1x1, train
+from repro.engine import BatchOrder, load_learner, train
+from repro.learner import Learner, sample_1x1
 from repro.io import read_csv
 from repro.langevin import NonFiniteError
 from repro.methods import METHODS
@@ -17,6 +18,7 @@ def faces():
     return load_dataset(get_config("smoke"), "train")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(METHODS))
 def test_one_iteration_of_each_scheme(method, faces, tmp_path):
     from repro.config import get_config
@@ -36,6 +38,7 @@ def test_one_iteration_of_each_scheme(method, faces, tmp_path):
         assert learner.chains.started.sum() == cfg.batch_size
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["multigrid", "pcd"])
 def test_interrupted_and_resumed_equals_uninterrupted(method, smoke_cfg, faces, tmp_path):
     cfg = dataclasses.replace(smoke_cfg, method=method, n_iters=4, checkpoint_every=2)
@@ -58,6 +61,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(method, smoke_cfg, faces, 
     assert strip(log_full) == strip(log_cut)
 
 
+@pytest.mark.slow
 def test_non_finite_energy_stops_and_keeps_last_good_checkpoint(smoke_cfg, faces, tmp_path):
     cfg = dataclasses.replace(smoke_cfg, n_iters=5, checkpoint_every=2, method="cd1")
 
@@ -103,14 +107,14 @@ def test_masked_learning_moves_only_missing_pixels(smoke_cfg, faces):
     x = faces.batch(torch.arange(8))
     mask = torch.zeros(8, 1, 32, 32)
     mask[:, :, 8:24, 4:20] = 1
-    samples = learner.sample(x, torch.arange(8), mask)
+    samples = learner.run_chains(x, torch.arange(8), mask)
     held = (mask == 0).expand_as(x)
     assert torch.equal(samples[-1][held], x[held])
     assert not torch.equal(samples[-1][~held], x[~held])
 
 
 def test_coarse_grids_hold_what_is_observed():
-    from repro.engine import coarse_observation
+    from repro.learner import coarse_observation
     x = torch.arange(16.0).view(1, 1, 4, 4)
     mask = torch.zeros(1, 1, 4, 4)
     mask[0, 0, :2, :2] = 1  # top-left block wholly missing
@@ -123,13 +127,14 @@ def test_coarse_grids_hold_what_is_observed():
     assert torch.equal(move, mask.bool()) and torch.equal(held[~move], x[~move])
 
 
+@pytest.mark.slow
 def test_conditional_update_scores_observed_images_as_the_chain_holds_them(smoke_cfg, faces):
     """Masked learning: at each grid the observed side differs from the chain only where the chain moves."""
     learner = Learner(dataclasses.replace(smoke_cfg, method="multigrid"), channels=1, n_train=len(faces.images))
     x = faces.images[:4].float()  # (4, 1, 32, 32)
     mask = torch.zeros(4, 1, 32, 32)
     mask[:, :, 0:18, 0:18] = 1  # one whole 16×16 block of grid 2 missing; the edges cut the 4×4 blocks of grid 8
-    samples = learner.sample(x, torch.arange(4), mask)
+    samples = learner.run_chains(x, torch.arange(4), mask)
     seen = []
     for net in learner.nets:
         net.register_forward_hook(lambda m, inp, out: seen.append(inp[0].detach().clone()))
@@ -138,7 +143,7 @@ def test_conditional_update_scores_observed_images_as_the_chain_holds_them(smoke
         x_s, y_s = seen[2 * g], seen[2 * g + 1]  # observed pass, then synthesized pass
         assert torch.equal(y_s, y)
         move = ~torch.isclose(x_s, y, atol=1e-4)  # where the observed side differs from the chain
-        from repro.engine import coarse_observation
+        from repro.learner import coarse_observation
         chain_moves, _ = coarse_observation(x, mask, size)
         assert not (move & ~chain_moves).any(), f"grid {size}: observed side differs where the chain is held"
         assert (move & chain_moves).any()
@@ -158,6 +163,7 @@ def test_batch_order_and_1x1_sampling(smoke_cfg, faces):
     assert all(torch.isclose(means, v, atol=1e-3).any() for v in y0.flatten())
 
 
+@pytest.mark.slow
 def test_load_learner_round_trip(smoke_cfg, faces, tmp_path):
     cfg = dataclasses.replace(smoke_cfg, method="singlegrid", n_iters=1)
     trained = train(cfg, str(tmp_path), train_set=faces, progress=False)

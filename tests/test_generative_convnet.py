@@ -2,6 +2,7 @@
 import os
 
 import pandas as pd
+import pytest
 import torch
 
 from repro.config import get_config
@@ -43,6 +44,7 @@ def test_nets_and_layer_growth():
     assert [learner.depth_at(t) for t in (0, 4, 5, 10, 99)] == [1, 1, 2, 3, 3]
 
 
+@pytest.mark.slow
 def test_cd1_reconstruction_error_falls_on_a_tiny_fixture(tmp_path):
     x = textured(4, 36).round().to(torch.uint8)
     data = ImageSet(x, None, "fixture")
@@ -59,6 +61,7 @@ def test_cd1_reconstruction_error_falls_on_a_tiny_fixture(tmp_path):
     assert before > 0.99 and after < 0.8 * before  # the one-step chain's mean B(I) moves towards I
 
 
+@pytest.mark.slow
 def test_generative_convnet_task_smoke_runs(tmp_path):
     from tasks import generative_convnet
     out, runs = str(tmp_path / "results"), str(tmp_path / "runs")
@@ -78,6 +81,7 @@ def test_generative_convnet_task_smoke_runs(tmp_path):
         assert os.path.exists(os.path.join(out, name)), name
 
 
+@pytest.mark.slow
 def test_coopnets_task_smoke_run(tmp_path):
     from tasks import coopnets
     out, runs = str(tmp_path / "results"), str(tmp_path / "runs")

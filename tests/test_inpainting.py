@@ -89,6 +89,8 @@ def test_bootstrap_ci():
 
 # --- the task, end to end ---------------------------------------------------------------
 
+
+@pytest.mark.slow
 def test_inpainting_task_smoke(tmp_path):
     from tasks.common import RESULT_COLUMNS
     from tasks.inpainting import FLOORS, MASK_NAMES, METRICS, main
@@ -117,14 +119,17 @@ def test_inpainting_task_smoke(tmp_path):
         assert os.path.getsize(out / f"inpainting_{method}_{mask}.png") > 0
 
 
+@pytest.mark.slow
 def test_test_time_budget_is_shared_and_cd1_also_reports_its_own(monkeypatch, smoke_cfg):
     """Every scheme gets l·S Langevin steps at test time, spread over its grids; CD1 also its one step."""
     import dataclasses
-    from repro.engine import Learner
+    import repro.learner
+    from repro.learner import Learner
     import tasks.inpainting as inp
     seen = []
-    real = inp.synthesize
-    monkeypatch.setattr(inp, "synthesize", lambda *a, steps, **kw: seen.append(steps) or real(*a, steps=steps, **kw))
+    real = repro.learner.synthesize
+    monkeypatch.setattr(repro.learner, "synthesize",
+                        lambda *a, steps, **kw: seen.append(steps) or real(*a, steps=steps, **kw))
     cfg = dataclasses.replace(smoke_cfg, steps_per_grid=30)
     x = torch.rand(8, 1, 32, 32, generator=gen()) * 255
     m = square_mask(8, 32, 16, gen(1))
@@ -140,6 +145,7 @@ def test_test_time_budget_is_shared_and_cd1_also_reports_its_own(monkeypatch, sm
         inp.inpaint(mg, x, m, gen(), 10)
 
 
+@pytest.mark.slow
 def test_trained_cd1_moves_missing_pixels_at_test_time(tmp_path):
     """A trained CD1 model run with the shared budget (90 steps, noise as in training) moves the missing
     pixels away from the observed-mean start, where the floor is far from the truth (a face's square);
@@ -171,12 +177,13 @@ def test_test_procedures_parse_and_name_their_settings():
             Procedure.parse(bad)
 
 
+@pytest.mark.slow
 def test_interpolated_start_and_chain_mean(smoke_cfg):
     """start=biharmonic: pixels that begin to move where the coarser grid held a block mean start from the
     fill; with zero steps the output is that fill at the missing pixels. The mean of chains keeps the
     observed pixels bit for bit."""
     import dataclasses
-    from repro.engine import Learner
+    from repro.learner import Learner
     from repro.floors import biharmonic_fill
     from tasks.inpainting import Procedure, inpaint
     cfg = dataclasses.replace(smoke_cfg, method="cd1")

@@ -11,6 +11,7 @@ def linear_score(theta):
     return lambda y: (theta * y).sum(dim=(1, 2, 3))  # f(Y) = <θ, Y>
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sigma,delta", [(1.0, 1.0), (2.0, 0.8)])
 def test_linear_score_reaches_stationary_law(sigma, delta):
     # p(Y) ∝ exp(<θ,Y>) N(0, σ²I) = N(σ²θ, σ²I); the discretised chain has mean σ²θ and
@@ -44,6 +45,7 @@ def test_same_generator_seed_same_chain():
     assert torch.equal(run(), run())
 
 
+@pytest.mark.slow
 def test_masked_langevin_holds_observed_pixels_bit_identical():
     torch.manual_seed(0)
     net = build_energy_net(16, 3, width=0.25)
@@ -97,3 +99,31 @@ def test_bad_input_raises():
         langevin(f, y, steps=1, step_size=0.0, sigma=1.0)
     with pytest.raises(NonFiniteError, match="non-finite"):
         langevin(lambda v: (v * float("inf")).sum((1, 2, 3)), y + 1, steps=2, step_size=0.1, sigma=1.0)
+
+
+def reference_langevin(net, y, *, steps, step_size, sigma, generator, clip):
+    """Oracle: eq. (8) written out, parameters left in autograd, one noise draw per step."""
+    for _ in range(steps):
+        y = y.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(net(y).sum(), y)
+        u = torch.randn(y.shape, generator=generator, dtype=y.dtype)
+        y = (y - step_size ** 2 / 2 * (y / sigma ** 2 - grad) + step_size * u).clamp(*clip)
+    return y.detach()
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fast_path_equals_the_reference(channels_last):
+    """The sampler training uses (repro.speed.Scorer: parameters out of autograd, only ∂f/∂Y) gives the
+    reference's samples for the same noise, up to float32 rounding."""
+    from repro import speed
+    from repro.config import get_config
+    torch.manual_seed(0)
+    net = build_energy_net(8, 3, width=0.25)
+    cfg = get_config("smoke", channels_last=channels_last)
+    y0 = torch.rand(6, 3, 8, 8) * 255
+    kw = dict(steps=5, step_size=0.3, sigma=50.0, clip=(0.0, 255.0))
+    ref = reference_langevin(net, y0, generator=torch.Generator().manual_seed(1), **kw)
+    scorer = speed.Scorer(net.to(memory_format=torch.channels_last) if channels_last else net, cfg)
+    fast = langevin(scorer, y0, generator=torch.Generator().manual_seed(1), **kw)
+    assert (fast - ref).abs().max() < 1e-3 and (ref - y0).abs().max() > 1  # agree, and the chain moved
+    assert all(p.requires_grad for p in net.parameters())  # the fast path handed the parameters back

@@ -48,6 +48,7 @@ def kill_at_checkpoint(monkeypatch, nth: int, after_rename: bool):
 
 # --- 1. the checkpoint and its log (and figures) are one unit -------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("after_rename", [False, True])
 def test_kill_at_the_last_checkpoint_loses_no_log_rows_and_leaves_no_stale_figure(after_rename, smoke_cfg, faces,
                                                                                   tmp_path, monkeypatch):
@@ -63,6 +64,7 @@ def test_kill_at_the_last_checkpoint_loses_no_log_rows_and_leaves_no_stale_figur
     assert pngs(tmp_path / "cut") == pngs(tmp_path / "full")
 
 
+@pytest.mark.slow
 def test_run_killed_before_its_first_checkpoint_starts_again(smoke_cfg, faces, tmp_path, monkeypatch):
     cfg = dataclasses.replace(smoke_cfg, n_iters=2, checkpoint_every=2)
     kill_at_checkpoint(monkeypatch, nth=1, after_rename=False)  # log rows appended, no checkpoint
@@ -87,6 +89,7 @@ def test_a_torn_last_log_line_is_dropped(tmp_path):
 
 # --- 2. figures are written atomically -------------------------------------------------------
 
+@pytest.mark.slow
 def test_kill_while_saving_a_figure_leaves_no_truncated_png(smoke_cfg, faces, tmp_path, monkeypatch):
     import torchvision.utils
     cfg = dataclasses.replace(smoke_cfg, n_iters=2, checkpoint_every=1)
@@ -180,6 +183,7 @@ def test_batch_larger_than_the_training_set_is_refused(smoke_cfg, faces, tmp_pat
 
 # --- 7. resume with another n_iters ---------------------------------------------------------
 
+@pytest.mark.slow
 def test_resume_refuses_to_change_a_decaying_schedule_or_shorten_a_run(smoke_cfg, faces, tmp_path):
     cfg = dataclasses.replace(smoke_cfg, n_iters=2)
     train(cfg, str(tmp_path), train_set=faces, progress=False)
@@ -191,6 +195,7 @@ def test_resume_refuses_to_change_a_decaying_schedule_or_shorten_a_run(smoke_cfg
     assert (tmp_path / "config.json").read_text() == config_before  # never contradicts the checkpoint
 
 
+@pytest.mark.slow
 def test_extending_a_flat_schedule_equals_the_longer_run(smoke_cfg, faces, tmp_path):
     cfg = dataclasses.replace(smoke_cfg, n_iters=4, lr_final_ratio=1.0)
     full = train(cfg, str(tmp_path / "full"), train_set=faces, progress=False)
@@ -228,6 +233,7 @@ def test_result_rows_record_run_and_iterations_and_old_csvs_still_merge(tmp_path
 
 # --- 9. a truncated checkpoint ----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_truncated_checkpoint_on_resume_is_one_clear_error(smoke_cfg, faces, tmp_path, capsys):
     from repro import train as train_cli
     cfg = dataclasses.replace(smoke_cfg, n_iters=1)

@@ -1,6 +1,7 @@
 """tasks.report on hand-made rows: the paper's shape, "not run", the profile's own columns, orderings computed
 from intervals, figures that are real PNGs, and no torch."""
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -59,14 +60,14 @@ def tables(rows, paper=None) -> str:
 def block(md: str, heading: str) -> list[str]:
     """Lines of the first block under the table whose title contains heading."""
     lines = md.splitlines()
-    start = next(i for i, l in enumerate(lines) if l.startswith("## ") and heading in l)
+    start = next(i for i, line in enumerate(lines) if line.startswith("## ") and heading in line)
     start = next(i for i in range(start, len(lines)) if lines[i].startswith("### "))
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("#")), len(lines))
     return lines[start:end]
 
 
 def table_lines(lines):
-    return [l for l in lines if l.startswith("|")]
+    return [line for line in lines if line.startswith("|")]
 
 
 def test_inpainting_block_has_the_papers_header_row_order_and_one_cell_per_row_and_column():
@@ -106,17 +107,19 @@ def test_smoke_block_has_the_profiles_own_columns_and_a_stand_in_title():
 def test_provenance_is_stated_once_with_run_and_iterations_when_present():
     rows = [{**r, "run": "paper-celeba-multigrid-seed0-abc", "iterations": "400"} for r in inpainting_rows()]
     lines = block(tables(rows), "inpainting")
-    prov = [l for l in lines if l.startswith("Provenance:")]
+    prov = [line for line in lines if line.startswith("Provenance:")]
     assert len(prov) == 1 and "641704376e00" in prov[0]  # a hash that looks like a number stays a string
     assert "runs paper-celeba-multigrid-seed0-abc" in prov[0] and "iterations 400" in prov[0]
-    assert "runs" not in next(l for l in block(tables(inpainting_rows()), "inpainting") if l.startswith("Prov"))
+    prov = next(line for line in block(tables(inpainting_rows()), "inpainting") if line.startswith("Prov"))
+    assert "runs" not in prov
 
 
 def ordering(md: str, start: str) -> str:
-    line = next(l for l in block(md, "inpainting") if l.startswith("- error · square"))
+    line = next(row for row in block(md, "inpainting") if row.startswith("- error · square"))
     return next(part for part in line.split(": ", 1)[1].split("; ") if start in part)
 
 
+@pytest.mark.slow
 def test_an_ordering_line_flips_when_a_row_changes():
     holds = ordering(tables(inpainting_rows()), "multi-grid < single-grid")
     assert holds == ("multi-grid < single-grid: holds (0.050 [0.040, 0.060] vs 0.080 [0.070, 0.090])")
@@ -145,9 +148,10 @@ def test_svhn_intervals_are_mean_plus_minus_196_sd_over_sqrt_n():
 def test_test_time_variants_go_below_the_block_and_cited_paper_values_are_marked():
     rows = inpainting_rows() + [row(setting="square|test_steps=1", value=0.07, ci_low=0.06, ci_high=0.08)]
     lines = block(tables(rows), "inpainting")
-    assert not any("test_steps" in l for l in table_lines(lines)[:8])
+    assert not any("test_steps" in line for line in table_lines(lines)[:8])
     other = lines[lines.index("Other settings of this run (not in the paper's table):"):]
-    assert "| multigrid | 0.070 [0.060, 0.080] |" in other and "| method | square\\|test_steps=1 · mae_masked |" in other
+    assert "| multigrid | 0.070 [0.060, 0.080] |" in other
+    assert "| method | square\\|test_steps=1 · mae_masked |" in other
     paper = report.paper_numbers()
     paper.loc[(paper.table == "inception_cifar10") & (paper.row == "DCGAN"), "note"] = "cited"
     md = tables([row(experiment="synthesis", method="dcgan", setting="final_noise=off", metric="inception_score",
@@ -197,6 +201,7 @@ def written(tmp_path_factory):
     return res
 
 
+@pytest.mark.slow
 def test_cli_writes_tables_cells_and_figures(written):
     md = (written / "tables.md").read_text()
     assert "CVPR Table 4" in md and "## Figures" in md and "figures/inpainting_square.png" in md
@@ -236,6 +241,21 @@ def test_report_on_an_empty_folder(tmp_path):
 def test_importing_the_report_does_not_load_torch():
     code = "import sys, tasks.report, tasks.figures; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+@pytest.mark.slow
+def test_running_the_report_does_not_load_torch(tmp_path):
+    """``python -m tasks.report`` on a copy of the committed smoke results, figures included, never imports torch."""
+    results = tmp_path / "results"
+    shutil.copytree(os.path.join(ROOT, "results"), results, ignore=shutil.ignore_patterns("reduced", "*.png"))
+    code = ("import runpy, sys\n"
+            f"sys.argv = ['tasks.report', '--results', {str(results)!r}, '--runs', {str(tmp_path / 'none')!r}]\n"
+            "try:\n    runpy.run_module('tasks.report', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            "sys.exit(3 if 'torch' in sys.modules else 0)")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (results / "tables.md").exists()
 
 
 def test_inception_block_pairs_real_images_with_samples_of_the_same_size():

@@ -9,7 +9,8 @@ import torch._dynamo.exc as dynamo_exc
 
 from repro import speed
 from repro.config import get_config
-from repro.engine import Learner, train
+from repro.engine import train
+from repro.learner import Learner
 from repro.langevin import frozen, langevin
 from repro.models import build_energy_net
 
@@ -21,6 +22,7 @@ def score_and_grad(fn, y):
     return f.detach(), g
 
 
+@pytest.mark.slow
 def test_compiled_channels_last_scorer_matches_the_network():
     torch.manual_seed(0)
     cfg = get_config("smoke", compile=True, channels_last=True)
@@ -39,6 +41,7 @@ def test_compiled_channels_last_scorer_matches_the_network():
     assert all(p.requires_grad for p in net.parameters())  # back in autograd after sampling
 
 
+@pytest.mark.slow
 def test_training_with_the_paper_switches_learns_the_same_parameters(tmp_path):
     """Two smoke iterations in float64 with compile + channels-last equal the plain run's parameters
     (float64: see tests/test_distributed.py for why float32 trajectories part after a few iterations)."""

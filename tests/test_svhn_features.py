@@ -1,5 +1,6 @@
 """SVHN feature classification: feature sizes, the L2-SVM, the top-map CNN, label draws, one tiny run."""
 import math
+import os
 
 import numpy as np
 import pytest
@@ -40,7 +41,7 @@ def test_fit_l2svm_separable(dim):
     cs = (1e-3, 1e-1, 10.0)
     model, c = fit_l2svm(xt, yt, xv, yv, cs)
     assert c in cs and model[-1].C == c
-    assert feat.test_error(model, xs, ys) == 0.0
+    assert feat.classification_error(model, xs, ys) == 0.0
 
 
 def test_span_projection_keeps_decisions():
@@ -113,6 +114,7 @@ def test_top_map_classifier():
     assert TopMapClassifier(paper).feature_dim == 20_736  # not the paper's 34,624 (see the class)
 
 
+@pytest.mark.slow
 def test_top_maps_and_extract_fixed_batches():
     torch.manual_seed(0)
     nets = [build_energy_net(s, 1, width=0.25) for s in (2, 8, 32)]
@@ -163,13 +165,15 @@ def test_pixel_readouts():
     assert TopMapClassifier([pix.top_shape]).feature_dim == 64 * 64
 
 
+@pytest.mark.slow
 def test_untrained_learner_is_trainings_start(tmp_path, monkeypatch):
     """The untrained control has exactly the weights repro.engine.train starts learning from."""
     import copy
     from repro.config import get_config
-    from repro.engine import Learner, train
-    import tasks.svhn_features as svf
-    cfg = svf.svm_config(get_config("smoke", n_iters=1, batch_size=4, steps_per_grid=1, seed=3), "multigrid")
+    from repro.engine import train
+    from repro.learner import Learner, initial_learner
+    from repro.semisup import svm_config
+    cfg = svm_config(get_config("smoke", n_iters=1, batch_size=4, steps_per_grid=1, seed=3), "multigrid")
     images = ImageSet(torch.randint(0, 256, (8, 1, 32, 32), dtype=torch.uint8), None, "toy")
     start, step = {}, Learner.train_step
 
@@ -180,14 +184,14 @@ def test_untrained_learner_is_trainings_start(tmp_path, monkeypatch):
     monkeypatch.setattr(Learner, "train_step", spy)
     trained = train(cfg, str(tmp_path / "run"), train_set=images, progress=False)
     torch.manual_seed(123)  # the control seeds itself
-    fresh = svf.untrained_learner(cfg, images).nets.state_dict()
+    fresh = initial_learner(cfg, images.channels, len(images)).nets.state_dict()
     assert fresh.keys() == start["nets"].keys()
     assert all(torch.equal(fresh[k], start["nets"][k]) for k in fresh)
     assert not all(torch.equal(fresh[k], v) for k, v in trained.nets.state_dict().items())  # training moved it
 
 
 def test_row_seed():
-    from tasks.svhn_features import row_seed
+    from repro.semisup import row_seed
     ids = {row_seed(t, 1000 * s + k) for s in range(3) for t in range(s, s + 3) for k in range(3)}
     assert len(ids) == 3 * 3 * 3 and row_seed(0, 1) == 1 and row_seed(2, 1001) == 2_001_001
     with pytest.raises(ValueError):
@@ -206,24 +210,29 @@ def _spy(monkeypatch, module, name, log):
     monkeypatch.setattr(module, name, wrapper)
 
 
+@pytest.mark.slow
 def test_smoke_run(tmp_path, monkeypatch):
     """Tiny end-to-end run, 2 training seeds × 1 label draw; spies check that trained and untrained
     features go through the same read-out functions."""
     from repro.io import read_csv
+    import repro.features
+    import repro.semisup
     import tasks.svhn_features as svf
-    calls = {k: [] for k in ("trained_learner", "untrained_learner", "maxpool_features", "top_maps")}
-    for name, log in calls.items():
-        _spy(monkeypatch, svf, name, log)
+    calls = {k: [] for k in ("trained_learner", "initial_learner", "maxpool_features", "top_maps")}
+    for module, name in ((svf, "trained_learner"), (svf, "initial_learner"), (repro.features, "maxpool_features"),
+                         (repro.semisup, "top_maps")):
+        _spy(monkeypatch, module, name, calls[name])
     out, runs = tmp_path / "out", tmp_path / "runs"
-    svf.main(["--methods", "multigrid", "cd1", "--labels", "50", "--label-seeds", "1", "--train-seeds", "2",
-              "--n-iters", "2", "--batch-size", "8", "--steps-per-grid", "2", "--classifier-epochs", "2",
-              "--out", str(out), "--runs", str(runs), "--no-progress"])
+    argv = ["--methods", "multigrid", "cd1", "--labels", "50", "--label-seeds", "1", "--train-seeds", "2",
+            "--n-iters", "2", "--batch-size", "8", "--steps-per-grid", "2", "--classifier-epochs", "2",
+            "--out", str(out), "--runs", str(runs), "--no-progress"]
+    first = svf.main(argv)
 
     # one read-out for trained and untrained multigrid learners (2 seeds × {SVM, CNN} each)
     pooled = {id(args[0]) for args, _ in calls["maxpool_features"]}  # nets whose blocks were max-pooled
     mapped = {tuple(map(id, args[0])) for args, _ in calls["top_maps"]}  # net lists whose top maps were read
     multigrid = [res[0] for args, res in calls["trained_learner"] if args[0].method == "multigrid"]
-    untrained = [res for _, res in calls["untrained_learner"]]
+    untrained = [res for _, res in calls["initial_learner"]]
     assert len(multigrid) == len(untrained) == 4 and all(u.cfg.method == "multigrid" for u in untrained)
     for learner in multigrid + untrained:
         if learner.cfg.archs:  # the SVM's models (dcgan at the finest grid)
@@ -256,6 +265,27 @@ def test_smoke_run(tmp_path, monkeypatch):
             else:
                 assert v == dims[r["method"]]
 
+    # the raw-pixel L2-SVM row, recomputed through the library: the same error
+    from repro.config import get_config
+    from repro.semisup import label_draws, load_data, svm_errors
+    cfg = get_config("smoke", dataset="digits", n_iters=2, batch_size=8, steps_per_grid=2)
+    data = load_data(cfg)
+    draws = label_draws(cfg, data.train.labels, [50], 100, 1)
+    ((err, _),) = svm_errors(cfg, data, draws, feat.pixel_features, cs=feat.DEFAULT_CS, solver="newton").values()
+    got = [r["value"] for r in first if (r["experiment"], r["method"], r["metric"]) == ("svhn_l2svm", "raw_pixels",
+                                                                                       "test_error")]
+    assert got == [err] and err < 60  # digits from 50 labels: far better than chance (90%)
+    # the CNN heads are runs of the one training loop, cached under --runs: a second run loads them (and the
+    # models they read) and gives the very same errors
+    heads = os.listdir(runs / "cnn_heads")  # apart from the models' runs
+    assert len(heads) == 1 + 2 * 3 + 2  # raw pixels; multigrid, cd1, untrained × 2 seeds; supervised × 2 seeds
+    assert all("-cnn_head-" in d and (runs / "cnn_heads" / d / "checkpoint.pt").exists() for d in heads)
+    assert not any("-cnn_head-" in d for d in os.listdir(runs))
+    again = svf.main([*argv, "--experiments", "svhn_cnn"])
+    key = lambda r: (r["experiment"], r["method"], r["setting"], r["seed"], r["metric"])  # noqa: E731
+    cnn = [r for r in first if r["experiment"] == "svhn_cnn"]
+    assert sorted((key(r), r["value"]) for r in again) == sorted((key(r), r["value"]) for r in cnn)
+
 
 def test_feature_dimension_arithmetic():
     """Ours is 20,736 with "same" padding; the paper's 34,624 = 64 · 541 has no unique layout, and the
@@ -282,7 +312,7 @@ def test_paper_profile_defaults_to_svhn_and_the_cvpr_unsupervised_set():
 
 
 def test_unsupervised_set_train_and_test():
-    from tasks.svhn_features import Data
+    from repro.semisup import Data
     from repro.data import ImageSet
     img = lambda n: ImageSet(torch.zeros(n, 1, 8, 8, dtype=torch.uint8), torch.zeros(n, dtype=torch.long), "d")  # noqa: E731
     data = Data(img(5), img(3), {})

@@ -5,9 +5,16 @@ import pandas as pd
 import pytest
 import torch
 
+from repro.data import load_dataset
 from tasks.common import RESULT_COLUMNS
 
 TINY = ["--profile", "smoke", "--n-iters", "2", "--batch-size", "8", "--steps-per-grid", "2", "--no-progress"]
+
+
+def tiny_config():
+    """The config TINY gives (the smoke preset's dataset: the embedded LFW faces)."""
+    from repro.config import get_config
+    return get_config("smoke", n_iters=2, batch_size=8, steps_per_grid=2)
 
 
 @pytest.fixture(scope="module")
@@ -16,6 +23,7 @@ def dirs(tmp_path_factory):
     return str(root / "results"), str(root / "runs")
 
 
+@pytest.mark.slow
 def test_synthesis_smoke_run(dirs):
     from tasks import synthesis
     out, runs = dirs
@@ -31,10 +39,23 @@ def test_synthesis_smoke_run(dirs):
     grad = pd.read_csv(os.path.join(out, "synthesis_grad_norm.csv"))
     assert set(grad["size"]) == {2, 8, 32} and (grad.grad_l1 > 0).all() and set(grad.iteration) == {0, 1}
     nn = pd.read_csv(os.path.join(out, "synthesis_nearest.csv"))
-    assert set(nn.kind) == {"synthesized", "test"} and (nn.l2 > 0).all() and nn.nearest_train_index.between(0, 79).all()
+    assert set(nn.kind) == {"synthesized", "test"}
     assert set(df[df.metric == "nn_l2_mean"].setting) == {"nearest_train_synthesized", "nearest_train_test"}
+    # the test images' nearest training images and distances, recomputed by brute force ([0, 1] units)
+    cfg = tiny_config()
+    train, test = (load_dataset(cfg, split) for split in ("train", "test"))
+    flat = lambda s, n: s.batch(torch.arange(n)).double().flatten(1) / 255  # noqa: E731
+    mine = nn[(nn.method == "multigrid") & (nn.kind == "test")].sort_values("index")  # the first 8 test images
+    d = torch.cdist(flat(test, len(mine)), flat(train, len(train)))  # (8, train)
+    assert mine.nearest_train_index.tolist() == d.argmin(1).tolist()
+    assert torch.allclose(torch.tensor(mine.l2.values), d.min(1).values, atol=1e-9)
+    for method in ("dcgan", "multigrid", "singlegrid"):  # the summary row is the mean of the per-image rows
+        per_image = nn[(nn.method == method) & (nn.kind == "synthesized")].l2
+        row = df[(df.method == method) & (df.setting == "nearest_train_synthesized")].value.item()
+        assert len(per_image) == 8 and row == pytest.approx(per_image.mean(), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_score_diagnostics_smoke_run(dirs):
     from tasks import score_diagnostics
     out, runs = dirs
@@ -50,6 +71,21 @@ def test_score_diagnostics_smoke_run(dirs):
     trained, untrained = df[df.method == "multigrid"], df[df.method == "untrained"]
     assert (trained.run == run).all() and (trained.iterations == 2).all()  # which model, how long trained
     assert untrained.run.isna().all() and untrained.iterations.isna().all()
+    # the rows are the scores of that model and of its initial weights, recomputed here
+    from repro.engine import load_learner
+    from repro.learner import initial_learner
+    from tasks.score_diagnostics import grid_scores
+    cfg = tiny_config()
+    train, test = (load_dataset(cfg, split) for split in ("train", "test"))
+    models = {"multigrid": load_learner(os.path.join(runs, run)),
+              "untrained": initial_learner(cfg, train.channels, len(train))}
+    for method, learner in models.items():
+        for setting, images in (("training", train), ("testing", test)):
+            scores = grid_scores(learner, images.batch(torch.arange(len(images)))).double()  # (grids, N)
+            for g, s in enumerate(scores, start=1):
+                got = df[(df.method == method) & (df.setting == setting)].set_index("metric").value
+                assert got[f"grid{g}_mean"] == pytest.approx(float(s.mean()), rel=1e-6)
+                assert got[f"grid{g}_std"] == pytest.approx(float(s.std()), rel=1e-6)
 
 
 def test_task_cli_reports_bad_input_in_one_line(capsys):
@@ -60,6 +96,7 @@ def test_task_cli_reports_bad_input_in_one_line(capsys):
     assert err.startswith("error: dataset 'celeba' needs --data-root") and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_synthesis_fidelity_rows_with_a_stand_in_extractor(tmp_path, monkeypatch):
     """The IS/FID wiring of tasks.synthesis, with a registered tiny extractor instead of Inception."""
     import test_fidelity  # noqa: F401  (registers the "tiny-test" extractor)
@@ -79,6 +116,7 @@ def test_synthesis_fidelity_rows_with_a_stand_in_extractor(tmp_path, monkeypatch
     assert (fid.value >= 0).all() and (df[df.metric == "inception_score"].value >= 1 - 1e-9).all()
 
 
+@pytest.mark.slow
 def test_inception_inputs_at_the_datasets_native_size(tmp_path, monkeypatch):
     """IS/FID see images at the Inception size (CIFAR-10: 32×32 even when the models run at 64×64);
     here a 32×32 smoke run scored at 16×16, through the registered stand-in extractor."""
@@ -129,7 +167,8 @@ def test_synthesized_row_scores_each_grids_own_samples():
     g = torch.Generator().manual_seed(0)
     chains = [torch.rand(6, 1, s, s, generator=g) * 255 for s in stub.sizes]  # unrelated images per grid
     per_grid = grid_scores(stub, chains)
-    assert per_grid.shape == (3, 6) and calls == [2, 2, 8, 8, 32, 32]  # batches of 4 then 2, at each grid
+    assert per_grid.shape == (3, 6) and calls == [2, 2, 8, 8, 32, 32]  # two batches of 4 at each grid (the
+    # second filled up from the first images: repro.batching)
     for k in range(3):
         assert torch.allclose(per_grid[k], chains[k].mean((1, 2, 3)))
     final = grid_scores(stub, chains[-1])  # the second setting: final samples down-scaled to each grid

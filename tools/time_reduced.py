@@ -1,11 +1,13 @@
-"""How long the reduced profile's tables take on this machine: ``python -m repro.time_reduced run``.
+"""How long the reduced profile's tables take on this machine: ``python -m tools.time_reduced run``.
 
 The models' cost does not depend on the pixels, so the tables are timed without the real datasets:
 1. ``data``: random images in the real file layouts under WORK/data (a folder of 2,400 random 178×218
    JPEGs read through the ``places`` folder loader, standing in for CelebA; SVHN ``.mat`` files);
 2. ``tasks``: each task of ``run_all.sh --profile reduced`` at 1/FRACTION of its iterations, wall time
    of each into WORK/times.csv (the SVHN task runs its CNN experiment only: its L2-SVM fits depend on
-   the features, and random images are liblinear's worst case, so timing them would say nothing);
+   the features, and random images are liblinear's worst case, so timing them would say nothing); each
+   task trains into its own folder WORK/runs/<task> (score_diagnostics reuses synthesis's, as in
+   run_all.sh), so a run's task and method come from the folder and its config.json, not from its name;
 3. ``cnn``: seconds per epoch of the SVHN CNN head per 1,000 labels, per kind of feature source;
 4. ``project``: training time projected to the profile's iterations from the seconds per iteration in
    each run's log.csv (the first iteration, which compiles, counted once), plus the measured rest
@@ -15,35 +17,40 @@ The models' cost does not depend on the pixels, so the tables are timed without 
 from __future__ import annotations
 
 import argparse
-import csv
-import glob
+import dataclasses
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 import torch
 
-from repro.config import get_config
-from repro.io import provenance, write_csv
+from repro.baselines import BASELINES
+from repro.config import get_config, task_config, task_options
+from repro.io import provenance, read_csv, write_csv
+from repro.methods import METHODS
 
 COLUMNS = ["table", "what", "seconds", "iterations", "profile", "dataset", "device", "commit", "date"]
-# task name → (module, its training-run name fragments, extra flags); datasets live under WORK/data
+# task name → (module, its runs folder under WORK/runs, extra flags); datasets live under WORK/data
 TASKS = {
-    "synthesis": ("tasks.synthesis", ["-dcgan-", "-singlegrid-", "-multigrid-"],
+    "synthesis": ("tasks.synthesis", "synthesis",
                   ["--dataset", "places", "--data-root", "{data}/places", "--methods", "dcgan", "singlegrid",
                    "multigrid", "--fidelity-samples", "1000"]),
-    "score_diagnostics": ("tasks.score_diagnostics", [],
+    "score_diagnostics": ("tasks.score_diagnostics", "synthesis",  # reuses synthesis's multigrid run
                           ["--dataset", "places", "--data-root", "{data}/places", "--negatives", "places",
                            "--negatives-root", "{data}/places", "--n-score", "1000"]),
-    "inpainting": ("tasks.inpainting", ["-inpaint-"], ["--dataset", "places", "--data-root", "{data}/places"]),
-    "svhn_cnn": ("tasks.svhn_features", ["svhn-"],
+    "inpainting": ("tasks.inpainting", "inpainting", ["--dataset", "places", "--data-root", "{data}/places"]),
+    "svhn_cnn": ("tasks.svhn_features", "svhn",
                  ["--dataset", "svhn", "--data-root", "{data}/svhn", "--image-size", "64",
                   "--verify-checksums", "false", "--experiments", "svhn_cnn"]),
 }
-# SVHN trains these models (1 training seed); their seconds per iteration are those of the CelebA-sized runs
-SVHN_MODELS = ["multigrid", "singlegrid", "pcd", "cd1", "dcgan"]
+# The SVHN task trains the four schemes and DCGAN (one training seed each); their seconds per iteration are
+# those of the CelebA-sized runs
+SVHN_MODELS = [*METHODS, "dcgan"]
+MODELS = {*METHODS, *BASELINES}  # the model families whose runs are timed from their logs
 
 
 def make_data(work: str) -> None:
@@ -62,14 +69,19 @@ def make_data(work: str) -> None:
         savemat(os.path.join(svhn, f"{split}_32x32.mat"), {"X": x, "y": (np.arange(n) % 10 + 1)[:, None]})
 
 
+def profile_iterations(name: str) -> int:
+    """Iterations the reduced profile trains the models of task `name` for (the task's own setting, if any)."""
+    task = TASKS[name][0].split(".")[-1]
+    return task_config(task, "reduced").get("n_iters", get_config("reduced").n_iters)
+
+
 def run_tasks(work: str, fraction: int, names) -> None:
-    cfg = get_config("reduced")
     with open(os.path.join(work, "times.csv"), "a") as log:
         for name in names:
-            module, _, extra = TASKS[name]
-            n_iters = cfg.n_iters // fraction if name != "svhn_cnn" else 1000 // fraction
+            module, runs, extra = TASKS[name]
+            n_iters = profile_iterations(name) // fraction
             cmd = [sys.executable, "-m", module, "--profile", "reduced", "--n-iters", str(n_iters), "--no-progress",
-                   "--out", os.path.join(work, "results"), "--runs", os.path.join(work, "runs"),
+                   "--out", os.path.join(work, "results"), "--runs", os.path.join(work, "runs", runs),
                    *[a.format(data=os.path.join(work, "data")) for a in extra]]
             tic = time.perf_counter()
             res = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -80,40 +92,54 @@ def run_tasks(work: str, fraction: int, names) -> None:
 
 
 def cnn_rates(work: str) -> None:
-    """Seconds per epoch per 1,000 labels (1 vs 3 epochs, difference halved) of the SVHN CNN head."""
+    """Seconds per epoch per 1,000 labels (1 vs 3 epochs, difference halved) of the SVHN CNN head, per kind of
+    feature source, on random images at the reduced profile's SVHN settings."""
     from repro.data import ImageSet
-    from tasks import svhn_features as S
-    cfg = get_config("reduced", dataset="svhn", n_train=10_000, n_test=2_000)
+    from repro.features import PixelMaps
+    from repro.learner import initial_learner
+    from repro.semisup import Data, cnn_error
+    cfg = dataclasses.replace(get_config("reduced"), **task_config("svhn_features", "reduced"))
     g = torch.Generator().manual_seed(0)
     fake = lambda: ImageSet(torch.randint(0, 256, (2000, 3, 64, 64), dtype=torch.uint8, generator=g),  # noqa: E731
                             torch.arange(2000) % 10, "random")
     train, test = fake(), fake()
-    data = S.Data(train, test, train, "", {"pixel_max": 255.0, "dtype": torch.float32, "device": torch.device("cpu")})
-    sources = {"raw_pixels": torch.nn.ModuleList([S.PixelMaps(3, 64)]),
-               "learned": S.untrained_learner(S.cnn_config(cfg, "multigrid"), train).nets, "supervised": None}
+    data = Data(train, test, {"pixel_max": 255.0, "dtype": torch.float32, "device": torch.device("cpu")}, train)
+    sources = {"raw_pixels": torch.nn.ModuleList([PixelMaps(3, 64)]),
+               "learned": initial_learner(dataclasses.replace(cfg, method="multigrid"), 3, len(train)).nets,
+               "supervised": None}
     rows = []
-    for name, nets in sources.items():
-        secs = {}
-        for epochs in (1, 3):
-            args = argparse.Namespace(classifier_epochs=epochs, classifier_lr=1e-3)
-            tic = time.perf_counter()
-            S.cnn_error(cfg, args, data, nets, torch.arange(1000), 0)
-            secs[epochs] = time.perf_counter() - tic
-        rows.append({"source": name, "per_epoch": (secs[3] - secs[1]) / 2, "fixed": secs[1] - (secs[3] - secs[1]) / 2})
-    with open(os.path.join(work, "cnn_rates.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, ["source", "per_epoch", "fixed"])
-        w.writeheader()
-        w.writerows(rows)
+    with tempfile.TemporaryDirectory() as runs:  # fresh head runs: nothing cached is timed
+        for name, nets in sources.items():
+            secs = {}
+            for epochs in (1, 3):
+                tic = time.perf_counter()
+                cnn_error(cfg, data, nets, torch.arange(1000), 0, method=name, epochs=epochs, lr=1e-3, runs=runs,
+                          tag="timing")
+                secs[epochs] = time.perf_counter() - tic
+            rows.append({"source": name, "per_epoch": (secs[3] - secs[1]) / 2,
+                         "fixed": secs[1] - (secs[3] - secs[1]) / 2})
+    write_csv(os.path.join(work, "cnn_rates.csv"), rows, ["source", "per_epoch", "fixed"])
 
 
 def _run_seconds(run: str) -> tuple[float, float, float, int]:
     """(total, first iteration, mean of the others, iterations) seconds of a run's iterations (log.csv)."""
-    per_it = {}
-    with open(os.path.join(run, "log.csv")) as f:
-        for r in csv.DictReader(f):
-            per_it[int(r["iteration"])] = float(r["seconds"])
+    per_it = {int(r["iteration"]): float(r["seconds"]) for r in read_csv(os.path.join(run, "log.csv"))}
     v = [per_it[k] for k in sorted(per_it)]
     return sum(v), v[0], sum(v[1:]) / max(1, len(v) - 1), len(v)
+
+
+def task_runs(work: str, name: str) -> dict:
+    """run folder → (method, _run_seconds) of each model run in task `name`'s runs folder, the method read from
+    the run's config.json; classifier heads (timed by ``cnn_rates``) are left out."""
+    root, out = os.path.join(work, "runs", TASKS[name][1]), {}
+    for run in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        path = os.path.join(root, run)
+        if os.path.exists(os.path.join(path, "log.csv")) and os.path.exists(os.path.join(path, "config.json")):
+            with open(os.path.join(path, "config.json")) as f:
+                method = json.load(f)["method"]
+            if method in MODELS:
+                out[run] = (method, _run_seconds(path))
+    return out
 
 
 def project(work: str, out: str) -> list[dict]:
@@ -123,21 +149,16 @@ def project(work: str, out: str) -> list[dict]:
         for line in f:
             name, wall = line.strip().split(",")
             walls[name] = float(wall)
-    runs = [r for r in glob.glob(os.path.join(work, "runs", "*")) if os.path.exists(os.path.join(r, "log.csv"))]
     row = lambda table, what, seconds, iterations="": {  # noqa: E731
         "table": table, "what": what, "seconds": round(seconds, 3), "iterations": iterations, "profile": "reduced",
         "dataset": "random images in the real layouts", **{k: prov[k] for k in ("device", "commit", "date")}}
     rows, per_it = [], {}
     for name, wall in walls.items():
-        keys = TASKS[name][1]
-        mine = [r for r in runs if any(k in os.path.basename(r) for k in keys)]
-        if name == "synthesis":
-            mine = [r for r in mine if "-inpaint-" not in r and "svhn" not in r]
-        stats = {os.path.basename(r): _run_seconds(r) for r in mine}
+        runs = {} if name == "score_diagnostics" else task_runs(work, name)  # it reuses synthesis's run
+        stats = {run: secs for run, (_, secs) in runs.items()}
         trained = sum(s[0] for s in stats.values())
         rows.append(row(name, "measured wall", wall, max((s[3] for s in stats.values()), default="")))
-        for run, (_, first, mean, _) in stats.items():
-            method = run.split("-")[2]
+        for method, (_, first, mean, _) in runs.values():
             per_it.setdefault(method, mean)
             rows.append(row(name, f"seconds per iteration: {method}", mean))
         if name in ("synthesis", "inpainting"):
@@ -147,12 +168,10 @@ def project(work: str, out: str) -> list[dict]:
             rows.append(row(name, "projected wall alone (training its multi-grid model)",
                             wall + cfg.n_iters * per_it.get("multigrid", float("nan")), cfg.n_iters))
     if os.path.exists(os.path.join(work, "cnn_rates.csv")):
-        from tasks.svhn_features import TASK_DEFAULTS
-        d = TASK_DEFAULTS["reduced"]
-        with open(os.path.join(work, "cnn_rates.csv")) as f:
-            rates = {r["source"]: r for r in csv.DictReader(f)}
+        d = task_options("svhn_features", "reduced")
+        rates = {r["source"]: r for r in read_csv(os.path.join(work, "cnn_rates.csv"))}
         units = sum(d["labels"]) / 1000  # per-epoch costs scale with the labeled count
-        n_learned = 5  # four schemes + the untrained network (DCGAN has no CNN row)
+        n_learned = len(METHODS) + 1  # the schemes + the untrained network (DCGAN has no CNN row)
         cnn = sum(k * d["label_seeds"] * (units * d["classifier_epochs"] * float(rates[s]["per_epoch"])
                                           + len(d["labels"]) * float(rates[s]["fixed"]))
                   for s, k in (("raw_pixels", 1), ("learned", n_learned), ("supervised", d["train_seeds"])))
@@ -160,7 +179,7 @@ def project(work: str, out: str) -> list[dict]:
             rows.append(row("svhn", f"CNN head seconds per epoch per 1,000 labels: {s}", float(r["per_epoch"])))
         rows.append(row("svhn", "projected CNN heads", cnn))
     if all(m in per_it for m in SVHN_MODELS):
-        n_svhn = 1000  # tasks.svhn_features CONFIG_DEFAULTS["reduced"]
+        n_svhn = profile_iterations("svhn_cnn")
         rows.append(row("svhn", "projected training (4 schemes + DCGAN, seconds per iteration of the CelebA runs)",
                         n_svhn * sum(per_it[m] for m in SVHN_MODELS), n_svhn))
     write_csv(out, rows, COLUMNS)

@@ -1,6 +1,6 @@
 """Seconds per L2-SVM fit on real features, the exact solver (repro.l2svm) against liblinear, in one run.
 
-    OMP_NUM_THREADS=1 python -m repro.time_l2svm --data-root /work/data/cifar10 --out results/l2svm_timing.csv
+    OMP_NUM_THREADS=1 python -m tools.time_l2svm --data-root /work/data/cifar10 --out results/l2svm_timing.csv
 
 Features of CIFAR-10 (``--dataset imagefolder``, 32×32; the reduced profile's stand-in for SVHN): raw pixels
 (3,072 values) and the max-pooled blocks of an untrained dcgan-structured net at the reduced width (3,840).
@@ -66,7 +66,7 @@ def main(argv=None):
         tests = {name: extract(fn, test, 100).double().numpy() for name, fn in srcs}  # (N_test, d)
         for n in args.labels:
             for name, fn in srcs:
-                feats = lambda s, fn=fn: extract(fn, s, 100).double().numpy()
+                feats = lambda s, fn=fn: extract(fn, s, 100).double().numpy()  # noqa: E731
                 test_f = tests[name]
                 lab, val = balanced_draw(train.labels, n, args.val_labels, 0)
                 data = feats(train.subset(lab)), train.labels[lab].numpy(), feats(train.subset(val)), \

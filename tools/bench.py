@@ -1,4 +1,4 @@
-"""Benchmark of the sampler and the learning step: ``python -m repro.bench``.
+"""Benchmark of the sampler and the learning step: ``python -m tools.bench``.
 
 For each grid network of a preset (smoke, paper, reduced) it times, on the same inputs and in one run:
 - one Langevin step on a plain reference path (parameters left in autograd, ``torch.autograd.grad``
@@ -25,7 +25,7 @@ import time
 import torch
 
 from repro.config import get_config
-from repro.engine import Learner
+from repro.learner import Learner, initial_learner
 from repro.io import provenance, write_csv
 from repro import speed
 from repro.langevin import frozen, langevin, langevin_step
@@ -143,18 +143,18 @@ def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.dev
                  variants=None) -> list[dict]:
     cfg = get_config(preset, device=str(device), **({"batch_size": batch} if batch else {}))
     variants = [v for v in (variants or VARIANTS) if device.type == "cuda" or v not in CUDA_ONLY]
-    torch.manual_seed(0)
     plain = _variant_cfg(cfg, "fast")
-    learner = Learner(plain, 3, cfg.batch_size).to_device(device, cfg.dtype())
+    learner = initial_learner(plain, 3, cfg.batch_size, device=device)
     b, rows = cfg.batch_size, []
     row = lambda **kw: {"preset": preset, "batch": b, "ratio_ref_over_fast": "", "max_abs_diff": "", "gflop": "",  # noqa
-                        "tflops": "", "fraction_of_peak": "", "peak_mem_mb": "", "first_call_ms": "", **kw, **{k: prov[k] for k in ("device", "commit", "date")}}
+                        "tflops": "", "fraction_of_peak": "", "peak_mem_mb": "", "first_call_ms": "", **kw,
+                        **{k: prov[k] for k in ("device", "commit", "date")}}
     x = torch.rand(b, 3, cfg.image_size, cfg.image_size, device=device) * cfg.pixel_max
     for net, size in zip(learner.nets, learner.sizes):
         y = torch.rand(b, 3, size, size, device=device) * cfg.pixel_max
         kw = dict(steps=1, step_size=cfg.step_size, sigma=cfg.sigma, clip=cfg.clip())
         flop = step_flops(net, y)
-        paths = {"reference": (lambda g=None: reference_langevin(net, y, **kw, generator=g), plain)}  # noqa: E731
+        paths = {"reference": (lambda g=None: reference_langevin(net, y, **kw, generator=g), plain)}
         for v in variants:  # each variant scores with its own copy of the network (own memory format)
             vcfg = _variant_cfg(cfg, v)
             vnet = copy.deepcopy(net).to(memory_format=torch.channels_last if vcfg.channels_last
@@ -184,10 +184,11 @@ def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.dev
             rows.append(row(what="langevin_step", size=size, path=p, ms=1e3 * med[p], images_per_s=b / med[p],
                             ratio_ref_over_fast=med["reference"] / med[p],
                             max_abs_diff=float((out[p] - out["reference"]).abs().max()), gflop=flop / 1e9,
-                            peak_mem_mb=peaks[p], first_call_ms=1e3 * first[p], **_achieved(flop, med[p], device, vcfg)))
+                            peak_mem_mb=peaks[p], first_call_ms=1e3 * first[p],
+                            **_achieved(flop, med[p], device, vcfg)))
     # whole iterations: the reference path, the plain fast path, and the preset's own switches
     state = {k: v.clone() for k, v in learner.state_dict().items()}
-    samples = learner.sample(x, torch.arange(b))
+    samples = learner.run_chains(x, torch.arange(b))
     _peak_reset(device)
     t_upd = timed(lambda: learner.update(x, samples), device, repeats)
     rows.append(row(what="update_all_grids", size=cfg.image_size, path="fast", ms=1e3 * t_upd,
@@ -206,12 +207,11 @@ def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.dev
     paths = {"reference": (lambda: reference_iteration(learner, x), plain)}
     its = {"fast": plain, "preset": cfg} if _variant_cfg(cfg, "fast") != cfg else {"fast": plain}
     for name, icfg in its.items():
-        torch.manual_seed(0)
-        it_learner = Learner(icfg, 3, b).to_device(device, cfg.dtype())
+        it_learner = initial_learner(icfg, 3, b, device=device)
         it_learner.load_state_dict(state)
         path = name if name == "fast" else "preset:" + "+".join(f"{k}={getattr(cfg, k)}" for k in SWITCHES
                                                                  if getattr(cfg, k) != getattr(plain, k))
-        paths[path] = (lambda lr=it_learner: lr.train_step(x, torch.arange(b)), icfg)
+        paths[path] = (lambda learner=it_learner: learner.train_step(x, torch.arange(b)), icfg)
     times, peaks, first = {p: [] for p in paths}, {}, {}
     for p, (fn, _) in paths.items():  # warm-up (compilation), and peak memory of one iteration
         _peak_reset(device)

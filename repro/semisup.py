@@ -1,0 +1,272 @@
+"""The SVHN semi-supervised protocol (CVPR §6.3 Tables 2-3, arXiv §7.3 Table 2), run by tasks.svhn_features.
+
+Two experiments, each written as tidy rows to <out>/<experiment>.csv by the task:
+
+svhn_l2svm (CVPR Table 2): each method (multigrid, singlegrid, cd1, pcd) is learned without labels,
+    its finest grid being the DCGAN discriminator (arch "dcgan": four 5×5 stride-2 convs,
+    64-128-256-512). Every conv block's output of that net is max-pooled to 4×4 and concatenated
+    (15,360 values at width 1), and an L2-SVM on those features is fit to n labeled images. The
+    DCGAN row (repro.baselines.DCGAN, trained on the same images) goes through the very same
+    feature and SVM functions with its discriminator.
+svhn_cnn (CVPR Table 3, arXiv Table 2): models with the paper's per-grid nets (grid1/grid2/grid3, a
+    separate trained model) stay frozen; a two-layer CNN (repro.features.TopMapClassifier) is
+    trained on the top feature maps of the three grids (multigrid) or of the one net (singlegrid,
+    cd1, pcd). "supervised" is the same three-grid structure trained from scratch, end to end, on the
+    labeled images only.
+
+Beside the learned methods, both experiments score two training-free references through the very
+same classifier code (same label draws, same C selection, same head and optimiser):
+- raw_pixels (floor): the image at the finest grid, [0, 255] as the nets see it. L2-SVM: its
+  flattened C·H·W pixels (repro.features.pixel_features). CNN: the image as the one "top map"
+  (repro.features.PixelMaps), i.e. one 3×3/64 conv + FC on the pixels.
+- untrained (control): the multigrid learner exactly as repro.engine.train builds it before its first
+  step (repro.learner.initial_learner), i.e. each trained multigrid model's initial weights. Its
+  features come from the same loop and read-out as the trained ones: the ``features`` verb (max-pooled
+  blocks of the finest, dcgan, net) for the L2-SVM, the three grids' top maps for the CNN.
+
+Training seeds: every learned method (and the untrained control, whose initial weights depend on the
+seed, and the supervised baseline) is run with ``--train-seeds`` seeds seed, seed+1, ... (3 paper,
+1 smoke); each trained model is scored on every label draw. raw_pixels has no seed of its own and is
+scored once per draw. Rows per (method, labels): paper 3 training seeds × 3 label draws = 9
+(raw_pixels 3); smoke 1 training seed × 2 label draws = 2 (raw_pixels 2).
+
+Rows: method, setting "labels=<n>", metric "test_error" (percent of the test split), seed = the
+combined identifier 1,000,000 · training seed + label-draw seed (draw seeds are 1000 · seed + k, so
+the row seed is unique across training seeds, draws and ``--seed`` values 0-999; with one training
+seed at --seed 0 it is the draw seed; raw_pixels rows take training seed = --seed). The row seed
+also seeds the CNN head's initialisation and batch order. The table's mean ± sd over rows therefore
+covers label draws and training seeds. Plus one row per method with metric "feature_dim" (setting
+"all"). n_images is the number of test images.
+
+Choices where the papers are silent (or disagree):
+- Unsupervised training set: the CVPR L2-SVM experiment (Table 2) learned the models on SVHN train +
+  test ("the combination of SVHN training and testing sets"), the CNN experiment (CVPR Table 3 /
+  arXiv Table 2) on the train split ("the SVHN training set"). Defaults: ``--l2svm-unsup train+test``
+  in the paper profile; train in the reduced and smoke profiles, so that both experiments share one
+  set of trained models (the reduced profile is sized for 2 CPU cores, and a second set would double
+  its training); ``--cnn-unsup train`` everywhere; either flag
+  takes train or train+test (models learned on train + test are cached under their own tag). Labels
+  of the test split are never used for training.
+- Image size and grids: the profile's. The paper profile keeps 64×64 images and grids 4/16/64 (the
+  text resizes training images to 64×64; SVHN's 32×32 images are up-sampled bilinearly) and uses
+  all 73,257 / 26,032 images. The smoke profile uses the embedded digits at 32×32, grids 2/8/32,
+  width 0.25. Learning settings (Langevin steps, learning rate, iterations) are the profile's, as
+  for synthesis; the smoke profile trains 60 iterations here.
+- L2-SVM models: the multi-grid model keeps the paper's nets at grids 1-2 and only its grid-3 net is
+  the dcgan one; the single-grid baselines use the dcgan net as their only net. ``--archs`` applies
+  to the CNN experiment only.
+- Features: each block's output after batch norm and leaky ReLU, adaptive max pooling to 4×4
+  (maps smaller than 4×4, e.g. the last 2×2 map at 32×32, are replicated). Batch norm always uses
+  batch statistics, so features are extracted in fixed batches of the training batch size, the
+  last batch filled up from the first images (repro.batching); labeled sets are shuffled so batches
+  mix classes.
+- Labeled draws: class-balanced (the arXiv text: "uniformly class distributed"), from the train
+  split, ``--label-seeds`` draws (3 paper, 2 smoke; the papers report one number) with seeds
+  1000·seed + k. For one draw the labeled sets are nested (1,000 ⊂ 2,000 ⊂ 4,000).
+- L2-SVM: features standardised with the labeled set's statistics; one-vs-rest linear SVM with
+  squared hinge and L2 penalty, LinearSVC's problem (regularised intercept); C from ``--svm-cs``
+  chosen on a class-balanced held-out validation set of ``--val-labels`` train images disjoint from
+  the labeled ones (10,000 in the paper profile, as DCGAN's SVHN protocol; 100 in smoke); ties go to
+  the smaller C; the SVM is fit to the labeled images only. ``--svm-solver newton`` (default) solves
+  it exactly in the span of the labeled features, warm-started along the C path (repro.l2svm);
+  ``--svm-solver liblinear`` runs scikit-learn's LinearSVC on the span-projected features
+  (repro.features.SpanProjection), which stops at its iteration limit at large C. One line per fit
+  (labels, C, seconds, validation error) unless --no-progress.
+- CNN classifier: a Trainable (``TopMapHead``) trained by repro.engine.train, so it has the runner's
+  checkpoints, resume, non-finite check and data parallelism; its run folder (under --runs/cnn_heads) is named
+  from its settings, the labeled draw and the run of the model it reads. Adam (lr ``--classifier-lr``
+  1e-3, β = 0.9, 0.999), cross-entropy, batches of the training batch size (the runner's data order:
+  last partial batch dropped), ``--classifier-epochs`` fixed epochs (100 paper, 10 smoke), no weight
+  decay, augmentation or early stopping; pixel values in [0, 255] as the
+  energy nets saw them; each net's input is the image block-averaged to its grid. The frozen nets'
+  maps are computed per batch (batch statistics) and standardised per channel with their mean and
+  standard deviation over the labeled images (without it the learned batch-norm gains, up to ~12,
+  make Adam kill the head's ReLUs: 20-70% smoke errors). The supervised baseline trains its three
+  nets and the head jointly with the same optimiser and epochs, its maps unstandardised (its batch
+  norms start at unit gain).
+- Concatenated dimension: 64 · Σ (top map area) = 20,736 for grids 4/16/64 (top maps 2×2, 8×8,
+  16×16), not the paper's 34,624; see repro.features.TopMapClassifier.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from repro.config import Config
+from repro.data import ImageSet, load_dataset
+from repro.engine import trained_learner
+from repro.features import (TopMapClassifier, balanced_draw, classification_error, error_percent, extract, fit_l2svm,
+                            map_stats, top_maps)
+from repro.methods import METHODS
+from repro.models import build_energy_net
+from repro.trainable import Trainable, grad_l1
+
+UNSUP_SETS = ("train", "train+test")
+
+
+@dataclass
+class Data:
+    train: ImageSet  # labeled pool (train split)
+    test: ImageSet  # test split, every image scored
+    kw: dict  # ImageSet.batch arguments: pixel_max, dtype, device
+    unsup: ImageSet | None = None  # what the energy nets learn from (set per experiment: ``with_unsup``)
+    tag: str = ""  # run-folder tag of the unsupervised training set
+
+    def with_unsup(self, which: str) -> "Data":
+        """The same data with the unsupervised set `which`: train, or train + test (tag "traintest")."""
+        if which not in UNSUP_SETS:
+            raise ValueError(f"unknown unsupervised set {which!r}; known: {', '.join(UNSUP_SETS)}")
+        if which == "train":
+            return dataclasses.replace(self, unsup=self.train, tag="")
+        both = ImageSet(torch.cat([self.train.images, self.test.images]), None, f"{self.train.name}+test")
+        return dataclasses.replace(self, unsup=both, tag="traintest")
+
+
+def load_data(cfg: Config) -> Data:
+    train, test = load_dataset(cfg, "train"), load_dataset(cfg, "test")
+    if train.labels is None or test.labels is None:
+        raise ValueError(f"dataset {cfg.dataset!r} has no labels; use digits or svhn")
+    return Data(train, test, {"pixel_max": cfg.pixel_max, "dtype": cfg.dtype(), "device": cfg.torch_device()})
+
+
+def label_draws(cfg: Config, labels: torch.Tensor, counts, n_val: int, n_draws: int) -> dict:
+    """{(n, draw seed): (labeled idx, validation idx)} for each labeled count n and draw seed 1000·seed + k."""
+    per_class = torch.bincount(labels, minlength=10)
+    need = (max(counts) + n_val) / 10
+    if per_class.min() < need:
+        raise ValueError(f"{cfg.dataset}: the smallest class has {int(per_class.min())} train images, "
+                         f"{max(counts)} labels + {n_val} validation need ~{need:.0f}; "
+                         f"lower --labels/--val-labels or use --dataset svhn --data-root DIR")
+    seeds = [1000 * cfg.seed + k for k in range(n_draws)]
+    return {(n, s): balanced_draw(labels, n, n_val, s) for n in counts for s in seeds}
+
+
+def row_seed(train_seed: int, draw_seed: int) -> int:
+    """Row seed of one (training seed, label draw): 1,000,000 · training seed + draw seed."""
+    if not 0 <= draw_seed < 1_000_000:
+        raise ValueError(f"label draw seed {draw_seed} outside [0, 10⁶): use --seed 0..999")
+    return 1_000_000 * train_seed + draw_seed
+
+
+# --- L2-SVM on max-pooled features of the finest (dcgan) net ----------------------------------
+
+def svm_config(cfg: Config, method: str) -> Config:
+    """The L2-SVM experiment's models: the paper's nets at the coarse grids, the dcgan net at the finest."""
+    return dataclasses.replace(cfg, method=method, archs=(None,) * (len(cfg.grid_sizes) - 1) + ("dcgan",))
+
+
+def svm_errors(cfg: Config, data: Data, draws: dict, fn, *, cs, solver: str, log=None) -> dict:
+    """{(n, draw seed): (test error %, chosen C)} of the L2-SVM on fn's features (B, C, H, H) → (B, d),
+    for every label draw; C chosen on the draw's validation images."""
+    feats = lambda s: extract(fn, s, cfg.batch_size, **data.kw)  # noqa: E731
+    test_f, val_f, out = feats(data.test), {}, {}  # (N_test, d)
+    for (n, seed), (lab, val) in draws.items():
+        if seed not in val_f:  # the validation draw depends on the seed only
+            val_f[seed] = feats(data.train.subset(val))
+        model, c = fit_l2svm(feats(data.train.subset(lab)), data.train.labels[lab], val_f[seed],
+                             data.train.labels[val], cs, solver=solver, log=log)
+        out[n, seed] = classification_error(model, test_f, data.test.labels), c
+    return out
+
+
+# --- two-layer CNN on the grids' top maps -------------------------------------------------
+
+def fresh_nets(cfg: Config, channels: int) -> nn.ModuleList:
+    """The multigrid structure (one net per grid, cfg.archs or the paper's) at initialisation."""
+    archs = METHODS["multigrid"].archs(cfg)
+    return nn.ModuleList([build_energy_net(s, channels, arch=a, width=cfg.width, activation=cfg.activation,
+                                           leak=cfg.leak) for s, a in zip(cfg.grid_sizes, archs)])
+
+
+class TopMapHead(Trainable):
+    """The CNN classifier (repro.features.TopMapClassifier) on the top maps of `nets`, as a Trainable.
+
+    nets given (a learned model's, or PixelMaps): frozen, read without gradients, their maps standardised
+    per channel with the labeled images' statistics; only the head learns. nets None: the supervised
+    baseline, the multigrid structure (``fresh_nets``) trained end to end with the head, maps as they are.
+    One Adam (lr cfg.lr, β = (cfg.beta1, 0.999)) over everything that learns, constant rate; cross-entropy
+    on `labeled`'s labels, the images the runner feeds. nets[0] is the head, nets[1] the supervised nets.
+    Log rows: f_obs and f_syn 0 (no energies), the gradient's ℓ1 norm, the loss.
+    """
+
+    def __init__(self, cfg: Config, channels: int, n_train: int, *, labeled: ImageSet, nets=None):
+        super().__init__(cfg)
+        self.sizes, self.labels, self.supervised = (cfg.image_size,), labeled.labels, nets is None
+        grids = fresh_nets(cfg, channels) if self.supervised else None  # drawn before the head, as always
+        self._frozen = None if self.supervised else tuple(nets)  # a tuple is not registered: not trained
+        head = TopMapClassifier([net.top_shape for net in (grids if self.supervised else nets)])
+        if not self.supervised:  # standardise the frozen maps with the labeled images' statistics
+            kw = {"pixel_max": cfg.pixel_max, "dtype": cfg.dtype(), "device": cfg.torch_device()}
+            head.set_input_stats(map_stats(self.map_nets, labeled, cfg.batch_size, **kw))
+        self.nets = nn.ModuleList([head, *([grids] if self.supervised else [])])
+        self.opts = [torch.optim.Adam(self.nets.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))]
+        self.scheds = [torch.optim.lr_scheduler.LambdaLR(self.opts[0], lambda t: 1.0)]
+
+    @property
+    def map_nets(self):
+        """The nets whose top maps the head reads: the supervised nets, or the frozen ones."""
+        return self.nets[1] if self.supervised else self._frozen
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, H) images in [0, pixel_max] → (B, 10)."""
+        return self.nets[0](top_maps(self.map_nets, x))
+
+    def train_step(self, x, idx, mask=None):
+        y = self.labels[idx].to(x.device)  # (B,)
+        with torch.set_grad_enabled(self.supervised):
+            maps = top_maps(self.map_nets, x)
+        loss = F.cross_entropy(self.nets[0](maps), y)
+        self.opts[0].zero_grad(set_to_none=True)
+        self.backward(loss, self.nets)
+        zero = torch.zeros((), device=loss.device, dtype=loss.dtype)
+        stats = torch.stack([zero, zero, grad_l1(self.nets), loss]).detach()[None]  # (1, 4)
+        self.step(stats, zip(self.opts, self.scheds))
+        return [], stats
+
+
+HEAD = "cnn_head"  # the method name of a head's run (config.json, run folder)
+HEADS_FOLDER = "cnn_heads"  # the heads' runs live in <runs>/cnn_heads
+
+
+def head_config(cfg: Config, seed: int, n_labeled: int, epochs: int, lr: float) -> Config:
+    """The head's run settings: the feature model's config with the head's seed, learning rate and β1 (Adam's
+    default 0.9), a constant rate, and `epochs` passes over the labeled images in iterations."""
+    per_epoch = n_labeled // min(cfg.batch_size, n_labeled)
+    return dataclasses.replace(cfg, method=HEAD, seed=seed, n_iters=epochs * per_epoch, lr=lr, beta1=0.9,
+                               lr_final_ratio=1.0)
+
+
+def cnn_error(cfg: Config, data: Data, nets, lab, seed: int, *, method: str, epochs: int, lr: float, runs: str,
+              tag: str, source_run: str = "") -> float:
+    """Test error (%) of a TopMapHead trained on the labeled images `lab` over frozen `nets`' top maps, or
+    (nets None) of the supervised baseline; `seed` seeds its initialisation and data order. The head's run
+    folder, in `runs`/cnn_heads (apart from the models' runs, whose learning curves the report draws), is
+    named from its settings, the feature source `method`, `tag` and the run of the feature model (source_run)."""
+    labeled = data.train.subset(lab)
+    hcfg = head_config(cfg, seed, len(labeled), epochs, lr)
+    tag = f"{method}-{tag}"
+    if source_run:
+        tag += "-on" + hashlib.sha1(os.path.basename(os.path.normpath(source_run)).encode()).hexdigest()[:8]
+    build = lambda c, ch, n: TopMapHead(c, ch, n, labeled=labeled, nets=nets)  # noqa: E731
+    head, _ = trained_learner(hcfg, os.path.join(runs, HEADS_FOLDER), labeled, tag=tag, progress=False, build=build)
+    logits = extract(head.logits, data.test, cfg.batch_size, **data.kw)  # (N, 10)
+    return error_percent(logits.argmax(1).numpy(), data.test.labels.numpy())
+
+
+def summary(rows: list[dict]) -> str:
+    """Mean ± sd of the test error over label draws × training seeds, one line per (experiment,
+    method, labels)."""
+    groups: dict = {}
+    for r in rows:
+        if r["metric"] == "test_error":
+            groups.setdefault((r["experiment"], r["method"], r["setting"]), []).append(r["value"])
+    sd = lambda v: np.std(v, ddof=1) if len(v) > 1 else 0.0  # noqa: E731
+    return "\n".join(f"{e:11s} {m:11s} {s:12s} {np.mean(v):6.2f} ± {sd(v):5.2f}  (n={len(v)})"
+                     for (e, m, s), v in groups.items())
