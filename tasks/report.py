@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import glob
 import io
+import json
 import math
 import os
 import sys
@@ -171,9 +172,30 @@ def joined(rows: pd.DataFrame, col: str) -> str:
     return ", ".join(vals)
 
 
-def provenance_line(rows: pd.DataFrame) -> str:
-    """Profile, dataset and sizes, seeds, device, commit, date (and run folders, iterations when known)."""
-    parts = [f"profile {joined(rows, 'profile')}", f"dataset {joined(rows, 'dataset')}",
+def data_folders(runs_dir: str | None) -> dict[str, str]:
+    """Run folder name → name of the data folder it learned from (its config's data_root), for the runs under
+    `runs_dir` that read a user's folder; {} when there is none. Folder datasets (images, imagefolder) are named
+    by their loader in the result rows, so this is what says which images they were."""
+    out = {}
+    if not runs_dir or not os.path.isdir(runs_dir):
+        return out
+    for name in sorted(os.listdir(runs_dir)):
+        try:
+            with open(os.path.join(runs_dir, name, "config.json")) as f:
+                root = json.load(f).get("data_root")
+        except (OSError, ValueError):
+            continue
+        if root:
+            out[name] = os.path.basename(os.path.normpath(root))
+    return out
+
+
+def provenance_line(rows: pd.DataFrame, data: dict[str, str] | None = None) -> str:
+    """Profile, dataset and sizes, seeds, device, commit, date (and run folders, iterations, and the data
+    folder the runs learned from, when known)."""
+    folders = sorted({data[r] for r in rows.run if r in (data or {})})
+    parts = [f"profile {joined(rows, 'profile')}",
+             f"dataset {joined(rows, 'dataset')}" + (f" (data folder {', '.join(folders)})" if folders else ""),
              f"images {joined(rows, 'n_images')}", f"seeds {joined(rows, 'seed')}", f"device {joined(rows, 'device')}",
              f"commit {joined(rows, 'commit')}", f"date {', '.join(sorted({d[:10] for d in rows.date if d}))}"]
     parts += [f"{label} {joined(rows, col)}" for col, label in (("run", "runs"), ("iterations", "iterations"))
@@ -259,10 +281,10 @@ def extra_lines(b: Block) -> list[str]:
     return out
 
 
-def block_lines(b: Block) -> list[str]:
+def block_lines(b: Block, data: dict[str, str] | None = None) -> list[str]:
     out = [block_title(b), ""]
     if b.profile:
-        out += [provenance_line(b.rows), ""]
+        out += [provenance_line(b.rows, data), ""]
     out += markdown_table(b) + [""]
     for part in (ordering_lines(b), extra_lines(b)):
         out += part + ([""] if part else [])
@@ -302,14 +324,16 @@ way, *cannot tell* when they overlap; for "≈", *holds* when they overlap.
 """
 
 
-def build_tables(results: pd.DataFrame, paper: pd.DataFrame, results_name: str = "results") -> str:
+def build_tables(results: pd.DataFrame, paper: pd.DataFrame, results_name: str = "results",
+                 data: dict[str, str] | None = None) -> str:
+    """tables.md; `data` (run folder → data folder name, from data_folders) names the images of folder datasets."""
     out = [HEADER.format(results=results_name)]
     specs_done = []
     for b in all_blocks(results, paper):
         if b.spec.key not in specs_done:
             specs_done.append(b.spec.key)
             out += [f"## {b.spec.title}", "", b.spec.rules, ""]
-        out += block_lines(b)
+        out += block_lines(b, data)
     return "\n".join(out)
 
 
@@ -357,7 +381,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     results, paper = load_results(args.results), paper_numbers()
     blocks = all_blocks(results, paper)
-    text = build_tables(results, paper, args.results.rstrip("/") or ".")
+    text = build_tables(results, paper, args.results.rstrip("/") or ".", data_folders(args.runs))
     figs = []
     if not args.no_figures:
         from tasks.figures import write_figures  # matplotlib only when figures are wanted

@@ -1,5 +1,6 @@
 """tasks.report on hand-made rows: the paper's shape, "not run", the profile's own columns, orderings computed
 from intervals, figures that are real PNGs, and no torch."""
+import json
 import os
 import shutil
 import struct
@@ -8,6 +9,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+
 import pytest
 
 from tasks import figures, report
@@ -112,6 +114,20 @@ def test_provenance_is_stated_once_with_run_and_iterations_when_present():
     assert "runs paper-celeba-multigrid-seed0-abc" in prov[0] and "iterations 400" in prov[0]
     prov = next(line for line in block(tables(inpainting_rows()), "inpainting") if line.startswith("Prov"))
     assert "runs" not in prov
+
+
+def test_provenance_names_the_data_folder_each_run_learned_from(tmp_path):
+    run = "reduced-imagefolder-multigrid-seed0-abc"
+    (tmp_path / run).mkdir()
+    (tmp_path / run / "config.json").write_text(json.dumps({"data_root": "/data/cifar10/", "dataset": "imagefolder"}))
+    (tmp_path / "no-config").mkdir()  # a folder that is not a run is skipped
+    data = report.data_folders(str(tmp_path))
+    assert data == {run: "cifar10"} and report.data_folders(str(tmp_path / "absent")) == {}
+    rows = [{**r, "run": run if r["method"] == "multigrid" else "", "iterations": ""} for r in inpainting_rows()]
+    df = pd.DataFrame(rows).astype(str)
+    prov = report.provenance_line(df, data)
+    assert "dataset celeba (data folder cifar10)" in prov
+    assert "data folder" not in report.provenance_line(df)
 
 
 def ordering(md: str, start: str) -> str:
