@@ -22,7 +22,8 @@ from repro import dist, speed
 from repro.baselines import BASELINES
 from repro.config import Config
 from repro.data import ImageSet, load_dataset
-from repro.io import (append_csv, atomic_save_image, atomic_torch_save, atomic_write_bytes, check_writable,
+from repro.io import (append_csv, atomic_save_image, atomic_torch_save, atomic_write_bytes, changed_since,
+                      check_writable,
                       provenance, read_complete_rows, remove_orphans, write_csv)
 from repro.learner import check_method, initial_learner, make_learner
 from repro.pyramid import upscale
@@ -238,6 +239,24 @@ def run_dir(cfg: Config, runs_root: str, tag: str = "") -> str:
     return os.path.join(runs_root, name)
 
 
+def warn_if_other_code(path: str, cwd: str | None = None) -> list[str] | None:
+    """Print a warning when the run in `path` was last trained at a commit whose repro/ differs from this
+    checkout's (the run folder's name hashes the settings, not the code, so a change to the learning code
+    does not start a new run); returns the changed files (None: unknown). cwd: a folder of the checkout
+    (default: this package's)."""
+    try:
+        with open(os.path.join(path, "run_info.json")) as f:
+            commit = json.load(f).get("commit", "")
+    except (OSError, ValueError):
+        return None
+    changed = changed_since(commit, cwd=cwd)
+    if changed:
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        print(f"warning: reusing {path}, trained at commit {commit}; repro/ has changed since ({shown}). If the "
+              "change touches learning, delete the folder (or pass another --runs) to train again.", flush=True)
+    return changed
+
+
 def trained_learner(cfg: Config, runs_root: str, train_set: ImageSet, *, tag: str = "", mask_fn=None,
                     progress: bool = True, build=None, callback=None):
     """(learner, run folder) for cfg: loaded when its run is complete, resumed when partial, else trained.
@@ -247,6 +266,7 @@ def trained_learner(cfg: Config, runs_root: str, train_set: ImageSet, *, tag: st
     ckpt = os.path.join(path, "checkpoint.pt")
     kw = dict(train_set=train_set, mask_fn=mask_fn, progress=progress, build=build, callback=callback)
     if os.path.exists(ckpt):
+        warn_if_other_code(path)
         done = load_checkpoint(ckpt)["iteration"] >= cfg.n_iters
         if done:
             return load_learner(path, device=cfg.device, build=build), path

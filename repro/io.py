@@ -170,6 +170,25 @@ def git_commit() -> str:
         return "unknown"
 
 
+def changed_since(commit: str, paths: tuple[str, ...] = ("repro",), cwd: str | None = None) -> list[str] | None:
+    """Files under `paths` (relative to the checkout's top) that differ between `commit` and the working tree
+    of the checkout holding `cwd` (default: this package's); None when that cannot be known (no git, an
+    unknown commit). A run folder is named by its settings, not its code: this says when a reused run was
+    trained by other code."""
+    cwd = cwd or os.path.dirname(os.path.abspath(__file__))
+    sha = commit.split("+")[0]
+    if not sha or sha == "unknown":
+        return None
+    try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        out = subprocess.run(["git", "diff", "--name-only", sha, "--", *paths], cwd=top, capture_output=True,
+                             text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return [line for line in out.splitlines() if line]
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return "cuda:" + torch.cuda.get_device_name(device)

@@ -323,3 +323,39 @@ def test_files_get_the_users_umask(tmp_path):
         os.umask(old)
     for name in ("a.json", "b.png", "c.csv"):
         assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o640, name
+
+
+def test_reusing_a_run_trained_by_other_code_warns_with_the_changed_files(tmp_path, capsys):
+    import shutil
+    import subprocess
+
+    from repro.engine import warn_if_other_code
+    from repro.io import changed_since
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    repo = tmp_path / "repo"
+    (repo / "repro").mkdir(parents=True)
+    (repo / "repro" / "learner.py").write_text("step = 1\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert changed_since(sha, cwd=str(repo)) == []
+    (repo / "repro" / "learner.py").write_text("step = 2\n")  # the learning code changes after the run
+    (repo / "README.md").write_text("docs\n")  # outside repro/: not reported
+    assert changed_since(sha + "+dirty", cwd=str(repo)) == ["repro/learner.py"]
+    assert changed_since("unknown", cwd=str(repo)) is None and changed_since("0" * 12, cwd=str(repo)) is None
+    run = tmp_path / "run"
+    run.mkdir()
+    assert warn_if_other_code(str(run), cwd=str(repo)) is None  # no run_info.json: unknown, no warning
+    (run / "run_info.json").write_text(json.dumps({"commit": "0" * 12}))
+    assert warn_if_other_code(str(run), cwd=str(repo)) is None and "warning" not in capsys.readouterr().out
+    (run / "run_info.json").write_text(json.dumps({"commit": sha}))
+    assert warn_if_other_code(str(run), cwd=str(repo)) == ["repro/learner.py"]
+    out = capsys.readouterr().out
+    assert f"trained at commit {sha}" in out and "repro/learner.py" in out and "README" not in out
+    subprocess.run([*git, "commit", "-qam", "two"], check=True)  # retrained at the new commit: silent
+    new = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    (run / "run_info.json").write_text(json.dumps({"commit": new}))
+    assert warn_if_other_code(str(run), cwd=str(repo)) == [] and "warning" not in capsys.readouterr().out
