@@ -112,18 +112,23 @@ def rows(cfg, data, prov, experiment, errors: list, dims: dict) -> list[dict]:
     row = lambda method, setting, metric, value, seed=None, run=None: result_row(  # noqa: E731
         cfg, experiment=experiment, method=method, setting=setting, metric=metric, value=value, seed=seed,
         n_images=len(data.test), prov=prov, **(run or {}))
-    for method, n, seed, err, _ in errors:
-        print(f"{experiment} {method} labels={n} seed={seed}: test error {err:.2f}%", flush=True)
     return ([row(m, f"labels={n}", "test_error", err, seed, run) for m, n, seed, err, run in errors]
             + [row(m, "all", "feature_dim", d) for m, d in dims.items()])
 
 
+def say(experiment: str, method: str, n: int, seed: int, err: float) -> None:
+    """One line per fit as it ends (also under --no-progress, which hides bars only): never a silent wait."""
+    print(f"{experiment} {method} labels={n} seed={seed}: test error {err:.2f}%", flush=True)
+
+
 def l2svm_rows(cfg, args, data, draws: dict, prov: dict) -> list[dict]:
-    errors, dims, log = [], {}, None if args.no_progress else functools.partial(print, flush=True)
+    errors, dims, log = [], {}, functools.partial(print, flush=True)
     for method, train_seed, fn, dim, run in svm_sources(cfg, args, data):
         dims[method] = dim
         res = svm_errors(cfg, data, draws, fn, cs=args.svm_cs, solver=args.svm_solver, log=log)
         errors += [(method, n, row_seed(train_seed, draw), err, run) for (n, draw), (err, _) in res.items()]
+        for _, n, seed, err, _ in errors[-len(res):]:
+            say("svhn_l2svm", method, n, seed, err)
     return rows(cfg, data, prov, "svhn_l2svm", errors, dims)
 
 
@@ -138,6 +143,7 @@ def cnn_rows(cfg, args, data, draws: dict, prov: dict) -> list[dict]:
             err = cnn_error(mcfg, data, nets, lab, seed, method=method, epochs=args.classifier_epochs,
                             lr=args.classifier_lr, runs=args.runs, tag=tag.format(n), source_run=path)
             errors.append((method, n, seed, err, run))
+            say("svhn_cnn", method, n, seed, err)
     return rows(cfg, data, prov, "svhn_cnn", errors, dims)
 
 
