@@ -121,30 +121,31 @@ def say(experiment: str, method: str, n: int, seed: int, err: float) -> None:
     print(f"{experiment} {method} labels={n} seed={seed}: test error {err:.2f}%", flush=True)
 
 
-def l2svm_rows(cfg, args, data, draws: dict, prov: dict) -> list[dict]:
-    errors, dims, log = [], {}, functools.partial(print, flush=True)
+def l2svm_rows(cfg, args, data, draws: dict, prov: dict):
+    """Yields each feature source's rows as its fits end."""
+    log = functools.partial(print, flush=True)
     for method, train_seed, fn, dim, run in svm_sources(cfg, args, data):
-        dims[method] = dim
         res = svm_errors(cfg, data, draws, fn, cs=args.svm_cs, solver=args.svm_solver, log=log)
-        errors += [(method, n, row_seed(train_seed, draw), err, run) for (n, draw), (err, _) in res.items()]
-        for _, n, seed, err, _ in errors[-len(res):]:
+        errors = [(method, n, row_seed(train_seed, draw), err, run) for (n, draw), (err, _) in res.items()]
+        for _, n, seed, err, _ in errors:
             say("svhn_l2svm", method, n, seed, err)
-    return rows(cfg, data, prov, "svhn_l2svm", errors, dims)
+        yield rows(cfg, data, prov, "svhn_l2svm", errors, {method: dim})
 
 
-def cnn_rows(cfg, args, data, draws: dict, prov: dict) -> list[dict]:
-    errors, dims = [], {}
+def cnn_rows(cfg, args, data, draws: dict, prov: dict):
+    """Yields each feature source's rows as its CNN heads end."""
     for method, train_seed, mcfg, nets, path, run in cnn_sources(cfg, args, data):
         shapes = [net.top_shape for net in (fresh_nets(cfg, data.train.channels) if nets is None else nets)]
-        dims[method] = TopMapClassifier(shapes).feature_dim  # 64 · Σ top map areas
+        dim = TopMapClassifier(shapes).feature_dim  # 64 · Σ top map areas
         tag = f"cnn-labels{{}}-val{args.val_labels}" + (f"-{data.tag}" if data.tag else "")
+        errors = []
         for (n, draw), (lab, _) in draws.items():
             seed = row_seed(train_seed, draw)
             err = cnn_error(mcfg, data, nets, lab, seed, method=method, epochs=args.classifier_epochs,
                             lr=args.classifier_lr, runs=args.runs, tag=tag.format(n), source_run=path)
             errors.append((method, n, seed, err, run))
             say("svhn_cnn", method, n, seed, err)
-    return rows(cfg, data, prov, "svhn_cnn", errors, dims)
+        yield rows(cfg, data, prov, "svhn_cnn", errors, {method: dim})
 
 
 def main(argv=None) -> list[dict]:
@@ -158,9 +159,10 @@ def main(argv=None) -> list[dict]:
     for experiment, make in (("svhn_l2svm", l2svm_rows), ("svhn_cnn", cnn_rows)):
         if experiment in args.experiments:
             unsup = args.l2svm_unsup if experiment == "svhn_l2svm" else args.cnn_unsup
-            new = make(cfg, args, data.with_unsup(unsup), draws, prov)
-            print("wrote", write_results(args.out, experiment, new), flush=True)
-            all_rows += new
+            for part in make(cfg, args, data.with_unsup(unsup), draws, prov):  # written as each source ends
+                path = write_results(args.out, experiment, part)
+                all_rows += part
+            print("wrote", path, flush=True)
     print(summary(all_rows))
     return all_rows
 

@@ -320,3 +320,29 @@ def test_unsupervised_set_train_and_test():
     assert len(both.unsup) == 8 and both.tag == "traintest" and train.unsup is data.train and train.tag == ""
     with pytest.raises(ValueError, match="unknown unsupervised set"):
         data.with_unsup("test")
+
+
+def test_each_sources_rows_are_written_as_it_ends(tmp_path, monkeypatch, capsys):
+    """A table that stops part-way (a crash, a kill) keeps the rows of the sources that ended, and each fit
+    prints its line under --no-progress."""
+    from repro.io import read_csv
+    import tasks.svhn_features as svf
+    real, calls = svf.svm_errors, []
+
+    def failing_second(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("killed")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(svf, "svm_errors", failing_second)
+    out = tmp_path / "out"
+    argv = ["--methods", "cd1", "--experiments", "svhn_l2svm", "--labels", "50", "--label-seeds", "1",
+            "--n-iters", "2", "--batch-size", "8", "--no-dcgan", "--out", str(out), "--runs", str(tmp_path / "runs"),
+            "--no-progress"]
+    with pytest.raises(RuntimeError, match="killed"):
+        svf.main(argv)
+    rows = read_csv(str(out / "svhn_l2svm.csv"))
+    assert {r["method"] for r in rows} == {"raw_pixels"} and len(rows) == 2  # its error and its feature_dim
+    printed = capsys.readouterr().out
+    assert "svhn_l2svm raw_pixels labels=50 seed=0: test error" in printed and "L2-SVM (newton)" in printed
