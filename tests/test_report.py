@@ -283,3 +283,13 @@ def test_inception_block_pairs_real_images_with_samples_of_the_same_size():
     keys = {r.label: dict(r.keys) for r in rws}
     assert keys["real images"] == {"method": "real", "setting": "training_images|inception_size=32"}
     assert keys["multi-grid"]["setting"] == "final_noise=off|inception_size=32"
+
+
+def test_svhn_block_checks_multigrid_against_every_scheme_it_has_a_row_for():
+    md = tables(svhn_rows())
+    line = next(row for row in block(md, "L2-SVM") if row.startswith("- 100 labels"))
+    assert "multi-grid < one-step CD: holds" in line and "multi-grid < DCGAN: not run" in line
+    assert "multi-grid < single-grid: holds" in line and "single-grid < one-step CD: holds" in line
+    cnn = [{**r, "experiment": "svhn_cnn"} for r in svhn_rows()]
+    line = next(row for row in block(tables(cnn), "CNN") if row.startswith("- 100 labels"))
+    assert "DCGAN" not in line and "multi-grid + CNN classifier < one-step CD: holds" in line  # Table 3: no DCGAN row
