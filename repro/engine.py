@@ -23,8 +23,7 @@ from repro.baselines import BASELINES
 from repro.config import Config
 from repro.data import ImageSet, load_dataset
 from repro.io import (append_csv, atomic_save_image, atomic_torch_save, atomic_write_bytes, changed_since,
-                      check_writable,
-                      provenance, read_complete_rows, remove_orphans, write_csv)
+                      check_writable, provenance, read_complete_rows, remove_orphans, write_csv)
 from repro.learner import check_method, initial_learner, make_learner
 from repro.pyramid import upscale
 from repro.trainable import Trainable
