@@ -177,10 +177,9 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
     if ckpt is not None:
         learner.restore(ckpt)
         start = ckpt["iteration"]
-    info = {**provenance(device), "dataset": train_set.name, "n_train": len(train_set), "method": cfg.method,
-            "processes": n_proc}
     if main:
-        atomic_write_bytes(os.path.join(out_dir, "run_info.json"), json.dumps(info, indent=2).encode())
+        record_session(out_dir, {**provenance(device), "processes": n_proc, "from_iteration": start},
+                       {"dataset": train_set.name, "n_train": len(train_set), "method": cfg.method})
     order = BatchOrder(len(train_set), cfg.batch_size, cfg.seed)
     if order.batch_size % n_proc:
         raise ValueError(f"a batch of {order.batch_size} images does not split evenly over {n_proc} processes")
@@ -217,6 +216,21 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
     return learner
 
 
+def record_session(out_dir: str, session: dict, run: dict) -> dict:
+    """Write run_info.json: the first session's provenance (commit, date, device, ...) at the top, `run`'s
+    fields, and "sessions", one entry per (re)start, so a run resumed by other code says so."""
+    path = os.path.join(out_dir, "run_info.json")
+    sessions = []
+    if session["from_iteration"] > 0 and os.path.exists(path):  # a resume: keep the earlier sessions
+        with open(path) as f:
+            old = json.load(f)
+        sessions = old.get("sessions") or [{k: old[k] for k in ("commit", "date", "device") if k in old}]
+    sessions.append(session)
+    info = {**{k: v for k, v in sessions[0].items() if k != "from_iteration"}, **run, "sessions": sessions}
+    atomic_write_bytes(path, json.dumps(info, indent=2).encode())
+    return info
+
+
 def load_learner(out_dir: str, device: str | None = None, build=None) -> Trainable:
     """Rebuild a trained model (any family) from a run folder's checkpoint; build: as for ``train``."""
     path = os.path.join(out_dir, "checkpoint.pt")
@@ -245,14 +259,19 @@ def warn_if_other_code(path: str, cwd: str | None = None) -> list[str] | None:
     (default: this package's)."""
     try:
         with open(os.path.join(path, "run_info.json")) as f:
-            commit = json.load(f).get("commit", "")
+            info = json.load(f)
     except (OSError, ValueError):
         return None
-    changed = changed_since(commit, cwd=cwd)
+    commits = list(dict.fromkeys(s.get("commit", "") for s in info.get("sessions") or [info]))  # each (re)start
+    per_commit = [changed_since(c, cwd=cwd) for c in commits]
+    if any(c is None for c in per_commit):
+        return None
+    changed = sorted(set().union(*per_commit))
     if changed:
         shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
-        print(f"warning: reusing {path}, trained at commit {commit}; repro/ has changed since ({shown}). If the "
-              "change touches learning, delete the folder (or pass another --runs) to train again.", flush=True)
+        print(f"warning: reusing {path}, trained at commit {', '.join(commits)}; repro/ has changed since "
+              f"({shown}). If the change touches learning, delete the folder (or pass another --runs) to train "
+              "again.", flush=True)
     return changed
 
 

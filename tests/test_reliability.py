@@ -205,6 +205,9 @@ def test_extending_a_flat_schedule_equals_the_longer_run(smoke_cfg, faces, tmp_p
         assert torch.equal(a, b)
     assert json.loads((tmp_path / "ext" / "config.json").read_text())["n_iters"] == 4
     assert torch.load(tmp_path / "ext" / "checkpoint.pt", weights_only=False)["iteration"] == 4
+    info = json.loads((tmp_path / "ext" / "run_info.json").read_text())  # each (re)start is kept, in order
+    assert [s["from_iteration"] for s in info["sessions"]] == [0, 2]
+    assert info["commit"] == info["sessions"][0]["commit"] and info["method"] == cfg.method
 
 
 # --- 8. every result row names its run and iteration count --------------------------------------
@@ -359,3 +362,8 @@ def test_reusing_a_run_trained_by_other_code_warns_with_the_changed_files(tmp_pa
     new = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     (run / "run_info.json").write_text(json.dumps({"commit": new}))
     assert warn_if_other_code(str(run), cwd=str(repo)) == [] and "warning" not in capsys.readouterr().out
+    # started by the old code, resumed by the new: the old session still warns, naming both commits
+    sessions = [{"commit": sha, "from_iteration": 0}, {"commit": new, "from_iteration": 2}]
+    (run / "run_info.json").write_text(json.dumps({"commit": sha, "sessions": sessions}))
+    assert warn_if_other_code(str(run), cwd=str(repo)) == ["repro/learner.py"]
+    assert f"trained at commit {sha}, {new}" in capsys.readouterr().out
