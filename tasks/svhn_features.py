@@ -46,6 +46,8 @@ def build_parser():
                    help="L2-SVM solver: newton (exact, repro.l2svm) or liblinear (scikit-learn LinearSVC)")
     p.add_argument("--no-supervised", action="store_true", help="skip the supervised CNN baseline")
     p.add_argument("--no-dcgan", action="store_true", help="skip the DCGAN row of the L2-SVM table")
+    p.add_argument("--no-floors", action="store_true", help="skip the raw-pixel and untrained rows (when adding "
+                   "a method to a table that has them: their rows in --out are kept)")
     p.add_argument("--l2svm-unsup", choices=UNSUP_SETS, help="images the L2-SVM experiment's models learn from "
                    "(paper: train+test as the CVPR text; smoke, reduced: train)")
     p.add_argument("--cnn-unsup", choices=UNSUP_SETS, help="images the CNN experiment's models learn from "
@@ -70,7 +72,7 @@ def train_seeds(cfg, args) -> list[int]:
 def learners(cfg, args, data, configure):
     """(method, training seed, learner, run path) for each learned method and "untrained" (the multigrid
     structure at its initialisation), per training seed; loaded (or trained, cached under --runs) one at a time."""
-    for method in [*args.methods, "untrained"]:
+    for method in [*args.methods, *([] if args.no_floors else ["untrained"])]:
         for seed in train_seeds(cfg, args):
             at_seed = dataclasses.replace(cfg, seed=seed)
             if method == "untrained":
@@ -89,7 +91,8 @@ def run_of(learner, path: str) -> dict:
 def svm_sources(cfg, args, data):
     """(method, training seed, feature fn, dimension, run columns): raw pixels, the learners, DCGAN."""
     c, s = data.train.channels, cfg.image_size
-    yield "raw_pixels", cfg.seed, pixel_features, c * s * s, {}  # (B, C·H·W)
+    if not args.no_floors:
+        yield "raw_pixels", cfg.seed, pixel_features, c * s * s, {}  # (B, C·H·W)
     for method, seed, learner, path in learners(cfg, args, data, svm_config):
         yield method, seed, learner.features, learner.feature_dim, run_of(learner, path)
     for seed in [] if args.no_dcgan else train_seeds(cfg, args):  # CVPR Table 2's DCGAN row
@@ -100,7 +103,8 @@ def svm_sources(cfg, args, data):
 
 def cnn_sources(cfg, args, data):
     """(method, training seed, config, frozen nets (None: the supervised baseline), run path)."""
-    yield "raw_pixels", cfg.seed, cfg, nn.ModuleList([PixelMaps(data.train.channels, cfg.image_size)]), "", {}
+    if not args.no_floors:
+        yield "raw_pixels", cfg.seed, cfg, nn.ModuleList([PixelMaps(data.train.channels, cfg.image_size)]), "", {}
     for method, seed, learner, path in learners(cfg, args, data, lambda c, m: dataclasses.replace(c, method=m)):
         yield method, seed, learner.cfg, learner.nets, path, run_of(learner, path)
     for seed in [] if args.no_supervised else train_seeds(cfg, args):

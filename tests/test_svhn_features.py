@@ -346,3 +346,20 @@ def test_each_sources_rows_are_written_as_it_ends(tmp_path, monkeypatch, capsys)
     assert {r["method"] for r in rows} == {"raw_pixels"} and len(rows) == 2  # its error and its feature_dim
     printed = capsys.readouterr().out
     assert "svhn_l2svm raw_pixels labels=50 seed=0: test error" in printed and "L2-SVM (newton)" in printed
+
+
+def test_no_floors_adds_a_method_and_keeps_the_floor_rows_already_written(tmp_path, capsys):
+    from repro.io import read_csv
+    import tasks.svhn_features as svf
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    base = ["--experiments", "svhn_l2svm", "--labels", "50", "--label-seeds", "1", "--n-iters", "2",
+            "--batch-size", "8", "--no-dcgan", "--out", str(out), "--runs", str(runs), "--no-progress"]
+    svf.main(["--methods", "cd1", *base])
+    before = {(r["method"], r["metric"]): r["value"] for r in read_csv(str(out / "svhn_l2svm.csv"))}
+    assert {m for m, _ in before} == {"raw_pixels", "cd1", "untrained"}
+    capsys.readouterr()
+    added = svf.main(["--methods", "pcd", "--no-floors", *base])
+    assert {r["method"] for r in added} == {"pcd"}  # no raw-pixel or untrained fits this time
+    assert "raw_pixels" not in capsys.readouterr().out
+    after = {(r["method"], r["metric"]): r["value"] for r in read_csv(str(out / "svhn_l2svm.csv"))}
+    assert {k: v for k, v in after.items() if k[0] != "pcd"} == before and ("pcd", "test_error") in after
