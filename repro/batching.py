@@ -8,8 +8,9 @@ the rule for the last, partial batch changes numbers. The rule, everywhere:
     batch is filled up with items from the start of the set (0, 1, ...), whose outputs are dropped.
 
 So no batch-norm statistic ever comes from a tiny last batch, and every item is evaluated once
-among batch-size − 1 others. Callers shuffle a set whose order is structured (e.g. labeled sets
-sorted by class) so that no batch holds a single class.
+among batch-size − 1 others. Callers shuffle a set whose order is structured (a labeled split read
+class by class, as torchvision's ImageFolder lists it) with ``mixed_order``, so that no batch holds a
+single class: batch statistics of a one-class batch shift its features away from those of mixed batches.
 """
 from __future__ import annotations
 
@@ -31,3 +32,8 @@ def fixed_batches(n: int, batch_size: int) -> Iterator[tuple[torch.Tensor, int]]
 def evaluate(fn, n: int, batch_size: int, *inputs: torch.Tensor) -> torch.Tensor:
     """fn(*(x[idx] for x in inputs)) over fixed_batches, the kept outputs concatenated on the CPU → (n, ...)."""
     return torch.cat([fn(*(x[idx] for x in inputs))[:keep].cpu() for idx, keep in fixed_batches(n, batch_size)])
+
+
+def mixed_order(n: int, seed: int = 0) -> torch.Tensor:
+    """A seeded permutation of n items (n,): the order in which to evaluate a set whose order is structured."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))

@@ -99,6 +99,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from repro.batching import mixed_order
 from repro.config import Config
 from repro.data import ImageSet, load_dataset
 from repro.engine import trained_learner
@@ -133,6 +134,9 @@ def load_data(cfg: Config) -> Data:
     train, test = load_dataset(cfg, "train"), load_dataset(cfg, "test")
     if train.labels is None or test.labels is None:
         raise ValueError(f"dataset {cfg.dataset!r} has no labels; use digits or svhn")
+    # the test split is evaluated in batches through batch norm (batch statistics): read class by class
+    # (ImageFolder), its batches would each hold one class. Labeled and validation draws come mixed already.
+    test = test.subset(mixed_order(len(test), cfg.split_seed))
     return Data(train, test, {"pixel_max": cfg.pixel_max, "dtype": cfg.dtype(), "device": cfg.torch_device()})
 
 

@@ -24,7 +24,7 @@ import sys
 import torch
 
 from repro.data import ImageSet, load_dataset
-from repro.batching import evaluate
+from repro.batching import evaluate, mixed_order
 from repro.io import provenance
 from repro.learner import initial_learner
 from repro.pyramid import downscale
@@ -65,7 +65,10 @@ def score_rows(cfg, method: str, learner, sets: dict, prov: dict, run: dict | No
 
 
 def capped(ds: ImageSet, n: int, cfg) -> torch.Tensor:
-    return ds.batch(torch.arange(min(n, len(ds))), pixel_max=cfg.pixel_max, dtype=cfg.dtype())
+    """The first n images; a labeled set (read class by class) in a seeded mixed order, so that no batch of
+    the scoring (batch norm, batch statistics) holds one class."""
+    order = torch.arange(len(ds)) if ds.labels is None else mixed_order(len(ds), cfg.split_seed)
+    return ds.batch(order[:n], pixel_max=cfg.pixel_max, dtype=cfg.dtype())
 
 
 def main(argv=None) -> int:

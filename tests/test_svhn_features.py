@@ -363,3 +363,27 @@ def test_no_floors_adds_a_method_and_keeps_the_floor_rows_already_written(tmp_pa
     assert "raw_pixels" not in capsys.readouterr().out
     after = {(r["method"], r["metric"]): r["value"] for r in read_csv(str(out / "svhn_l2svm.csv"))}
     assert {k: v for k, v in after.items() if k[0] != "pcd"} == before and ("pcd", "test_error") in after
+
+
+def test_a_class_sorted_test_split_is_evaluated_in_mixed_batches(tmp_path):
+    """ImageFolder reads a split class by class; through batch norm (batch statistics) a one-class batch shifts
+    its features, so load_data mixes the test split (images and labels together)."""
+    from PIL import Image
+
+    from repro.batching import fixed_batches
+    from repro.config import get_config
+    from repro.data import load_dataset
+    from repro.semisup import load_data
+    for split, n in (("train", 12), ("test", 16)):
+        for c, value in (("cat", 20), ("dog", 230)):
+            (tmp_path / split / c).mkdir(parents=True)
+            for i in range(n // 2):
+                Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(tmp_path / split / c / f"{i}.png")
+    cfg = get_config("smoke", dataset="imagefolder", data_root=str(tmp_path), image_size=8, batch_size=4,
+                     data_cache="off")
+    sorted_labels = load_dataset(cfg, "test").labels  # as read: class by class
+    test = load_data(cfg).test
+    one_class = lambda labels: sum(len(set(labels[idx].tolist())) == 1 for idx, _ in fixed_batches(16, 4))  # noqa
+    assert one_class(sorted_labels) == 4 and one_class(test.labels) < 4
+    assert sorted(test.labels.tolist()) == sorted(sorted_labels.tolist())
+    assert torch.equal(test.images.float().mean((1, 2, 3)) > 128, test.labels == 1)  # labels travel with images
