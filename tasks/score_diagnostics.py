@@ -65,9 +65,10 @@ def score_rows(cfg, method: str, learner, sets: dict, prov: dict, run: dict | No
 
 
 def capped(ds: ImageSet, n: int, cfg) -> torch.Tensor:
-    """The first n images; a labeled set (read class by class) in a seeded mixed order, so that no batch of
-    the scoring (batch norm, batch statistics) holds one class."""
-    order = torch.arange(len(ds)) if ds.labels is None else mixed_order(len(ds), cfg.split_seed)
+    """The first n images; a set of several classes (read class by class) in a seeded mixed order, so that no
+    batch of the scoring (batch norm, batch statistics) holds one class."""
+    several = ds.labels is not None and len(ds.labels.unique()) > 1
+    order = mixed_order(len(ds), cfg.split_seed) if several else torch.arange(len(ds))
     return ds.batch(order[:n], pixel_max=cfg.pixel_max, dtype=cfg.dtype())
 
 

@@ -176,3 +176,19 @@ def test_synthesized_row_scores_each_grids_own_samples():
     assert not torch.allclose(per_grid[0], final[0])
     with pytest.raises(ValueError, match="per-grid images"):
         grid_scores(stub, chains[::-1])
+
+
+def test_score_sets_of_several_classes_are_scored_in_mixed_batches():
+    """Negatives read class by class (an ImageFolder) are scored in a seeded mixed order; a one-class or
+    unlabeled set (the faces) keeps its order."""
+    from repro.config import get_config
+    from repro.data import ImageSet
+    from tasks.score_diagnostics import capped
+    cfg = get_config("smoke")
+    images = torch.arange(16, dtype=torch.uint8).view(16, 1, 1, 1).expand(16, 1, 2, 2).contiguous()
+    sorted_by_class = ImageSet(images, torch.arange(16) // 8, "two classes")  # class 0, then class 1
+    first = capped(sorted_by_class, 8, cfg)[:, 0, 0, 0].round().long()
+    assert len(set((first >= 8).tolist())) == 2  # both classes among the first 8 scored
+    for labels in (None, torch.zeros(16, dtype=torch.long)):
+        kept = capped(ImageSet(images, labels, "one class"), 8, cfg)[:, 0, 0, 0]
+        assert torch.equal(kept.round().long(), torch.arange(8))
