@@ -8,6 +8,7 @@ Every figure is a ``matplotlib.figure.Figure`` saved with the Agg canvas at ``DP
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 
@@ -129,6 +130,18 @@ def bar_chart(b, path: str) -> str | None:
 
 # ----------------------------------------------------------------------------- learning curves
 
+def run_progress(log_csv: str, log: pd.DataFrame) -> str:
+    """"N of M iterations" from the log and the run's config.json, "(unfinished)" when N < M: a curve
+    drawn from a run still training (or stopped) says so."""
+    done = int(log.iteration.max()) + 1
+    try:
+        with open(os.path.join(os.path.dirname(log_csv), "config.json")) as f:
+            total = int(json.load(f)["n_iters"])
+    except (OSError, ValueError, KeyError):
+        return f"{done} iterations"
+    return f"{done} of {total} iterations" + (" (unfinished)" if done < total else "")
+
+
 def learning_curves(log_csv: str, path: str) -> str | None:
     """f(observed) and f(synthesized) per grid, the gradient's ℓ1 norm per grid and the learning rate."""
     log = pd.read_csv(log_csv)
@@ -157,7 +170,8 @@ def learning_curves(log_csv: str, path: str) -> str | None:
     axes[1][1].set(xlabel="iteration", ylabel="learning rate", title="learning rate")
     for ax in axes[1][2:]:
         ax.set_axis_off()
-    fig.suptitle(f"Learning curves: {os.path.basename(os.path.dirname(log_csv))}", fontsize=10)
+    fig.suptitle(f"Learning curves: {os.path.basename(os.path.dirname(log_csv))} · {run_progress(log_csv, log)}",
+                 fontsize=10)
     fig.subplots_adjust(left=0.08, right=0.97, top=0.88, bottom=0.09, hspace=0.45, wspace=0.35)
     return save(fig, path)
 

@@ -293,3 +293,19 @@ def test_svhn_block_checks_multigrid_against_every_scheme_it_has_a_row_for():
     cnn = [{**r, "experiment": "svhn_cnn"} for r in svhn_rows()]
     line = next(row for row in block(tables(cnn), "CNN") if row.startswith("- 100 labels"))
     assert "DCGAN" not in line and "multi-grid + CNN classifier < one-step CD: holds" in line  # Table 3: no DCGAN row
+
+
+def test_learning_curves_of_an_unfinished_run_say_so(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from tasks.figures import run_progress
+    run = tmp_path / "run"
+    run.mkdir()
+    log = pd.DataFrame({"iteration": [0, 1, 2, 3]})
+    assert run_progress(str(run / "log.csv"), log) == "4 iterations"  # no config.json: the count only
+    (run / "config.json").write_text(json.dumps({"n_iters": 10}))
+    assert run_progress(str(run / "log.csv"), log) == "4 of 10 iterations (unfinished)"
+    (run / "config.json").write_text(json.dumps({"n_iters": 4}))
+    assert run_progress(str(run / "log.csv"), log) == "4 of 4 iterations"
