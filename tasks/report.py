@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.tables import TABLES, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat, match, summarise, verdict
+from tasks.tables import (TABLES, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat, match, run_checked, summarise,
+                          verdict)
 
 BASE_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "value", "ci_low", "ci_high", "profile",
                 "dataset", "n_images", "device", "commit", "date"]
@@ -236,9 +237,23 @@ def claim_stat(b: Block, operand: Axis, where: Axis) -> Stat | None:
     return cell_stat(b.spec, b.rows, cell_keys(operand, where))
 
 
+def run_means(b: Block, operand: Axis, where: Axis, stat: Stat | None) -> dict[str, float]:
+    """{training run folder: mean of the operand's rows from it}; {} for a floor or control. A learned row that
+    names no run (written before rows carried their run) counts as one run."""
+    if operand.floor or stat is None:
+        return {}
+    rows = match(b.rows, cell_keys(operand, where))
+    rows = rows[rows.run.notna() & rows.run.astype(str).str.strip().ne("")]
+    means = {str(k): float(v) for k, v in rows.groupby("run").value.mean().items()}
+    return means or {f"{operand.label} (run not recorded)": stat.value}
+
+
 def claim_text(b: Block, cl: Claim) -> str:
     sa, sb = claim_stat(b, cl.a, cl.where), claim_stat(b, cl.b, cl.where)
     v = verdict(cl.op, sa, sb)
+    if v in ("holds", "does not hold"):
+        runs = (run_means(b, cl.a, cl.where, sa), run_means(b, cl.b, cl.where, sb))
+        v = run_checked(cl.op, v, sa, sb, runs, (cl.a.label, cl.b.label))
     shown = lambda s: fmt_stat(b.spec, s) if s else "not run"  # noqa: E731
     return f"{cl.a.label} {cl.op} {cl.b.label}: {v} ({shown(sa)} vs {shown(sb)})"
 

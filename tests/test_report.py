@@ -42,7 +42,7 @@ def svhn_rows():
     out = []
     for method, base in (("multigrid", 14.0), ("singlegrid", 20.0), ("cd1", 25.0), ("untrained", 30.0)):
         for labels in (100, 200):
-            for seed, d in ((0, -0.5), (1, 0.5)):
+            for seed, d in ((0, -0.1), (1, 0.1)):
                 out.append(row(experiment="svhn_l2svm", method=method, setting=f"labels={labels}", seed=seed,
                                metric="test_error", value=base + d - labels / 100, ci_low="", ci_high="",
                                profile="smoke", dataset="digits", n_images=360, device="cpu"))
@@ -138,9 +138,10 @@ def ordering(md: str, start: str) -> str:
 @pytest.mark.slow
 def test_an_ordering_line_flips_when_a_row_changes():
     holds = ordering(tables(inpainting_rows()), "multi-grid < single-grid")
-    assert holds == ("multi-grid < single-grid: holds (0.050 [0.040, 0.060] vs 0.080 [0.070, 0.090])")
+    assert holds == ("multi-grid < single-grid: holds on one training run each (0.050 [0.040, 0.060] vs 0.080 "
+                     "[0.070, 0.090])")  # learned rows that name no run count as one run
     flipped = ordering(tables(inpainting_rows(mg=(0.10, 0.095, 0.11))), "multi-grid < single-grid")
-    assert flipped.startswith("multi-grid < single-grid: does not hold (0.100")
+    assert flipped.startswith("multi-grid < single-grid: does not hold on one training run each (0.100")
     unclear = ordering(tables(inpainting_rows(mg=(0.075, 0.06, 0.085))), "multi-grid < single-grid")
     assert unclear.startswith("multi-grid < single-grid: cannot tell")
     assert "multi-grid < ContextEncoder: not run" in ordering(tables(inpainting_rows()), "ContextEncoder")
@@ -155,10 +156,57 @@ def test_verdict_rules():
     assert verdict("<", a, None) == "not run" and verdict("<", Stat(1.0), Stat(2.0)) == "holds"  # points
 
 
-def test_svhn_intervals_are_mean_plus_minus_196_sd_over_sqrt_n():
+def test_svhn_intervals_are_student_t_intervals_over_the_rows():
+    from scipy.stats import t
     mg = next(r for r in table_lines(block(tables(svhn_rows()), "L2-SVM")) if r.startswith("| multi-grid |"))
-    half = 1.96 * np.std([-0.5, 0.5], ddof=1) / np.sqrt(2)
+    half = t.ppf(0.975, 1) * np.std([-0.1, 0.1], ddof=1) / np.sqrt(2)  # 12.71·sd/√2, not the normal 1.96
     assert f"13.00 [{13 - half:.2f}, {13 + half:.2f}]" in mg
+
+
+def test_t95_matches_scipy_at_every_sample_size():
+    from scipy.stats import t
+    from tasks.tables import t95
+    assert max(abs(t95(df) - t.ppf(0.975, df)) for df in range(1, 3000)) < 1e-3
+    with pytest.raises(ValueError, match="at least 2 values"):
+        t95(0)
+
+
+def test_an_ordering_holds_only_if_every_training_run_is_on_its_side():
+    from tasks.tables import run_checked
+    a, b = Stat(10.0, 9.0, 11.0), Stat(14.0, 13.0, 15.0)
+    labels = ("multi-grid", "CD1")
+    apart = ({"mg-s0": 9.5, "mg-s1": 10.5}, {"cd1-s0": 13.5, "cd1-s1": 14.5})
+    crossed = ({"mg-s0": 9.5, "mg-s1": 13.8}, {"cd1-s0": 13.5, "cd1-s1": 14.5})
+    assert run_checked("<", "holds", a, b, apart, labels) == "holds"
+    assert run_checked("<", "holds", a, b, crossed, labels) == "cannot tell (its training runs cross)"
+    assert run_checked(">", "does not hold", a, b, crossed, labels) == "cannot tell (its training runs cross)"
+    assert run_checked("<", "holds", a, b, ({"mg-s0": 10.0}, apart[1]), labels) == \
+        "holds on one training run of multi-grid"
+    assert run_checked("<", "holds", a, b, ({"mg-s0": 10.0}, {"cd1-s0": 14.0}), labels) == \
+        "holds on one training run each"
+    assert run_checked("<", "holds", a, b, ({}, {}), labels) == "holds"  # floors: nothing trained
+    assert run_checked("<", "holds", a, b, ({"mg-s1": 14.2, "mg-s0": 9.0}, {}), labels) == \
+        "cannot tell (its training runs cross)"  # a floor counts as one value, its pooled mean
+    assert run_checked("≈", "holds", a, b, crossed, labels) == "holds"
+
+
+def test_svhn_orderings_check_the_training_runs_of_each_method():
+    runs = {("multigrid", 0): "mg-s0", ("multigrid", 1): "mg-s1", ("cd1", 0): "cd1-s0", ("cd1", 1): "cd1-s1",
+            ("singlegrid", 0): "sg-s0"}
+    rows = []
+    for r in svhn_rows():
+        for train_seed in (0, 1):
+            run = runs.get((r["method"], train_seed))
+            if run or (r["method"] == "untrained" and train_seed == 0):
+                shift = 5.0 if run == "mg-s1" else 0.0  # the second multi-grid run is far worse
+                rows.append({**r, "seed": 1_000_000 * train_seed + r["seed"], "value": r["value"] + shift,
+                             "run": run or "", "iterations": "1000" if run else ""})
+    line = next(row for row in block(tables(rows), "L2-SVM") if row.startswith("- 100 labels"))
+    assert "multi-grid < single-grid: cannot tell" in line  # pooled over the runs the intervals overlap
+    assert "single-grid < one-step CD: holds on one training run of single-grid (" in line
+    fine = [{**r, "value": r["value"] - 5.0} if r["run"] == "mg-s1" else r for r in rows]
+    line = next(row for row in block(tables(fine), "L2-SVM") if row.startswith("- 100 labels"))
+    assert "multi-grid < one-step CD: holds (" in line  # two runs each, every one on its side
 
 
 def test_test_time_variants_go_below_the_block_and_cited_paper_values_are_marked():
