@@ -335,7 +335,11 @@ the **smoke** profile runs the whole pipeline at toy scale on an embedded datase
 a reproduction**, and the paper's values beside them are for orientation only. A dataset other than the
 paper's is named as a stand-in. Under each block, the paper's orderings are checked from the intervals:
 *holds* when the intervals separate in the claimed direction, *does not hold* when they separate the other
-way, *cannot tell* when they overlap; for "≈", *holds* when they overlap.
+way, *cannot tell* when they overlap; for "≈", *holds* when they overlap. An interval over seeds and label
+draws is Student-t (with 2 values it is 6.5 times wider than mean ± 1.96·sd/√2). Where a learned cell pools
+several training runs (seeds), a verdict also needs every run's mean on its side, else *cannot tell*; one that
+rests on a single training run says so ("holds on one training run"): a new seed can move a learned number
+more than an interval over test images or label draws shows.
 """
 
 
