@@ -32,7 +32,9 @@ EXPERIMENTS = ("svhn_l2svm", "svhn_cnn")
 
 def build_parser():
     p = task_parser(__doc__)
-    p.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    p.add_argument("--methods", nargs="+", choices=[*METHODS, "untrained"], default=list(METHODS),
+                   help="learned methods; 'untrained' (a floor) names the untrained control, e.g. with --no-floors "
+                   "--train-seeds 2 to add its second initialisation without refitting the others")
     p.add_argument("--experiments", nargs="+", choices=EXPERIMENTS, default=list(EXPERIMENTS))
     p.add_argument("--labels", nargs="+", type=int, help="labeled counts (smoke 100 200 400; paper 1000 2000 4000)")
     p.add_argument("--label-seeds", type=int, help="label draws per count (smoke 2, paper 3)")
@@ -72,7 +74,7 @@ def train_seeds(cfg, args) -> list[int]:
 def learners(cfg, args, data, configure):
     """(method, training seed, learner, run path) for each learned method and "untrained" (the multigrid
     structure at its initialisation), per training seed; loaded (or trained, cached under --runs) one at a time."""
-    for method in [*args.methods, *([] if args.no_floors else ["untrained"])]:
+    for method in dict.fromkeys([*args.methods, *([] if args.no_floors else ["untrained"])]):
         for seed in train_seeds(cfg, args):
             at_seed = dataclasses.replace(cfg, seed=seed)
             if method == "untrained":

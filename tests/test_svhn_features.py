@@ -363,6 +363,9 @@ def test_no_floors_adds_a_method_and_keeps_the_floor_rows_already_written(tmp_pa
     assert "raw_pixels" not in capsys.readouterr().out
     after = {(r["method"], r["metric"]): r["value"] for r in read_csv(str(out / "svhn_l2svm.csv"))}
     assert {k: v for k, v in after.items() if k[0] != "pcd"} == before and ("pcd", "test_error") in after
+    seeds = svf.main(["--methods", "untrained", "--no-floors", "--train-seeds", "2", *base])  # the control alone
+    assert {(r["method"], r["seed"]) for r in seeds if r["metric"] == "test_error"} == \
+        {("untrained", 0), ("untrained", 1_000_000)}  # both initialisations, nothing else refitted
 
 
 def test_a_class_sorted_test_split_is_evaluated_in_mixed_batches(tmp_path):
