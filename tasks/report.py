@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.tables import (TABLES, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat, match, run_checked, summarise,
-                          verdict)
+from tasks.tables import (TABLES, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat, difference_verdict, match,
+                          paired_difference, run_checked, summarise, verdict)
 
 BASE_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "value", "ci_low", "ci_high", "profile",
                 "dataset", "n_images", "device", "commit", "date"]
@@ -248,14 +248,23 @@ def run_means(b: Block, operand: Axis, where: Axis, stat: Stat | None) -> dict[s
     return means or {f"{operand.label} (run not recorded)": stat.value}
 
 
+def claim_difference(b: Block, cl: Claim) -> Stat | None:
+    """The paired difference a − b where the cells are replicate rows of shared seeds (not for '≈')."""
+    if cl.op == "≈" or b.spec.stat is not None:
+        return None
+    return paired_difference(*(match(b.rows, cell_keys(x, cl.where)) for x in (cl.a, cl.b)))
+
+
 def claim_text(b: Block, cl: Claim) -> str:
     sa, sb = claim_stat(b, cl.a, cl.where), claim_stat(b, cl.b, cl.where)
-    v = verdict(cl.op, sa, sb)
+    d = claim_difference(b, cl) if sa and sb else None
+    v = difference_verdict(cl.op, d) if d else verdict(cl.op, sa, sb)
     if v in ("holds", "does not hold"):
         runs = (run_means(b, cl.a, cl.where, sa), run_means(b, cl.b, cl.where, sb))
         v = run_checked(cl.op, v, sa, sb, runs, (cl.a.label, cl.b.label))
     shown = lambda s: fmt_stat(b.spec, s) if s else "not run"  # noqa: E731
-    return f"{cl.a.label} {cl.op} {cl.b.label}: {v} ({shown(sa)} vs {shown(sb)})"
+    paired = f"; paired difference {shown(d)} over {d.n} pairs" if d else ""
+    return f"{cl.a.label} {cl.op} {cl.b.label}: {v} ({shown(sa)} vs {shown(sb)}{paired})"
 
 
 def ordering_lines(b: Block) -> list[str]:
@@ -336,7 +345,9 @@ a reproduction**, and the paper's values beside them are for orientation only. A
 paper's is named as a stand-in. Under each block, the paper's orderings are checked from the intervals:
 *holds* when the intervals separate in the claimed direction, *does not hold* when they separate the other
 way, *cannot tell* when they overlap; for "≈", *holds* when they overlap. An interval over seeds and label
-draws is Student-t (with 2 values it is 6.5 times wider than mean ± 1.96·sd/√2). Where a learned cell pools
+draws is Student-t (with 2 values it is 6.5 times wider than mean ± 1.96·sd/√2); where both cells have rows
+of the same seeds (the same labeled images), the verdict is read from the interval of their paired
+difference instead, which leaves out what a label draw moves in both. Where a learned cell pools
 several training runs (seeds), a verdict also needs every run's mean on its side, else *cannot tell*; one that
 rests on a single training run says so ("holds on one training run"): a new seed can move a learned number
 more than an interval over test images or label draws shows.

@@ -94,16 +94,20 @@ def match(rows: pd.DataFrame, keys: dict) -> pd.DataFrame:
     return rows[m]
 
 
+def mean_interval(v: pd.Series) -> Stat:
+    """Mean, sd and the t interval mean ± t95(n−1)·sd/√n of n ≥ 2 values."""
+    mean, sd = float(v.mean()), float(v.std(ddof=1))
+    half = t95(len(v) - 1) * sd / math.sqrt(len(v))
+    return Stat(mean, mean - half, mean + half, len(v), sd)
+
+
 def summarise(rows: pd.DataFrame) -> Stat | None:
-    """Several rows (seeds, label draws): mean, sd and the t interval mean ± t95(n−1)·sd/√n; one row: its value
-    and interval."""
+    """Several rows (seeds, label draws): mean_interval; one row: its value and interval."""
     v = rows.value.astype(float).dropna()
     if v.empty:
         return None
     if len(v) > 1:
-        mean, sd = float(v.mean()), float(v.std(ddof=1))
-        half = t95(len(v) - 1) * sd / math.sqrt(len(v))
-        return Stat(mean, mean - half, mean + half, len(v), sd)
+        return mean_interval(v)
     r = rows.loc[v.index[0]]
     low, high = (float(r.ci_low), float(r.ci_high)) if pd.notna(r.ci_low) and pd.notna(r.ci_high) else (None, None)
     return Stat(float(r.value), low, high, 1)
@@ -128,6 +132,26 @@ def verdict(op: str, a: Stat | None, b: Stat | None) -> str:
     below, above = hi(a) < lo(b), lo(a) > hi(b)
     if op == "≈":
         return "does not hold" if below or above else "holds"
+    if op == ">":
+        below, above = above, below
+    return "holds" if below else "does not hold" if above else "cannot tell"
+
+
+def paired_difference(a: pd.DataFrame, b: pd.DataFrame) -> Stat | None:
+    """a − b over the seeds both cells have a row for, with its t interval; None when fewer than two are shared
+    or a row carries its own interval (a cell of one row, e.g. an interval over test images). Rows of the same
+    seed saw the same labeled images (SVHN: the seed names the training seed and the label draw), so the
+    difference leaves out what the draw moves in both: the comparison the paper's orderings ask for."""
+    if a.empty or b.empty or a.ci_low.notna().any() or b.ci_low.notna().any():
+        return None
+    va, vb = (rows.groupby(rows.seed.astype(str)).value.mean() for rows in (a, b))
+    shared = va.index.intersection(vb.index)
+    return mean_interval(va[shared] - vb[shared]) if len(shared) >= 2 else None
+
+
+def difference_verdict(op: str, d: Stat) -> str:
+    """'<' holds when the interval of a − b lies below 0, does not hold when above, else cannot tell."""
+    below, above = d.high < 0, d.low > 0
     if op == ">":
         below, above = above, below
     return "holds" if below else "does not hold" if above else "cannot tell"
@@ -402,8 +426,10 @@ RULE_ERRORS = ("Cells: ours [95% interval] · paper value. Inpainting error is t
                "PSNR are better. Floors need no learning and see the same masks.")
 RULE_SVHN = ("Cells: test error in % · paper value; ours is the mean over label draws × training seeds, its "
              "interval mean ± t·sd/√n, t the 0.975 quantile of Student's t with n − 1 degrees of freedom (12.71 "
-             "at n = 2, 3.18 at n = 4, 2.31 at n = 9). An ordering holds only if it also holds between every pair "
-             "of training runs (seeds); the verdict names a side that rests on one training run. "
+             "at n = 2, 3.18 at n = 4, 2.31 at n = 9). Orderings are read from the paired difference over the "
+             "seeds both rows share (the same label draw and training seed), with its t interval; an ordering "
+             "holds only if it also holds between every pair of training runs (seeds), and the verdict names a "
+             "side that rests on one training run. "
              "Where a profile uses other label counts than the paper's, the columns are that profile's and "
              "there is no paper cell. Rows cited from other work are shown with the paper's value only.")
 RULE_SCORES = ("Cells: mean of f(Y) over the images ± its sd over the images [mean ± t·sd/√n, Student's t] · "
