@@ -274,8 +274,9 @@ def ordering_lines(b: Block) -> list[str]:
     by_where: dict[str, list[str]] = {}
     for cl in claims:
         by_where.setdefault(cl.where.label, []).append(claim_text(b, cl))
-    return ["The paper's orderings in this run (from the intervals: holds / does not hold / cannot tell):", ""] + \
-        [f"- {where}: " + "; ".join(texts) + "." for where, texts in by_where.items()]
+    head = ("The paper's orderings in this run (from the paired differences, else the intervals: holds / does not "
+            "hold / cannot tell):")
+    return [head, ""] + [f"- {where}: " + "; ".join(texts) + "." for where, texts in by_where.items()]
 
 
 def covered(b: Block) -> set:
