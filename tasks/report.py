@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.tables import (TABLES, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat, difference_verdict, match,
-                          paired_difference, run_checked, summarise, verdict)
+from tasks.tables import (TABLES, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat, match, paired_difference,
+                          run_checked, summarise, verdict)
 
 BASE_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "value", "ci_low", "ci_high", "profile",
                 "dataset", "n_images", "device", "commit", "date"]
@@ -258,7 +258,7 @@ def claim_difference(b: Block, cl: Claim) -> Stat | None:
 def claim_text(b: Block, cl: Claim) -> str:
     sa, sb = claim_stat(b, cl.a, cl.where), claim_stat(b, cl.b, cl.where)
     d = claim_difference(b, cl) if sa and sb else None
-    v = difference_verdict(cl.op, d) if d else verdict(cl.op, sa, sb)
+    v = verdict(cl.op, d, Stat(0.0)) if d else verdict(cl.op, sa, sb)  # a − b's interval against 0
     if v in ("holds", "does not hold"):
         runs = (run_means(b, cl.a, cl.where, sa), run_means(b, cl.b, cl.where, sb))
         v = run_checked(cl.op, v, sa, sb, runs, (cl.a.label, cl.b.label))

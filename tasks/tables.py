@@ -94,10 +94,15 @@ def match(rows: pd.DataFrame, keys: dict) -> pd.DataFrame:
     return rows[m]
 
 
+def half_width(sd: float, n: int) -> float:
+    """Half-width t95(n−1)·sd/√n of the 95% t interval of a mean of n ≥ 2 values."""
+    return t95(n - 1) * sd / math.sqrt(n)
+
+
 def mean_interval(v: pd.Series) -> Stat:
-    """Mean, sd and the t interval mean ± t95(n−1)·sd/√n of n ≥ 2 values."""
+    """Mean, sd and the t interval of n ≥ 2 values."""
     mean, sd = float(v.mean()), float(v.std(ddof=1))
-    half = t95(len(v) - 1) * sd / math.sqrt(len(v))
+    half = half_width(sd, len(v))
     return Stat(mean, mean - half, mean + half, len(v), sd)
 
 
@@ -147,14 +152,6 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame) -> Stat | None:
     va, vb = (rows.groupby(rows.seed.astype(str)).value.mean() for rows in (a, b))
     shared = va.index.intersection(vb.index)
     return mean_interval(va[shared] - vb[shared]) if len(shared) >= 2 else None
-
-
-def difference_verdict(op: str, d: Stat) -> str:
-    """'<' holds when the interval of a − b lies below 0, does not hold when above, else cannot tell."""
-    below, above = d.high < 0, d.low > 0
-    if op == ">":
-        below, above = above, below
-    return "holds" if below else "does not hold" if above else "cannot tell"
 
 
 def run_checked(op: str, v: str, a: Stat, b: Stat, runs: tuple[dict, dict], labels: tuple[str, str]) -> str:
@@ -310,7 +307,7 @@ def score_stat(rows: pd.DataFrame, keys: dict) -> Stat | None:
     r = mean.iloc[0]
     n = int(float(r.n_images)) if str(r.n_images).strip() else 1
     s = float(sd.value.iloc[0]) if not sd.empty else float("nan")
-    half = t95(n - 1) * s / math.sqrt(n) if not math.isnan(s) and n > 1 else None
+    half = half_width(s, n) if not math.isnan(s) and n > 1 else None
     low, high = (float(r.value) - half, float(r.value) + half) if half is not None else (None, None)
     return Stat(float(r.value), low, high, n, s)
 
