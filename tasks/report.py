@@ -20,6 +20,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -138,8 +139,16 @@ def build_block(spec: TableSpec, rows: pd.DataFrame, paper: pd.DataFrame, profil
     return Block(spec, profile, dataset, rows, row_axes, col_axes, cells)
 
 
+def unsigned_zero(fmt):
+    """fmt, but a value that rounds to zero is shown without a sign ("0.00", never "-0.00")."""
+    def shown(v: float) -> str:
+        text = fmt(v)
+        return text[1:] if text.startswith("-") and not re.search(r"[1-9]", text.split("e")[0]) else text
+    return shown
+
+
 def fmt_stat(spec: TableSpec, s: Stat) -> str:
-    f = spec.fmt
+    f = unsigned_zero(spec.fmt)
     text = f(s.value)
     if spec.stat is not None and s.sd is not None and not math.isnan(s.sd):  # score diagnostics: ± sd over images
         text += f" ± {f(s.sd)}"

@@ -375,3 +375,10 @@ def test_orderings_on_shared_label_draws_are_read_from_the_paired_difference():
     apart = [{**r, "seed": r["seed"] + (5 if r["method"] == "raw_pixels" else 0)} for r in rows]  # no shared draw
     line = next(r for r in block(tables(apart), "L2-SVM") if r.startswith("- 100 labels"))
     assert "untrained network < raw pixels: cannot tell" in line and "paired" not in line
+
+
+def test_a_value_that_rounds_to_zero_is_shown_without_a_sign():
+    two = report.unsigned_zero(lambda v: f"{v:.2f}")
+    assert [two(v) for v in (-0.004, -0.0, 0.004, -0.005001, -3.2)] == ["0.00", "0.00", "0.00", "-0.01", "-3.20"]
+    spec = next(t for t in report.TABLES if t.key == "svhn_l2svm")
+    assert report.fmt_stat(spec, Stat(-0.001, -3.18, 3.18)) == "0.00 [-3.18, 3.18]"

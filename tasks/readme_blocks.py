@@ -1,0 +1,95 @@
+"""Keep the README's copies of report blocks equal to the report's own (``tables.md``).
+
+    python -m tasks.readme_blocks README.md results/reduced/tables.md           # rewrite stale copies
+    python -m tasks.readme_blocks README.md results/reduced/tables.md --check   # exit 1 if any copy is stale
+
+A block of ``tables.md`` is its provenance line, the table under it and, where present, the ordering lines
+("The paper's orderings in this run ..."). A README copy is found by its provenance line's first two fields
+(profile · dataset) and its table's header row, the n-th copy matching the n-th block with that key; prose
+around the copies is left as it is, and so is a copy without ordering lines (the README states them in words).
+Copies of another tables.md (another profile) match nothing here and are left alone.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+
+from repro.io import atomic_write_bytes
+
+ORDERINGS = "The paper's orderings in this run"
+
+
+@dataclass(frozen=True)
+class Span:
+    prov: int  # the provenance line
+    table: tuple[int, int]  # [first, end) lines of the table
+    orderings: tuple[int, int] | None  # [first, end) lines of the ordering paragraph, if any
+
+
+def find_blocks(lines: list[str]) -> dict[tuple[str, str], list[Span]]:
+    """{(profile · dataset, table header): [Span, ...] in order of appearance}."""
+    out: dict[tuple[str, str], list[Span]] = defaultdict(list)
+    for i, line in enumerate(lines):
+        if not line.startswith("Provenance: "):
+            continue
+        t0 = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("|")), None)
+        if t0 is None:
+            continue
+        t1 = next((j for j in range(t0, len(lines)) if not lines[j].startswith("|")), len(lines))
+        k = next((j for j in range(t1, len(lines)) if lines[j].strip()), len(lines))
+        orderings = None
+        if k < len(lines) and lines[k].startswith(ORDERINGS):
+            end = next((j for j in range(k + 1, len(lines)) if lines[j].strip() and not lines[j].startswith("- ")),
+                       len(lines))
+            while not lines[end - 1].strip():
+                end -= 1
+            orderings = (k, end)
+        out[(" · ".join(line.split(" · ")[:2]), lines[t0])].append(Span(i, (t0, t1), orderings))
+    return out
+
+
+def sync(readme: str, tables: str) -> tuple[str, list[str]]:
+    """The README with every copy of a tables.md block replaced by the block; and the keys of the copies
+    that changed ("profile · dataset | header")."""
+    r, t = readme.split("\n"), tables.split("\n")
+    ours = find_blocks(t)
+    edits, changed = [], []
+    for key, spans in find_blocks(r).items():
+        for n, copy in enumerate(spans):
+            if n >= len(ours.get(key, [])):
+                continue
+            block = ours[key][n]
+            parts = [((copy.prov, copy.prov + 1), (block.prov, block.prov + 1)), (copy.table, block.table)]
+            if copy.orderings and block.orderings:
+                parts.append((copy.orderings, block.orderings))
+            if any(r[a:z] != t[b:y] for (a, z), (b, y) in parts):
+                changed.append(f"{key[0].removeprefix('Provenance: ')} | {key[1][:60]}")
+            edits += [(a, z, t[b:y]) for (a, z), (b, y) in parts]
+    for a, z, new in sorted(edits, reverse=True):  # from the end, so earlier line numbers stay valid
+        r[a:z] = new
+    return "\n".join(r), changed
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("readme")
+    p.add_argument("tables", help="a tables.md written by python -m tasks.report")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a copy is stale")
+    args = p.parse_args(argv)
+    with open(args.readme, encoding="utf-8") as f, open(args.tables, encoding="utf-8") as g:
+        readme, tables = f.read(), g.read()
+    new, changed = sync(readme, tables)
+    for key in changed:
+        print(("stale: " if args.check else "updated: ") + key)
+    if args.check:
+        return 1 if changed else 0
+    if changed:
+        atomic_write_bytes(args.readme, new.encode("utf-8"))
+    print(f"[readme_blocks] {len(changed)} of the copies in {args.readme} changed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
