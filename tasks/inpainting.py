@@ -43,8 +43,13 @@ Choices the paper leaves open (ours):
 - Masks (repro.masks): one mask per image shared by all channels; the test square has the
   training side; doodles are random-walk polylines with a brush of width size/16, added
   segment by segment until ≥25% of the pixels are missing; pepper drops each pixel with
-  probability 0.6. The test masks are drawn once from --seed, so every method sees the very
-  same masks; the test Langevin noise is seeded from --seed and the mask's index.
+  probability 0.6. The test masks are drawn once from --mask-seed (default 0), not from the training
+  seed, so every method and every training seed sees the very same masks; the test Langevin noise is
+  seeded from --mask-seed and the mask's index, the same for every model (common random numbers).
+- Training seeds: --train-seeds N learns each method N times, with seeds --seed, --seed+1, ...; each
+  model is scored on the same images, masks and test noise, its rows carrying its training seed
+  (floors carry --mask-seed). The report then pools a method's runs with a t interval over them and
+  checks each ordering against every run.
 - Test set: the first --n-test-images images of the dataset's (seeded, random) test split:
   1,000 in the paper profile (the paper's 1,000 random CelebA faces), all 20 embedded LFW test
   faces in the smoke profile. Batches have the training batch size, since batch norm uses
@@ -61,6 +66,7 @@ Choices the paper leaves open (ours):
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 from dataclasses import dataclass
 import sys
@@ -104,6 +110,12 @@ def build_parser():
     parser.add_argument("--test-steps", type=int, default=None,
                         help="test-time Langevin steps in all, spread over a scheme's grids (default: "
                              "steps_per_grid × number of grids, the paper's l·S = 90)")
+    parser.add_argument("--train-seeds", type=int, default=1,
+                        help="training seeds per method: --seed, --seed+1, ... (default 1); a model already "
+                             "trained in --runs is reused, so --train-seeds 2 adds the second seed alone")
+    parser.add_argument("--mask-seed", type=int, default=0,
+                        help="seed of the test masks and test-time noise, shared by every method and training "
+                             "seed (default 0)")
     parser.add_argument("--no-floors", action="store_true",
                         help="skip the training-free floors (observed mean, mean face, biharmonic)")
     return parser
@@ -265,16 +277,17 @@ def floor_fns(train_set, cfg) -> dict:
 
 
 def score(mcfg, args, method: str, images, masks, outputs: dict, prov: dict, n_test: int,
-          suffix: str = "", experiment: str = "inpainting", run: dict | None = None) -> list[dict]:
+          suffix: str = "", experiment: str = "inpainting", run: dict | None = None, panels: bool = True) -> list[dict]:
     """Rows (and panels) for one method's outputs under each mask, through one metric path; the
-    setting is the mask's name plus `suffix` (a second test-time setting)."""
+    setting is the mask's name plus `suffix` (a second test-time setting). Rows carry mcfg.seed (the
+    training seed; a floor's mcfg carries --mask-seed); the bootstrap over images is seeded by --mask-seed."""
     rows = []
     for name, out in outputs.items():
         values = image_metrics(images, out, masks[name], mcfg.pixel_max)
         rows += [result_row(mcfg, experiment=experiment, method=method, setting=name + suffix, metric=metric,
-                            value=float(v.mean()), ci=bootstrap_ci(v, seed=mcfg.seed), n_images=n_test,
+                            value=float(v.mean()), ci=bootstrap_ci(v, seed=args.mask_seed), n_images=n_test,
                             prov=prov, **(run or {})) for metric, v in values.items()]
-        if not suffix and experiment == "inpainting":
+        if panels and not suffix and experiment == "inpainting":
             save_panel(os.path.join(args.out, f"inpainting_{method}_{name}.png"), images, out, masks[name],
                        mcfg.pixel_max, min(args.n_panels, n_test))
         print(f"{method:>13} {name + suffix:>6}: " + "  ".join(f"{m}={float(values[m].mean()):.4g}" for m in METRICS))
@@ -284,6 +297,9 @@ def score(mcfg, args, method: str, images, masks, outputs: dict, prov: dict, n_t
 def main(argv=None) -> list[dict]:
     cfg, args = parse_task_args(build_parser(), argv)
     procs = [Procedure.parse(spec) for spec in args.procedures]  # bad specs fail before any work
+    if args.train_seeds < 1 or args.mask_seed < 0:
+        raise ValueError(f"--train-seeds {args.train_seeds} must be at least 1 and --mask-seed {args.mask_seed} "
+                         "at least 0")
     val_path = os.path.join(args.out, "inpainting_validation.csv")
     if args.procedure_from_val and not os.path.exists(val_path):
         raise FileNotFoundError(f"--procedure-from-val: no {val_path}; run with --eval-split val first")
@@ -297,15 +313,16 @@ def main(argv=None) -> list[dict]:
     images = test_set.batch(torch.arange(n_test), pixel_max=cfg.pixel_max, dtype=cfg.dtype())  # (N, C, H, W)
     side = args.train_mask_side or cfg.image_size // 2
     tag = "inpaint" if side == cfg.image_size // 2 else f"inpaint-side{side}"
-    masks = test_masks(n_test, cfg.image_size, side, cfg.seed)
+    masks = test_masks(n_test, cfg.image_size, side, args.mask_seed)
     os.makedirs(args.out, exist_ok=True)
     prov, rows = provenance(cfg.torch_device()), []
     if not args.no_floors:
+        fcfg = dataclasses.replace(cfg, seed=args.mask_seed)  # a floor learns nothing: its seed is the masks'
         for method, fill in floor_fns(train_set, cfg).items():
             outputs = {name: fill(images, m.to(images.dtype)) for name, m in masks.items()}
-            rows += score(cfg, args, method, images, masks, outputs, prov, n_test, experiment=experiment)
-    for method in chosen_methods(cfg, args):
-        mcfg = dataclasses.replace(cfg, method=method)
+            rows += score(fcfg, args, method, images, masks, outputs, prov, n_test, experiment=experiment)
+    for method, seed in itertools.product(chosen_methods(cfg, args), range(cfg.seed, cfg.seed + args.train_seeds)):
+        mcfg = dataclasses.replace(cfg, method=method, seed=seed)
         learner, run_path = trained_learner(mcfg, args.runs, train_set, tag=tag, mask_fn=square_mask_fn(side),
                                             progress=not args.no_progress)
         run = run_columns([(learner, run_path)])
@@ -319,10 +336,10 @@ def main(argv=None) -> list[dict]:
         if learner.steps:  # test-time procedures of a chain sampler
             runs += [(budget, proc, proc.suffix()) for proc in extra]
         for steps, proc, suffix in runs:
-            outputs = {name: inpaint_all(learner, images, masks[name], seed=cfg.seed * 1000 + 100 + k,
+            outputs = {name: inpaint_all(learner, images, masks[name], seed=args.mask_seed * 1000 + 100 + k,
                                          budget=steps or None, proc=proc) for k, name in enumerate(MASK_NAMES)}
             rows += score(mcfg, args, method, images, masks, outputs, prov, n_test, suffix, experiment=experiment,
-                          run=run)
+                          run=run, panels=seed == cfg.seed)
     path = write_results(args.out, experiment, rows)
     print(f"wrote {path}")
     return rows

@@ -355,7 +355,9 @@ a reproduction**, and the paper's values beside them are for orientation only. A
 paper's is named as a stand-in. Under each block, the paper's orderings are checked from the intervals:
 *holds* when the intervals separate in the claimed direction, *does not hold* when they separate the other
 way, *cannot tell* when they overlap; for "≈", *holds* when they overlap. An interval over seeds and label
-draws is Student-t (with 2 values it is 6.5 times wider than mean ± 1.96·sd/√2); where both cells have rows
+draws is Student-t (with 2 values it is 6.5 times wider than mean ± 1.96·sd/√2); a cell that pools training
+runs of a mean over test images adds that t interval over the runs and the images' interval in quadrature.
+Where both cells have rows
 of the same seeds (the same labeled images), the verdict is read from the interval of their paired
 difference instead, which leaves out what a label draw moves in both. Where a learned cell pools
 several training runs (seeds), a verdict also needs every run's mean on its side, else *cannot tell*; one that

@@ -106,11 +106,26 @@ def mean_interval(v: pd.Series) -> Stat:
     return Stat(mean, mean - half, mean + half, len(v), sd)
 
 
+def pooled_interval(v: pd.Series, halves: pd.Series) -> Stat:
+    """Mean of n ≥ 2 runs' values v, each a mean over the same test images with an interval of half-width
+    `halves` over them: the half-width adds the t interval over the runs and the runs' mean image half-width
+    in quadrature, √(h_runs² + h_images²), since a new seed and a new draw of test images each move the mean.
+    Two runs that happen to agree thus keep at least the test images' interval."""
+    spread = mean_interval(v)
+    half = math.hypot(spread.value - spread.low, float(halves.mean()))
+    return Stat(spread.value, spread.value - half, spread.value + half, len(v), spread.sd)
+
+
 def summarise(rows: pd.DataFrame) -> Stat | None:
-    """Several rows (seeds, label draws): mean_interval; one row: its value and interval."""
+    """Several rows (seeds, label draws): mean_interval; one row: its value and interval. Several rows that
+    each carry an interval of their own (training seeds of a task whose rows are means over test images, with
+    a bootstrap interval over them) are pooled by pooled_interval."""
     v = rows.value.astype(float).dropna()
     if v.empty:
         return None
+    own = rows.loc[v.index, ["ci_low", "ci_high"]].apply(pd.to_numeric, errors="coerce") if "ci_low" in rows else None
+    if len(v) > 1 and own is not None and own.notna().all(axis=None):
+        return pooled_interval(v, (own.ci_high - own.ci_low) / 2)
     if len(v) > 1:
         return mean_interval(v)
     r = rows.loc[v.index[0]]

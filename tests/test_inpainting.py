@@ -212,3 +212,35 @@ def test_procedure_chosen_on_validation():
     assert chosen_on_validation(table, "multigrid", cfg) == Procedure(chains=4)
     assert chosen_on_validation(rows("", 0.05) + rows("|chains=4", 0.08), "multigrid", cfg) is None
     assert chosen_on_validation(table, "pcd", cfg) is None
+
+
+def test_training_seeds_share_the_test_masks_and_noise(tmp_path):
+    """--train-seeds 2 scores a second model on the very masks of the first; the masks come from --mask-seed,
+    not from the training seed, so a run with --seed 1 alone sees them too; a second seed is added without
+    retraining the first; another --mask-seed draws other masks."""
+    from tasks.inpainting import main
+    base = ["--methods", "cd1", "--n-iters", "2", "--batch-size", "8", "--steps-per-grid", "2", "--test-steps", "4",
+            "--n-test-images", "8", "--runs", str(tmp_path / "runs"), "--no-progress"]
+
+    def table(out, *extra):
+        rows = main([*base, "--out", str(tmp_path / out), *extra])
+        return {(r["method"], r["setting"], r["metric"], str(r["seed"])): r for r in rows}
+
+    one = table("one")
+    runs_before = sorted(os.listdir(tmp_path / "runs"))
+    two = table("two", "--train-seeds", "2")
+    assert len(os.listdir(tmp_path / "runs")) == len(runs_before) + 1  # seed 0 reused, seed 1 trained
+    assert {k[3] for k in two if k[0] == "cd1"} == {"0", "1"} and {k[3] for k in two if k[0] == "biharmonic"} == {"0"}
+    for key, row in one.items():  # seed 0's rows and the floors are the same numbers again
+        assert float(two[key]["value"]) == float(row["value"]) and two[key]["run"] == row["run"]
+    frac = lambda t, seed: [t[("cd1", m, "missing_fraction", seed)]["value"] for m in ("square", "doodle", "pepper")]  # noqa: E731
+    assert frac(two, "0") == frac(two, "1")
+    mae = lambda t, seed, m="square": float(t[("cd1", m, "mae_masked", seed)]["value"])  # noqa: E731
+    assert mae(two, "0") != mae(two, "1") and two[("cd1", "square", "mae_masked", "1")]["run"] != one[
+        ("cd1", "square", "mae_masked", "0")]["run"]
+    alone = table("alone", "--seed", "1", "--no-floors")  # the second seed on its own: same masks, same numbers
+    assert float(alone[("cd1", "square", "mae_masked", "1")]["value"]) == mae(two, "1")
+    other = table("other", "--mask-seed", "3", "--no-floors")
+    assert frac(other, "0")[2] != frac(one, "0")[2]  # other pepper masks
+    with pytest.raises(ValueError, match="--train-seeds 0"):
+        main([*base, "--out", str(tmp_path / "bad"), "--train-seeds", "0"])

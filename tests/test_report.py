@@ -382,3 +382,23 @@ def test_a_value_that_rounds_to_zero_is_shown_without_a_sign():
     assert [two(v) for v in (-0.004, -0.0, 0.004, -0.005001, -3.2)] == ["0.00", "0.00", "0.00", "-0.01", "-3.20"]
     spec = next(t for t in report.TABLES if t.key == "svhn_l2svm")
     assert report.fmt_stat(spec, Stat(-0.001, -3.18, 3.18)) == "0.00 [-3.18, 3.18]"
+
+
+def test_training_runs_of_a_per_image_mean_keep_the_image_interval():
+    """Two training seeds of an inpainting cell (each row a mean over the same test images with a bootstrap
+    interval): the pooled interval adds the spread over the runs to the images' interval, so two runs that
+    agree keep the images' width, and two that differ get a wider one than a t interval over runs alone."""
+    from tasks.tables import mean_interval, summarise
+    rows = lambda values, half: pd.DataFrame({"value": values, "ci_low": [v - half for v in values],  # noqa: E731
+                                              "ci_high": [v + half for v in values]})
+    agree = summarise(rows([0.10, 0.10], 0.005))
+    assert agree.value == pytest.approx(0.10) and agree.n == 2
+    assert (agree.low, agree.high) == (pytest.approx(0.095), pytest.approx(0.105))
+    apart = summarise(rows([0.10, 0.12], 0.005))
+    runs_only = mean_interval(pd.Series([0.10, 0.12]))
+    assert apart.value == pytest.approx(0.11) and apart.low < runs_only.low and apart.high > runs_only.high
+    assert apart.high - apart.value == pytest.approx(np.hypot(runs_only.high - 0.11, 0.005))
+    bare = summarise(pd.DataFrame({"value": [0.10, 0.12], "ci_low": [None, None], "ci_high": [None, None]}))
+    assert (bare.low, bare.high) == (runs_only.low, runs_only.high)  # label draws: the t interval as before
+    one = summarise(rows([0.10], 0.005))
+    assert (one.low, one.high) == (pytest.approx(0.095), pytest.approx(0.105))
