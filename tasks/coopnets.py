@@ -4,7 +4,8 @@
    DCGAN column, the suite's DCGAN (repro.baselines) on the same training faces for the same iterations.
 2. On the first --n-test-images test faces (the paper: 100), place one square of side M (M20, M30, M40 at 64×64;
    at other sizes the side scales with the image: round(M·size/64)) at a uniformly random position, the same
-   masks for every method (drawn from --seed).
+   masks for every method and every training seed (drawn from --mask-seed, default 0, which also seeds the
+   inference noise and the bootstrap; learned rows carry their training seed --seed, floors --mask-seed).
 3. Completion: X inferred by --infer-steps (1,000) Langevin steps on the observed pixels only, from N(0, I)
    (repro.coopnets.infer_latent: step --infer-step-size, σ = coop_g_sigma), the missing pixels from g(X).
 4. Error: the suite's inpainting metrics (tasks.inpainting.image_metrics, repro.metrics): mae_masked is the
@@ -70,6 +71,9 @@ def build_parser():
     parser.add_argument("--methods", nargs="+", choices=[*LEARNED, *FLOORS], default=[*LEARNED, *FLOORS],
                         help="columns to compute (default: all)")
     parser.add_argument("--n-panels", type=int, default=8, help="test images shown per panel")
+    parser.add_argument("--mask-seed", type=int, default=0,
+                        help="seed of the test masks and the inference noise, shared by every method and training "
+                             "seed (default 0)")
     return parser
 
 
@@ -101,13 +105,14 @@ def complete_all(learner, images: torch.Tensor, mask: torch.Tensor, *, steps: in
     return torch.cat(outs)
 
 
-def score(cfg, method: str, images, masks, outputs, prov, run: dict | None = None) -> list[dict]:
-    """Result rows of one method: each metric of tasks.inpainting.image_metrics, per mask, with its interval."""
+def score(cfg, method: str, images, masks, outputs, prov, run: dict | None = None, boot_seed: int = 0) -> list[dict]:
+    """Result rows of one method: each metric of tasks.inpainting.image_metrics, per mask, with its interval
+    (a bootstrap over the images seeded by boot_seed); the rows carry cfg.seed."""
     rows = []
     for name, out in outputs.items():
         values = image_metrics(images, out, masks[name], cfg.pixel_max)
         rows += [result_row(cfg, experiment=EXPERIMENT, method=method, setting=name, metric=metric,
-                            value=float(values[metric].mean()), ci=bootstrap_ci(values[metric], seed=cfg.seed),
+                            value=float(values[metric].mean()), ci=bootstrap_ci(values[metric], seed=boot_seed),
                             n_images=len(images), prov=prov, **(run or {})) for metric in METRICS]
         print(f"{method:>10} {name}: error {float(values['mae_masked'].mean()):.4f}")
     return rows
@@ -133,19 +138,23 @@ def main(argv=None) -> list[dict]:
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
     n_test = min(args.n_test_images, len(test_set))
     images = test_set.batch(torch.arange(n_test), pixel_max=cfg.pixel_max, dtype=cfg.dtype())  # (N, C, H, W)
-    masks = test_masks(n_test, cfg.image_size, cfg.seed)
+    if args.mask_seed < 0:
+        raise ValueError(f"--mask-seed {args.mask_seed} must be at least 0")
+    masks = test_masks(n_test, cfg.image_size, args.mask_seed)
     os.makedirs(args.out, exist_ok=True)
     prov, rows, n_show = provenance(cfg.torch_device()), [], min(args.n_panels, n_test)
     for method in args.methods:
         if method in FLOORS:
             outputs = {k: FLOORS[method](images, m.to(images.dtype), cfg.pixel_max) for k, m in masks.items()}
-            rows += score(cfg, method, images, masks, outputs, prov)
+            rows += score(dataclasses.replace(cfg, seed=args.mask_seed), method, images, masks, outputs, prov,
+                          boot_seed=args.mask_seed)
         else:
             mcfg = dataclasses.replace(cfg, method=method)
             learner, path = trained_learner(mcfg, args.runs, train_set, progress=not args.no_progress)
             outputs = {k: complete_all(learner, images, m, steps=args.infer_steps, step_size=args.infer_step_size,
-                                       seed=cfg.seed * 1000 + 200 + j) for j, (k, m) in enumerate(masks.items())}
-            rows += score(mcfg, method, images, masks, outputs, prov, run_columns([(learner, path)]))
+                                       seed=args.mask_seed * 1000 + 200 + j) for j, (k, m) in enumerate(masks.items())}
+            rows += score(mcfg, method, images, masks, outputs, prov, run_columns([(learner, path)]),
+                          boot_seed=args.mask_seed)
             if method == "coopnets":
                 save_samples(learner, os.path.join(args.out, "coopnets_samples.png"), n_show)
         for k, out in outputs.items():

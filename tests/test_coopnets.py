@@ -135,3 +135,25 @@ def test_report_reads_coopnets_rows_without_torch_columns_missing():
     rws, cols = spec.layout(pd.DataFrame(columns=["metric", "setting"]))
     assert [r.paper for r in rws] == ["M20", "M30", "M40"]
     assert [c.paper for c in cols] == ["CoopNets", "DCGAN", "interp-6", "MRF-l2", "MRF-l1"]
+
+
+def test_completion_masks_come_from_the_mask_seed_not_the_training_seed(tmp_path):
+    """A second training seed (--seed 1) is scored on the very masks of the first; --mask-seed draws others.
+    Floors carry the mask seed, learned rows their training seed."""
+    from tasks import coopnets
+    base = ["--profile", "smoke", "--no-progress", "--runs", str(tmp_path / "runs"), "--n-iters", "1",
+            "--n-test-images", "6", "--infer-steps", "2", "--methods", "dcgan", "biharmonic"]
+
+    def table(name, *extra):
+        rows = coopnets.main([*base, "--out", str(tmp_path / name), *extra])
+        return {(r["method"], r["setting"], r["metric"]): r for r in rows}
+
+    first, second, other = table("a"), table("b", "--seed", "1"), table("c", "--mask-seed", "2")
+    key = ("biharmonic", "M30", "mae_masked")
+    assert first[key]["value"] == second[key]["value"] and first[key]["seed"] == second[key]["seed"] == 0
+    assert other[key]["value"] != first[key]["value"] and other[key]["seed"] == 2
+    learned = ("dcgan", "M30", "mae_masked")
+    assert (first[learned]["seed"], second[learned]["seed"]) == (0, 1)
+    assert first[learned]["run"] != second[learned]["run"]
+    with pytest.raises(ValueError, match="--mask-seed -1"):
+        coopnets.main([*base, "--out", str(tmp_path / "bad"), "--mask-seed", "-1"])
