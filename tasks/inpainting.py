@@ -48,8 +48,9 @@ Choices the paper leaves open (ours):
   seeded from --mask-seed and the mask's index, the same for every model (common random numbers).
 - Training seeds: --train-seeds N learns each method N times, with seeds --seed, --seed+1, ...; each
   model is scored on the same images, masks and test noise, its rows carrying its training seed
-  (floors carry --mask-seed). The report then pools a method's runs with a t interval over them and
-  checks each ordering against every run.
+  (floors carry --mask-seed). The report pools a method's runs (the t interval over them and the test
+  images' bootstrap interval, added in quadrature: tasks.tables.pooled_interval) and checks each ordering
+  against every run.
 - Test set: the first --n-test-images images of the dataset's (seeded, random) test split:
   1,000 in the paper profile (the paper's 1,000 random CelebA faces), all 20 embedded LFW test
   faces in the smoke profile. Batches have the training batch size, since batch norm uses
