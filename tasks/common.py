@@ -4,7 +4,8 @@ Result CSVs (``results/<experiment>.csv``) have exactly ``RESULT_COLUMNS``: one 
 (experiment, method, setting, seed, metric) with its value, an optional interval, and
 provenance (profile, dataset, number of images, device, commit, date, and for a number from a
 trained model its run folder and iteration count). Writing merges with rows already there (same
-key → replaced), atomically and under a lock, so concurrent tasks writing one CSV lose no rows.
+key → replaced, unless the new row reproduces the old one's value exactly: then the old row and its
+commit and date stay), atomically and under a lock, so concurrent tasks writing one CSV lose no rows.
 """
 from __future__ import annotations
 
@@ -92,18 +93,29 @@ def run_columns(learned) -> dict:
     return {"run": "+".join(runs), "iterations": iters[0] if len(iters) == 1 else "+".join(map(str, iters))}
 
 
+# A new row whose key and these columns equal an existing row's reproduces that number: the existing row
+# stays, with the commit and date that first produced it (e.g. a task re-reading a cached model).
+REPRODUCED_COLUMNS = ("value", "ci_low", "ci_high", "n_images", "device", "run", "iterations")
+
+
 def write_results(out_dir: str, experiment: str, rows: list[dict]) -> str:
     """Merge rows into out_dir/<experiment>.csv (same key → replaced), atomically, holding an exclusive
     lock on out_dir/<experiment>.csv.lock so that concurrent writers (other tasks) do not drop rows.
-    Rows without the run and iterations columns (older CSVs, rows built by hand) get them empty."""
+    A row that reproduces an existing one exactly (REPRODUCED_COLUMNS) keeps the existing row and its
+    provenance in place. Rows without the run and iterations columns (older CSVs, rows built by hand) get
+    them empty."""
     path = os.path.join(out_dir, f"{experiment}.csv")
     os.makedirs(out_dir, exist_ok=True)
     with open(path + ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         old = [{c: r.get(c) or "" for c in RESULT_COLUMNS} for r in read_csv(path)] if os.path.exists(path) else []
         key = lambda r: tuple(str(r[k]) for k in RESULT_KEY)  # noqa: E731
-        new_keys = {key(r) for r in rows}
-        merged = [r for r in old if key(r) not in new_keys] + [{"run": "", "iterations": "", **r} for r in rows]
+        rows = [{"run": "", "iterations": "", **r} for r in rows]
+        by_key = {key(r): r for r in rows}
+        kept = {key(r) for r in old if key(r) in by_key
+                and all(str(by_key[key(r)][c]) == r[c] for c in REPRODUCED_COLUMNS)}
+        merged = [r for r in old if key(r) not in by_key or key(r) in kept]
+        merged += [r for r in rows if key(r) not in kept]
         write_csv(path, merged, RESULT_COLUMNS)
     return path
 

@@ -367,3 +367,27 @@ def test_reusing_a_run_trained_by_other_code_warns_with_the_changed_files(tmp_pa
     (run / "run_info.json").write_text(json.dumps({"commit": sha, "sessions": sessions}))
     assert warn_if_other_code(str(run), cwd=str(repo)) == ["repro/learner.py"]
     assert f"trained at commit {sha}, {new}" in capsys.readouterr().out
+
+
+def test_a_reproduced_row_keeps_its_first_provenance_and_a_changed_one_is_replaced(tmp_path):
+    from repro.config import get_config
+    from tasks.common import result_row, write_results
+
+    cfg = get_config("smoke")
+
+    def row(method, value, commit, ci=(0.05, 0.15)):
+        return result_row(cfg, experiment="inpainting", method=method, setting="square", metric="mae",
+                          value=value, ci=ci, n_images=20, run=f"run-{method}", iterations=400,
+                          prov={"device": "cpu", "commit": commit, "date": f"date-{commit}"})
+    write_results(str(tmp_path), "inpainting", [row("cd1", 0.1 / 3, "old"), row("multigrid", 0.2, "old"),
+                                                row("pcd", 0.3, "old")])
+    # re-read cached models at a new commit: cd1 reproduced bit for bit, multigrid's value moved,
+    # pcd's interval moved
+    write_results(str(tmp_path), "inpainting", [row("cd1", 0.1 / 3, "new"), row("multigrid", 0.2 + 1e-12, "new"),
+                                                row("pcd", 0.3, "new", ci=(0.05, 0.16))])
+    rows = {r["method"]: r for r in read_csv(str(tmp_path / "inpainting.csv"))}
+    assert len(rows) == 3
+    assert (rows["cd1"]["commit"], rows["cd1"]["date"], float(rows["cd1"]["value"])) == ("old", "date-old", 0.1 / 3)
+    assert rows["multigrid"]["commit"] == "new" and float(rows["multigrid"]["value"]) == 0.2 + 1e-12
+    assert rows["pcd"]["commit"] == "new" and float(rows["pcd"]["ci_high"]) == 0.16
+    assert list(rows) == ["cd1", "multigrid", "pcd"]  # the kept row stays in place, replaced ones follow
