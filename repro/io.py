@@ -190,9 +190,12 @@ def changed_since(commit: str, paths: tuple[str, ...] = ("repro",), cwd: str | N
 
 
 def device_name(device: torch.device) -> str:
+    """The device as provenance: the GPU's name, or the CPU's core count and the torch threads this process uses
+    (one thread instead of two changes the order of float sums, which training amplifies into another result)."""
     if device.type == "cuda":
         return "cuda:" + torch.cuda.get_device_name(device)
-    return f"cpu:{os.cpu_count()}cores"
+    threads = torch.get_num_threads()
+    return f"cpu:{os.cpu_count()}cores/{threads}thread{'' if threads == 1 else 's'}"
 
 
 def provenance(device: torch.device) -> dict:

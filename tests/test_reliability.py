@@ -13,7 +13,7 @@ from PIL import Image
 
 from repro.data import load_dataset
 from repro.engine import train
-from repro.io import append_csv, atomic_save_image, atomic_write_bytes, read_csv
+from repro.io import append_csv, atomic_save_image, atomic_write_bytes, provenance, read_csv
 from repro.langevin import NonFiniteError
 
 
@@ -391,3 +391,18 @@ def test_a_reproduced_row_keeps_its_first_provenance_and_a_changed_one_is_replac
     assert rows["multigrid"]["commit"] == "new" and float(rows["multigrid"]["value"]) == 0.2 + 1e-12
     assert rows["pcd"]["commit"] == "new" and float(rows["pcd"]["ci_high"]) == 0.16
     assert list(rows) == ["cd1", "multigrid", "pcd"]  # the kept row stays in place, replaced ones follow
+
+
+def test_cpu_provenance_names_the_torch_threads_of_the_process():
+    # One thread instead of two reorders the float sums and moves trained results as much as a new seed does:
+    # the device column must tell such runs apart.
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = provenance(torch.device("cpu"))["device"]
+        torch.set_num_threads(2)
+        two = provenance(torch.device("cpu"))["device"]
+    finally:
+        torch.set_num_threads(before)
+    assert one.startswith("cpu:") and one.endswith("/1thread"), one
+    assert two.endswith("/2threads") and one != two, two
