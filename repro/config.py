@@ -21,6 +21,7 @@ import torch
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 AUTOCASTS = ("none", "bf16")
+BATCHNORMS = ("global", "local")  # batch statistics of data-parallel runs (repro.dist)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,13 @@ class Config:
     compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
     channels_last: bool = False  # channels-last memory format for networks and chains
     autocast: str = "none"  # none | bf16: networks in bfloat16 autocast while sampling (CUDA); updates stay fp32
-    tf32: bool = False  # CUDA: allow TF32 in matmuls and convolutions (off: exact float32)
+    tf32: bool = True  # CUDA: TF32 in convolutions and matmuls (10-bit mantissa inputs, float32 sums; about 4×
+    # faster on Ampere and later); off: exact float32. No effect on the CPU. Recorded in the rows' device column
+    batchnorm: str = "global"  # data-parallel runs (torchrun): global: batch statistics over the whole batch, as in one
+    # process (2 collectives per batch-norm layer per Langevin step); local: each process's own share (no collective
+    # while sampling, but another model: statistics of B/N images). No effect in one process
+    deterministic: bool = False  # CUDA: deterministic kernels (cuDNN, cuBLAS workspace, torch's deterministic
+    # algorithms) so that a resumed run repeats the same GPU's run bit for bit; slower. The CPU is deterministic
 
     def clip(self) -> tuple[float, float] | None:
         if self.clip_min is None or self.clip_max is None:
@@ -152,8 +159,10 @@ class Config:
         return cls(**d)
 
 
-# Fields added after runs were made (issue 16, companion papers) → their defaults; see Config.to_dict
-LATER_FIELDS = {f.name: f.default for f in dataclasses.fields(Config) if f.name.startswith(("coop_", "gcn_"))}
+# Fields added after runs were made (issue 16, companion papers; deterministic), and tf32, whose default
+# changed from False to True (issue 29) → their defaults; see Config.to_dict
+LATER_FIELDS = {f.name: f.default for f in dataclasses.fields(Config)
+                if f.name.startswith(("coop_", "gcn_")) or f.name in ("tf32", "deterministic", "batchnorm")}
 
 
 # --- ranges of the settings (Config.validate) ---------------------------------------------
@@ -176,7 +185,8 @@ def _range_problems(cfg: Config) -> list[str]:
                 "coop_sigma", "coop_lr", "coop_g_lr", "coop_g_sigma")
     unit = {"beta1": (0, 1, False), "gan_beta1": (0, 1, False), "ce_rec_weight": (0, 1, True)}
     named = {"precision": tuple(PRECISIONS), "compile_mode": COMPILE_MODES, "autocast": AUTOCASTS,
-             "gcn_net": ("texture", "object"), "gcn_start": ("persistent", "observed")}
+             "gcn_net": ("texture", "object"), "gcn_start": ("persistent", "observed"),
+             "batchnorm": BATCHNORMS}
     out = []
     for name, low in at_least.items():
         if getattr(cfg, name) < low:

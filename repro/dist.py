@@ -7,9 +7,13 @@ keeps the N-process run equal to the 1-process run, up to floating-point roundin
 
 - Batch norm uses batch statistics everywhere (repro.models), also inside Langevin dynamics, so
   the statistics are those of the global batch: ``BatchNorm2d`` all-reduces each channel's count,
-  sum and centred sum of squares (one collective per layer, in float64), differentiably, so the
-  Langevin gradient and the parameter gradient include the coupling through the statistics
-  exactly as in one process. (``torch.nn.SyncBatchNorm`` does this on GPUs only.)
+  sum and centred sum of squares (one collective per layer in the forward pass, in float64, and one
+  for their gradient in the backward pass), so the Langevin gradient and the parameter gradient
+  include the coupling through the statistics exactly as in one process. (``torch.nn.SyncBatchNorm``
+  does this on GPUs only.) That is 2 collectives per batch-norm layer per Langevin step: 647 per
+  paper iteration (tests/test_distributed.py counts them). ``--batchnorm local`` takes each process's
+  own statistics instead (7 collectives per iteration, none while sampling), which is another model:
+  statistics of B/N images; it is recorded in the run's config, so such runs never mix with global ones.
 - Random draws (Langevin noise, DCGAN latents, training masks) are made for the global batch from
   the one generator every process holds in the same state, and each process keeps its shard.
 - Gradients are averaged over processes (one all-reduce per network) before each optimiser step,
@@ -28,12 +32,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 
 _SHARDED = False  # True inside data_parallel(): the batch dimension is split over the processes
+_GLOBAL_BN = True  # inside data_parallel(): batch norm over the global batch (Config.batchnorm "global")
 
 
 def world_size() -> int:
@@ -58,10 +64,52 @@ def setup(device: torch.device) -> None:
 
 
 def local_device(device: torch.device) -> torch.device:
-    """The device of this process: on CUDA, GPU LOCAL_RANK."""
-    if device.type == "cuda" and device.index is None and world_size() > 1:
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    """The device of this process. Under torchrun with several processes a CUDA device is GPU LOCAL_RANK,
+    whatever index --device names (``--device cuda:0`` would put every process on GPU 0, which NCCL refuses);
+    a note says so when the index named differs."""
+    if device.type == "cuda" and world_size() > 1:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if device.index is not None and device.index != local and is_main():
+            print(f"note: --device {device} under torchrun: each process uses GPU LOCAL_RANK (this one cuda:{local}); "
+                  f"choose the GPUs with CUDA_VISIBLE_DEVICES", file=sys.stderr, flush=True)
+        return torch.device("cuda", local)
     return device
+
+
+def teardown() -> None:
+    """Leave the process group (at the end of a task or run), so that no process exits holding it."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def on_main(fn, *args, **kwargs):
+    """fn(*args, **kwargs) on rank 0 alone, its result or its error handed to every process.
+
+    A check or a decision that only rank 0 makes (a folder is writable, a run folder holds a finished run)
+    then holds, or fails with the same error, on every process alike: no process goes on to a collective
+    that the others never reach (they would wait out the backend's timeout). The result must pickle; one
+    process (or no process group): just fn(*args, **kwargs)."""
+    if world_size() == 1 or not dist.is_initialized():
+        return fn(*args, **kwargs)
+    box = [None]
+    if is_main():
+        try:
+            box[0] = ("ok", fn(*args, **kwargs))
+        except Exception as err:  # handed to every process, then raised on each
+            box[0] = ("error", err)
+    dist.broadcast_object_list(box, src=0)
+    kind, value = box[0]
+    if kind == "error":
+        raise value
+    return value
+
+
+def all_true(flags: torch.Tensor) -> torch.Tensor:
+    """(k,) bool flags → (k,) bool: each flag true on every process (flags itself outside data_parallel).
+    One collective, no host sync."""
+    if not active():
+        return flags
+    return gather(flags.reshape(1, -1).int()).all(dim=0)
 
 
 def active() -> bool:
@@ -69,16 +117,18 @@ def active() -> bool:
 
 
 @contextlib.contextmanager
-def data_parallel():
-    """Inside this block (training iterations), batches are sharded across the processes."""
-    global _SHARDED
+def data_parallel(batchnorm: str = "global"):
+    """Inside this block (training iterations), batches are sharded across the processes; batchnorm "global"
+    takes batch-norm statistics over the global batch, "local" over each process's share (Config.batchnorm)."""
+    global _SHARDED, _GLOBAL_BN
     if world_size() > 1 and not dist.is_initialized():
         raise RuntimeError("data_parallel: WORLD_SIZE > 1 but no process group; call repro.dist.setup first")
-    old, _SHARDED = _SHARDED, True
+    old, _SHARDED = (_SHARDED, _GLOBAL_BN), True
+    _GLOBAL_BN = batchnorm == "global"
     try:
         yield
     finally:
-        _SHARDED = old
+        _SHARDED, _GLOBAL_BN = old
 
 
 def shard(x: torch.Tensor) -> torch.Tensor:
@@ -150,8 +200,9 @@ class BatchNorm2d(nn.BatchNorm2d):
     @torch.compiler.disable
     def _global_forward(self, x: torch.Tensor) -> torch.Tensor:  # x (B_local, C, H, W)
         n = x.numel() // x.shape[1]  # per-channel count on this process
-        m = x.mean(dim=(0, 2, 3))  # local mean (C,)
-        m2 = ((x - m.view(1, -1, 1, 1)) ** 2).sum(dim=(0, 2, 3))  # local centred sum of squares
+        xf = x.to(torch.promote_types(x.dtype, torch.float32))  # float32 at least, also under bf16 autocast
+        m = xf.mean(dim=(0, 2, 3))  # local mean (C,)
+        m2 = ((xf - m.view(1, -1, 1, 1)) ** 2).sum(dim=(0, 2, 3))  # local centred sum of squares
         m, m2 = m.double(), m2.double()
         # Chan et al.'s pooled moments: N, Σ n m_r, Σ (M2_r + n m_r²); float64 keeps N μ² from cancelling
         tot = _AllReduceSum.apply(torch.cat([n * m, m2 + n * m ** 2, m.new_full((1,), float(n))]))
@@ -159,11 +210,11 @@ class BatchNorm2d(nn.BatchNorm2d):
         count = tot[-1]
         mean = tot[:c] / count
         var = (tot[c:2 * c] / count - mean ** 2).clamp_min(0)  # biased, as batch norm normalises
-        scale = (var + self.eps).rsqrt().to(x.dtype)
-        y = (x - mean.to(x.dtype).view(1, -1, 1, 1)) * scale.view(1, -1, 1, 1)
-        return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        scale = (var + self.eps).rsqrt().to(xf.dtype)
+        y = (xf - mean.to(xf.dtype).view(1, -1, 1, 1)) * scale.view(1, -1, 1, 1)
+        return (y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)).to(x.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if active():
+        if active() and _GLOBAL_BN:
             return self._global_forward(x)
         return super().forward(x)

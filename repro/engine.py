@@ -30,7 +30,8 @@ from repro.trainable import Trainable
 
 LOG_COLUMNS = ["iteration", "grid", "size", "f_obs", "f_syn", "grad_l1", "loss", "lr", "seconds"]
 # Config fields that may change when a run is resumed; any other change is refused.
-RESUMABLE_CHANGES = {"n_iters", "checkpoint_every", "n_show"}
+RESUMABLE_CHANGES = {"n_iters", "checkpoint_every", "n_show",
+                     "device"}  # a run moves between devices (CPU ↔ GPU); each session's device is in run_info.json
 
 
 class BatchOrder:
@@ -151,27 +152,30 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
     cfg.validate()  # every setting in range before any work
     if cfg.n_iters < 1:
         raise ValueError(f"n_iters is {cfg.n_iters}: training needs at least one iteration (--n-iters 1 or more)")
-    if dist.is_main():
-        check_writable(out_dir, "--out")
     device, dtype = dist.local_device(cfg.torch_device()), cfg.dtype()
     if build is None:
         check_method(cfg.method)  # fail fast on an unknown name
     speed.check(cfg)
     n_proc, main = dist.world_size(), dist.is_main()
     if cfg.batch_size % n_proc:
-        raise ValueError(f"batch size {cfg.batch_size} does not split evenly over {n_proc} processes")
+        fits = [k for k in range(2, min(cfg.batch_size, 64) + 1) if cfg.batch_size % k == 0]
+        raise ValueError(f"batch size {cfg.batch_size} does not split evenly over {n_proc} processes; with this "
+                         f"batch size run {', '.join(map(str, fits))} processes (or spread independent runs over "
+                         f"the GPUs instead: tools.spread)")
     dist.setup(device)
+    # checks and decisions that rank 0 makes are handed to every process (dist.on_main): an error raises on all
+    dist.on_main(check_writable, out_dir, "--out")
     train_set = train_set if train_set is not None else load_dataset(cfg, "train")
     if train_set.images.shape[-1] != cfg.image_size:
         raise ValueError(f"training images are {train_set.images.shape[-1]}px, config says {cfg.image_size}")
     if cfg.batch_size > len(train_set):
         raise ValueError(f"batch size {cfg.batch_size} exceeds the {len(train_set)} training images of "
                          f"{train_set.name}; use --batch-size {len(train_set)} or less")
-    ckpt = _open_run(cfg, out_dir, resume) if main else None
-    if n_proc > 1:  # rank 0 has checked and created the run folder; the others read its checkpoint
-        torch.distributed.barrier()
-        if resume and not main:
-            ckpt = load_checkpoint(os.path.join(out_dir, "checkpoint.pt"))
+    opened = {}
+    dist.on_main(lambda: opened.update(ckpt=_open_run(cfg, out_dir, resume)))  # rank 0 checks and creates the run
+    ckpt = opened.get("ckpt")
+    if resume and not main:  # the others read the checkpoint rank 0 has checked
+        ckpt = load_checkpoint(os.path.join(out_dir, "checkpoint.pt"))
     learner = initial_learner(cfg, train_set.channels, len(train_set), build=build, device=device)
     start, log = 0, []  # log: the rows since the last checkpoint
     if ckpt is not None:
@@ -188,7 +192,7 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
     samples = None
     for t in bar:
         tic = time.perf_counter()
-        with dist.data_parallel():
+        with dist.data_parallel(cfg.batchnorm):
             idx = dist.shard(order.indices(t))  # this process's share of the global batch
             x = train_set.batch(idx, pixel_max=cfg.pixel_max, dtype=dtype, device=device)  # (B/n_proc, C, H, W)
             mask = None
@@ -240,7 +244,8 @@ def load_learner(out_dir: str, device: str | None = None, build=None) -> Trainab
     cfg = Config.from_dict(ckpt["config"])
     if device is not None:
         cfg = Config.from_dict({**cfg.to_dict(), "device": device})
-    learner = (build or make_learner)(cfg, ckpt["channels"], ckpt["n_train"]).to_device(cfg.torch_device(), cfg.dtype())
+    device = dist.local_device(cfg.torch_device())  # under torchrun: this process's GPU
+    learner = (build or make_learner)(cfg, ckpt["channels"], ckpt["n_train"]).to_device(device, cfg.dtype())
     learner.restore(ckpt)
     return learner
 
@@ -281,12 +286,18 @@ def trained_learner(cfg: Config, runs_root: str, train_set: ImageSet, *, tag: st
     tag: names what the settings in cfg do not (the training mask, the unsupervised set, ...).
     callback: `train`'s per-iteration callback, for the iterations trained here."""
     path = run_dir(cfg, runs_root, tag)
-    ckpt = os.path.join(path, "checkpoint.pt")
     kw = dict(train_set=train_set, mask_fn=mask_fn, progress=progress, build=build, callback=callback)
-    if os.path.exists(ckpt):
-        warn_if_other_code(path)
-        done = load_checkpoint(ckpt)["iteration"] >= cfg.n_iters
-        if done:
-            return load_learner(path, device=cfg.device, build=build), path
-        return train(cfg, path, resume=True, **kw), path
-    return train(cfg, path, **kw), path
+    action = dist.on_main(_cached_action, cfg, path)  # decided once, by rank 0, for every process
+    if action == "load":
+        return load_learner(path, device=cfg.device, build=build), path
+    return train(cfg, path, resume=action == "resume", **kw), path
+
+
+def _cached_action(cfg: Config, path: str) -> str:
+    """What trained_learner does with the run folder `path`: "load" a finished run, "resume" a partial one,
+    or "train" a new one."""
+    ckpt = os.path.join(path, "checkpoint.pt")
+    if not os.path.exists(ckpt):
+        return "train"
+    warn_if_other_code(path)
+    return "load" if load_checkpoint(ckpt)["iteration"] >= cfg.n_iters else "resume"

@@ -87,7 +87,10 @@ class GenerativeConvNet(Trainable):
         self.nets = nn.ModuleList([GrowingConvNet(cfg.gcn_net, channels, cfg.image_size, cfg.width)])
         self.opts = [torch.optim.Adam(self.nets[0].parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))]
         self.scheds = [torch.optim.lr_scheduler.LambdaLR(self.opts[0], lambda t: 1.0)]
-        self.chains = torch.zeros(cfg.gcn_chains, channels, cfg.image_size, cfg.image_size)  # centred, on the CPU
+        # (M̃, C, S, S) centred chain states: a buffer, so they live on the device of the net (not in nets: the
+        # checkpoint holds them as the family's extra state)
+        self.register_buffer("chains", torch.zeros(cfg.gcn_chains, channels, cfg.image_size, cfg.image_size),
+                             persistent=False)
 
     @property
     def net(self) -> GrowingConvNet:
@@ -111,11 +114,11 @@ class GenerativeConvNet(Trainable):
         if cfg.gcn_start == "observed":
             y0 = obs
         else:
-            y0 = self.chains.to(obs)
+            y0 = self.chains
         y = langevin(self.net, y0, steps=cfg.steps_per_grid, step_size=cfg.step_size, sigma=cfg.sigma,
                      generator=self.gen)
         if cfg.gcn_start != "observed":
-            self.chains = y.detach().cpu()
+            self.chains = y.detach()
         return y
 
     def train_step(self, x, idx, mask=None):
@@ -143,19 +146,28 @@ class GenerativeConvNet(Trainable):
         return {"chains": self.chains}
 
     def load_extra_state(self, state: dict | None) -> None:
-        self.chains = state["chains"].clone()
+        self.chains = state["chains"].to(self.chains)  # a checkpoint is read onto the CPU
+
+    def sample(self, n: int, generator: torch.Generator | None = None, **_) -> list[torch.Tensor]:
+        """The first n of the M̃ learned chains (Algorithm 1's synthesized images: the generative ConvNet samples by
+        carrying its chains, not by starting new ones), one (n, C, S, S) CPU batch in [0, pixel_max]."""
+        if not 1 <= n <= len(self.chains):
+            raise ValueError(f"the generative ConvNet holds {len(self.chains)} chains (--gcn-chains); asked for {n}")
+        return [self.to_pixels(self.chains[:n]).cpu()]
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """The auto-encoding B_{w,δ}(I) = σ² ∂f/∂I at I (Proposition 3: the mean the one-step chain moves
-        towards), for images x (B, C, H, W) in [0, pixel_max]; returned in the same units."""
-        obs = self.center(x).detach().requires_grad_(True)
+        towards), for images x (B, C, H, W) in [0, pixel_max]; returned in the same units, on x's device."""
+        obs = self.center(x.to(self.net.center)).detach().requires_grad_(True)
         with torch.enable_grad():
             (g,) = torch.autograd.grad(self.net(obs).sum(), obs)
-        return self.to_pixels(self.cfg.sigma ** 2 * g)
+        return self.to_pixels(self.cfg.sigma ** 2 * g).to(x)
 
 
 def reconstruction_error(learner: GenerativeConvNet, x: torch.Tensor) -> torch.Tensor:
-    """(B,) ‖I − B_{w,δ}(I)‖ / ‖I‖ with I the centred image: 1 when the net reconstructs nothing (B = 0)."""
-    obs = learner.center(x)
-    rec = learner.center(learner.reconstruct(x))
-    return (obs - rec).flatten(1).norm(dim=1) / obs.flatten(1).norm(dim=1).clamp_min(1e-12)
+    """(B,) ‖I − B_{w,δ}(I)‖ / ‖I‖ with I the centred image: 1 when the net reconstructs nothing (B = 0).
+    Computed on the learner's device; returned on x's."""
+    xd = x.to(learner.net.center)
+    obs = learner.center(xd)
+    rec = learner.center(learner.reconstruct(xd))
+    return ((obs - rec).flatten(1).norm(dim=1) / obs.flatten(1).norm(dim=1).clamp_min(1e-12)).to(x.device)

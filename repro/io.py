@@ -192,8 +192,10 @@ def changed_since(commit: str, paths: tuple[str, ...] = ("repro",), cwd: str | N
 def device_name(device: torch.device) -> str:
     """The device as provenance: the GPU's name, or the CPU's core count and the torch threads this process uses
     (one thread instead of two changes the order of float sums, which training amplifies into another result)."""
-    if device.type == "cuda":
-        return "cuda:" + torch.cuda.get_device_name(device)
+    if device.type == "cuda":  # with the CUDA math in force (repro.speed.apply_backend_flags)
+        math = "tf32" if torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32 else "fp32"
+        det = "/deterministic" if torch.are_deterministic_algorithms_enabled() else ""
+        return f"cuda:{torch.cuda.get_device_name(device)}/{math}{det}"
     threads = torch.get_num_threads()
     return f"cpu:{os.cpu_count()}cores/{threads}thread{'' if threads == 1 else 's'}"
 

@@ -55,8 +55,8 @@ def langevin(score_fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, 
     sigma: σ of the reference Gaussian; ``float('inf')`` drops the Y/σ² term.
     update_mask: broadcastable to `y`; 1 where pixels move, 0 where they are held.
     clip: optional (low, high) range each step is clamped to (the release clamps to [0, 255]).
-    Raises NonFiniteError if a score or the final sample is not finite (checked once, at the end,
-    so the loop never synchronises with the device).
+    Raises NonFiniteError if the initial batch, a score or the final sample is not finite (checked once,
+    at the end, on every process alike, so the loop never synchronises with the device).
     Inside repro.dist.data_parallel() `y` is this process's shard of the batch: the noise is drawn
     for the global batch and sharded, and score_fn's batch norm takes global statistics.
     """
@@ -65,8 +65,7 @@ def langevin(score_fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, 
     if steps < 0 or step_size <= 0 or not sigma > 0:
         raise ValueError(f"langevin: need steps ≥ 0, step_size > 0, sigma > 0 "
                          f"(got {steps}, {step_size}, {sigma})")
-    if not torch.isfinite(y).all():
-        raise NonFiniteError("langevin: the initial batch has non-finite values")
+    start_finite = torch.isfinite(y).all()  # checked with the rest at the end: no host sync here
     move = None
     if update_mask is not None:
         move = update_mask.to(device=y.device, dtype=torch.bool).expand_as(y)
@@ -89,9 +88,11 @@ def langevin(score_fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, 
                     y_next = torch.where(move, y_next, y.detach())
             y = y_next
     finite &= torch.isfinite(y).all()
-    if dist.active():  # every process makes the same decision
-        finite = dist.gather(finite.view(1).int()).all()
-    if not bool(finite):
+    # one host sync per call, after the loop; every process makes the same decision (data-parallel)
+    start_ok, ok = dist.all_true(torch.stack([start_finite, finite])).tolist()
+    if not start_ok:
+        raise NonFiniteError("langevin: the initial batch has non-finite values")
+    if not ok:
         raise NonFiniteError("langevin: non-finite scores or samples; the energy has diverged "
                              "(try a smaller step size or learning rate)")
     return y.detach()

@@ -269,4 +269,5 @@ def initial_learner(cfg: Config, channels: int, n_train: int, *, build=None, dev
     and construction order give a trained model's very initial weights (the untrained controls)."""
     torch.manual_seed(cfg.seed)  # network initialisation (the same on every process)
     learner = (build or make_learner)(cfg, channels, n_train)
-    return learner.to_device(cfg.torch_device() if device is None else torch.device(device), cfg.dtype())
+    device = dist.local_device(cfg.torch_device()) if device is None else torch.device(device)
+    return learner.to_device(device, cfg.dtype())

@@ -75,8 +75,14 @@ class EnergyNet(nn.Module):
     def feature_maps(self, y: torch.Tensor) -> list[torch.Tensor]:
         self.check_input(y)
         maps, h = [], y
-        for block in self.blocks:
-            h = block(h)
+        for i, block in enumerate(self.blocks):
+            if i == 0 and h.device.type in ("cuda", "cpu") and torch.is_autocast_enabled(h.device.type):
+                # under bf16 autocast (repro.speed) the first convolution stays in the chain's precision: pixels in
+                # [0, 255] have a bf16 spacing of 0.5 to 1 level, about the size of one Langevin step's noise
+                with torch.autocast(h.device.type, enabled=False):
+                    h = block(h)
+            else:
+                h = block(h)
             maps.append(h)
         return maps
 

@@ -11,14 +11,19 @@ the device in question; the presets record the choices.
   plain module, so the compiled graph is never re-traced for parameters that require grad.
   compile_mode "reduce-overhead" adds CUDA graphs.
 - channels_last: networks and chains in channels-last memory format.
-- autocast "bf16": the networks run under bfloat16 autocast while sampling (CUDA); scores and the
-  Langevin update itself stay in the chain's precision, and parameter updates stay in float32.
-- tf32: TF32 matmuls and convolutions on CUDA. Off sets both flags off, so float32 is exact
-  float32 (PyTorch's own default allows TF32 in cuDNN convolutions).
+- autocast "bf16": the networks run under bfloat16 autocast while sampling (on CUDA; on the CPU too, where
+  it is slow, so that the tests and the benchmark can check it); the first convolution
+  (repro.models.EnergyNet), scores, ∂f/∂Y and the Langevin update itself stay in the chain's precision,
+  data-parallel batch-norm statistics in float32 or more, and parameter updates in float32.
+- tf32 (on by default): TF32 matmuls and convolutions on CUDA. Off sets both flags off, so float32 is
+  exact float32.
+- deterministic (off by default): deterministic CUDA kernels, so a GPU run repeats bit for bit on the same
+  GPU model and software; slower. Without it, GPU runs differ in the last bits from run to run.
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 
 import torch
@@ -35,10 +40,17 @@ def check(cfg: Config) -> None:
 
 
 def apply_backend_flags(cfg: Config, device: torch.device) -> None:
-    """Process-wide CUDA flags (TF32). A no-op on the CPU."""
+    """Process-wide CUDA flags: TF32, and deterministic kernels. A no-op on the CPU. repro.io.device_name
+    reads them back into the provenance of every row."""
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
         torch.backends.cudnn.allow_tf32 = cfg.tf32
+        torch.backends.cudnn.deterministic = cfg.deterministic
+        torch.backends.cudnn.benchmark = False  # the algorithm search itself is not repeatable
+        if cfg.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's condition for repeatability
+        # warn_only: an op without a deterministic CUDA kernel warns (naming itself) instead of stopping a run
+        torch.use_deterministic_algorithms(cfg.deterministic, warn_only=True)
 
 
 def to_memory_format(x: torch.Tensor, cfg: Config) -> torch.Tensor:
@@ -70,8 +82,8 @@ class Scorer(nn.Module):
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:  # (B, C, s, s) → (B,)
         y = to_memory_format(y, self.cfg)
-        ctx = (torch.autocast("cuda", dtype=torch.bfloat16) if self.cfg.autocast == "bf16" and y.is_cuda
-               else contextlib.nullcontext())
+        ctx = (torch.autocast(y.device.type, dtype=torch.bfloat16) if self.cfg.autocast == "bf16"
+               and y.device.type in ("cuda", "cpu") else contextlib.nullcontext())
         with ctx:
             try:
                 f = self._fn(y)

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 
+from repro import dist
 from repro.config import add_config_args, config_from_args
 from repro.data import DATASETS
 from repro.engine import load_checkpoint, train
@@ -35,6 +36,8 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    finally:
+        dist.teardown()
     return 0
 
 

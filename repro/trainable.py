@@ -12,12 +12,37 @@ implements the verbs that make sense for it; the others raise NotImplementedErro
 """
 from __future__ import annotations
 
+import sys
+
 import torch
 import torch.nn as nn
 
 from repro import dist, speed
 from repro.config import Config
 from repro.langevin import NonFiniteError
+
+# Generators that device_generator handed out for the meta device (see there)
+_META_STANDINS: list[torch.Generator] = []
+
+
+def device_generator(device: torch.device | str) -> torch.Generator:
+    """A random generator for draws made on `device` (CUDA draws need a CUDA generator).
+
+    The meta device has none; tests/test_device_discipline.py runs the suite on meta as a stand-in for
+    CUDA, so a CPU generator serves there (meta draws are shapes only), remembered in _META_STANDINS so
+    that the test can tell it from a CPU generator handed to a CUDA draw by mistake."""
+    device = torch.device(device)
+    if device.type == "meta":
+        gen = torch.Generator()
+        _META_STANDINS.append(gen)
+        return gen
+    return torch.Generator(device=device)
+
+
+def generator_fits(gen: torch.Generator, state: torch.Tensor) -> bool:
+    """Whether a saved random state belongs to gen's kind of device (a CPU Mersenne-Twister state is
+    5,056 bytes, a CUDA Philox state 16): states do not move between kinds."""
+    return len(state) == len(gen.get_state())
 
 
 class Trainable(nn.Module):
@@ -62,8 +87,8 @@ class Trainable(nn.Module):
         self.to(device=device, dtype=dtype, memory_format=fmt)
         speed.apply_backend_flags(self.cfg, device)
         state = self.gen.get_state()
-        self.gen = torch.Generator(device=device)
-        self.gen.set_state(state) if device.type == "cpu" else self.gen.manual_seed(self.cfg.seed + 1)
+        self.gen = device_generator(device)
+        self.gen.set_state(state) if generator_fits(self.gen, state) else self.gen.manual_seed(self.cfg.seed + 1)
         return self
 
     def backward(self, loss: torch.Tensor, net: nn.Module) -> None:
@@ -98,9 +123,23 @@ class Trainable(nn.Module):
             o.load_state_dict(s)
         for sch, s in zip(self.scheds, ckpt["scheds"]):
             sch.load_state_dict(s)
-        self.gen.set_state(ckpt["gen"])
-        self.load_extra_state(ckpt["extra"])
         self.iteration = ckpt.get("iteration", 0)  # a run checkpoint has it; a bare checkpoint() not
+        self.restore_generator(ckpt["gen"])
+        self.load_extra_state(ckpt["extra"])
+
+    def restore_generator(self, state: torch.Tensor) -> None:
+        """Set the random state saved in a checkpoint. A state saved on another kind of device (a run
+        started on a CPU, resumed or loaded on a GPU, or back) cannot be set: the generator is then
+        re-seeded from the seed and the iteration, and a note says so (the run goes on; its later draws
+        differ from those the first device would have made)."""
+        if generator_fits(self.gen, state):
+            self.gen.set_state(state)
+            return
+        self.gen.manual_seed(self.cfg.seed + 1 + 1_000_003 * self.iteration)
+        if dist.is_main():
+            print(f"note: the checkpoint's random state is for another kind of device than "
+                  f"{self.gen.device.type}; random draws re-seeded from the seed and iteration "
+                  f"{self.iteration}", file=sys.stderr, flush=True)
 
 
 def grad_l1(module: nn.Module) -> torch.Tensor:

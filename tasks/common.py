@@ -18,7 +18,7 @@ import shutil
 import sys
 import tempfile
 
-from repro import dist
+from repro import dist, speed
 from repro.config import Config, add_config_args, config_from_args
 from repro.data import DATASETS
 from repro.engine import run_dir, trained_learner  # noqa: F401  (the tasks' cached models)
@@ -58,11 +58,11 @@ def parse_task_args(parser: argparse.ArgumentParser, argv=None, **defaults) -> t
     if cfg.n_iters < 1:  # every task reports trained models
         raise ValueError(f"--n-iters {cfg.n_iters}: a trained model needs at least one iteration; the "
                          f"untrained network is reported as its own control, never as a learned result")
-    dist.setup(dist.local_device(cfg.torch_device()))
-    if dist.is_main():
-        check_writable(args.out, "--out")
-        check_writable(args.runs, "--runs")
-    else:
+    device = dist.local_device(cfg.torch_device())
+    dist.setup(device)
+    speed.apply_backend_flags(cfg, device)  # before any provenance is taken: it records the CUDA math
+    dist.on_main(lambda: (check_writable(args.out, "--out"), check_writable(args.runs, "--runs")))  # fails on all
+    if not dist.is_main():
         args.out = tempfile.mkdtemp(prefix=f"mgcd-rank{dist.rank()}-")
         atexit.register(shutil.rmtree, args.out, True)
         args.no_progress = True
@@ -129,4 +129,6 @@ def cli(main) -> int:
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError, NonFiniteError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    finally:
+        dist.teardown()
     return 0

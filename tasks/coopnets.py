@@ -40,6 +40,7 @@ import torch
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
 from repro.coopnets import complete
 from repro.data import load_dataset
+from repro.trainable import device_generator
 from repro.floors import biharmonic_fill
 from repro.io import atomic_save_image, provenance
 from repro.masks import square_mask
@@ -94,7 +95,7 @@ def complete_all(learner, images: torch.Tensor, mask: torch.Tensor, *, steps: in
     training batch size (the last completed with images from the start, dropped)."""
     cfg, g = learner.cfg, learner.nets[1]
     p = next(g.parameters())
-    gen = torch.Generator(device=p.device).manual_seed(seed)
+    gen = device_generator(p.device).manual_seed(seed)
     n, bs, outs = len(images), cfg.batch_size, []
     for start in range(0, n, bs):
         idx = torch.arange(start, start + bs) % n
@@ -121,7 +122,7 @@ def score(cfg, method: str, images, masks, outputs, prov, run: dict | None = Non
 def save_samples(learner, path: str, n: int) -> None:
     """Generator samples g(X) (top row) above their descriptor revisions (bottom row)."""
     p = next(learner.parameters())
-    gen = torch.Generator(device=p.device).manual_seed(learner.cfg.seed + 7)
+    gen = device_generator(p.device).manual_seed(learner.cfg.seed + 7)
     bs = learner.cfg.batch_size
     z = torch.randn(bs, learner.cfg.z_dim, generator=gen, device=p.device).to(p.dtype)
     with torch.no_grad():

@@ -26,7 +26,6 @@ faces, 300 iterations).
 """
 from __future__ import annotations
 
-import csv
 import os
 import sys
 
@@ -35,7 +34,8 @@ import torch
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
 from repro.data import ImageSet, load_dataset
 from repro.gconvnet import reconstruction_error
-from repro.io import atomic_save_image, atomic_write_bytes, provenance, read_csv
+from repro.io import atomic_save_image, atomic_write_bytes, provenance, read_csv, write_csv
+from repro.learner import initial_learner
 from repro.metrics import bootstrap_ci
 from repro.texture_stats import gram_distance, noise_like, random_crops
 from tasks.common import (cli, parse_task_args, result_row, run_columns, run_dir, task_parser, trained_learner,
@@ -107,7 +107,7 @@ def textures(cfg, args, train_set, prov) -> list[dict]:
         one = ImageSet(train_set.images[[i] * cfg.batch_size], None, train_set.name)  # the image fills a batch
         learner, path = trained_learner(cfg, args.runs, one, tag=f"texture-{name}", progress=not args.no_progress)
         ref = train_set.batch([i], pixel_max=cfg.pixel_max, dtype=torch.float64)  # (1, C, S, S)
-        syn = learner.to_pixels(learner.chains).double()  # (M̃, C, S, S)
+        syn = learner.sample(cfg.gcn_chains)[0].double()  # (M̃, C, S, S): the learned chains
         gen = torch.Generator().manual_seed(cfg.seed)
         k = len(syn)
         values = {"gconvnet": gram_distance(syn, ref),
@@ -124,7 +124,7 @@ def objects(cfg, args, train_set, prov) -> list[dict]:
     refs = train_set.batch(torch.arange(len(train_set)), pixel_max=cfg.pixel_max, dtype=torch.float64)
     test = load_dataset(cfg, "test")
     held = test.batch(torch.arange(min(len(test), cfg.gcn_chains)), pixel_max=cfg.pixel_max, dtype=torch.float64)
-    syn = learner.to_pixels(learner.chains).double()
+    syn = learner.sample(cfg.gcn_chains)[0].double()  # the learned chains
     gen = torch.Generator().manual_seed(cfg.seed)
     noise = refs.mean() + refs.std() * torch.randn(syn.shape, generator=gen, dtype=torch.float64)
     values = {"gconvnet": gram_distance(syn, refs), "noise_floor": gram_distance(noise, refs),
@@ -145,10 +145,8 @@ def _upsert_curve(path: str, points: dict[int, tuple[float, float]]) -> None:
 
 
 def autoencode(cfg, args, train_set, prov) -> list[dict]:
-    from repro.gconvnet import GenerativeConvNet
-    x = train_set.batch(torch.arange(len(train_set)), pixel_max=cfg.pixel_max, dtype=cfg.dtype())
-    torch.manual_seed(cfg.seed)  # the training loop's initialisation: the untrained network of this run
-    untrained = GenerativeConvNet(cfg, train_set.channels, len(train_set))
+    x = train_set.batch(torch.arange(len(train_set)), pixel_max=cfg.pixel_max, dtype=cfg.dtype())  # on the CPU
+    untrained = initial_learner(cfg, train_set.channels, len(train_set))  # this run's very initial weights
     untrained.net.center.copy_(x.mean((0, 2, 3)) * (255.0 / cfg.pixel_max))
     base = reconstruction_error(untrained, x)  # (N,)
     curve_path = os.path.join(run_dir(cfg, args.runs, "autoencode"), "recon_curve.csv")
@@ -156,7 +154,7 @@ def autoencode(cfg, args, train_set, prov) -> list[dict]:
 
     def record(t, learner, samples, stats):
         if (t + 1) % args.curve_every == 0:
-            err = reconstruction_error(learner, x.to(next(learner.parameters()).device))
+            err = reconstruction_error(learner, x)
             _upsert_curve(curve_path, {0: (float(base.mean()),) * 2, t + 1: (float(err.mean()), float(base.mean()))})
 
     learner, path = trained_learner(cfg, args.runs, train_set, tag="autoencode", progress=not args.no_progress,
@@ -169,10 +167,7 @@ def autoencode(cfg, args, train_set, prov) -> list[dict]:
             for m, v in (("gconvnet_cd1", err), ("untrained", base))]
     print(f"autoencode: reconstruction error {float(err.mean()):.4f} (untrained {float(base.mean()):.4f})")
     curve = read_csv(curve_path) if os.path.exists(curve_path) else []
-    with open(os.path.join(args.out, "gconvnet_autoencode_curve.csv"), "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=CURVE_COLUMNS)
-        w.writeheader()
-        w.writerows(curve)
+    write_csv(os.path.join(args.out, "gconvnet_autoencode_curve.csv"), curve, CURVE_COLUMNS)
     plot_curve(curve, os.path.join(args.out, "gconvnet_autoencode_curve.png"))
     rec = learner.reconstruct(x)
     panel = torch.cat([x[:4], rec[:4]]) / cfg.pixel_max  # training images above their reconstructions B(I)

@@ -26,6 +26,7 @@ import torch
 from repro.data import ImageSet, load_dataset
 from repro.batching import evaluate, mixed_order
 from repro.io import provenance
+from repro.trainable import device_generator
 from repro.learner import initial_learner
 from repro.pyramid import downscale
 from tasks.common import cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_results
@@ -91,7 +92,7 @@ def main(argv=None) -> int:
                          f"{train_set.channels}")
     prov = provenance(cfg.torch_device())
     learner, run_path = trained_learner(cfg, args.runs, train_set, progress=not args.no_progress)
-    gen = torch.Generator(device=cfg.torch_device()).manual_seed(cfg.seed + 11)
+    gen = device_generator(cfg.torch_device()).manual_seed(cfg.seed + 11)
     n = args.n_score
     per_grid = learner.sample(min(n, len(train_set)), gen, train_set=train_set, noise=cfg.noise)  # one per grid
     sets = {"training": capped(train_set, n, cfg), "testing": capped(test_set, n, cfg),

@@ -36,6 +36,7 @@ import torch
 from repro.config import Config
 from repro.data import ImageSet, load_dataset, native_size
 from repro.learner import sample_1x1
+from repro.trainable import device_generator
 from repro.fidelity import KEY_FID, KEY_IS, KEY_IS_STD, MissingWeights, fidelity_metrics, to_uint8_rgb
 from repro.io import atomic_path, atomic_save_image, provenance, read_csv, write_csv
 from repro.metrics import bootstrap_ci, nearest_neighbours
@@ -174,7 +175,7 @@ def fidelity_rows(cfg, args, fake, train_set, prov, setting, real_cache: dict) -
 def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov: dict,
                real_cache: dict) -> tuple[list, list, list]:
     learned = learn(cfg, args, train_set)
-    gen = torch.Generator(device=cfg.torch_device()).manual_seed(cfg.seed + 7)
+    gen = device_generator(cfg.torch_device()).manual_seed(cfg.seed + 7)
     noise, tag = args.final_noise, f"{cfg.method}"
     per = math.ceil(args.n_samples / len(learned))
     grids = [learner.sample(per, gen, train_set=part, noise=noise) for learner, _, part in learned]

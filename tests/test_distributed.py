@@ -103,3 +103,99 @@ def test_uneven_batch_is_refused(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="does not split evenly over 3 processes"):
         train(get_config("smoke", batch_size=8, n_iters=1), str(tmp_path / "r"), progress=False)
     shutil.rmtree(tmp_path / "r", ignore_errors=True)
+
+
+def test_under_torchrun_each_process_takes_its_own_gpu(monkeypatch, capsys):
+    """--device cuda:0 under torchrun would put every process on GPU 0 (NCCL refuses two processes on one GPU):
+    each process takes GPU LOCAL_RANK, and rank 0 says so when another index was named. No GPU needed."""
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    assert dist.local_device(torch.device("cuda:0")) == torch.device("cuda", 2)
+    assert "LOCAL_RANK" in capsys.readouterr().err
+    assert dist.local_device(torch.device("cuda")) == torch.device("cuda", 2)
+    assert dist.local_device(torch.device("cpu")) == torch.device("cpu")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert dist.local_device(torch.device("cuda:0")) == torch.device("cuda", 0)  # one process: as named
+
+
+def test_initial_non_finite_batch_is_reported_after_the_loop():
+    from repro.langevin import NonFiniteError, langevin
+    y = torch.zeros(2, 1, 4, 4)
+    y[0, 0, 0, 0] = float("nan")
+    with pytest.raises(NonFiniteError, match="initial batch"):
+        langevin(lambda v: -(v ** 2).flatten(1).sum(1), y, steps=2, step_size=0.1, sigma=1.0)
+
+
+@pytest.mark.slow
+def test_an_error_on_rank_0_stops_every_process(tmp_path):
+    """A check that only rank 0 makes (here: --out already holds a run) fails on every process at once;
+    before, rank 0 stopped and the other ranks waited at a barrier for the backend's timeout (30 min)."""
+    launch(1, tmp_path / "run", "cd1", 1)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "repro.train",
+           *ARGS, "--method", "cd1", "--n-iters", "1", "--out", str(tmp_path / "run")]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)  # a hang fails here
+    assert res.returncode != 0
+    assert res.stderr.count("already holds a run") >= 2, res.stderr[-2000:]  # both processes say why
+
+
+COUNT_SCRIPT = r'''
+import sys, torch.distributed as tdist
+from repro import dist
+counts = {"n": 0}
+for name in ("all_reduce", "all_gather", "broadcast", "broadcast_object_list", "barrier"):
+    real = getattr(tdist, name)
+    def counted(*a, _real=real, **k):
+        if dist.active():  # inside the training iterations only
+            counts["n"] += 1
+        return _real(*a, **k)
+    setattr(tdist, name, counted)
+from repro.config import get_config
+from repro.engine import train
+cfg = get_config("smoke", method=sys.argv[1], batch_size=8, n_iters=1, steps_per_grid=int(sys.argv[2]),
+                 batchnorm=sys.argv[3], precision="float64")
+train(cfg, sys.argv[4], progress=False)
+if dist.is_main():
+    print("COLLECTIVES", counts["n"])
+dist.teardown()
+'''
+
+
+def collectives(tmp_path, method: str, steps: int, batchnorm: str) -> int:
+    script = tmp_path / "count.py"
+    script.write_text(COUNT_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    out = tmp_path / f"{method}-{steps}-{batchnorm}"
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          str(script), method, str(steps), batchnorm, str(out)],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return int(res.stdout.split("COLLECTIVES")[1].split()[0])
+
+
+@pytest.mark.slow
+def test_collectives_per_iteration(tmp_path):
+    """The collectives of one data-parallel multi-grid iteration, counted under gloo, against the formula.
+
+    Global batch norm (--batchnorm global, the default: the 1-process model) all-reduces each layer's
+    statistics in the forward pass and their gradient in the backward pass: 2 per batch-norm layer per
+    Langevin step, so a paper iteration (grids of 3, 4 and 3 batch-norm layers, 30 steps each) makes
+    30 · 2 · 10 + 3 finite checks = 603 in sampling and 4 · 10 + 3 gradient averages + 1 = 44 in the update:
+    647 (an iteration that checkpoints adds 3, gathering the sample grids). Per-process batch norm
+    (--batchnorm local) makes none in sampling: 3 finite checks, 3 gradient averages and 1 for the statistics,
+    7 whatever the number of steps (10 here: the one iteration checkpoints)."""
+    n_bn, grids_gathered = (3, 4, 3), 3
+    for steps in (1, 2):
+        want = sum(steps * 2 * n + 1 for n in n_bn) + sum(4 * n + 1 for n in n_bn) + 1 + grids_gathered
+        got = collectives(tmp_path, "multigrid", steps, "global")
+        print(f"global batch norm, {steps} steps per grid: {got} collectives per iteration (formula {want})")
+        assert got == want
+    paper = sum(30 * 2 * n + 1 for n in n_bn) + sum(4 * n + 1 for n in n_bn) + 1
+    local = [collectives(tmp_path, "multigrid", steps, "local") for steps in (1, 2)]
+    print(f"paper setting: {paper} collectives per iteration with global batch norm, {local[0]} with local")
+    assert local == [7 + grids_gathered] * 2

@@ -170,3 +170,34 @@ def test_load_learner_round_trip(smoke_cfg, faces, tmp_path):
     loaded = load_learner(str(tmp_path))
     x = faces.batch(torch.arange(4))
     assert torch.equal(trained.nets[0](x), loaded.nets[0](x))
+
+
+@pytest.mark.parametrize("method", ["pcd", "gconvnet"])
+def test_a_run_moves_between_a_gpu_and_a_cpu(method, tmp_path, capsys):
+    """A checkpoint written on a GPU holds a CUDA random state (16 bytes; a CPU one is 5,056) and, for the
+    generative ConvNet, chains on the GPU: such a run resumes and loads on a CPU (and a CPU run on a GPU),
+    its random draws re-seeded from the seed and the iteration, with a note. The GPU checkpoint is made
+    here by replacing the CPU state with a state of CUDA's size. --device may change on resume."""
+    from repro.config import get_config
+    from repro.io import atomic_torch_save
+    from repro.trainable import generator_fits
+    extra = dict(image_size=48, width=0.1, gcn_iters_per_layer=1, gcn_chains=4) if method == "gconvnet" else {}
+    cfg = get_config("smoke", method=method, batch_size=4, n_iters=1, checkpoint_every=1, steps_per_grid=2,
+                     lr_final_ratio=1.0, **extra)
+    out = str(tmp_path / "run")
+    train(cfg, out, progress=False)
+    path = os.path.join(out, "checkpoint.pt")
+    ckpt = torch.load(path, weights_only=False)
+    assert ckpt["gen"].numel() == 5056
+    ckpt["gen"] = torch.zeros(16, dtype=torch.uint8)  # what a CUDA (Philox) generator saves
+    atomic_torch_save(ckpt, path)
+    learner = train(dataclasses.replace(cfg, n_iters=2, device="cpu"), out, resume=True, progress=False)
+    assert learner.iteration == 2 and "re-seeded" in capsys.readouterr().err
+    assert generator_fits(learner.gen, torch.load(path, weights_only=False)["gen"])  # saved by the CPU again
+    ckpt = torch.load(path, weights_only=False)
+    ckpt["gen"] = torch.zeros(16, dtype=torch.uint8)
+    atomic_torch_save(ckpt, path)
+    loaded = load_learner(out, device="cpu")  # a finished GPU run read on a CPU
+    assert loaded.iteration == 2
+    a, b = loaded.gen.get_state(), load_learner(out, device="cpu").gen.get_state()
+    assert torch.equal(a, b)  # re-seeded the same way each time

@@ -32,8 +32,8 @@ from repro.langevin import frozen, langevin, langevin_step
 from repro.pyramid import downscale, upscale
 
 COLUMNS = ["preset", "what", "size", "batch", "path", "ms", "images_per_s", "ratio_ref_over_fast",
-           "max_abs_diff", "gflop", "tflops", "fraction_of_peak", "peak_mem_mb", "first_call_ms", "device", "commit",
-           "date"]
+           "ratio_plain_over_this", "max_abs_diff", "gflop", "tflops", "fraction_of_peak", "peak_mem_mb",
+           "first_call_ms", "device", "commit", "date"]
 # Dense peak TFLOP/s of the math a variant uses (vendor data sheets, SXM parts), by GPU name.
 PEAK_TFLOPS = {"H100": {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4},
                "H200": {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4},
@@ -98,12 +98,15 @@ VARIANTS: dict[str, dict] = {
     "compile+bf16": {"compile": True, "autocast": "bf16"},
     "compile_cudagraphs": {"compile": True, "compile_mode": "reduce-overhead"},
 }
-CUDA_ONLY = {"tf32", "bf16", "compile+tf32", "compile+bf16", "compile_cudagraphs"}
+CUDA_ONLY = {"tf32", "compile+tf32", "compile_cudagraphs"}  # bf16 autocast runs on the CPU too (slowly)
 SWITCHES = ("compile", "compile_mode", "channels_last", "autocast", "tf32")
+# Variants also timed over a whole multi-grid iteration (beside the plain fast path and the preset's switches)
+ITERATION_VARIANTS = ("tf32", "bf16", "compile_cudagraphs")
 
 
 def _variant_cfg(cfg, variant: str):
-    base = {k: getattr(get_config("smoke"), k) for k in SWITCHES}  # every switch off
+    base = {"compile": False, "compile_mode": "default", "channels_last": False, "autocast": "none",
+            "tf32": False}  # every switch off: the plain fast path, exact float32
     return dataclasses.replace(cfg, **{**base, **VARIANTS[variant]})
 
 
@@ -142,11 +145,13 @@ def reference_iteration(learner: Learner, x: torch.Tensor) -> None:
 def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.device, prov: dict,
                  variants=None) -> list[dict]:
     cfg = get_config(preset, device=str(device), **({"batch_size": batch} if batch else {}))
-    variants = [v for v in (variants or VARIANTS) if device.type == "cuda" or v not in CUDA_ONLY]
+    variants = ["fast", *(v for v in (variants or VARIANTS) if v != "fast" and (device.type == "cuda" or
+                                                                             v not in CUDA_ONLY))]
     plain = _variant_cfg(cfg, "fast")
     learner = initial_learner(plain, 3, cfg.batch_size, device=device)
     b, rows = cfg.batch_size, []
-    row = lambda **kw: {"preset": preset, "batch": b, "ratio_ref_over_fast": "", "max_abs_diff": "", "gflop": "",  # noqa
+    row = lambda **kw: {"preset": preset, "batch": b, "ratio_ref_over_fast": "", "ratio_plain_over_this": "",  # noqa
+                        "max_abs_diff": "", "gflop": "",
                         "tflops": "", "fraction_of_peak": "", "peak_mem_mb": "", "first_call_ms": "", **kw,
                         **{k: prov[k] for k in ("device", "commit", "date")}}
     x = torch.rand(b, 3, cfg.image_size, cfg.image_size, device=device) * cfg.pixel_max
@@ -182,7 +187,7 @@ def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.dev
         med = {p: sorted(v)[len(v) // 2] for p, v in times.items()}
         for p, (_, vcfg) in paths.items():
             rows.append(row(what="langevin_step", size=size, path=p, ms=1e3 * med[p], images_per_s=b / med[p],
-                            ratio_ref_over_fast=med["reference"] / med[p],
+                            ratio_ref_over_fast=med["reference"] / med[p], ratio_plain_over_this=med["fast"] / med[p],
                             max_abs_diff=float((out[p] - out["reference"]).abs().max()), gflop=flop / 1e9,
                             peak_mem_mb=peaks[p], first_call_ms=1e3 * first[p],
                             **_achieved(flop, med[p], device, vcfg)))
@@ -205,12 +210,14 @@ def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.dev
     # the paths are timed in interleaved rounds (one iteration of each per round), so that a slow
     # spell of a shared machine hits them alike
     paths = {"reference": (lambda: reference_iteration(learner, x), plain)}
-    its = {"fast": plain, "preset": cfg} if _variant_cfg(cfg, "fast") != cfg else {"fast": plain}
+    on_device = cfg if device.type == "cuda" else dataclasses.replace(cfg, tf32=False)  # TF32 is CUDA's alone
+    its = {"fast": plain, "preset": cfg} if plain != on_device else {"fast": plain}
+    its.update({v: _variant_cfg(cfg, v) for v in variants if v in ITERATION_VARIANTS})
     for name, icfg in its.items():
         it_learner = initial_learner(icfg, 3, b, device=device)
         it_learner.load_state_dict(state)
-        path = name if name == "fast" else "preset:" + "+".join(f"{k}={getattr(cfg, k)}" for k in SWITCHES
-                                                                 if getattr(cfg, k) != getattr(plain, k))
+        path = name if name != "preset" else "preset:" + "+".join(f"{k}={getattr(cfg, k)}" for k in SWITCHES
+                                                                  if getattr(cfg, k) != getattr(plain, k))
         paths[path] = (lambda learner=it_learner: learner.train_step(x, torch.arange(b)), icfg)
     times, peaks, first = {p: [] for p in paths}, {}, {}
     for p, (fn, _) in paths.items():  # warm-up (compilation), and peak memory of one iteration
@@ -232,7 +239,8 @@ def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.dev
     for p, (_, icfg) in paths.items():
         rows.append(row(what="multigrid_iteration", size=cfg.image_size, path=p, ms=1e3 * med[p],
                         images_per_s=b / med[p], ratio_ref_over_fast=med["reference"] / med[p],
-                        peak_mem_mb=peaks[p], first_call_ms=1e3 * first[p], **flop_kw(med[p], icfg)))
+                        ratio_plain_over_this=med["fast"] / med[p], peak_mem_mb=peaks[p],
+                        first_call_ms=1e3 * first[p], **flop_kw(med[p], icfg)))
     speed.apply_backend_flags(cfg, device)
     return rows
 
@@ -253,6 +261,7 @@ def main(argv=None) -> int:
         rows += bench_preset(preset, args.batch_size, args.repeats, device, prov, args.variants)
     for r in rows:
         ratio = f"  ref/this {r['ratio_ref_over_fast']:.2f}" if r["ratio_ref_over_fast"] != "" else ""
+        ratio += f"  plain/this {r['ratio_plain_over_this']:.2f}" if r["ratio_plain_over_this"] != "" else ""
         ratio += f"  max|Δ| {r['max_abs_diff']:.1e}" if r["max_abs_diff"] != "" else ""
         ratio += f"  {r['tflops']:.1f} TFLOP/s" if r["tflops"] != "" else ""
         ratio += f" ({100 * r['fraction_of_peak']:.0f}% of peak)" if r["fraction_of_peak"] != "" else ""
