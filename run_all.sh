@@ -7,6 +7,9 @@
 #
 # Options: --profile smoke|reduced|paper, --data-root DIR, --device auto|cpu|cuda, --out DIR (results),
 # --runs DIR (trained models; reused and resumed when present), --seed N.
+# Several GPUs: --gpus "0 1 2 3" runs the tasks side by side, one per GPU (tools.spread), then the report;
+# several nodes sharing a file system: add --nodes N --node-rank R on each node, then run the report once
+# all are done. --print-commands lists the task commands (one per line) instead of running them.
 # Layout of DIR for the reduced and paper profiles (nothing is downloaded):
 #   DIR/celeba/img_align_celeba/ + DIR/celeba/*.txt    (torchvision CelebA layout), or, reduced profile only,
 #   DIR/faces/<aligned face images, any layout>         (read by --dataset images, the paper's 108-of-178 crop)
@@ -19,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PROFILE=smoke DATA_ROOT="" DEVICE=auto OUT="" RUNS=runs SEED=0
+PROFILE=smoke DATA_ROOT="" DEVICE=auto OUT="" RUNS=runs SEED=0 GPUS="" NODES=1 NODE_RANK=0 PRINT=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) PROFILE=$2; shift 2 ;;
@@ -28,7 +31,11 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --gpus) GPUS=$2; shift 2 ;;
+    --nodes) NODES=$2; shift 2 ;;
+    --node-rank) NODE_RANK=$2; shift 2 ;;
+    --print-commands) PRINT=1; shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "run_all.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -38,30 +45,36 @@ PY=${PYTHON:-python3}
 if [ -z "${VIRTUAL_ENV:-}" ] && [ -x .venv/bin/python ]; then PY=.venv/bin/python; fi
 COMMON=(--profile "$PROFILE" --device "$DEVICE" --seed "$SEED" --out "$OUT" --runs "$RUNS")
 
-step() { echo; echo "=== [$(date +%H:%M:%S)] $*"; }
+step() { [ -n "$COMMANDS" ] && return; echo; echo "=== [$(date +%H:%M:%S)] $*"; }
+# run: a task command; run now, or (--gpus, --print-commands) written as one line of $COMMANDS
+COMMANDS=""
+if [ -n "$GPUS" ] || [ "$PRINT" = 1 ]; then COMMANDS=$(mktemp); fi
+run() {
+  if [ -n "$COMMANDS" ]; then printf '%q ' "$@" >> "$COMMANDS"; echo >> "$COMMANDS"; else "$@"; fi
+}
 
 # The companion papers' experiments (issue 16) on the faces given as arguments; textures: scikit-image's.
 companions() {
   step "CoopNets face completion (ICLR 2017 Table 1): CoopNets, DCGAN, biharmonic and MRF floors"
-  $PY -m tasks.coopnets "${COMMON[@]}" "$@"
+  run $PY -m tasks.coopnets "${COMMON[@]}" "$@"
   step "generative ConvNet (ICML 2016 §7): textures, objects (faces), one-step CD auto-encoding"
-  $PY -m tasks.generative_convnet "${COMMON[@]}" --experiment textures
-  $PY -m tasks.generative_convnet "${COMMON[@]}" --experiment objects "$@"
-  $PY -m tasks.generative_convnet "${COMMON[@]}" --experiment autoencode "$@"
+  run $PY -m tasks.generative_convnet "${COMMON[@]}" --experiment textures
+  run $PY -m tasks.generative_convnet "${COMMON[@]}" --experiment objects "$@"
+  run $PY -m tasks.generative_convnet "${COMMON[@]}" --experiment autoencode "$@"
 }
 start=$(date +%s)
 
 case "$PROFILE" in
   smoke)
     step "synthesis (figures 1, 2, 4, 5), DCGAN beside single-grid and multi-grid"
-    $PY -m tasks.synthesis "${COMMON[@]}" --dataset lfw_faces --methods dcgan singlegrid multigrid \
+    run $PY -m tasks.synthesis "${COMMON[@]}" --dataset lfw_faces --methods dcgan singlegrid multigrid \
       --fidelity-samples 64  # Inception score and FID run if the Inception weights are present
     step "score diagnostics (arXiv Table 1)"
-    $PY -m tasks.score_diagnostics "${COMMON[@]}" --dataset lfw_faces --negatives lfw_nonfaces
+    run $PY -m tasks.score_diagnostics "${COMMON[@]}" --dataset lfw_faces --negatives lfw_nonfaces
     step "SVHN features (CVPR Tables 2 and 3) on the embedded digits, with DCGAN and floors"
-    $PY -m tasks.svhn_features "${COMMON[@]}" --dataset digits --image-size 32
+    run $PY -m tasks.svhn_features "${COMMON[@]}" --dataset digits --image-size 32
     step "inpainting (CVPR Table 4), with the ContextEncoder and training-free floors"
-    $PY -m tasks.inpainting "${COMMON[@]}" --dataset lfw_faces
+    run $PY -m tasks.inpainting "${COMMON[@]}" --dataset lfw_faces
     companions --dataset lfw_faces
     ;;
   reduced)
@@ -75,38 +88,49 @@ case "$PROFILE" in
     if [ -d "$DATA_ROOT/places" ]; then NEG=(--negatives places --negatives-root "$DATA_ROOT/places")
     else NEG=(--negatives "${LABELED[1]}" --negatives-root "${LABELED[3]}"); fi
     step "inpainting on a face subset (reduced profile: CVPR Table 4), with the ContextEncoder and the floors"
-    $PY -m tasks.inpainting "${COMMON[@]}" "${FACES[@]}"
+    run $PY -m tasks.inpainting "${COMMON[@]}" "${FACES[@]}"
     step "synthesis on a face subset (reduced profile: figures 1, 2, 4, 5)"
-    $PY -m tasks.synthesis "${COMMON[@]}" "${FACES[@]}" --methods dcgan singlegrid multigrid --fidelity-samples 1000
+    run $PY -m tasks.synthesis "${COMMON[@]}" "${FACES[@]}" --methods dcgan singlegrid multigrid --fidelity-samples 1000
     step "score diagnostics (reduced profile: arXiv Table 1), negatives: ${NEG[1]}"
-    $PY -m tasks.score_diagnostics "${COMMON[@]}" "${FACES[@]}" "${NEG[@]}" --n-score 1000
+    run $PY -m tasks.score_diagnostics "${COMMON[@]}" "${FACES[@]}" "${NEG[@]}" --n-score 1000
     step "SVHN features (reduced profile: CVPR Tables 2 and 3) on ${LABELED[1]}"
-    $PY -m tasks.svhn_features "${COMMON[@]}" "${LABELED[@]}" --image-size 64
+    run $PY -m tasks.svhn_features "${COMMON[@]}" "${LABELED[@]}" --image-size 64
     companions "${FACES[@]}"
     ;;
   paper)
     [ -n "$DATA_ROOT" ] || { echo "run_all.sh: --profile paper needs --data-root DIR" >&2; exit 2; }
     step "synthesis on CelebA (figures 1, 2, 4, 5)"
-    $PY -m tasks.synthesis "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT" --methods dcgan singlegrid multigrid
+    run $PY -m tasks.synthesis "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT" --methods dcgan singlegrid multigrid
     step "CIFAR-10 Inception score and FID (CVPR Table 1): one multi-grid model per class, 40 steps per grid,"
     echo "    no final noise, 50,000 pooled samples; real images scored by the same code; DCGAN unconditional"
-    $PY -m tasks.synthesis "${COMMON[@]}" --dataset cifar10 --data-root "$DATA_ROOT" --n-train none \
+    run $PY -m tasks.synthesis "${COMMON[@]}" --dataset cifar10 --data-root "$DATA_ROOT" --n-train none \
       --n-test none --methods multigrid --per-class --steps-per-grid 40 --final-noise off --fidelity-samples 50000
-    $PY -m tasks.synthesis "${COMMON[@]}" --dataset cifar10 --data-root "$DATA_ROOT" --n-train none \
+    run $PY -m tasks.synthesis "${COMMON[@]}" --dataset cifar10 --data-root "$DATA_ROOT" --n-train none \
       --n-test none --methods dcgan --fidelity-samples 50000
     step "score diagnostics on CelebA against MIT Places (arXiv Table 1)"
-    $PY -m tasks.score_diagnostics "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT" \
+    run $PY -m tasks.score_diagnostics "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT" \
       --negatives places --negatives-root "$DATA_ROOT/places"
     step "SVHN features (CVPR Tables 2 and 3)"
-    $PY -m tasks.svhn_features "${COMMON[@]}" --dataset svhn --data-root "$DATA_ROOT/svhn" --n-train none \
+    run $PY -m tasks.svhn_features "${COMMON[@]}" --dataset svhn --data-root "$DATA_ROOT/svhn" --n-train none \
       --n-test none --image-size 64 --grid-sizes 4 16 64
     step "inpainting on CelebA (CVPR Table 4)"
-    $PY -m tasks.inpainting "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT"
+    run $PY -m tasks.inpainting "${COMMON[@]}" --dataset celeba --data-root "$DATA_ROOT"
     companions --dataset celeba --data-root "$DATA_ROOT"
     ;;
   *) echo "run_all.sh: unknown profile $PROFILE (smoke, reduced or paper)" >&2; exit 2 ;;
 esac
 
+if [ "$PRINT" = 1 ]; then cat "$COMMANDS"; rm -f "$COMMANDS"; exit 0; fi
+if [ -n "$GPUS" ]; then
+  echo "=== [$(date +%H:%M:%S)] the tasks, spread over GPUs $GPUS (node $NODE_RANK of $NODES)"
+  # shellcheck disable=SC2086
+  $PY -m tools.spread "$COMMANDS" --gpus $GPUS --nodes "$NODES" --node-rank "$NODE_RANK" --logs "$OUT/logs"
+  rm -f "$COMMANDS"
+  if [ "$NODES" -gt 1 ]; then
+    echo "run_all.sh: node $NODE_RANK done; when every node is, run: $PY -m tasks.report --results $OUT --runs $RUNS"
+    exit 0
+  fi
+fi
 step "report"
 $PY -m tasks.report --results "$OUT" --runs "$RUNS"  # tables.md, cells.csv, figures/
 echo "run_all.sh: done in $(( $(date +%s) - start )) s; tables in $OUT/tables.md"

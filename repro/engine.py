@@ -8,6 +8,8 @@ caches models under a folder named from their settings: loaded when complete, re
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import math
@@ -287,10 +289,29 @@ def trained_learner(cfg: Config, runs_root: str, train_set: ImageSet, *, tag: st
     callback: `train`'s per-iteration callback, for the iterations trained here."""
     path = run_dir(cfg, runs_root, tag)
     kw = dict(train_set=train_set, mask_fn=mask_fn, progress=progress, build=build, callback=callback)
-    action = dist.on_main(_cached_action, cfg, path)  # decided once, by rank 0, for every process
-    if action == "load":
-        return load_learner(path, device=cfg.device, build=build), path
-    return train(cfg, path, resume=action == "resume", **kw), path
+    with run_lock(path):
+        action = dist.on_main(_cached_action, cfg, path)  # decided once, by rank 0, for every process
+        if action == "load":
+            return load_learner(path, device=cfg.device, build=build), path
+        return train(cfg, path, resume=action == "resume", **kw), path
+
+
+@contextlib.contextmanager
+def run_lock(path: str):
+    """Hold an exclusive lock on <run folder>/.lock (rank 0 only) while the run is looked up and trained, so that
+    two processes that need the same model (two tasks, or two commands of tools.spread) do not train it twice:
+    the second waits, then loads the finished run."""
+    if not dist.is_main():
+        yield
+        return
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, ".lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for {path}: another process is training it", flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # released when the file is closed
 
 
 def _cached_action(cfg: Config, path: str) -> str:

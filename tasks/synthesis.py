@@ -37,7 +37,8 @@ from repro.config import Config
 from repro.data import ImageSet, load_dataset, native_size
 from repro.learner import sample_1x1
 from repro.trainable import device_generator
-from repro.fidelity import KEY_FID, KEY_IS, KEY_IS_STD, MissingWeights, fidelity_metrics, to_uint8_rgb
+from repro.fidelity import (KEY_FID, KEY_IS, KEY_IS_STD, MissingWeights, fidelity_metrics, inception_weights,
+                            to_uint8_rgb)
 from repro.io import atomic_path, atomic_save_image, provenance, read_csv, write_csv
 from repro.metrics import bootstrap_ci, nearest_neighbours
 from repro.pyramid import downscale, upscale
@@ -221,8 +222,15 @@ def main(argv=None) -> int:
     parser.add_argument("--inception-size", type=int, default=None,
                         help="side at which IS/FID are computed (default: the dataset's native side, 32 for "
                              "CIFAR-10/SVHN, else the image size)")
+    parser.add_argument("--fidelity", choices=("required", "optional"), default=None,
+                        help="with --fidelity-samples: required stops before any training when the Inception "
+                             "weights are missing; optional skips IS/FID with a note (default: required in the "
+                             "paper profile, where CVPR Table 1 is the point of the run, else optional)")
     parser.add_argument("--per-class", action="store_true", help="one model per class (CVPR CIFAR-10 setting)")
     cfg, args = parse_task_args(parser, argv)
+    required = (args.fidelity or ("required" if cfg.profile == "paper" else "optional")) == "required"
+    if args.fidelity_samples > 0 and required:
+        inception_weights(args.inception_weights)  # MissingWeights (one line: what, where, how) before any work
     methods = args.methods or (["method"] if "method" in vars(args) else ["dcgan", "singlegrid", "multigrid"])
     methods = [cfg.method if m == "method" else m for m in methods]
     os.makedirs(args.out, exist_ok=True)

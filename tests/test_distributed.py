@@ -199,3 +199,35 @@ def test_collectives_per_iteration(tmp_path):
     local = [collectives(tmp_path, "multigrid", steps, "local") for steps in (1, 2)]
     print(f"paper setting: {paper} collectives per iteration with global batch norm, {local[0]} with local")
     assert local == [7 + grids_gathered] * 2
+
+
+NAN_SCRIPT = r'''
+import torch
+from repro import dist
+from repro.langevin import NonFiniteError, langevin
+dist.setup(torch.device("cpu"))
+y = torch.zeros(4, 1, 4, 4)
+y[3, 0, 0, 0] = float("nan")  # in rank 1's share only
+with dist.data_parallel():
+    try:
+        langevin(lambda v: -(v ** 2).flatten(1).sum(1), dist.shard(y), steps=2, step_size=0.1, sigma=1.0,
+                 generator=torch.Generator().manual_seed(0))
+    except NonFiniteError as err:
+        print(f"rank {dist.rank()}: {err}", flush=True)
+dist.teardown()
+'''
+
+
+@pytest.mark.slow
+def test_a_non_finite_start_on_one_shard_stops_every_process(tmp_path):
+    """Langevin's check of the initial batch is collective: the process whose share is finite raises too (before,
+    only the process holding the NaN raised, and the other waited at its next collective)."""
+    script = tmp_path / "nan.py"
+    script.write_text(NAN_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "rank 0: langevin: the initial batch" in res.stdout and "rank 1: langevin: the initial batch" in res.stdout

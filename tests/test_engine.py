@@ -201,3 +201,32 @@ def test_a_run_moves_between_a_gpu_and_a_cpu(method, tmp_path, capsys):
     assert loaded.iteration == 2
     a, b = loaded.gen.get_state(), load_learner(out, device="cpu").gen.get_state()
     assert torch.equal(a, b)  # re-seeded the same way each time
+
+
+LOCK_SCRIPT = r'''
+import sys
+from repro.config import get_config
+from repro.data import load_dataset
+from repro.engine import trained_learner
+cfg = get_config("smoke", method="cd1", batch_size=4, n_iters=6, checkpoint_every=2, steps_per_grid=1)
+learner, path = trained_learner(cfg, sys.argv[1], load_dataset(cfg, "train"), progress=False)
+print("ITERATIONS", learner.iteration)
+'''
+
+
+@pytest.mark.slow
+def test_two_processes_wanting_one_run_train_it_once(tmp_path):
+    """Two tasks (or two tools.spread commands) that need the same model: one trains it, the other waits for
+    the run folder's lock and loads it; the log holds each iteration once."""
+    import subprocess
+    import sys
+    script = tmp_path / "want.py"
+    script.write_text(LOCK_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, str(script), str(tmp_path / "runs")], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs) and all("ITERATIONS 6" in o for o in outs)
+    (run,) = os.listdir(tmp_path / "runs")
+    log = read_csv(str(tmp_path / "runs" / run / "log.csv"))
+    assert sorted(int(r["iteration"]) for r in log) == list(range(6))  # cd1: one network, one row each

@@ -192,3 +192,17 @@ def test_score_sets_of_several_classes_are_scored_in_mixed_batches():
     for labels in (None, torch.zeros(16, dtype=torch.long)):
         kept = capped(ImageSet(images, labels, "one class"), 8, cfg)[:, 0, 0, 0]
         assert torch.equal(kept.round().long(), torch.arange(8))
+
+
+def test_missing_inception_weights_stop_a_required_run_before_training(tmp_path, monkeypatch, capsys):
+    """The paper profile's CIFAR-10 run exists for CVPR Table 1: without the Inception weights it stops at once,
+    with one line naming the file and how to stage it, instead of training for hours and writing no Table 1 row."""
+    from tasks.common import cli
+    from tasks.synthesis import main
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))  # no weights there
+    argv = ["--profile", "smoke", "--fidelity-samples", "8", "--fidelity", "required", "--out", str(tmp_path / "out"),
+            "--runs", str(tmp_path / "runs"), "--n-iters", "1", "--no-progress"]
+    assert cli(lambda: main(argv)) == 2
+    err = capsys.readouterr().err
+    assert "weights-inception-2015-12-05-6726825d.pth" in err and "--inception-weights" in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing trained
