@@ -207,7 +207,7 @@ class TopMapHead(Trainable):
         self._frozen = None if self.supervised else tuple(nets)  # a tuple is not registered: not trained
         head = TopMapClassifier([net.top_shape for net in (grids if self.supervised else nets)])
         if not self.supervised:  # standardise the frozen maps with the labeled images' statistics
-            kw = {"pixel_max": cfg.pixel_max, "dtype": cfg.dtype(), "device": cfg.torch_device()}
+            kw = {"pixel_max": cfg.pixel_max, "dtype": cfg.dtype(), "device": next(nets[0].parameters()).device}
             head.set_input_stats(map_stats(self.map_nets, labeled, cfg.batch_size, **kw))
         self.nets = nn.ModuleList([head, *([grids] if self.supervised else [])])
         self.opts = [torch.optim.Adam(self.nets.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))]

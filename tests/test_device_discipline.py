@@ -139,6 +139,24 @@ def test_the_tasks_evaluation_steps_run_on_the_device():
         assert reconstruction_error(gcn, xg).shape == (4,)
 
 
+def test_the_classification_heads_and_features_run_on_the_device():
+    """SVHN protocol: the L2-SVM's features read in fixed batches from CPU images, and the CNN head (repro.semisup)
+    over a learned model's frozen top maps and as the supervised baseline, trained and read on the device."""
+    from repro.data import ImageSet
+    from repro.features import extract
+    from repro.semisup import TopMapHead
+    cfg, learner = on_meta("multigrid")
+    images = ImageSet(torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8), torch.arange(6) % 3, "fixture")
+    with OnMeta():
+        feats = extract(learner.features, images, 4, pixel_max=cfg.pixel_max, device=META)
+        assert feats.shape[0] == 6 and feats.device.type == "cpu"
+        for nets in (learner.nets, None):  # frozen learned nets; the supervised baseline's own
+            head = TopMapHead(cfg, 3, 6, labeled=images, nets=nets).to_device(META, torch.float32)
+            _, stats = head.train_step(images.batch(torch.arange(4), device=META), torch.arange(4))
+            assert stats.device == META
+            assert head.logits(images.batch(torch.arange(4), device=META)).shape == (4, 10)
+
+
 @pytest.mark.parametrize("method", ["multigrid", "singlegrid", "pcd"])
 def test_no_host_sync_inside_the_sampler(method):
     """A training iteration reads the same number of values to the host whatever the number of Langevin

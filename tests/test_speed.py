@@ -76,3 +76,26 @@ def test_unknown_switch_values_are_refused(field, value):
     cfg = get_config("smoke", **{field: value})
     with pytest.raises(ValueError, match=f"unknown {field}"):
         Learner(cfg, 1, 10)
+
+
+def test_bf16_autocast_keeps_the_first_convolution_and_the_sample_statistics():
+    """bf16 autocast (on the CPU here; on CUDA in tests/test_cuda.py) runs the first convolution in float32, whose
+    input pixels in [0, 255] would lose half a level in bfloat16, and the later ones in bfloat16; it is judged
+    on distributions: after 30 steps from the same starts its samples keep the float32 chains' mean and spread."""
+    torch.manual_seed(0)
+    net = build_energy_net(16, 3, width=0.25)
+    seen = []
+    hooks = [net.blocks[i][0].register_forward_hook(lambda m, a, out: seen.append(out.dtype)) for i in (0, 1)]
+    cfg = get_config("smoke", autocast="bf16")
+    y0 = torch.rand(32, 3, 16, 16) * 255
+    with frozen(net):
+        speed.Scorer(net, cfg)(y0)
+    assert seen == [torch.float32, torch.bfloat16]
+    for h in hooks:
+        h.remove()
+    kw = dict(steps=30, step_size=0.3, sigma=50.0, clip=(0.0, 255.0))
+    y32 = langevin(net, y0, generator=torch.Generator().manual_seed(1), **kw)
+    y16 = langevin(speed.Scorer(net, cfg), y0, generator=torch.Generator().manual_seed(1), **kw)
+    assert y16.dtype == torch.float32  # the chain and the update stay float32
+    assert abs(float(y16.mean() - y32.mean())) < 1.0  # pixel levels
+    assert abs(float(y16.std() / y32.std()) - 1) < 0.02
