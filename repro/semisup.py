@@ -99,6 +99,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from repro import dist
 from repro.batching import mixed_order
 from repro.config import Config
 from repro.data import ImageSet, load_dataset
@@ -207,7 +208,9 @@ class TopMapHead(Trainable):
         self._frozen = None if self.supervised else tuple(nets)  # a tuple is not registered: not trained
         head = TopMapClassifier([net.top_shape for net in (grids if self.supervised else nets)])
         if not self.supervised:  # standardise the frozen maps with the labeled images' statistics
-            kw = {"pixel_max": cfg.pixel_max, "dtype": cfg.dtype(), "device": next(nets[0].parameters()).device}
+            held = [t for net in nets for t in (*net.parameters(), *net.buffers())]  # PixelMaps hold none
+            device = held[0].device if held else dist.local_device(cfg.torch_device())  # where the nets are
+            kw = {"pixel_max": cfg.pixel_max, "dtype": cfg.dtype(), "device": device}
             head.set_input_stats(map_stats(self.map_nets, labeled, cfg.batch_size, **kw))
         self.nets = nn.ModuleList([head, *([grids] if self.supervised else [])])
         self.opts = [torch.optim.Adam(self.nets.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))]

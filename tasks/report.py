@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.tables import (TABLES, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat, match, paired_difference,
-                          run_checked, summarise, verdict)
+from tasks.tables import (SEEDED_CONTROLS, TABLES, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat, match,
+                          run_difference, summarise, unit_means, verdict)
 
 BASE_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "value", "ci_low", "ci_high", "profile",
                 "dataset", "n_images", "device", "commit", "date"]
@@ -200,6 +200,25 @@ def data_folders(runs_dir: str | None) -> dict[str, str]:
     return out
 
 
+DATA_FOLDERS = "data_folders.json"  # <results>/data_folders.json: run folder → data folder, kept with the results
+
+
+def known_data_folders(results_dir: str, found: dict[str, str]) -> dict[str, str]:
+    """The data folders of the runs behind the results: those read from the run folders now (``data_folders``),
+    over those recorded in <results>/data_folders.json, which is updated with any new ones. So the provenance
+    keeps naming the data after the run folders are gone (they are not committed)."""
+    path = os.path.join(results_dir, DATA_FOLDERS)
+    try:
+        with open(path) as f:
+            known = json.load(f)
+    except (OSError, ValueError):
+        known = {}
+    merged = {**known, **found}
+    if merged != known:
+        atomic_write_bytes(path, (json.dumps(merged, indent=1, sort_keys=True) + "\n").encode())
+    return merged
+
+
 def provenance_line(rows: pd.DataFrame, data: dict[str, str] | None = None) -> str:
     """Profile, dataset and sizes, seeds, device, commit, date (and run folders, iterations, and the data
     folder the runs learned from, when known)."""
@@ -246,34 +265,42 @@ def claim_stat(b: Block, operand: Axis, where: Axis) -> Stat | None:
     return cell_stat(b.spec, b.rows, cell_keys(operand, where))
 
 
-def run_means(b: Block, operand: Axis, where: Axis, stat: Stat | None) -> dict[str, float]:
-    """{training run folder: mean of the operand's rows from it}; {} for a floor or control. A learned row that
-    names no run (written before rows carried their run) counts as one run."""
-    if operand.floor or stat is None:
-        return {}
-    rows = match(b.rows, cell_keys(operand, where))
-    rows = rows[rows.run.notna() & rows.run.astype(str).str.strip().ne("")]
-    means = {str(k): float(v) for k, v in rows.groupby("run").value.mean().items()}
-    return means or {f"{operand.label} (run not recorded)": stat.value}
+def image_half(rows: pd.DataFrame) -> float:
+    """Mean half-width of the rows' own intervals (over test images); 0 for rows without one."""
+    lo, hi = (pd.to_numeric(rows[c], errors="coerce") for c in ("ci_low", "ci_high"))
+    half = ((hi - lo) / 2).dropna()
+    return float(half.mean()) if len(half) else 0.0
 
 
-def claim_difference(b: Block, cl: Claim) -> Stat | None:
-    """The paired difference a − b where the cells are replicate rows of shared seeds (not for '≈')."""
-    if cl.op == "≈" or b.spec.stat is not None:
-        return None
-    return paired_difference(*(match(b.rows, cell_keys(x, cl.where)) for x in (cl.a, cl.b)))
+def claim_difference(b: Block, cl: Claim) -> tuple[Stat | None, str]:
+    """(a − b over training runs, how many runs each side has) for a '<' or '>' claim: repro's unit of
+    replication is the training run (tasks.tables.run_difference); (None, why) where the runs give no interval."""
+    ra, rb = (match(b.rows, cell_keys(x, cl.where)) for x in (cl.a, cl.b))
+    ua, ub = unit_means(ra), unit_means(rb)
+    fixed = [x.floor and dict(x.keys).get("method") not in SEEDED_CONTROLS for x in (cl.a, cl.b)]
+    d = run_difference(list(ua.values()), list(ub.values()), a_fixed=fixed[0], b_fixed=fixed[1],
+                       extra_half=math.hypot(image_half(ra), image_half(rb)))
+    runs = lambda x, u, f: "a floor" if f else f"{len(u)} training run{'s' if len(u) != 1 else ''}"  # noqa: E731
+    return d, f"{runs(cl.a, ua, fixed[0])} vs {runs(cl.b, ub, fixed[1])}"
 
 
 def claim_text(b: Block, cl: Claim) -> str:
     sa, sb = claim_stat(b, cl.a, cl.where), claim_stat(b, cl.b, cl.where)
-    d = claim_difference(b, cl) if sa and sb else None
-    v = verdict(cl.op, d, Stat(0.0)) if d else verdict(cl.op, sa, sb)  # a − b's interval against 0
-    if v in ("holds", "does not hold"):
-        runs = (run_means(b, cl.a, cl.where, sa), run_means(b, cl.b, cl.where, sb))
-        v = run_checked(cl.op, v, sa, sb, runs, (cl.a.label, cl.b.label))
     shown = lambda s: fmt_stat(b.spec, s) if s else "not run"  # noqa: E731
-    paired = f"; paired difference {shown(d)} over {d.n} pairs" if d else ""
-    return f"{cl.a.label} {cl.op} {cl.b.label}: {v} ({shown(sa)} vs {shown(sb)}{paired})"
+    if cl.op == "≈" or b.spec.stat is not None or not (sa and sb):  # '≈', per-image statistics: the cells' intervals
+        v = verdict(cl.op, sa, sb)
+        runs = {u for x in (cl.a, cl.b) for u in unit_means(match(b.rows, cell_keys(x, cl.where)))}
+        if cl.op != "≈" and v in ("holds", "does not hold") and len(runs) == 1 and not (cl.a.floor or cl.b.floor):
+            v += " on one training run"  # two sets scored by one model: a new seed may move them
+        return f"{cl.a.label} {cl.op} {cl.b.label}: {v} ({shown(sa)} vs {shown(sb)})"
+    d, runs = claim_difference(b, cl)
+    if d is not None:
+        v, diff = verdict(cl.op, d, Stat(0.0)), f", difference {shown(d)} over training runs: {runs}"
+    elif runs == "a floor vs a floor":
+        v, diff = verdict(cl.op, sa, sb), ""
+    else:
+        v, diff = "cannot tell", f", {runs}: no interval over training runs"
+    return f"{cl.a.label} {cl.op} {cl.b.label}: {v} ({shown(sa)} vs {shown(sb)}{diff})"
 
 
 def ordering_lines(b: Block) -> list[str]:
@@ -283,8 +310,8 @@ def ordering_lines(b: Block) -> list[str]:
     by_where: dict[str, list[str]] = {}
     for cl in claims:
         by_where.setdefault(cl.where.label, []).append(claim_text(b, cl))
-    head = ("The paper's orderings in this run (from the paired differences, else the intervals: holds / does not "
-            "hold / cannot tell):")
+    head = ("The paper's orderings in this run (the difference over training runs, see the rules above: holds / "
+            "does not hold / cannot tell):")
     return [head, ""] + [f"- {where}: " + "; ".join(texts) + "." for where, texts in by_where.items()]
 
 
@@ -352,17 +379,17 @@ produce; "cited" marks a row the paper cites from other work. Floors and control
 learned weights) and are set apart from the methods. Each block states its provenance once. A block from
 the **smoke** profile runs the whole pipeline at toy scale on an embedded dataset: **smoke numbers are not
 a reproduction**, and the paper's values beside them are for orientation only. A dataset other than the
-paper's is named as a stand-in. Under each block, the paper's orderings are checked from the intervals:
-*holds* when the intervals separate in the claimed direction, *does not hold* when they separate the other
-way, *cannot tell* when they overlap; for "≈", *holds* when they overlap. An interval over seeds and label
-draws is Student-t (with 2 values it is 6.5 times wider than mean ± 1.96·sd/√2); a cell that pools training
-runs of a mean over test images adds that t interval over the runs and the images' interval in quadrature.
-Where both cells have rows
-of the same seeds (the same labeled images), the verdict is read from the interval of their paired
-difference instead, which leaves out what a label draw moves in both. Where a learned cell pools
-several training runs (seeds), a verdict also needs every run's mean on its side, else *cannot tell*; one that
-rests on a single training run says so ("holds on one training run"): a new seed can move a learned number
-more than an interval over test images or label draws shows.
+paper's is named as a stand-in. An interval over seeds and label draws is Student-t (with 2 values it is 6.5
+times wider than mean ± 1.96·sd/√2); a cell that pools training runs of a mean over test images adds that t
+interval over the runs and the images' interval in quadrature. Under each block, the paper's orderings are
+checked with the training run as the unit, since a new seed can move a learned number more than an interval
+over test images or label draws shows: each run's rows are averaged first, then the difference of the two
+sides gets a 95% t interval over the runs (pooled two-sample t; against a floor that trains nothing,
+one-sample t; for means over test images, the images' interval added in quadrature). *Holds* when that
+interval lies on the claimed side of 0, *does not hold* when it lies on the other side, *cannot tell*
+otherwise, and also where the runs give no interval: one training run against one, or against a floor. With
+no real difference the rule says *holds* about 2.5% of the time (tests/test_report.py measures it). Two
+floors, and "≈" claims, are read from the cells' intervals (for "≈", *holds* when they overlap).
 """
 
 
@@ -423,7 +450,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     results, paper = load_results(args.results), paper_numbers()
     blocks = all_blocks(results, paper)
-    text = build_tables(results, paper, args.results.rstrip("/") or ".", data_folders(args.runs))
+    data = known_data_folders(args.results, data_folders(args.runs))
+    text = build_tables(results, paper, args.results.rstrip("/") or ".", data)
     figs = []
     if not args.no_figures:
         from tasks.figures import write_figures  # matplotlib only when figures are wanted

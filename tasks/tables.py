@@ -157,36 +157,57 @@ def verdict(op: str, a: Stat | None, b: Stat | None) -> str:
     return "holds" if below else "does not hold" if above else "cannot tell"
 
 
-def paired_difference(a: pd.DataFrame, b: pd.DataFrame) -> Stat | None:
-    """a − b over the seeds both cells have a row for, with its t interval; None when fewer than two are shared
-    or a row carries its own interval (a cell of one row, e.g. an interval over test images). Rows of the same
-    seed saw the same labeled images (SVHN: the seed names the training seed and the label draw), so the
-    difference leaves out what the draw moves in both: the comparison the paper's orderings ask for."""
-    if a.empty or b.empty or a.ci_low.notna().any() or b.ci_low.notna().any():
+SEED_STRIDE = 1_000_000  # a classification row's seed is SEED_STRIDE × training seed + label draw (repro.semisup)
+# Controls whose value depends on a seed (an initialisation, a supervised training run): compared run by run, like
+# learned methods. Every other floor trains nothing and draws nothing: a fixed value.
+SEEDED_CONTROLS = {"untrained", "supervised"}
+
+
+def unit_means(rows: pd.DataFrame) -> dict[str, float]:
+    """{training unit: mean of its rows}. The unit of an ordering is the training run: a row's run folder; a row
+    without one counts by its training seed (seed // SEED_STRIDE), so that a control with seeds (the untrained
+    network's initialisations, the supervised baseline) is compared run by run, and a floor that trains nothing
+    (raw pixels, biharmonic) is one unit whatever its label draws or masks. The label draws and test images
+    inside a unit only make that unit's own mean."""
+    if rows.empty:
+        return {}
+    seeds = "seed" + (pd.to_numeric(rows.seed, errors="coerce").fillna(0).astype("int64") // SEED_STRIDE).astype(str)
+    unit = seeds
+    if "run" in rows:
+        named = rows.run.notna() & rows.run.astype(str).str.strip().ne("")
+        unit = rows.run.astype(str).where(named, seeds)
+    return {str(k): float(v) for k, v in rows.value.astype(float).groupby(unit).mean().items()}
+
+
+def run_difference(a: list[float], b: list[float], *, a_fixed: bool = False, b_fixed: bool = False,
+                   extra_half: float = 0.0) -> Stat | None:
+    """mean(a) − mean(b) over training units (a, b: one mean per training run), with a 95% t interval over runs.
+
+    Two sides that both learned: the pooled-variance two-sample t interval (df = n_a + n_b − 2; one side's runs
+    stand in for the other's spread where it has one run). A fixed side (a floor that trains nothing: one value,
+    no seed to vary) against learned runs: the one-sample t interval of the runs about it (df = n − 1).
+    extra_half: a half-width added in quadrature (the test images' own interval, for rows that are means over
+    test images). None where runs give no interval: one run against one run, or one run against a floor, or two
+    floors (compare those by their cells' intervals): a single training run cannot show how far a seed moves it."""
+    if a_fixed and b_fixed:
         return None
-    va, vb = (rows.groupby(rows.seed.astype(str)).value.mean() for rows in (a, b))
-    shared = va.index.intersection(vb.index)
-    return mean_interval(va[shared] - vb[shared]) if len(shared) >= 2 else None
-
-
-def run_checked(op: str, v: str, a: Stat, b: Stat, runs: tuple[dict, dict], labels: tuple[str, str]) -> str:
-    """The pooled verdict v of `a op b` checked against the training runs behind each side. runs: ({run folder:
-    mean of its rows}, ...) per side, {} for a side that trained nothing (a floor, a control), which counts as
-    one value, its pooled mean. An ordering survives variation over training seeds only if every run of one
-    side is on the claimed side of every run of the other; where the runs cross, it is "cannot tell". A side
-    that rests on one training run is named, since its seed's variation has not been seen."""
-    if op == "≈" or v not in ("holds", "does not hold") or not (runs[0] or runs[1]):
-        return v
-    xs, ys = list(runs[0].values()) or [a.value], list(runs[1].values()) or [b.value]
-    below = (op == "<") == (v == "holds")  # the direction the intervals separate in: a below b?
-    if not (max(xs) < min(ys) if below else min(xs) > max(ys)):
-        return "cannot tell (its training runs cross)"
-    single = [lab for lab, r in zip(labels, runs) if len(r) == 1]
-    if len(single) == 2 and runs[0].keys() == runs[1].keys():
-        return f"{v} on one training run"
-    if len(single) == 2:
-        return f"{v} on one training run each"
-    return f"{v} on one training run of {single[0]}" if single else v
+    d = sum(a) / len(a) - sum(b) / len(b)
+    if a_fixed or b_fixed:
+        runs = b if a_fixed else a
+        if len(runs) < 2:
+            return None
+        m = sum(runs) / len(runs)
+        sd = math.sqrt(sum((x - m) ** 2 for x in runs) / (len(runs) - 1))
+        half = half_width(sd, len(runs))
+    else:
+        df = len(a) + len(b) - 2
+        if df < 1:
+            return None
+        ma, mb = sum(a) / len(a), sum(b) / len(b)
+        sd = math.sqrt((sum((x - ma) ** 2 for x in a) + sum((x - mb) ** 2 for x in b)) / df)
+        half = t95(df) * sd * math.sqrt(1 / len(a) + 1 / len(b))
+    half = math.hypot(half, extra_half)
+    return Stat(d, d - half, d + half, len(a) + len(b), sd)
 
 
 # ----------------------------------------------------------------------------- shared pieces
@@ -246,7 +267,8 @@ LONG_NAMES = {"pcd": "PCD", "cd1": "CD1", "singlegrid": "single-grid", "context_
 
 
 def inpaint_claims(rws, cols):
-    col = {dict(c.keys)["method"]: Axis(LONG_NAMES.get(dict(c.keys)["method"], c.label), c.keys) for c in cols}
+    col = {dict(c.keys)["method"]: Axis(LONG_NAMES.get(dict(c.keys)["method"], c.label), c.keys, floor=c.floor)
+           for c in cols}
     out = []
     for r in rws:
         if dict(r.keys)["metric"] != "mae_masked":
@@ -430,18 +452,21 @@ def gcn_autoencode_claims(rws, cols):
 
 # ----------------------------------------------------------------------------- the tables
 
+RULE_ORDERINGS = ("Orderings take the training run as the unit: each run's rows (label draws, test images) are "
+                  "averaged first, then the difference of the two sides' means gets a 95% t interval over the runs "
+                  "(pooled two-sample t; against a floor that trains nothing, one-sample t; where rows are means "
+                  "over test images, their interval is added in quadrature). It holds when the interval lies on the "
+                  "claimed side of 0, does not hold when it lies on the other, and is \"cannot tell\" otherwise, "
+                  "also when the runs give no interval (one training run against one, or against a floor).")
 RULE_ERRORS = ("Cells: ours [95% interval] · paper value. Inpainting error is the mean absolute error on the "
                "masked (missing) pixels, pixels in [0, 1], averaged over test images (the paper's \"per-pixel "
                "difference\"); PSNR is on the masked pixels under the [−1, 1] convention (add 20·log10 2 ≈ 6.02 dB "
                "for the [0, 1] convention: both are in cells.csv; only the [−1, 1] reading fits the paper's error "
                "and PSNR together, see README). Intervals: 95% bootstrap over test images. Lower error and higher "
-               "PSNR are better. Floors need no learning and see the same masks.")
+               "PSNR are better. Floors need no learning and see the same masks. " + RULE_ORDERINGS)
 RULE_SVHN = ("Cells: test error in % · paper value; ours is the mean over label draws × training seeds, its "
              "interval mean ± t·sd/√n, t the 0.975 quantile of Student's t with n − 1 degrees of freedom (12.71 "
-             "at n = 2, 3.18 at n = 4, 2.31 at n = 9). Orderings are read from the paired difference over the "
-             "seeds both rows share (the same label draw and training seed), with its t interval; an ordering "
-             "holds only if it also holds between every pair of training runs (seeds), and the verdict names a "
-             "side that rests on one training run. "
+             "at n = 2, 3.18 at n = 4, 2.31 at n = 9). " + RULE_ORDERINGS + " "
              "Where a profile uses other label counts than the paper's, the columns are that profile's and "
              "there is no paper cell. Rows cited from other work are shown with the paper's value only.")
 RULE_SCORES = ("Cells: mean of f(Y) over the images ± its sd over the images [mean ± t·sd/√n, Student's t] · "
@@ -454,16 +479,17 @@ RULE_COOP = ("Cells: ours [95% interval] · paper value. Error: mean absolute di
              "pixels in [0, 1] (the paper's per-pixel difference relative to the range), averaged over the test "
              "faces; the same masks for every column. CoopNets and DCGAN complete g(X) with X inferred by Langevin "
              "dynamics on the observed pixels. Floors need no learning: biharmonic (beside it the paper's best "
-             "interpolation, its method 6), MRF priors with ℓ2 and ℓ1 nearest-neighbour potentials (its methods 1, 2).")
+             "interpolation, its method 6), MRF priors with ℓ2 and ℓ1 nearest-neighbour potentials (its methods 1, 2). "
+             + RULE_ORDERINGS)
 RULE_GCN = ("Not a paper table: the paper shows pictures (figures 1, 2). Cells: relative distance between the Gram "
             "matrix of a fixed random 5×5 conv layer of each synthesized image and the training image's (textures) "
             "or the training images' mean (objects), averaged over the chains [95% bootstrap interval]. Floor: white "
             "noise with the training mean and variance; ceiling: random crops of the training texture, or held-out "
-            "images of the category. Lower is closer.")
+            "images of the category. Lower is closer. " + RULE_ORDERINGS)
 RULE_CD1 = ("Not a paper table: the paper shows reconstructions (figure 3). Cell: ‖I − B(I)‖ / ‖I‖ over the training "
             "images (centred), B(I) = σ²∂f/∂I the mean the one-step Langevin chain moves towards (Proposition 3), "
             "after training and under the run's initial weights [95% bootstrap interval]; the curve against the "
-            "iteration is in gconvnet_autoencode_curve.csv/.png.")
+            "iteration is in gconvnet_autoencode_curve.csv/.png. " + RULE_ORDERINGS)
 RULE_NEAREST = ("Mean pixel L2 distance (pixels in [0, 1]) from each image to its nearest training image [95% "
                 "bootstrap interval]. Samples that copy training images would sit much closer than held-out test "
                 "images; samples comparable to test images are not copies.")

@@ -150,7 +150,8 @@ def test_the_classification_heads_and_features_run_on_the_device():
     with OnMeta():
         feats = extract(learner.features, images, 4, pixel_max=cfg.pixel_max, device=META)
         assert feats.shape[0] == 6 and feats.device.type == "cpu"
-        for nets in (learner.nets, None):  # frozen learned nets; the supervised baseline's own
+        from repro.features import PixelMaps
+        for nets in (learner.nets, None, [PixelMaps(3, 32)]):  # frozen learned nets; supervised; raw pixels
             head = TopMapHead(cfg, 3, 6, labeled=images, nets=nets).to_device(META, torch.float32)
             _, stats = head.train_step(images.batch(torch.arange(4), device=META), torch.arange(4))
             assert stats.device == META
