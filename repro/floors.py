@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from repro.pyramid import coarse_observation, downscale, upscale
+
 
 def observed_mean_fill(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Missing pixels set to the per-channel mean of the image's observed pixels (the chains' start)."""
@@ -35,3 +37,18 @@ def biharmonic_fill(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             out[i] = np.moveaxis(inpaint_biharmonic(img, holes[i], channel_axis=-1), -1, 0)
     filled = torch.from_numpy(out).to(device=x.device, dtype=x.dtype)
     return torch.where(mask.bool(), filled, x)
+
+
+def multigrid_start_fill(x: torch.Tensor, mask: torch.Tensor, sizes) -> torch.Tensor:
+    """The multi-grid scheme's test-time start with no model (0 Langevin steps): the chain starts at the 1×1
+    version of the observed-mean fill and passes up the grids `sizes` (coarse to fine); at each grid a block
+    that the mask covers only in part is held at the mean of its observed pixels (repro.pyramid.
+    coarse_observation), a wholly missing one keeps the up-scaled coarser state. Under a pepper mask nearly
+    every coarse block is partly observed, so this is a local block-mean interpolation: what multi-grid's
+    learned steps must improve on (``Learner.inpaint`` with 0 steps gives exactly this)."""
+    y = downscale(observed_mean_fill(x, mask), 1)  # (B, C, 1, 1)
+    for size in sizes:
+        y = upscale(y, size)
+        move, held = coarse_observation(x, mask, size)
+        y = torch.where(move, y, held)
+    return torch.where(mask.bool(), y.to(x.dtype), x)

@@ -26,7 +26,7 @@ from repro.floors import observed_mean_fill
 from repro.langevin import langevin
 from repro.methods import METHODS, Start, get_method
 from repro.models import build_energy_net
-from repro.pyramid import downscale, upscale
+from repro.pyramid import coarse_observation, downscale, upscale
 from repro.trainable import Trainable, grad_l1
 
 
@@ -95,19 +95,6 @@ def synthesize(nets, sizes, y, *, steps: int, cfg: Config, generator=None, noise
                      sigma=cfg.sigma, noise=noise, update_mask=move, generator=generator, clip=cfg.clip())
         out.append(y)
     return out
-
-
-def coarse_observation(observed: torch.Tensor, mask: torch.Tensor, size: int):
-    """What is known of `observed` (B, C, H, H) at grid `size` under `mask` (1 = missing).
-
-    Returns (move, held), both (B, C, size, size): move is True where the whole block is missing;
-    held is the mean of the block's observed pixels (arbitrary where move is True).
-    """
-    known = (1 - mask.to(observed.dtype)).expand_as(observed)  # (B, C, H, H), 1 = observed
-    frac = downscale(known, size)  # fraction of each block observed
-    move = frac == 0
-    held = downscale(observed * known, size) / torch.where(move, torch.ones_like(frac), frac)
-    return move, held
 
 
 def check_sizes(sizes, image_size: int) -> None:

@@ -40,3 +40,16 @@ def upscale(x: torch.Tensor, size: int) -> torch.Tensor:
     d = size // h
     return x if d == 1 else x.repeat_interleave(d, dim=-2).repeat_interleave(d, dim=-1)
 
+
+
+def coarse_observation(observed: torch.Tensor, mask: torch.Tensor, size: int):
+    """What is known of `observed` (B, C, H, H) at grid `size` under `mask` (1 = missing).
+
+    Returns (move, held), both (B, C, size, size): move is True where the whole block is missing;
+    held is the mean of the block's observed pixels (arbitrary where move is True).
+    """
+    known = (1 - mask.to(observed.dtype)).expand_as(observed)  # (B, C, H, H), 1 = observed
+    frac = downscale(known, size)  # fraction of each block observed
+    move = frac == 0
+    held = downscale(observed * known, size) / torch.where(move, torch.ones_like(frac), frac)
+    return move, held

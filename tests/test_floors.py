@@ -52,3 +52,25 @@ def test_nearest_neighbours():
     assert i.tolist() == [1, 2] and torch.allclose(d, torch.tensor([0.2, 2.0], dtype=torch.float64))
     with pytest.raises(ValueError, match="differ in shape"):
         nearest_neighbours(q, torch.zeros(2, 1, 3, 3))
+
+
+def test_the_multigrid_start_is_the_learners_inpainting_with_no_steps():
+    """The floor "multi-grid start (no model)" is exactly what the multi-grid sampler hands its first learned step:
+    Learner.inpaint with 0 Langevin steps per grid, for any network (none is called). Under pepper it is a local
+    block-mean interpolation, far closer to a smooth image than the global observed mean."""
+    from repro.config import get_config
+    from repro.floors import multigrid_start_fill
+    from repro.learner import initial_learner
+    from repro.masks import doodle_mask, square_mask
+    cfg = get_config("smoke", precision="float64", clip_min=None, clip_max=None)
+    learner = initial_learner(cfg, 3, 4, device="cpu")
+    x = ramp(b=4, c=3, size=32) * 255
+    gen = torch.Generator().manual_seed(0)
+    for mask in (pepper_mask(4, 32, gen), doodle_mask(4, 32, gen), square_mask(4, 32, 16, gen)):
+        ours = multigrid_start_fill(x, mask.double(), cfg.grid_sizes)
+        assert torch.equal(ours, learner.inpaint(x, mask.double(), gen, steps=0))
+    mask = pepper_mask(4, 32, gen).double()
+    missing = mask.bool().expand_as(x)
+    start = (multigrid_start_fill(x, mask, cfg.grid_sizes) - x)[missing].abs().mean()
+    flat = (observed_mean_fill(x, mask) - x)[missing].abs().mean()
+    assert start < 0.2 * flat

@@ -244,3 +244,25 @@ def test_training_seeds_share_the_test_masks_and_noise(tmp_path):
     assert frac(other, "0")[2] != frac(one, "0")[2]  # other pepper masks
     with pytest.raises(ValueError, match="--train-seeds 0"):
         main([*base, "--out", str(tmp_path / "bad"), "--train-seeds", "0"])
+
+
+def test_every_scheme_can_be_given_the_multigrid_start(smoke_cfg, tmp_path):
+    """start=multigrid: a single-grid (or CD1, PCD) chain starts from the multi-grid start, so under the same start
+    the schemes differ only by what their learned steps do; with no step the output is that start. And the floors
+    can be scored alone (--methods with no name), one of them (--floors)."""
+    import dataclasses
+    from repro.floors import multigrid_start_fill
+    from repro.learner import Learner
+    from tasks.inpainting import Procedure, inpaint, main
+    for method in ("singlegrid", "cd1", "multigrid"):
+        learner = Learner(dataclasses.replace(smoke_cfg, method=method), 1, 8)
+        learner.steps = 0
+        x = torch.rand(8, 1, 32, 32, generator=gen()) * 255
+        m = pepper_mask(8, 32, gen(2))
+        out = inpaint(learner, x, m, gen(), None, Procedure(start="multigrid"))
+        assert torch.allclose(out, multigrid_start_fill(x, m, smoke_cfg.grid_sizes), atol=1e-4), method
+    assert Procedure.parse("start=multigrid").suffix() == "|start=multigrid"
+    rows = main(["--methods", "--floors", "multigrid_start", "--out", str(tmp_path / "o"), "--runs",
+                 str(tmp_path / "r"), "--no-progress"])
+    assert {r["method"] for r in rows} == {"multigrid_start"} and len(rows) == 18  # 3 masks × 6 metrics
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())  # nothing trained

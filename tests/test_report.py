@@ -78,7 +78,8 @@ def test_inpainting_block_has_the_papers_header_row_order_and_one_cell_per_row_a
     rows = table_lines(lines)
     header = [c.strip() for c in rows[0].strip("|").split("|")]
     assert header[:6] == ["", "PCD", "CD1", "SG", "CE", "MG"]  # the paper's columns, then floors after a rule
-    assert header[6] == "‖" and header[7:] == ["floor: observed mean", "floor: mean face", "floor: biharmonic"]
+    assert header[6] == "‖" and header[7:] == ["floor: observed mean", "floor: mean face", "floor: biharmonic",
+                                             "floor: multi-grid start"]
     assert [r.split("|")[1].strip() for r in rows[2:]] == [
         "error · square", "error · doodle", "error · pepper", "PSNR · square", "PSNR · doodle", "PSNR · pepper"]
     assert all(len(r.strip("|").split("|")) == len(header) for r in rows)
