@@ -5,7 +5,7 @@
 
 A block of ``tables.md`` is its provenance line, the table under it and, where present, the ordering lines
 ("The paper's orderings in this run ..."). A README copy is found by its provenance line's first two fields
-(profile · dataset) and its table's header row, the n-th copy matching the n-th block with that key; prose
+(profile · dataset) and the first cells of its table's header row, the n-th copy matching the n-th block with that key; prose
 around the copies is left as it is, and so is a copy without ordering lines (the README states them in words).
 Copies of another tables.md (another profile) match nothing here and are left alone.
 """
@@ -46,7 +46,9 @@ def find_blocks(lines: list[str]) -> dict[tuple[str, str], list[Span]]:
             while not lines[end - 1].strip():
                 end -= 1
             orderings = (k, end)
-        out[(" · ".join(line.split(" · ")[:2]), lines[t0])].append(Span(i, (t0, t1), orderings))
+        # keyed by the header's first cells, so a copy still matches its block when a column is added at the end
+        head = "|".join(lines[t0].split("|")[:4])
+        out[(" · ".join(line.split(" · ")[:2]), head)].append(Span(i, (t0, t1), orderings))
     return out
 
 
