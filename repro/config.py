@@ -111,6 +111,9 @@ class Config:
     autocast: str = "none"  # none | bf16: networks in bfloat16 autocast while sampling (CUDA); updates stay fp32
     tf32: bool = True  # CUDA: TF32 in convolutions and matmuls (10-bit mantissa inputs, float32 sums; about 4×
     # faster on Ampere and later); off: exact float32. No effect on the CPU. Recorded in the rows' device column
+    cond_start: str = "observed"  # conditional learning (a training mask): where the training chains start. observed:
+    # the paper's reading, from the observed training image, hidden pixels included (CD1: x; 1×1 schemes: its 1×1
+    # mean; PCD: x, then carried); fill: from the masked image filled as at test time (issue 27; a variant row)
     batchnorm: str = "global"  # data-parallel runs (torchrun): global: batch statistics over the whole batch, as in one
     # process (2 collectives per batch-norm layer per Langevin step); local: each process's own share (no collective
     # while sampling, but another model: statistics of B/N images). No effect in one process
@@ -162,7 +165,8 @@ class Config:
 # Fields added after runs were made (issue 16, companion papers; deterministic), and tf32, whose default
 # changed from False to True (issue 29) → their defaults; see Config.to_dict
 LATER_FIELDS = {f.name: f.default for f in dataclasses.fields(Config)
-                if f.name.startswith(("coop_", "gcn_")) or f.name in ("tf32", "deterministic", "batchnorm")}
+                if f.name.startswith(("coop_", "gcn_"))
+                or f.name in ("tf32", "deterministic", "batchnorm", "cond_start")}
 
 
 # --- ranges of the settings (Config.validate) ---------------------------------------------
@@ -186,7 +190,7 @@ def _range_problems(cfg: Config) -> list[str]:
     unit = {"beta1": (0, 1, False), "gan_beta1": (0, 1, False), "ce_rec_weight": (0, 1, True)}
     named = {"precision": tuple(PRECISIONS), "compile_mode": COMPILE_MODES, "autocast": AUTOCASTS,
              "gcn_net": ("texture", "object"), "gcn_start": ("persistent", "observed"),
-             "batchnorm": BATCHNORMS}
+             "batchnorm": BATCHNORMS, "cond_start": ("observed", "fill")}
     out = []
     for name, low in at_least.items():
         if getattr(cfg, name) < low:

@@ -36,25 +36,37 @@ class PersistentChains:
     def __init__(self, n: int, shape: tuple[int, int, int], dtype=torch.float32):
         self.state = torch.zeros((n, *shape), dtype=dtype)  # (N, C, H, W), kept on the CPU
         self.started = torch.zeros(n, dtype=torch.bool)
+        self.missing = torch.zeros((n, 1, *shape[1:]), dtype=torch.bool)  # (N, 1, H, W): each chain's last mask
 
-    def start(self, idx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) chain states for images idx; the observed x where a chain has not started."""
+    def start(self, idx: torch.Tensor, x: torch.Tensor, fresh: torch.Tensor | None = None,
+              mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, H, W) chain states for images idx; `fresh` (default: the observed x) where a chain has not
+        started. With a mask (conditional learning, cond_start "fill") a chain keeps its state only where the
+        pixel was missing last time and is missing again: elsewhere it starts afresh (observed pixels as given,
+        newly missing ones from `fresh`)."""
+        fresh = x if fresh is None else fresh
         state = self.state[idx].to(device=x.device, dtype=x.dtype)
-        started = self.started[idx].to(x.device).view(-1, 1, 1, 1)
-        return torch.where(started, state, x)
+        keep = self.started[idx].to(x.device).view(-1, 1, 1, 1)
+        if mask is not None:
+            keep = keep & self.missing[idx].to(x.device) & mask.bool()
+        return torch.where(keep, state, fresh)
 
-    def store(self, idx: torch.Tensor, y: torch.Tensor) -> None:
+    def store(self, idx: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None) -> None:
         self.state[idx] = y.detach().to("cpu", self.state.dtype)
         self.started[idx] = True
+        if mask is not None:
+            self.missing[idx] = mask.detach().to("cpu").bool()
 
     def state_dict(self) -> dict:
-        return {"state": self.state, "started": self.started}
+        return {"state": self.state, "started": self.started, "missing": self.missing}
 
     def load_state_dict(self, d: dict) -> None:
         if d["state"].shape != self.state.shape:
             raise ValueError(f"persistent chains of shape {tuple(d['state'].shape)} do not fit "
                              f"{tuple(self.state.shape)}")
         self.state, self.started = d["state"].clone(), d["started"].clone()
+        if "missing" in d:  # checkpoints before cond_start have none (and never read it)
+            self.missing = d["missing"].clone()
 
 
 def synthesize(nets, sizes, y, *, steps: int, cfg: Config, generator=None, noise: bool | None = None,
@@ -130,20 +142,28 @@ class Learner(Trainable):
         k_max = max(1, (cfg.n_iters - 1) // every)
         return cfg.lr_final_ratio ** (min(t // every, k_max) / k_max)
 
-    def start_chains(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    def start_chains(self, x: torch.Tensor, idx: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Where the training chains of images x (B, C, H, W) start. The paper's reading (cond_start "observed"):
+        the 1×1 version of x, x itself, or the persistent chains, also in conditional learning, where x is the
+        whole true image, hidden pixels included. cond_start "fill" (with a mask): from the masked image filled as
+        at test time (its observed-pixel mean; its 1×1 version for the 1×1 schemes), so that the chains learn to
+        move a fill; a persistent chain keeps its state only where the pixel stays missing."""
+        fill = mask is not None and self.cfg.cond_start == "fill"
+        start = observed_mean_fill(x, mask) if fill else x
         if self.method.start is Start.ONE_BY_ONE:
-            return downscale(x, 1)  # (B, C, 1, 1)
+            return downscale(start, 1)  # (B, C, 1, 1)
         if self.method.start is Start.OBSERVED:
-            return x
-        return self.chains.start(idx, x)
+            return start
+        return self.chains.start(idx, x, start, mask if fill else None)
 
     def run_chains(self, x: torch.Tensor, idx: torch.Tensor, mask: torch.Tensor | None = None) -> list[torch.Tensor]:
         """The training chains of images x (B, C, H, W) with indices idx: one (B, C, s, s) sample per grid."""
-        y0 = self.start_chains(x, idx)
+        y0 = self.start_chains(x, idx, mask)
         samples = synthesize(self.scorers, self.sizes, y0, steps=self.steps, cfg=self.cfg, generator=self.gen,
                              observed=x, mask=mask)
         if self.chains is not None:  # data-parallel: every process stores every chain
-            self.chains.store(dist.gather(idx.to(x.device)).cpu(), dist.gather(samples[-1]))
+            kept = dist.gather(mask) if mask is not None and self.cfg.cond_start == "fill" else None
+            self.chains.store(dist.gather(idx.to(x.device)).cpu(), dist.gather(samples[-1]), kept)
         return samples
 
     def update(self, x: torch.Tensor, samples: list[torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:

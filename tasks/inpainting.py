@@ -274,6 +274,13 @@ def save_panel(path: str, x: torch.Tensor, out: torch.Tensor, mask: torch.Tensor
     atomic_save_image(grid.float().clamp(0, 1), path, nrow=n)
 
 
+def method_label(method: str, cfg) -> str:
+    """The rows' method name: the scheme's, with "_fill_start" for the variant whose training chains start from the
+    masked image filled as at test time (--cond-start fill), so that it sits beside the paper's reading, never in
+    its place."""
+    return method if cfg.cond_start == "observed" or method == "context_encoder" else f"{method}_fill_start"
+
+
 def chosen_methods(cfg, args) -> list[str]:
     if args.methods is not None:  # [] (--methods alone): the floors only
         return list(args.methods)
@@ -356,8 +363,8 @@ def main(argv=None) -> list[dict]:
         for steps, proc, suffix in runs:
             outputs = {name: inpaint_all(learner, images, masks[name], seed=args.mask_seed * 1000 + 100 + k,
                                          budget=steps or None, proc=proc) for k, name in enumerate(MASK_NAMES)}
-            rows += score(mcfg, args, method, images, masks, outputs, prov, n_test, suffix, experiment=experiment,
-                          run=run, panels=seed == cfg.seed)
+            rows += score(mcfg, args, method_label(method, cfg), images, masks, outputs, prov, n_test, suffix,
+                          experiment=experiment, run=run, panels=seed == cfg.seed)
     path = write_results(args.out, experiment, rows)
     print(f"wrote {path}")
     return rows

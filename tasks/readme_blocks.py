@@ -5,8 +5,9 @@
 
 A block of ``tables.md`` is its provenance line, the table under it and, where present, the ordering lines
 ("The paper's orderings in this run ..."). A README copy is found by its provenance line's first two fields
-(profile · dataset) and the first cells of its table's header row, the n-th copy matching the n-th block with that key; prose
-around the copies is left as it is, and so is a copy without ordering lines (the README states them in words).
+(profile · dataset) and the first cells of its table's header row, the n-th copy matching the n-th block with
+that key; prose around the copies is left as it is, and so is a copy without ordering lines (the README states
+them in words).
 Copies of another tables.md (another profile) match nothing here and are left alone.
 """
 from __future__ import annotations

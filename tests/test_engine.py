@@ -230,3 +230,36 @@ def test_two_processes_wanting_one_run_train_it_once(tmp_path):
     (run,) = os.listdir(tmp_path / "runs")
     log = read_csv(str(tmp_path / "runs" / run / "log.csv"))
     assert sorted(int(r["iteration"]) for r in log) == list(range(6))  # cd1: one network, one row each
+
+
+def test_conditional_training_chains_start_from_the_fill_in_the_variant():
+    """cond_start "observed" (the paper's reading): CD1's training chains start at the whole true image, hidden pixels
+    included, and the 1×1 schemes at its 1×1 mean; "fill" (issue 27's variant): at the masked image filled as at
+    test time; a persistent chain keeps its state only where the pixel stays missing."""
+    from repro.config import get_config
+    from repro.floors import observed_mean_fill
+    from repro.masks import square_mask
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 255
+    m1 = square_mask(4, 32, 16, torch.Generator().manual_seed(1)).float()
+    m2 = square_mask(4, 32, 16, torch.Generator().manual_seed(2)).float()
+    idx = torch.arange(4)
+    fill = observed_mean_fill(x, m1)
+    for cond, want_cd1, want_mg in (("observed", x, x.mean((2, 3), keepdim=True)),
+                                    ("fill", fill, fill.mean((2, 3), keepdim=True))):
+        cd1 = Learner(get_config("smoke", method="cd1", cond_start=cond), 3, 4)
+        assert torch.equal(cd1.start_chains(x, idx, m1), want_cd1)
+        assert torch.equal(cd1.start_chains(x, idx), x)  # no mask: learning p(Y), the same either way
+        mg = Learner(get_config("smoke", cond_start=cond), 3, 4)
+        assert torch.allclose(mg.start_chains(x, idx, m1), want_mg)
+    pcd = Learner(get_config("smoke", method="pcd", cond_start="fill"), 3, 4)
+    assert torch.equal(pcd.start_chains(x, idx, m1), fill)  # not started: the fill
+    state = torch.full_like(x, 7.0)
+    pcd.chains.store(idx, state, m1)
+    y0 = pcd.start_chains(x, idx, m2)
+    both, now = (m1.bool() & m2.bool()).expand_as(x), m2.bool().expand_as(x)
+    assert torch.equal(y0[both], state[both])  # still missing: the chain goes on
+    assert torch.equal(y0[now & ~both], observed_mean_fill(x, m2)[now & ~both])  # newly missing: the fill
+    assert torch.equal(y0[~now], x[~now])  # observed now: as given
+    literal = Learner(get_config("smoke", method="pcd"), 3, 4)
+    literal.chains.store(idx, state)
+    assert torch.equal(literal.start_chains(x, idx, m2), state)  # the paper's reading: carried everywhere
