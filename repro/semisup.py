@@ -121,6 +121,11 @@ class Data:
     unsup: ImageSet | None = None  # what the energy nets learn from (set per experiment: ``with_unsup``)
     tag: str = ""  # run-folder tag of the unsupervised training set
 
+    @property
+    def n_classes(self) -> int:
+        """The dataset's classes: labels 0 .. n − 1 over both splits (10 for SVHN and CIFAR-10, any for a folder)."""
+        return int(max(self.train.labels.max(), self.test.labels.max())) + 1
+
     def with_unsup(self, which: str) -> "Data":
         """The same data with the unsupervised set `which`: train, or train + test (tag "traintest")."""
         if which not in UNSUP_SETS:
@@ -141,16 +146,21 @@ def load_data(cfg: Config) -> Data:
     return Data(train, test, {"pixel_max": cfg.pixel_max, "dtype": cfg.dtype(), "device": cfg.torch_device()})
 
 
-def label_draws(cfg: Config, labels: torch.Tensor, counts, n_val: int, n_draws: int) -> dict:
-    """{(n, draw seed): (labeled idx, validation idx)} for each labeled count n and draw seed 1000·seed + k."""
-    per_class = torch.bincount(labels, minlength=10)
-    need = (max(counts) + n_val) / 10
+def label_draws(cfg: Config, labels: torch.Tensor, counts, n_val: int, n_draws: int,
+                n_classes: int | None = None) -> dict:
+    """{(n, draw seed): (labeled idx, validation idx)} for each labeled count n and draw seed 1000·seed + k, balanced
+    over the n_classes classes (default: labels 0 .. max); every class must hold its share of the largest count
+    and of the validation images."""
+    k = int(labels.max()) + 1 if n_classes is None else n_classes
+    per_class = torch.bincount(labels, minlength=k)
+    need = -(-max(counts) // k) + -(-n_val // k)  # the largest per-class share of a balanced draw (ceil)
     if per_class.min() < need:
-        raise ValueError(f"{cfg.dataset}: the smallest class has {int(per_class.min())} train images, "
-                         f"{max(counts)} labels + {n_val} validation need ~{need:.0f}; "
-                         f"lower --labels/--val-labels or use --dataset svhn --data-root DIR")
-    seeds = [1000 * cfg.seed + k for k in range(n_draws)]
-    return {(n, s): balanced_draw(labels, n, n_val, s) for n in counts for s in seeds}
+        c = int(per_class.argmin())
+        raise ValueError(f"{cfg.dataset}: class {c} has {int(per_class[c])} train images; {max(counts)} labels + "
+                         f"{n_val} validation images balanced over {k} classes need {need} per class; lower "
+                         f"--labels/--val-labels, or use a dataset with more images per class")
+    seeds = [1000 * cfg.seed + j for j in range(n_draws)]
+    return {(n, s): balanced_draw(labels, n, n_val, s, n_classes=k) for n in counts for s in seeds}
 
 
 def row_seed(train_seed: int, draw_seed: int) -> int:
@@ -201,12 +211,12 @@ class TopMapHead(Trainable):
     Log rows: f_obs and f_syn 0 (no energies), the gradient's ℓ1 norm, the loss.
     """
 
-    def __init__(self, cfg: Config, channels: int, n_train: int, *, labeled: ImageSet, nets=None):
+    def __init__(self, cfg: Config, channels: int, n_train: int, *, labeled: ImageSet, nets=None, n_classes: int = 10):
         super().__init__(cfg)
         self.sizes, self.labels, self.supervised = (cfg.image_size,), labeled.labels, nets is None
         grids = fresh_nets(cfg, channels) if self.supervised else None  # drawn before the head, as always
         self._frozen = None if self.supervised else tuple(nets)  # a tuple is not registered: not trained
-        head = TopMapClassifier([net.top_shape for net in (grids if self.supervised else nets)])
+        head = TopMapClassifier([net.top_shape for net in (grids if self.supervised else nets)], n_classes)
         if not self.supervised:  # standardise the frozen maps with the labeled images' statistics
             held = [t for net in nets for t in (*net.parameters(), *net.buffers())]  # PixelMaps hold none
             device = held[0].device if held else dist.local_device(cfg.torch_device())  # where the nets are
@@ -222,7 +232,7 @@ class TopMapHead(Trainable):
         return self.nets[1] if self.supervised else self._frozen
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, H) images in [0, pixel_max] → (B, 10)."""
+        """(B, C, H, H) images in [0, pixel_max] → (B, n_classes)."""
         return self.nets[0](top_maps(self.map_nets, x))
 
     def train_step(self, x, idx, mask=None):
@@ -261,9 +271,9 @@ def cnn_error(cfg: Config, data: Data, nets, lab, seed: int, *, method: str, epo
     tag = f"{method}-{tag}"
     if source_run:
         tag += "-on" + hashlib.sha1(os.path.basename(os.path.normpath(source_run)).encode()).hexdigest()[:8]
-    build = lambda c, ch, n: TopMapHead(c, ch, n, labeled=labeled, nets=nets)  # noqa: E731
+    build = lambda c, ch, n: TopMapHead(c, ch, n, labeled=labeled, nets=nets, n_classes=data.n_classes)  # noqa: E731
     head, _ = trained_learner(hcfg, os.path.join(runs, HEADS_FOLDER), labeled, tag=tag, progress=False, build=build)
-    logits = extract(head.logits, data.test, cfg.batch_size, **data.kw)  # (N, 10)
+    logits = extract(head.logits, data.test, cfg.batch_size, **data.kw)  # (N, n_classes)
     return error_percent(logits.argmax(1).numpy(), data.test.labels.numpy())
 
 

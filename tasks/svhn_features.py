@@ -160,7 +160,7 @@ def main(argv=None) -> list[dict]:
     cfg, args = parse_task_args(parser, argv, **task_config("svhn_features", pre.preset))
     args = resolve(args, cfg.profile)
     data = load_data(cfg)
-    draws = label_draws(cfg, data.train.labels, args.labels, args.val_labels, args.label_seeds)
+    draws = label_draws(cfg, data.train.labels, args.labels, args.val_labels, args.label_seeds, data.n_classes)
     prov, all_rows = provenance(cfg.torch_device()), []
     for experiment, make in (("svhn_l2svm", l2svm_rows), ("svhn_cnn", cnn_rows)):
         if experiment in args.experiments:

@@ -390,3 +390,34 @@ def test_a_class_sorted_test_split_is_evaluated_in_mixed_batches(tmp_path):
     assert one_class(sorted_labels) == 4 and one_class(test.labels) < 4
     assert sorted(test.labels.tolist()) == sorted(sorted_labels.tolist())
     assert torch.equal(test.images.float().mean((1, 2, 3)) > 128, test.labels == 1)  # labels travel with images
+
+
+@pytest.mark.parametrize("n_classes", [3, 12])
+def test_label_draws_and_heads_use_the_folders_own_classes(tmp_path, n_classes):
+    """A labeled folder of 3 or 12 classes (not SVHN's 10): the draws are balanced over all of its classes, the size
+    check is per class, and the CNN head has one output per class. (With 10 assumed, a 12-class folder drew every
+    label from classes 0-9 and a 3-class one failed the size check at a tenth of what it needs.)"""
+    from repro.config import get_config
+    from repro.semisup import TopMapHead, fresh_nets, label_draws, load_data
+    from PIL import Image
+    per = 6
+    for split, n in (("train", per), ("test", 2)):
+        for c in range(n_classes):
+            folder = tmp_path / split / f"class{c:02d}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(np.full((8, 8, 3), 10 * c + i, np.uint8)).save(folder / f"{i}.png")
+    cfg = get_config("smoke", dataset="imagefolder", data_root=str(tmp_path), image_size=8, grid_sizes=(2, 8),
+                     batch_size=4, data_cache="off")
+    data = load_data(cfg)
+    assert data.n_classes == n_classes
+    labels = data.train.labels
+    draws = label_draws(cfg, labels, [2 * n_classes], n_classes, 1, data.n_classes)  # 2 labels + 1 val per class
+    (lab, val), = draws.values()
+    assert torch.equal(torch.bincount(labels[lab], minlength=n_classes), torch.full((n_classes,), 2))
+    assert torch.equal(torch.bincount(labels[val], minlength=n_classes), torch.ones(n_classes, dtype=torch.long))
+    with pytest.raises(ValueError, match=f"balanced over {n_classes} classes need {per + 1} per class"):
+        label_draws(cfg, labels, [per * n_classes], n_classes, 1, data.n_classes)  # 6 + 1 per class: one too many
+    head = TopMapHead(cfg, 3, len(lab), labeled=data.train.subset(lab), nets=list(fresh_nets(cfg, 3)),
+                      n_classes=data.n_classes)
+    assert head.logits(data.train.batch(lab[:4])).shape == (4, n_classes)
