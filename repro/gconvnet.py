@@ -16,10 +16,11 @@ layers keep learning; with gcn_iters_per_layer = 0 all layers learn at once (§7
 
 Choices the paper leaves open (ours): ReLU after every convolution (eq. 1), no padding; initial weights
 N(0, 0.001²) and zero biases (Algorithm 1 starts at w = 0, where ReLU's gradient vanishes); Adam (lr, beta1 of
-the Config, constant rate) for the paper's plain gradient step; images in [0, 255] minus the per-channel mean of
-the training batch ("we subtract the mean image": for one texture image the pixel-wise mean image is the image
-itself, so the mean intensity is read), taken at the first iteration and kept in the net's ``center`` buffer (in
-all three experiments the batch is the whole training set).
+the Config, constant rate) for the paper's plain gradient step; images in [0, 255] minus the mean image of the
+training batch ("we subtract the mean image"): pixel-wise for the object net (aligned images: the chains start at
+the mean face), per channel for the texture net (for one texture image the pixel-wise mean image is the image
+itself, so the mean intensity is read), taken at the first iteration and kept in the net's ``center`` buffer
+(C, S, S) (in all three experiments the batch is the whole training set).
 """
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ class GrowingConvNet(nn.Module):
             c_in = c
         self.convs, self.heads, self.fc = nn.ModuleList(convs), nn.ModuleList(heads), fc
         self.depth = len(convs)  # layers in use (set by GenerativeConvNet while growing)
-        self.register_buffer("center", torch.zeros(channels))  # (C,) mean intensity subtracted from images
+        self.register_buffer("center", torch.zeros(channels, image_size, image_size))  # (C, S, S) subtracted mean
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.normal_(m.weight, 0.0, INIT_STD)
@@ -103,10 +104,19 @@ class GenerativeConvNet(Trainable):
 
     def center(self, x: torch.Tensor) -> torch.Tensor:
         """[0, pixel_max] → [0, 255] minus the training mean (B, C, H, W)."""
-        return x * (255.0 / self.cfg.pixel_max) - self.net.center.view(1, -1, 1, 1)
+        return x * (255.0 / self.cfg.pixel_max) - self.net.center
 
     def to_pixels(self, y: torch.Tensor) -> torch.Tensor:
-        return (y + self.net.center.view(1, -1, 1, 1)) * (self.cfg.pixel_max / 255.0)
+        return (y + self.net.center) * (self.cfg.pixel_max / 255.0)
+
+    def set_center(self, x: torch.Tensor) -> None:
+        """The mean subtracted from images, from the training images x (B, C, S, S) in [0, pixel_max]: the object net
+        (§7.2, aligned images) subtracts the pixel-wise mean image, so its chains start at the mean face; the texture
+        net (one stationary image) the per-channel mean intensity, since the pixel-wise mean of one texture image
+        is the image itself."""
+        x = x.to(self.net.center) * (255.0 / self.cfg.pixel_max)
+        mean = x.mean(0) if self.net.fc else x.mean((0, 2, 3)).view(-1, 1, 1).expand_as(self.net.center)
+        self.net.center.copy_(mean)
 
     def run_chains(self, obs: torch.Tensor) -> torch.Tensor:
         """L Langevin steps of the chains: from their carried state, or from the observed batch obs (centred)."""
@@ -125,7 +135,7 @@ class GenerativeConvNet(Trainable):
         if mask is not None:
             raise ValueError("the generative ConvNet learns p(I); it takes no mask")
         if self.iteration == 0:
-            self.net.center.copy_(x.mean((0, 2, 3)) * (255.0 / self.cfg.pixel_max))
+            self.set_center(x)
         self.net.depth = self.depth_at(self.iteration)
         obs = self.center(x)  # (B, C, H, W)
         syn = self.run_chains(obs)
@@ -171,3 +181,18 @@ def reconstruction_error(learner: GenerativeConvNet, x: torch.Tensor) -> torch.T
     obs = learner.center(xd)
     rec = learner.center(learner.reconstruct(xd))
     return ((obs - rec).flatten(1).norm(dim=1) / obs.flatten(1).norm(dim=1).clamp_min(1e-12)).to(x.device)
+
+
+def shuffled_weights(learner: GenerativeConvNet, seed: int) -> GenerativeConvNet:
+    """A control for the auto-encoding claim: the trained model with the entries of every weight and bias tensor
+    permuted (seeded), so each layer keeps its norm, its value distribution and the mean image, and loses only what
+    learning arranged. A reconstruction error below this control's is owed to the learned arrangement, not to the
+    weights' scale (the untrained net, at N(0, 0.001²), reconstructs nothing by construction)."""
+    import copy
+    out = copy.deepcopy(learner)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in out.nets.parameters():
+            flat = p.detach().flatten()
+            p.copy_(flat[torch.randperm(flat.numel(), generator=g).to(flat.device)].view_as(p))
+    return out

@@ -14,7 +14,8 @@
   T = 1200, L = 1. The reconstruction error of the one-step chain, ‖I − B_{w,δ}(I)‖ / ‖I‖ with B = σ²∂f/∂I the
   mean it moves towards (Proposition 3), is recorded against the iteration (the run folder's recon_curve.csv,
   <out>/gconvnet_autoencode_curve.csv and a PNG curve), beside the same error under the untrained network (the
-  run's initial weights).
+  run's initial weights), and under a control that could fail: the trained weights with the entries of every
+  tensor shuffled (same norms, arrangement lost).
 Rows: <out>/gconvnet.csv: experiment gconvnet_synthesis (setting texture:<name> or objects; methods gconvnet,
 noise_floor, ceiling; metric gram_distance) and gconvnet_autoencode (methods gconvnet_cd1, untrained; recon_error).
 
@@ -33,7 +34,7 @@ import torch
 
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
 from repro.data import ImageSet, load_dataset
-from repro.gconvnet import reconstruction_error
+from repro.gconvnet import reconstruction_error, shuffled_weights
 from repro.io import atomic_save_image, atomic_write_bytes, provenance, read_csv, write_csv
 from repro.learner import initial_learner
 from repro.metrics import bootstrap_ci
@@ -147,7 +148,7 @@ def _upsert_curve(path: str, points: dict[int, tuple[float, float]]) -> None:
 def autoencode(cfg, args, train_set, prov) -> list[dict]:
     x = train_set.batch(torch.arange(len(train_set)), pixel_max=cfg.pixel_max, dtype=cfg.dtype())  # on the CPU
     untrained = initial_learner(cfg, train_set.channels, len(train_set))  # this run's very initial weights
-    untrained.net.center.copy_(x.mean((0, 2, 3)) * (255.0 / cfg.pixel_max))
+    untrained.set_center(x)
     base = reconstruction_error(untrained, x)  # (N,)
     curve_path = os.path.join(run_dir(cfg, args.runs, "autoencode"), "recon_curve.csv")
     os.makedirs(os.path.dirname(curve_path), exist_ok=True)
@@ -160,12 +161,14 @@ def autoencode(cfg, args, train_set, prov) -> list[dict]:
     learner, path = trained_learner(cfg, args.runs, train_set, tag="autoencode", progress=not args.no_progress,
                                     callback=record)
     err = reconstruction_error(learner, x)
+    shuffled = reconstruction_error(shuffled_weights(learner, cfg.seed), x)  # same weights, arrangement lost
     run = run_columns([(learner, path)])
     rows = [result_row(cfg, experiment=AUTOENCODE, method=m, setting="final", metric="recon_error",
                        value=float(v.mean()), ci=bootstrap_ci(v, seed=cfg.seed), n_images=len(x), prov=prov,
-                       **(run if m == "gconvnet_cd1" else {}))
-            for m, v in (("gconvnet_cd1", err), ("untrained", base))]
-    print(f"autoencode: reconstruction error {float(err.mean()):.4f} (untrained {float(base.mean()):.4f})")
+                       **(run if m in ("gconvnet_cd1", "shuffled_weights") else {}))
+            for m, v in (("gconvnet_cd1", err), ("untrained", base), ("shuffled_weights", shuffled))]
+    print(f"autoencode: reconstruction error {float(err.mean()):.4f} (untrained {float(base.mean()):.4f}, "
+          f"the trained weights shuffled {float(shuffled.mean()):.4f})")
     curve = read_csv(curve_path) if os.path.exists(curve_path) else []
     write_csv(os.path.join(args.out, "gconvnet_autoencode_curve.csv"), curve, CURVE_COLUMNS)
     plot_curve(curve, os.path.join(args.out, "gconvnet_autoencode_curve.png"))

@@ -53,12 +53,17 @@ def test_cd1_reconstruction_error_falls_on_a_tiny_fixture(tmp_path):
                      clip_min=None, clip_max=None, lr=0.01, n_iters=40, checkpoint_every=40, n_show=4)
     torch.manual_seed(cfg.seed)
     untrained = GenerativeConvNet(cfg, 1, 4)
-    untrained.net.center.copy_(x.double().mean((0, 2, 3)).float())
+    untrained.set_center(x)
     images = data.batch(torch.arange(4))
     before = reconstruction_error(untrained, images).mean()
     learner = train(cfg, str(tmp_path), train_set=data, progress=False)
     after = reconstruction_error(learner, images).mean()
     assert before > 0.99 and after < 0.8 * before  # the one-step chain's mean B(I) moves towards I
+    from repro.gconvnet import shuffled_weights
+    shuffled = shuffled_weights(learner, 0)
+    norms = lambda m: sorted(float(p.norm()) for p in m.nets.parameters())  # noqa: E731
+    assert norms(shuffled) == pytest.approx(norms(learner))  # the same weights, rearranged
+    assert reconstruction_error(shuffled, images).mean() > after  # the control is not passed by scale alone
 
 
 @pytest.mark.slow
@@ -74,7 +79,7 @@ def test_generative_convnet_task_smoke_runs(tmp_path):
     assert list(df.columns) == RESULT_COLUMNS
     tex = df[df.experiment == "gconvnet_synthesis"]
     assert set(tex.method) == {"gconvnet", "noise_floor", "ceiling"} and set(tex.setting) == {"texture:brick"}
-    assert set(df[df.experiment == "gconvnet_autoencode"].method) == {"gconvnet_cd1", "untrained"}
+    assert set(df[df.experiment == "gconvnet_autoencode"].method) == {"gconvnet_cd1", "untrained", "shuffled_weights"}
     curve = pd.read_csv(os.path.join(out, "gconvnet_autoencode_curve.csv"))
     assert list(curve.iteration) == [0, 2, 4]
     for name in ("gconvnet_texture_brick.png", "gconvnet_autoencode.png", "gconvnet_autoencode_curve.png"):
@@ -122,3 +127,15 @@ def test_task_profiles_resolve_to_the_papers_settings(tmp_path):
                              + where, **generative_convnet.defaults("paper", "autoencode"))
     assert (cfg.n_iters, cfg.gcn_iters_per_layer, cfg.steps_per_grid, cfg.n_train, cfg.gcn_start) == (
         1200, 0, 1, 10, "observed")
+
+
+def test_the_object_net_subtracts_the_mean_image_pixel_by_pixel():
+    """§7.2 "we subtract the mean image": the object net's chains start at 0, that is at the mean face (pixel-wise);
+    the texture net subtracts the mean intensity per channel (one image's pixel-wise mean is the image itself)."""
+    x = torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 255
+    obj = GenerativeConvNet(get_config("smoke", method="gconvnet", gcn_net="object", image_size=32, width=0.1), 3, 5)
+    obj.set_center(x)
+    assert torch.allclose(obj.to_pixels(torch.zeros(1, 3, 32, 32))[0], x.mean(0), atol=1e-4)
+    tex = GenerativeConvNet(get_config("smoke", method="gconvnet", image_size=48, width=0.1), 3, 5)
+    tex.set_center(torch.rand(5, 3, 48, 48) * 255)
+    assert torch.equal(tex.net.center, tex.net.center[:, :1, :1].expand_as(tex.net.center))  # flat per channel
