@@ -261,8 +261,14 @@ def markdown_table(b: Block) -> list[str]:
     return lines
 
 
+def operand_keys(operand: Axis, where: Axis) -> dict:
+    """The rows of a claim's operand checked in `where`: where's keys, then the operand's (an operand may name its
+    own setting, e.g. a scheme under a shared test-time start)."""
+    return {**dict(where.keys), **dict(operand.keys)}
+
+
 def claim_stat(b: Block, operand: Axis, where: Axis) -> Stat | None:
-    return cell_stat(b.spec, b.rows, cell_keys(operand, where))
+    return cell_stat(b.spec, b.rows, operand_keys(operand, where))
 
 
 def image_half(rows: pd.DataFrame) -> float:
@@ -275,7 +281,7 @@ def image_half(rows: pd.DataFrame) -> float:
 def claim_difference(b: Block, cl: Claim) -> tuple[Stat | None, str]:
     """(a − b over training runs, how many runs each side has) for a '<' or '>' claim: repro's unit of
     replication is the training run (tasks.tables.run_difference); (None, why) where the runs give no interval."""
-    ra, rb = (match(b.rows, cell_keys(x, cl.where)) for x in (cl.a, cl.b))
+    ra, rb = (match(b.rows, operand_keys(x, cl.where)) for x in (cl.a, cl.b))
     ua, ub = unit_means(ra), unit_means(rb)
     fixed = [x.floor and dict(x.keys).get("method") not in SEEDED_CONTROLS for x in (cl.a, cl.b)]
     d = run_difference(list(ua.values()), list(ub.values()), a_fixed=fixed[0], b_fixed=fixed[1],
@@ -289,7 +295,7 @@ def claim_text(b: Block, cl: Claim) -> str:
     shown = lambda s: fmt_stat(b.spec, s) if s else "not run"  # noqa: E731
     if cl.op == "≈" or b.spec.stat is not None or not (sa and sb):  # '≈', per-image statistics: the cells' intervals
         v = verdict(cl.op, sa, sb)
-        runs = {u for x in (cl.a, cl.b) for u in unit_means(match(b.rows, cell_keys(x, cl.where)))}
+        runs = {u for x in (cl.a, cl.b) for u in unit_means(match(b.rows, operand_keys(x, cl.where)))}
         if cl.op != "≈" and v in ("holds", "does not hold") and len(runs) == 1 and not (cl.a.floor or cl.b.floor):
             v += " on one training run"  # two sets scored by one model: a new seed may move them
         return f"{cl.a.label} {cl.op} {cl.b.label}: {v} ({shown(sa)} vs {shown(sb)})"
