@@ -124,7 +124,8 @@ if [ "$PRINT" = 1 ]; then cat "$COMMANDS"; rm -f "$COMMANDS"; exit 0; fi
 if [ -n "$GPUS" ]; then
   echo "=== [$(date +%H:%M:%S)] the tasks, spread over GPUs $GPUS (node $NODE_RANK of $NODES)"
   # shellcheck disable=SC2086
-  $PY -m tools.spread "$COMMANDS" --gpus $GPUS --nodes "$NODES" --node-rank "$NODE_RANK" --logs "$OUT/logs"
+  SPREAD=0
+  $PY -m tools.spread "$COMMANDS" --gpus $GPUS --nodes "$NODES" --node-rank "$NODE_RANK" --logs "$OUT/logs" || SPREAD=$?
   rm -f "$COMMANDS"
   if [ "$NODES" -gt 1 ]; then
     echo "run_all.sh: node $NODE_RANK done; when every node is, run: $PY -m tasks.report --results $OUT --runs $RUNS"
@@ -133,4 +134,5 @@ if [ -n "$GPUS" ]; then
 fi
 step "report"
 $PY -m tasks.report --results "$OUT" --runs "$RUNS"  # tables.md, cells.csv, figures/
+if [ "${SPREAD:-0}" != 0 ]; then echo "run_all.sh: some tasks failed (listed above; logs in $OUT/logs)" >&2; exit 1; fi
 echo "run_all.sh: done in $(( $(date +%s) - start )) s; tables in $OUT/tables.md"

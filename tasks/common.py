@@ -104,19 +104,37 @@ def write_results(out_dir: str, experiment: str, rows: list[dict]) -> str:
     A row that reproduces an existing one exactly (REPRODUCED_COLUMNS) keeps the existing row and its
     provenance in place. Rows without the run and iterations columns (older CSVs, rows built by hand) get
     them empty."""
-    path = os.path.join(out_dir, f"{experiment}.csv")
-    os.makedirs(out_dir, exist_ok=True)
+    rows = [{"run": "", "iterations": "", **r} for r in rows]
+    return merge_csv(os.path.join(out_dir, f"{experiment}.csv"), rows, RESULT_COLUMNS, RESULT_KEY, REPRODUCED_COLUMNS)
+
+
+# Per-image values behind a row that is a mean over test images (inpainting): the report pairs two methods image by
+# image (they see the same images, masks and noise). In <out>/per_image/<experiment>.csv, apart from the tidy rows.
+PER_IMAGE_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "image", "value", "profile", "dataset",
+                     "run"]
+PER_IMAGE_KEY = ("experiment", "method", "setting", "seed", "metric", "image", "profile", "dataset")
+
+
+def write_per_image(out_dir: str, experiment: str, rows: list[dict]) -> str:
+    """Merge per-image rows into out_dir/per_image/<experiment>.csv, as write_results does."""
+    folder = os.path.join(out_dir, "per_image")
+    return merge_csv(os.path.join(folder, f"{experiment}.csv"), rows, PER_IMAGE_COLUMNS, PER_IMAGE_KEY,
+                     ("value", "run"))
+
+
+def merge_csv(path: str, rows: list[dict], columns: list[str], key_cols, same) -> str:
+    """Merge rows into the CSV at path under an exclusive lock: a row with an existing row's key replaces it,
+    unless it equals it in the columns `same` (then the existing row stays, with its provenance)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path + ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-        old = [{c: r.get(c) or "" for c in RESULT_COLUMNS} for r in read_csv(path)] if os.path.exists(path) else []
-        key = lambda r: tuple(str(r[k]) for k in RESULT_KEY)  # noqa: E731
-        rows = [{"run": "", "iterations": "", **r} for r in rows]
+        old = [{c: r.get(c) or "" for c in columns} for r in read_csv(path)] if os.path.exists(path) else []
+        key = lambda r: tuple(str(r[k]) for k in key_cols)  # noqa: E731
         by_key = {key(r): r for r in rows}
-        kept = {key(r) for r in old if key(r) in by_key
-                and all(str(by_key[key(r)][c]) == r[c] for c in REPRODUCED_COLUMNS)}
+        kept = {key(r) for r in old if key(r) in by_key and all(str(by_key[key(r)][c]) == r[c] for c in same)}
         merged = [r for r in old if key(r) not in by_key or key(r) in kept]
         merged += [r for r in rows if key(r) not in kept]
-        write_csv(path, merged, RESULT_COLUMNS)
+        write_csv(path, merged, columns)
     return path
 
 

@@ -86,7 +86,8 @@ from repro.io import atomic_save_image, provenance, read_csv
 from repro.masks import get_mask, square_mask
 from repro.methods import METHODS
 from repro.metrics import bootstrap_ci, masked_mae, masked_rmse, missing_fraction, psnr_masked, whole_image_mae
-from tasks.common import cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_results
+from tasks.common import (cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_per_image,
+                          write_results)
 
 DEFAULT_METHODS = ("pcd", "cd1", "singlegrid", "context_encoder", "multigrid")  # the paper's table order
 MASK_NAMES = ("square", "doodle", "pepper")
@@ -299,17 +300,27 @@ def floor_fns(train_set, cfg) -> dict:
             "multigrid_start": lambda x, m: multigrid_start_fill(x, m, cfg.grid_sizes)}
 
 
+PAIRED_METRICS = ("mae_masked", "psnr11_masked")  # the table's metrics, also kept per image (tasks.common)
+
+
 def score(mcfg, args, method: str, images, masks, outputs: dict, prov: dict, n_test: int,
-          suffix: str = "", experiment: str = "inpainting", run: dict | None = None, panels: bool = True) -> list[dict]:
+          suffix: str = "", experiment: str = "inpainting", run: dict | None = None, panels: bool = True,
+          per_image: list | None = None) -> list[dict]:
     """Rows (and panels) for one method's outputs under each mask, through one metric path; the
     setting is the mask's name plus `suffix` (a second test-time setting). Rows carry mcfg.seed (the
-    training seed; a floor's mcfg carries --mask-seed); the bootstrap over images is seeded by --mask-seed."""
+    training seed; a floor's mcfg carries --mask-seed); the bootstrap over images is seeded by --mask-seed.
+    per_image: a list to which the table metrics' per-image values are appended (PER_IMAGE_COLUMNS)."""
     rows = []
     for name, out in outputs.items():
         values = image_metrics(images, out, masks[name], mcfg.pixel_max)
         rows += [result_row(mcfg, experiment=experiment, method=method, setting=name + suffix, metric=metric,
                             value=float(v.mean()), ci=bootstrap_ci(v, seed=args.mask_seed), n_images=n_test,
                             prov=prov, **(run or {})) for metric, v in values.items()]
+        if per_image is not None:
+            per_image += [{"experiment": experiment, "method": method, "setting": name + suffix, "seed": mcfg.seed,
+                           "metric": metric, "image": i, "value": float(v), "profile": mcfg.profile,
+                           "dataset": mcfg.dataset, "run": (run or {}).get("run", "")}
+                          for metric in PAIRED_METRICS for i, v in enumerate(values[metric].tolist())]
         if panels and not suffix and experiment == "inpainting":
             save_panel(os.path.join(args.out, f"inpainting_{method}_{name}.png"), images, out, masks[name],
                        mcfg.pixel_max, min(args.n_panels, n_test))
@@ -338,14 +349,15 @@ def main(argv=None) -> list[dict]:
     tag = "inpaint" if side == cfg.image_size // 2 else f"inpaint-side{side}"
     masks = test_masks(n_test, cfg.image_size, side, args.mask_seed)
     os.makedirs(args.out, exist_ok=True)
-    prov, rows = provenance(cfg.torch_device()), []
+    prov, rows, per_image = provenance(cfg.torch_device()), [], []
     if not args.no_floors:
         fcfg = dataclasses.replace(cfg, seed=args.mask_seed)  # a floor learns nothing: its seed is the masks'
         for method, fill in floor_fns(train_set, cfg).items():
             if args.floors and method not in args.floors:
                 continue
             outputs = {name: fill(images, m.to(images.dtype)) for name, m in masks.items()}
-            rows += score(fcfg, args, method, images, masks, outputs, prov, n_test, experiment=experiment)
+            rows += score(fcfg, args, method, images, masks, outputs, prov, n_test, experiment=experiment,
+                          per_image=per_image)
     for method, seed in itertools.product(chosen_methods(cfg, args), range(cfg.seed, cfg.seed + args.train_seeds)):
         mcfg = dataclasses.replace(cfg, method=method, seed=seed)
         learner, run_path = trained_learner(mcfg, args.runs, train_set, tag=tag, mask_fn=square_mask_fn(side),
@@ -364,7 +376,8 @@ def main(argv=None) -> list[dict]:
             outputs = {name: inpaint_all(learner, images, masks[name], seed=args.mask_seed * 1000 + 100 + k,
                                          budget=steps or None, proc=proc) for k, name in enumerate(MASK_NAMES)}
             rows += score(mcfg, args, method_label(method, cfg), images, masks, outputs, prov, n_test, suffix,
-                          experiment=experiment, run=run, panels=seed == cfg.seed)
+                          experiment=experiment, run=run, panels=seed == cfg.seed, per_image=per_image)
+    write_per_image(args.out, experiment, per_image)
     path = write_results(args.out, experiment, rows)
     print(f"wrote {path}")
     return rows

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.tables import (SEEDED_CONTROLS, TABLES, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat, match,
-                          run_difference, summarise, unit_means, verdict)
+from tasks.tables import (SEEDED_CONTROLS, TABLES, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat, half_width,
+                          match, run_difference, summarise, unit_means, verdict)
 
 BASE_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "value", "ci_low", "ci_high", "profile",
                 "dataset", "n_images", "device", "commit", "date"]
@@ -117,12 +117,14 @@ class Block:
     row_axes: list
     col_axes: list
     cells: list
+    per_image: pd.DataFrame | None = None  # per-image values behind rows that are means over test images
 
     def cell(self, r: Axis, c: Axis) -> Cell:
         return next(x for x in self.cells if x.row == r and x.col == c)
 
 
-def build_block(spec: TableSpec, rows: pd.DataFrame, paper: pd.DataFrame, profile: str, dataset: str) -> Block:
+def build_block(spec: TableSpec, rows: pd.DataFrame, paper: pd.DataFrame, profile: str, dataset: str,
+                per_image: pd.DataFrame | None = None) -> Block:
     row_axes, col_axes = spec.layout(rows)
     mine = paper[paper.table == spec.key]
     cited_rows = set(mine[mine.note.str.contains("cited only")].row)  # rows the paper cites from other work
@@ -136,7 +138,7 @@ def build_block(spec: TableSpec, rows: pd.DataFrame, paper: pd.DataFrame, profil
             sd, _ = paper_cell(paper, spec.key, prow, pcol.replace("_mean", "_std")) if pcol else (None, "")
             stat = None if "cited only" in note else cell_stat(spec, rows, keys)
             cells.append(Cell(r, c, keys, stat, value, sd if pcol and pcol.endswith("_mean") else None, note))
-    return Block(spec, profile, dataset, rows, row_axes, col_axes, cells)
+    return Block(spec, profile, dataset, rows, row_axes, col_axes, cells, per_image)
 
 
 def unsigned_zero(fmt):
@@ -284,10 +286,27 @@ def claim_difference(b: Block, cl: Claim) -> tuple[Stat | None, str]:
     ra, rb = (match(b.rows, operand_keys(x, cl.where)) for x in (cl.a, cl.b))
     ua, ub = unit_means(ra), unit_means(rb)
     fixed = [x.floor and dict(x.keys).get("method") not in SEEDED_CONTROLS for x in (cl.a, cl.b)]
-    d = run_difference(list(ua.values()), list(ub.values()), a_fixed=fixed[0], b_fixed=fixed[1],
-                       extra_half=math.hypot(image_half(ra), image_half(rb)))
+    paired = paired_image_half(b, cl)
+    images = math.hypot(image_half(ra), image_half(rb)) if paired is None else paired[0]
+    d = run_difference(list(ua.values()), list(ub.values()), a_fixed=fixed[0], b_fixed=fixed[1], extra_half=images)
     runs = lambda x, u, f: "a floor" if f else f"{len(u)} training run{'s' if len(u) != 1 else ''}"  # noqa: E731
-    return d, f"{runs(cl.a, ua, fixed[0])} vs {runs(cl.b, ub, fixed[1])}"
+    how = f"{runs(cl.a, ua, fixed[0])} vs {runs(cl.b, ub, fixed[1])}"
+    return d, how + (f", paired over {paired[1]} test images" if paired else "")
+
+
+def paired_image_half(b: Block, cl: Claim) -> tuple[float, int] | None:
+    """(half-width, images) of the 95% t interval of a − b paired image by image, each side's value of an image
+    averaged over its training runs; None without per-image values for both sides. Two methods see the same test
+    images, masks and noise, so the paired difference leaves out what an image moves in both."""
+    if b.per_image is None or b.per_image.empty:
+        return None
+    side = [match(b.per_image, {k: v for k, v in operand_keys(x, cl.where).items() if k in b.per_image})
+            .groupby("image").value.mean() for x in (cl.a, cl.b)]
+    shared = side[0].index.intersection(side[1].index)
+    if len(shared) < 2:
+        return None
+    diff = side[0][shared] - side[1][shared]
+    return half_width(float(diff.std(ddof=1)), len(diff)), len(diff)
 
 
 def claim_text(b: Block, cl: Claim) -> str:
@@ -360,19 +379,31 @@ def block_lines(b: Block, data: dict[str, str] | None = None) -> list[str]:
 
 # ----------------------------------------------------------------------------- all blocks
 
-def blocks_of(spec: TableSpec, results: pd.DataFrame, paper: pd.DataFrame) -> list[Block]:
+def blocks_of(spec: TableSpec, results: pd.DataFrame, paper: pd.DataFrame,
+              per_image: pd.DataFrame | None = None) -> list[Block]:
     """One block per (profile, dataset) that ran this table (paper profile first); a 'not run' block if none."""
     rows = results[(results.experiment == spec.experiment) & results.metric.isin(spec.metrics)]
     groups = sorted({(p, d) for p, d in zip(rows.profile, rows.dataset)},
                     key=lambda pd_: (PROFILE_ORDER.get(pd_[0], 9), pd_[0], pd_[1] != spec.paper_dataset, pd_[1]))
     if not groups:
         return [build_block(spec, rows, paper, "", "")]
-    return [build_block(spec, match(results[results.experiment == spec.experiment], {"profile": p, "dataset": d})
-                        .pipe(lambda df: df[df.metric.isin(spec.metrics)]), paper, p, d) for p, d in groups]
+    mine = lambda df, p, d: match(df[df.experiment == spec.experiment], {"profile": p, "dataset": d})  # noqa: E731
+    return [build_block(spec, mine(results, p, d).pipe(lambda df: df[df.metric.isin(spec.metrics)]), paper, p, d,
+                        None if per_image is None else mine(per_image, p, d)) for p, d in groups]
 
 
-def all_blocks(results: pd.DataFrame, paper: pd.DataFrame) -> list[Block]:
-    return [b for spec in TABLES for b in blocks_of(spec, results, paper)]
+def all_blocks(results: pd.DataFrame, paper: pd.DataFrame, per_image: pd.DataFrame | None = None) -> list[Block]:
+    return [b for spec in TABLES for b in blocks_of(spec, results, paper, per_image)]
+
+
+def load_per_image(results_dir: str) -> pd.DataFrame | None:
+    """<results>/per_image/*.csv (tasks.common.write_per_image) as one frame, or None where there is none."""
+    files = sorted(glob.glob(os.path.join(results_dir, "per_image", "*.csv")))
+    if not files:
+        return None
+    df = pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False) for f in files], ignore_index=True)
+    df["value"] = pd.to_numeric(df.value, errors="coerce")
+    return df
 
 
 HEADER = """# Results: the paper's tables, rebuilt from {results}/*.csv
@@ -400,11 +431,12 @@ floors, and "≈" claims, are read from the cells' intervals (for "≈", *holds*
 
 
 def build_tables(results: pd.DataFrame, paper: pd.DataFrame, results_name: str = "results",
-                 data: dict[str, str] | None = None) -> str:
-    """tables.md; `data` (run folder → data folder name, from data_folders) names the images of folder datasets."""
+                 data: dict[str, str] | None = None, per_image: pd.DataFrame | None = None) -> str:
+    """tables.md; `data` (run folder → data folder name, from data_folders) names the images of folder datasets;
+    per_image (load_per_image): per-image values, for orderings paired image by image."""
     out = [HEADER.format(results=results_name)]
     specs_done = []
-    for b in all_blocks(results, paper):
+    for b in all_blocks(results, paper, per_image):
         if b.spec.key not in specs_done:
             specs_done.append(b.spec.key)
             out += [f"## {b.spec.title}", "", b.spec.rules, ""]
@@ -454,10 +486,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="output markdown (default: RESULTS/tables.md)")
     parser.add_argument("--no-figures", action="store_true", help="write tables.md and cells.csv only")
     args = parser.parse_args(argv)
-    results, paper = load_results(args.results), paper_numbers()
-    blocks = all_blocks(results, paper)
+    results, paper, per_image = load_results(args.results), paper_numbers(), load_per_image(args.results)
+    blocks = all_blocks(results, paper, per_image)
     data = known_data_folders(args.results, data_folders(args.runs))
-    text = build_tables(results, paper, args.results.rstrip("/") or ".", data)
+    text = build_tables(results, paper, args.results.rstrip("/") or ".", data, per_image)
     figs = []
     if not args.no_figures:
         from tasks.figures import write_figures  # matplotlib only when figures are wanted

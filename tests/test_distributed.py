@@ -231,3 +231,20 @@ def test_a_non_finite_start_on_one_shard_stops_every_process(tmp_path):
                           str(script)], env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "rank 0: langevin: the initial batch" in res.stdout and "rank 1: langevin: the initial batch" in res.stdout
+
+
+def test_the_readmes_torchrun_examples_split_the_paper_batch():
+    """Every torchrun example of the README starts: its processes (nodes × processes per node) divide the batch of
+    the preset it runs (the paper's 100 had been shown on 2 nodes × 8 GPUs, which the runner refuses)."""
+    import re
+    from repro.config import PRESETS
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8").read()
+    joined = readme.replace("\\\n", " ")  # continuation lines joined
+    commands = [c for c in re.findall(r"torchrun[^\n]*", joined) if "--nproc_per_node" in c]
+    assert len(commands) >= 3
+    for cmd in commands:
+        per_node = int(re.search(r"--nproc_per_node=(\d+)", cmd).group(1))
+        nodes = int(m.group(1)) if (m := re.search(r"--nnodes=(\d+)", cmd)) else 1
+        preset = re.search(r"--profile (\w+)", cmd).group(1)
+        batch = PRESETS[preset].batch_size
+        assert batch % (nodes * per_node) == 0, (cmd, batch, nodes * per_node)

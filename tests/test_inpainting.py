@@ -117,6 +117,11 @@ def test_inpainting_task_smoke(tmp_path):
     assert mae[("biharmonic", "pepper")] < mae[("observed_mean", "pepper")]  # the floors are real fills
     for method, mask in itertools.product(["cd1", "multigrid"], MASK_NAMES):
         assert os.path.getsize(out / f"inpainting_{method}_{mask}.png") > 0
+    with open(out / "per_image" / "inpainting.csv", newline="") as fh:  # what the report pairs image by image
+        per = list(csv.DictReader(fh))
+    mg = [float(r["value"]) for r in per if (r["method"], r["setting"], r["metric"]) == ("multigrid", "square",
+                                                                                          "mae_masked")]
+    assert len(mg) == 20 and math.isclose(sum(mg) / 20, mae[("multigrid", "square")], rel_tol=1e-9)
 
 
 @pytest.mark.slow
