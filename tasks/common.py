@@ -22,7 +22,7 @@ from repro import dist, speed
 from repro.config import Config, add_config_args, config_from_args
 from repro.data import DATASETS
 from repro.engine import run_dir, trained_learner  # noqa: F401  (the tasks' cached models)
-from repro.io import check_writable, provenance, read_csv, write_csv
+from repro.io import check_writable, provenance, read_csv_strict, write_csv
 from repro.baselines import BASELINES
 from repro.methods import METHODS
 
@@ -122,13 +122,24 @@ def write_per_image(out_dir: str, experiment: str, rows: list[dict]) -> str:
                      ("value", "run"))
 
 
+def check_results(out_dir: str, *experiments: str) -> None:
+    """Read the results files a task will merge into (<out>/<experiment>.csv and its per-image file) strictly, before
+    the task writes anything (panels, figures): a malformed one stops the task with one line, every file as it was."""
+    for e in experiments:
+        for path, columns, key in ((os.path.join(out_dir, f"{e}.csv"), RESULT_COLUMNS, RESULT_KEY),
+                                   (os.path.join(out_dir, "per_image", f"{e}.csv"), PER_IMAGE_COLUMNS, PER_IMAGE_KEY)):
+            if os.path.exists(path):
+                read_csv_strict(path, columns, key)
+
+
 def merge_csv(path: str, rows: list[dict], columns: list[str], key_cols, same) -> str:
     """Merge rows into the CSV at path under an exclusive lock: a row with an existing row's key replaces it,
     unless it equals it in the columns `same` (then the existing row stays, with its provenance)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path + ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-        old = [{c: r.get(c) or "" for c in columns} for r in read_csv(path)] if os.path.exists(path) else []
+        old = [{c: r.get(c) or "" for c in columns} for r in read_csv_strict(path, columns, key_cols)] \
+            if os.path.exists(path) else []
         key = lambda r: tuple(str(r[k]) for k in key_cols)  # noqa: E731
         by_key = {key(r): r for r in rows}
         kept = {key(r) for r in old if key(r) in by_key and all(str(by_key[key(r)][c]) == r[c] for c in same)}

@@ -46,7 +46,8 @@ from repro.io import atomic_save_image, provenance
 from repro.masks import square_mask
 from repro.metrics import bootstrap_ci
 from repro.mrf import mrf_l1_fill, mrf_l2_fill
-from tasks.common import cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_results
+from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
+                          write_results)
 from tasks.inpainting import image_metrics, save_panel
 
 EXPERIMENT = "coopnets"
@@ -136,6 +137,7 @@ def main(argv=None) -> list[dict]:
     parser = build_parser()
     profile = parser.parse_known_args(argv)[0].preset
     cfg, args = parse_task_args(parser, argv, method="coopnets", **PROFILE_DEFAULTS.get(profile, {}))
+    check_results(args.out, EXPERIMENT)  # a malformed results file stops the task before it writes anything
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
     n_test = min(args.n_test_images, len(test_set))
     images = test_set.batch(torch.arange(n_test), pixel_max=cfg.pixel_max, dtype=cfg.dtype())  # (N, C, H, W)

@@ -39,8 +39,8 @@ from repro.io import atomic_save_image, atomic_write_bytes, provenance, read_csv
 from repro.learner import initial_learner
 from repro.metrics import bootstrap_ci
 from repro.texture_stats import gram_distance, noise_like, random_crops
-from tasks.common import (cli, parse_task_args, result_row, run_columns, run_dir, task_parser, trained_learner,
-                          write_results)
+from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, run_dir, task_parser,
+                          trained_learner, write_results)
 
 EXPERIMENTS = ("textures", "objects", "autoencode")
 RESULTS = "gconvnet"  # <out>/gconvnet.csv
@@ -202,6 +202,7 @@ def main(argv=None) -> list[dict]:
     parser = build_parser()
     pre = parser.parse_known_args(argv)[0]
     cfg, args = parse_task_args(parser, argv, **defaults(pre.preset, pre.experiment))
+    check_results(args.out, RESULTS)  # a malformed results file stops the task before it writes anything
     train_set = load_dataset(cfg, "train")
     os.makedirs(args.out, exist_ok=True)
     prov = provenance(cfg.torch_device())

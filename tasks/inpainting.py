@@ -86,8 +86,8 @@ from repro.io import atomic_save_image, provenance, read_csv
 from repro.masks import get_mask, square_mask
 from repro.methods import METHODS
 from repro.metrics import bootstrap_ci, masked_mae, masked_rmse, missing_fraction, psnr_masked, whole_image_mae
-from tasks.common import (cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_per_image,
-                          write_results)
+from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
+                          write_per_image, write_results)
 
 DEFAULT_METHODS = ("pcd", "cd1", "singlegrid", "context_encoder", "multigrid")  # the paper's table order
 MASK_NAMES = ("square", "doodle", "pepper")
@@ -338,8 +338,13 @@ def main(argv=None) -> list[dict]:
     if args.procedure_from_val and not os.path.exists(val_path):
         raise FileNotFoundError(f"--procedure-from-val: no {val_path}; run with --eval-split val first")
     val_rows = read_csv(val_path) if args.procedure_from_val else []
-    train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, args.eval_split)
     experiment = "inpainting" if args.eval_split == "test" else "inpainting_validation"
+    check_results(args.out, experiment)  # a malformed results file stops the task before it writes anything
+    train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, args.eval_split)
+    if chosen_methods(cfg, args) and min(cfg.batch_size, len(train_set)) != cfg.batch_size:
+        # the runner refuses it too, but only after the floors below have drawn their panels over the good ones
+        raise ValueError(f"batch size {cfg.batch_size} exceeds the {len(train_set)} training images of "
+                         f"{train_set.name}; use --batch-size {len(train_set)} or less")
     n_test = args.n_test_images or (1000 if cfg.profile == "paper" else len(test_set))
     if n_test > len(test_set):
         print(f"inpainting: only {len(test_set)} test images, using all of them")

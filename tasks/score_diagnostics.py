@@ -29,7 +29,8 @@ from repro.io import provenance
 from repro.trainable import device_generator
 from repro.learner import initial_learner
 from repro.pyramid import downscale
-from tasks.common import cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_results
+from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
+                          write_results)
 
 SETS = ("training", "testing", "synthesized", "synthesized_final_downscaled", "negative")
 
@@ -82,6 +83,7 @@ def main(argv=None) -> int:
                         help="center crop of the negatives (as --center-crop; default none)")
     parser.add_argument("--n-score", type=int, default=10_000, help="at most this many images per set")
     cfg, args = parse_task_args(parser, argv, method="multigrid")
+    check_results(args.out, "score_diagnostics")  # a malformed results file stops the task before it writes anything
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
     neg_name = args.negatives or ("lfw_nonfaces" if cfg.dataset == "lfw_faces" else "places")
     neg_cfg = dataclasses.replace(cfg, data_root=args.negatives_root or cfg.data_root, n_train=args.n_score,

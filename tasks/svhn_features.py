@@ -25,7 +25,8 @@ from repro.learner import initial_learner
 from repro.methods import METHODS
 from repro.semisup import (UNSUP_SETS, cnn_error, fresh_nets, label_draws, load_data, row_seed, summary, svm_config,
                            svm_errors)
-from tasks.common import cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_results
+from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
+                          write_results)
 
 EXPERIMENTS = ("svhn_l2svm", "svhn_cnn")
 
@@ -158,6 +159,7 @@ def main(argv=None) -> list[dict]:
     parser = build_parser()
     pre, _ = parser.parse_known_args(argv)
     cfg, args = parse_task_args(parser, argv, **task_config("svhn_features", pre.preset))
+    check_results(args.out, *EXPERIMENTS)  # a malformed results file stops the task before it writes anything
     args = resolve(args, cfg.profile)
     data = load_data(cfg)
     draws = label_draws(cfg, data.train.labels, args.labels, args.val_labels, args.label_seeds, data.n_classes)

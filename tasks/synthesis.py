@@ -42,7 +42,8 @@ from repro.fidelity import (KEY_FID, KEY_IS, KEY_IS_STD, MissingWeights, fidelit
 from repro.io import atomic_path, atomic_save_image, provenance, read_csv, write_csv
 from repro.metrics import bootstrap_ci, nearest_neighbours
 from repro.pyramid import downscale, upscale
-from tasks.common import cli, parse_task_args, result_row, run_columns, task_parser, trained_learner, write_results
+from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
+                          write_results)
 
 NN_COLUMNS = ["method", "kind", "index", "nearest_train_index", "l2", "profile", "dataset", "n_images", "seed",
               "device", "commit", "date"]
@@ -228,6 +229,7 @@ def main(argv=None) -> int:
                              "paper profile, where CVPR Table 1 is the point of the run, else optional)")
     parser.add_argument("--per-class", action="store_true", help="one model per class (CVPR CIFAR-10 setting)")
     cfg, args = parse_task_args(parser, argv)
+    check_results(args.out, "synthesis")  # a malformed results file stops the task before it writes anything
     required = (args.fidelity or ("required" if cfg.profile == "paper" else "optional")) == "required"
     if args.fidelity_samples > 0 and required:
         inception_weights(args.inception_weights)  # MissingWeights (one line: what, where, how) before any work

@@ -406,3 +406,53 @@ def test_cpu_provenance_names_the_torch_threads_of_the_process():
         torch.set_num_threads(before)
     assert one.startswith("cpu:") and one.endswith("/1thread"), one
     assert two.endswith("/2threads") and one != two, two
+
+
+@pytest.mark.parametrize("damage", ["stray quote", "foreign header", "extra field"])
+def test_a_malformed_results_csv_stops_the_task_and_stays_as_it_was(tmp_path, capsys, damage):
+    """Issue 28, probe 1: a stray quote on line 3 of a results CSV made the next task's merge swallow 53 of 72
+    rows into one cell (exit 0); a header of other columns blanked every row. Now the task stops with one line
+    naming the file and line, before writing, and the file is byte for byte as it was."""
+    from tasks.common import RESULT_COLUMNS, cli
+    from tasks.inpainting import main
+    out = tmp_path / "out"
+    args = ["--methods", "--floors", "observed_mean", "--out", str(out), "--runs", str(tmp_path / "runs"),
+            "--no-progress"]
+    assert cli(lambda: main(args)) == 0
+    path = out / "inpainting.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    assert lines[0].strip() == ",".join(RESULT_COLUMNS) and len(lines) > 10
+    if damage == "stray quote":
+        lines[2] = lines[2].replace("observed_mean", '"observed_mean', 1)
+    elif damage == "foreign header":
+        lines[0] = lines[0].replace("experiment", "experiment_id")
+    else:
+        lines[4] = lines[4].rstrip("\n") + ",surplus\n"
+    path.write_text("".join(lines))
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}  # the CSV, its per-image file, the panels
+    capsys.readouterr()
+    assert cli(lambda: main(args)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0] and "line " in err[0] and "left as it was" in err[0]
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_refused_run_leaves_the_results_folder_as_it_was(tmp_path, capsys):
+    """Issue 28, probe 2: a run refused for its batch size (larger than the training set) had first redrawn the
+    floors' panels over the good ones, which no longer matched the CSV. Now every check runs before any write."""
+    import numpy as np
+    from tasks.common import cli
+    from tasks.inpainting import main
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    assert cli(lambda: main(["--methods", "--out", str(out), "--runs", str(runs), "--no-progress"])) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert any(p.suffix == ".png" for p in before)
+    few = tmp_path / "few"
+    few.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((40, 40, 3), 60 * i, np.uint8)).save(few / f"{i}.png")
+    capsys.readouterr()
+    code = cli(lambda: main(["--methods", "cd1", "--dataset", "images", "--data-root", str(few), "--batch-size",
+                             "50", "--data-cache", "off", "--out", str(out), "--runs", str(runs), "--no-progress"]))
+    assert code == 2 and "exceeds the" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
