@@ -8,6 +8,7 @@ Every figure is a ``matplotlib.figure.Figure`` saved with the Agg canvas at ``DP
 from __future__ import annotations
 
 import glob
+import io
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
+from tasks.atomic import atomic_write_bytes
 from tasks.tables import LONG_NAMES
 
 DPI = 100
@@ -35,8 +37,10 @@ YLABELS = {"inpainting_celeba": {"error": "MAE on masked pixels", "PSNR": "PSNR 
 
 
 def save(fig: Figure, path: str) -> str:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig.savefig(path, dpi=DPI)
+    """The figure as a PNG at path, atomically (a kill while drawing leaves the old file, never a torn one)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 

@@ -35,7 +35,7 @@ import torch
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
 from repro.data import ImageSet, load_dataset
 from repro.gconvnet import reconstruction_error, shuffled_weights
-from repro.io import atomic_save_image, atomic_write_bytes, provenance, read_csv, write_csv
+from repro.io import atomic_path, atomic_save_image, atomic_write_bytes, provenance, read_csv, write_csv
 from repro.learner import initial_learner
 from repro.metrics import bootstrap_ci
 from repro.texture_stats import gram_distance, noise_like, random_crops
@@ -195,7 +195,8 @@ def plot_curve(curve: list[dict], path: str) -> None:
     ax.set_title("CD1 learns to auto-encode (ICML 2016 §7.3)", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:  # a kill while drawing leaves the old file
+        fig.savefig(tmp, dpi=100, format="png")
 
 
 def main(argv=None) -> list[dict]:

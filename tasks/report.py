@@ -22,11 +22,11 @@ import math
 import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 
 import pandas as pd
 
+from tasks.atomic import atomic_write_bytes
 from tasks.tables import (SEEDED_CONTROLS, TABLES, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat, half_width,
                           match, run_difference, summarise, unit_means, verdict)
 
@@ -39,21 +39,6 @@ DATASET_NAMES = {"celeba": "CelebA", "svhn": "SVHN", "cifar10": "CIFAR-10"}
 PROFILE_ORDER = {"paper": 0, "reduced": 1, "smoke": 2}
 CELL_COLUMNS = ["table", "profile", "dataset", "row", "column", "floor", "method", "setting", "metric", "value",
                 "ci_low", "ci_high", "n", "sd", "paper", "paper_note", "status"]
-
-
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Readers see the old file or the whole new one (stdlib twin of repro.io's, which imports torch)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -456,3 +456,55 @@ def test_a_refused_run_leaves_the_results_folder_as_it_was(tmp_path, capsys):
                              "50", "--data-cache", "off", "--out", str(out), "--runs", str(runs), "--no-progress"]))
     assert code == 2 and "exceeds the" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+# Every place that writes a file in place, and why it may: the rest of the suite writes through an atomic writer
+# (repro.io.atomic_path / atomic_write_bytes / write_csv on the torch side, tasks.atomic on the torch-free side).
+IN_PLACE_WRITERS = {
+    ("tasks/common.py", 'sys.stdout = open(os.devnull, "w")'): "not a file: silences ranks other than 0",
+    ("tasks/common.py", 'with open(path + ".lock", "a") as lock:'): "a lock file, never written to",
+    ("repro/engine.py", 'with open(os.path.join(path, ".lock"), "a") as lock:'): "a run folder's lock, never written",
+    ("repro/io.py", 'with open(path, "a", newline="") as fh:'): "log.csv, append-only and fsynced; a resume cuts it "
+                                                                 "back to the checkpoint (the commit point)",
+    ("tools/spread.py", 'log = open(os.path.join(logs, f"{line}.log"), "w")'): "a command's live log, streamed",
+    ("tools/time_l2svm.py", 'with open(args.out, "w", newline="") as fh:'): "a timing tool's rows, streamed as "
+                                                                               "they are measured",
+}
+
+
+def test_every_writer_is_atomic_or_named_here():
+    """Issue 28, probes 5-6: the report drew figures in place (a kill left a 0-byte PNG) and wrote tables.md with
+    mode 0600 and no fsync. Lists every savefig, to_csv and open(..., "w") outside the atomic writers: each must
+    write to a temporary path or a buffer, or be named in IN_PLACE_WRITERS with its reason."""
+    import re
+    root = os.path.join(os.path.dirname(__file__), "..")
+    found = []
+    for folder in ("repro", "tasks", "tools"):
+        for dirpath, _, files in os.walk(os.path.join(root, folder)):
+            for name in files:
+                if not name.endswith(".py"):
+                    continue
+                rel = os.path.relpath(os.path.join(dirpath, name), root)
+                for line in open(os.path.join(dirpath, name), encoding="utf-8"):
+                    code = line.strip()
+                    if re.search(r"\.savefig\(|\.to_csv\(|open\([^)]*[\"'][wa]b?[\"']", code):
+                        found.append((rel, code))
+    atomic = {("repro/io.py", 'with open(tmp, "wb") as fh:'), ("tasks/synthesis.py", "fig.savefig(tmp, dpi=120)"),
+              ("tasks/atomic.py", 'with os.fdopen(fd, "wb") as fh:'),
+              ("tasks/generative_convnet.py", 'fig.savefig(tmp, dpi=100, format="png")'),
+              ("tasks/figures.py", 'fig.savefig(buf, format="png", dpi=DPI)'),
+              ("tasks/report.py", 'cell_records(blocks, results).to_csv(buf, index=False, lineterminator="\\n")')}
+    named = lambda f, known: any(f[0] == k[0] and f[1].startswith(k[1]) for k in known)  # noqa: E731
+    unexplained = [f for f in found if not named(f, atomic) and not named(f, IN_PLACE_WRITERS)]
+    assert not unexplained, unexplained
+
+
+def test_the_reports_files_get_the_users_umask(tmp_path):
+    from tasks.atomic import atomic_write_bytes
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(str(tmp_path / "tables.md"), b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "tables.md").st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["tables.md"]

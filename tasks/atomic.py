@@ -1,0 +1,45 @@
+"""Atomic file writes for the torch-free side of the suite (the report, its figures, the README tool).
+
+The same guarantees as ``repro.io.atomic_path`` (which the torch side uses, and which imports torch through
+``repro``): readers see the old file or the whole new one; the data are fsynced before the rename and the rename
+after it; the file gets the user's umask (mkstemp's 0600 is never left behind); a failed write leaves no
+temporary file. Only the standard library."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+TMP_PREFIX = ".tmp-"  # as repro.io.TMP_PREFIX: a kill can leave such files, which a resume removes
+
+
+def umask_mode() -> int:
+    """The mode a plainly created file gets: 0o666 without the process's umask bits."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write `data` to `path` so that readers see either the old file or the whole new one, durably."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TMP_PREFIX, suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, umask_mode())
+        os.replace(tmp, path)
+        try:
+            dfd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError:  # folders that cannot be opened or synced (some file systems)
+            pass
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
