@@ -118,8 +118,9 @@ def build_parser():
                         help="score on the test images (default) or on the validation split (held-out train "
                              "images; rows go to inpainting_validation.csv): make choices on val, never on test")
     parser.add_argument("--test-steps", type=int, default=None,
-                        help="test-time Langevin steps in all, spread over a scheme's grids (default: "
-                             "steps_per_grid × number of grids, the paper's l·S = 90)")
+                        help="an extra test-time budget, Langevin steps in all spread over a scheme's grids, "
+                             "reported as setting <mask>|test_steps=N beside the paper's l·S = steps_per_grid × "
+                             "grids (90), which always keeps the plain mask names")
     parser.add_argument("--train-seeds", type=int, default=1,
                         help="training seeds per method: --seed, --seed+1, ... (default 1); a model already "
                              "trained in --runs is reused, so --train-seeds 2 adds the second seed alone")
@@ -149,14 +150,16 @@ def test_masks(n: int, size: int, side: int, seed: int) -> dict[str, torch.Tenso
     return masks
 
 
-def test_budgets(learner, budget: int) -> list[int]:
-    """Test-time budgets (Langevin steps in all) to report for a learner: the shared budget first, then
-    the scheme's training budget where it differs (cd1: 1). A family without chains (the ContextEncoder)
-    runs no Langevin steps: [0]."""
+def test_budgets(learner, budget: int, extra: int | None = None) -> list[int]:
+    """Test-time budgets (Langevin steps in all) to report for a learner: the shared budget first (the paper's
+    procedure, l·S steps: its rows take the plain mask names), then the scheme's training budget where it differs
+    (cd1: 1), then `extra` (--test-steps) where it differs from both; those carry "|test_steps=N". A family
+    without chains (the ContextEncoder) runs no Langevin steps: [0]."""
     if not learner.steps:
         return [0]
     own = learner.steps * len(learner.sizes)
-    return [budget] + ([own] if own != budget else [])
+    out = [budget] + ([own] if own != budget else [])
+    return out + ([extra] if extra and extra not in out else [])
 
 
 def steps_per_grid(learner, budget: int) -> int:
@@ -368,9 +371,9 @@ def main(argv=None) -> list[dict]:
         learner, run_path = trained_learner(mcfg, args.runs, train_set, tag=tag, mask_fn=square_mask_fn(side),
                                             progress=not args.no_progress)
         run = run_columns([(learner, run_path)])
-        budget = args.test_steps or cfg.steps_per_grid * len(cfg.grid_sizes)
+        budget = cfg.steps_per_grid * len(cfg.grid_sizes)  # the paper's procedure: the plain mask names hold it
         runs = [(steps, Procedure(), "" if j == 0 else f"|test_steps={steps}")
-                for j, steps in enumerate(test_budgets(learner, budget))]
+                for j, steps in enumerate(test_budgets(learner, budget, args.test_steps))]
         extra = list(procs)
         if args.procedure_from_val and (best := chosen_on_validation(val_rows, method, cfg)) and best not in extra:
             print(f"{method}: procedure chosen on validation: {best.suffix()[1:]}")

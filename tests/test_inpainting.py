@@ -141,6 +141,8 @@ def test_test_time_budget_is_shared_and_cd1_also_reports_its_own(monkeypatch, sm
     cd1 = Learner(dataclasses.replace(cfg, method="cd1"), 1, 8)
     mg = Learner(dataclasses.replace(cfg, method="multigrid"), 1, 8)
     assert inp.test_budgets(cd1, 90) == [90, 1] and inp.test_budgets(mg, 90) == [90]
+    # --test-steps adds its budget under its own name, never in the paper procedure's place (issue 28, probe 9)
+    assert inp.test_budgets(mg, 90, 3) == [90, 3] and inp.test_budgets(cd1, 90, 1) == [90, 1]
     inp.inpaint(cd1, x, m, gen(), 90)
     inp.inpaint(cd1, x, m, gen(), 1)
     inp.inpaint(mg, x, m, gen(), 90)

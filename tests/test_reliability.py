@@ -508,3 +508,18 @@ def test_the_reports_files_get_the_users_umask(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(os.stat(tmp_path / "tables.md").st_mode) == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["tables.md"]
+
+
+def test_another_test_budget_never_takes_the_paper_procedures_name(tmp_path):
+    """Issue 28, probe 9: --test-steps 3 on a cached model wrote its 3-step rows under the plain mask names (the
+    paper's column) and the paper's budget as '|test_steps=90'. Now the plain names keep the paper's procedure,
+    rerun bit for bit, and the other budget is its own setting."""
+    from tasks.inpainting import main
+    base = ["--methods", "multigrid", "--no-floors", "--n-iters", "2", "--batch-size", "8", "--steps-per-grid", "2",
+            "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"), "--no-progress"]
+    first = {(r["setting"], r["metric"]): r["value"] for r in main(base)}
+    again = {(r["setting"], r["metric"]): r["value"] for r in main(base + ["--test-steps", "3"])}
+    assert {s for s, _ in first} == {"square", "doodle", "pepper"}
+    assert {s for s, _ in again} == {"square", "doodle", "pepper", "square|test_steps=3", "doodle|test_steps=3",
+                                     "pepper|test_steps=3"}
+    assert all(again[k] == v for k, v in first.items())  # the paper procedure's rows, unchanged
