@@ -43,3 +43,31 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def check_csv(path: str) -> None:
+    """Raise a ValueError naming the file and line unless the CSV at path is well formed: a header of distinct
+    names, and every record with the header's field count on a line of its own (a stray quote swallows the lines
+    after it). The torch-free twin of repro.io.read_csv_strict's structural checks, for the report."""
+    import csv
+    import io
+
+    def bad(line: int, why: str) -> ValueError:
+        return ValueError(f"{path}, line {line}: {why}; no table was written: repair the file or move it away")
+    with open(path, newline="") as fh:
+        text = fh.read()
+    reader = csv.reader(io.StringIO(text), strict=True)
+    header, start = None, 1
+    try:
+        for rec in reader:
+            if any("\n" in v or "\r" in v for v in rec):
+                raise bad(start, "a quoted field runs over several lines (a stray quote?)")
+            if header is None:
+                header = rec
+                if len(set(header)) != len(header):
+                    raise bad(1, "repeated column names")
+            elif len(rec) != len(header):
+                raise bad(start, f"{len(rec)} fields where the header has {len(header)}")
+            start = reader.line_num + 1
+    except csv.Error as err:
+        raise bad(start, f"not a readable CSV from here on ({err}: a stray quote?)") from None

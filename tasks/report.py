@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.atomic import atomic_write_bytes
+from tasks.atomic import atomic_write_bytes, check_csv
 from tasks.tables import (SEEDED_CONTROLS, TABLES, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat, half_width,
                           match, run_difference, summarise, unit_means, verdict)
 
@@ -471,7 +471,23 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="output markdown (default: RESULTS/tables.md)")
     parser.add_argument("--no-figures", action="store_true", help="write tables.md and cells.csv only")
     args = parser.parse_args(argv)
+    try:
+        return report(args)
+    except (OSError, ValueError, pd.errors.ParserError) as err:  # one line, not a traceback (issue 28)
+        print(f"error: {err}".splitlines()[0], file=sys.stderr)
+        return 2
+
+
+def report(args) -> int:
+    if not os.path.isdir(args.results):
+        raise FileNotFoundError(f"--results {args.results!r} is not a folder of results (a typo? run a task first, "
+                                f"or bash run_all.sh)")
+    for name in sorted(glob.glob(os.path.join(args.results, "*.csv"))):  # a malformed CSV: file and line, not pandas
+        check_csv(name)
     results, paper, per_image = load_results(args.results), paper_numbers(), load_per_image(args.results)
+    for r in results[results.value.isna() & results.metric.ne("")].itertuples():
+        print(f"warning: {r.experiment} {r.method} {r.setting} {r.metric} (seed {r.seed}) is not a number; "
+              f"its cell shows nan", file=sys.stderr)
     blocks = all_blocks(results, paper, per_image)
     data = known_data_folders(args.results, data_folders(args.runs))
     text = build_tables(results, paper, args.results.rstrip("/") or ".", data, per_image)

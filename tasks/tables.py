@@ -121,8 +121,8 @@ def summarise(rows: pd.DataFrame) -> Stat | None:
     each carry an interval of their own (training seeds of a task whose rows are means over test images, with
     a bootstrap interval over them) are pooled by pooled_interval."""
     v = rows.value.astype(float).dropna()
-    if v.empty:
-        return None
+    if v.empty:  # no row: not run; rows whose values are not numbers: shown as nan, never as "not run"
+        return Stat(float("nan")) if len(rows) else None
     own = rows.loc[v.index, ["ci_low", "ci_high"]].apply(pd.to_numeric, errors="coerce") if "ci_low" in rows else None
     if len(v) > 1 and own is not None and own.notna().all(axis=None):
         return pooled_interval(v, (own.ci_high - own.ci_low) / 2)

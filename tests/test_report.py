@@ -490,3 +490,30 @@ def test_inpainting_orderings_pair_methods_image_by_image():
     md = report.build_tables(df, report.paper_numbers(), per_image=pd.DataFrame(per_image))
     paired = ordering(md, "multi-grid < single-grid")
     assert paired.startswith("multi-grid < single-grid: holds") and "paired over 200 test images" in paired
+
+
+def test_report_errors_are_one_line_and_a_nan_is_shown_as_nan(tmp_path, capsys):
+    """Issue 28, probes 7-8: the report on a missing --results wrote an empty report (exit 0), on a path that is a
+    file or on a CSV with an extra field it printed a traceback; a NaN value read as "not run"."""
+    assert report.main(["--results", str(tmp_path / "typo"), "--no-figures"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "typo").exists()
+    (tmp_path / "file").write_text("x")
+    assert report.main(["--results", str(tmp_path / "file"), "--no-figures"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    res = tmp_path / "res"
+    res.mkdir()
+    rows = inpainting_rows()
+    rows[0]["value"] = float("nan")
+    pd.DataFrame(rows).to_csv(res / "inpainting.csv", index=False)
+    assert report.main(["--results", str(res), "--no-figures"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: inpainting multigrid square mae_masked" in err and "nan" in err
+    mg = next(r for r in table_lines(block((res / "tables.md").read_text(), "inpainting"))
+              if r.startswith("| error · square"))
+    assert mg.split("|")[6].strip().startswith("nan")  # the MG column: nan, not "not run"
+    lines = (res / "inpainting.csv").read_text().splitlines()
+    lines[3] += ",surplus"
+    (res / "inpainting.csv").write_text("\n".join(lines) + "\n")
+    assert report.main(["--results", str(res), "--no-figures"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "inpainting.csv, line 4" in err[0]
