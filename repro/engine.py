@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import math
 import os
 import pickle
+import shutil
 import time
 
 import torch
@@ -24,7 +26,7 @@ from repro import dist, speed
 from repro.baselines import BASELINES
 from repro.config import Config
 from repro.data import ImageSet, load_dataset
-from repro.io import (append_csv, atomic_save_image, atomic_torch_save, atomic_write_bytes, changed_since,
+from repro.io import (append_csv, atomic_save_image, atomic_write_bytes, changed_since,
                       check_writable, provenance, read_complete_rows, remove_orphans, write_csv)
 from repro.learner import check_method, initial_learner, make_learner
 from repro.pyramid import upscale
@@ -57,15 +59,58 @@ class BatchOrder:
 # checkpoint renamed into place: the checkpoint is the commit point. A resume truncates log.csv to the
 # checkpoint's iterations and removes the temporary files of writes a kill interrupted.
 
+CHECKPOINT_FORMAT = "mgcd-checkpoint/1"  # a checkpoint file: {format, sha256, payload (torch.save bytes)}
+PREVIOUS = "checkpoint.prev.pt"  # the checkpoint before the last, kept beside it
+
+
+def checkpoint_bytes(state: dict) -> bytes:
+    """A checkpoint file's bytes: the state serialised by torch.save, wrapped with the SHA-256 of that payload so
+    that a flipped byte anywhere in it is found on load (issue 28), not trained on."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    payload = buf.getvalue()
+    out = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}, out)
+    return out.getvalue()
+
+
 def load_checkpoint(path: str) -> dict:
-    """torch.load a checkpoint; a truncated or corrupt file is a ValueError that says what to do."""
+    """The state in a checkpoint file, its checksum verified; a truncated, corrupt or altered file is a ValueError
+    that says what to do (and names the previous checkpoint kept beside it). Checkpoints written before checksums
+    (a bare state) load as they are."""
+    def corrupt(why: str) -> ValueError:
+        prev = os.path.join(os.path.dirname(path), PREVIOUS)
+        offer = (f"; the previous checkpoint {prev} is kept: move it to {os.path.basename(path)} to resume from it"
+                 if os.path.exists(prev) and os.path.abspath(prev) != os.path.abspath(path) else
+                 "; delete it (and log.csv) to train the run again from the start")
+        return ValueError(f"checkpoint {path!r} {why}{offer}")
+    unreadable = (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, KeyError, TypeError)
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except unreadable as err:
         if isinstance(err, FileNotFoundError):
             raise
-        raise ValueError(f"checkpoint {path!r} is truncated or corrupt ({type(err).__name__}); delete it "
-                         f"(and log.csv) to train the run again from the start") from None
+        raise corrupt(f"is truncated or corrupt ({type(err).__name__})") from None
+    if not (isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT):
+        return obj  # written before checksums
+    if hashlib.sha256(obj["payload"]).hexdigest() != obj["sha256"]:
+        raise corrupt("fails its checksum: its contents were altered after it was written")
+    try:
+        return torch.load(io.BytesIO(obj["payload"]), map_location="cpu", weights_only=False)
+    except unreadable as err:
+        raise corrupt(f"is corrupt ({type(err).__name__})") from None
+
+
+def keep_previous(path: str, prev: str) -> None:
+    """Make prev a copy of path (a hard link where the file system allows, else a copy), atomically."""
+    tmp = prev + ".tmp"
+    if os.path.exists(tmp):
+        os.unlink(tmp)
+    try:
+        os.link(path, tmp)
+    except OSError:
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, prev)
 
 
 def schedule_fixed(cfg: Config) -> bool:
@@ -132,8 +177,12 @@ def save_checkpoint(out_dir: str, learner: Trainable, cfg: Config, t: int, train
     """Commit iterations up to t: log rows (appended, fsynced), sample grids, then the checkpoint itself."""
     append_csv(os.path.join(out_dir, "log.csv"), rows, LOG_COLUMNS)
     save_sample_grids(out_dir, samples, learner.sizes, cfg)
-    atomic_torch_save({"config": cfg.to_dict(), "iteration": t + 1, "channels": train_set.channels,
-                       "n_train": len(train_set), **learner.checkpoint()}, os.path.join(out_dir, "checkpoint.pt"))
+    data = checkpoint_bytes({"config": cfg.to_dict(), "iteration": t + 1, "channels": train_set.channels,
+                             "n_train": len(train_set), **learner.checkpoint()})
+    path = os.path.join(out_dir, "checkpoint.pt")
+    if os.path.exists(path):  # keep the one before: a hard link (or a copy), then renamed into place atomically, so
+        keep_previous(path, os.path.join(out_dir, PREVIOUS))  # checkpoint.pt exists at every instant
+    atomic_write_bytes(path, data)
 
 
 def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSet | None = None,

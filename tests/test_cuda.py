@@ -12,7 +12,7 @@ import torch
 
 from repro.config import get_config
 from repro.data import load_dataset
-from repro.engine import load_learner, train
+from repro.engine import load_checkpoint, load_learner, train
 from repro.langevin import langevin
 from repro.models import build_energy_net
 from repro import speed
@@ -32,7 +32,7 @@ def small(method: str, **kw):
 
 
 def weights(path) -> dict:
-    return torch.load(os.path.join(path, "checkpoint.pt"), map_location="cpu", weights_only=False)["nets"]
+    return load_checkpoint(os.path.join(path, "checkpoint.pt"))["nets"]
 
 
 @pytest.mark.parametrize("method", FAMILIES)

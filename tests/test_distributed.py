@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from repro import dist
+from repro.engine import load_checkpoint
 from repro.dist import BatchNorm2d
 
 ARGS = ["--preset", "smoke", "--batch-size", "8", "--checkpoint-every", "1", "--no-progress",
@@ -35,7 +36,7 @@ def launch(nproc: int, out, method: str, n_iters: int, resume: bool = False) -> 
 
 
 def load(path):
-    return torch.load(os.path.join(path, "checkpoint.pt"), map_location="cpu", weights_only=False)
+    return load_checkpoint(os.path.join(path, "checkpoint.pt"))
 
 
 def max_diff(a: dict, b: dict) -> float:

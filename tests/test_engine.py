@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from repro.data import load_dataset
-from repro.engine import BatchOrder, load_learner, train
+from repro.engine import BatchOrder, load_checkpoint, load_learner, train
 from repro.learner import Learner, sample_1x1
 from repro.io import read_csv
 from repro.langevin import NonFiniteError
@@ -72,7 +72,7 @@ def test_non_finite_energy_stops_and_keeps_last_good_checkpoint(smoke_cfg, faces
 
     with pytest.raises(NonFiniteError, match="non-finite"):
         train(cfg, str(tmp_path), train_set=faces, progress=False, callback=poison)
-    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
     assert ckpt["iteration"] == 2
     assert all(torch.isfinite(v).all() for v in ckpt["nets"].values())
 
@@ -187,14 +187,14 @@ def test_a_run_moves_between_a_gpu_and_a_cpu(method, tmp_path, capsys):
     out = str(tmp_path / "run")
     train(cfg, out, progress=False)
     path = os.path.join(out, "checkpoint.pt")
-    ckpt = torch.load(path, weights_only=False)
+    ckpt = load_checkpoint(path)
     assert ckpt["gen"].numel() == 5056
     ckpt["gen"] = torch.zeros(16, dtype=torch.uint8)  # what a CUDA (Philox) generator saves
     atomic_torch_save(ckpt, path)
     learner = train(dataclasses.replace(cfg, n_iters=2, device="cpu"), out, resume=True, progress=False)
     assert learner.iteration == 2 and "re-seeded" in capsys.readouterr().err
-    assert generator_fits(learner.gen, torch.load(path, weights_only=False)["gen"])  # saved by the CPU again
-    ckpt = torch.load(path, weights_only=False)
+    assert generator_fits(learner.gen, load_checkpoint(path)["gen"])  # saved by the CPU again
+    ckpt = load_checkpoint(path)
     ckpt["gen"] = torch.zeros(16, dtype=torch.uint8)
     atomic_torch_save(ckpt, path)
     loaded = load_learner(out, device="cpu")  # a finished GPU run read on a CPU

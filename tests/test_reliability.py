@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from repro.data import load_dataset
-from repro.engine import train
+from repro.engine import load_checkpoint, train
 from repro.io import append_csv, atomic_save_image, atomic_write_bytes, provenance, read_csv
 from repro.langevin import NonFiniteError
 
@@ -204,7 +204,7 @@ def test_extending_a_flat_schedule_equals_the_longer_run(smoke_cfg, faces, tmp_p
     for a, b in zip(full.state_dict().values(), extended.state_dict().values()):
         assert torch.equal(a, b)
     assert json.loads((tmp_path / "ext" / "config.json").read_text())["n_iters"] == 4
-    assert torch.load(tmp_path / "ext" / "checkpoint.pt", weights_only=False)["iteration"] == 4
+    assert load_checkpoint(tmp_path / "ext" / "checkpoint.pt")["iteration"] == 4
     info = json.loads((tmp_path / "ext" / "run_info.json").read_text())  # each (re)start is kept, in order
     assert [s["from_iteration"] for s in info["sessions"]] == [0, 2]
     assert info["commit"] == info["sessions"][0]["commit"] and info["method"] == cfg.method
@@ -523,3 +523,33 @@ def test_another_test_budget_never_takes_the_paper_procedures_name(tmp_path):
     assert {s for s, _ in again} == {"square", "doodle", "pepper", "square|test_steps=3", "doodle|test_steps=3",
                                      "pepper|test_steps=3"}
     assert all(again[k] == v for k, v in first.items())  # the paper procedure's rows, unchanged
+
+
+def test_a_flipped_byte_in_a_checkpoint_is_found_and_the_previous_one_is_kept(smoke_cfg, faces, tmp_path, capsys):
+    """Issue 28, probe 3: 64 bytes flipped in the middle of checkpoint.pt loaded silently on --resume (one Adam
+    moment altered). Now the payload's checksum is verified on load: one line naming the file and the previous
+    checkpoint kept beside it, every file as it was; moving the previous one into place resumes from it."""
+    from repro.engine import PREVIOUS
+    from repro.train import main as train_main
+    cfg = dataclasses.replace(smoke_cfg, n_iters=2, checkpoint_every=1, lr_final_ratio=1.0)
+    out = tmp_path / "run"
+    train(cfg, str(out), train_set=faces, progress=False)
+    ckpt, prev = out / "checkpoint.pt", out / PREVIOUS
+    assert prev.exists() and torch.load(prev, weights_only=False)["format"].startswith("mgcd-checkpoint")
+    data = bytearray(ckpt.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 64] = bytes(b ^ 0xFF for b in data[mid:mid + 64])
+    ckpt.write_bytes(bytes(data))
+    before = {p: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    flags = ["--preset", "smoke", "--batch-size", str(cfg.batch_size), "--n-iters", "3", "--checkpoint-every", "1",
+             "--steps-per-grid", str(cfg.steps_per_grid), "--n-show", str(cfg.n_show), "--lr-final-ratio", "1",
+             "--no-progress", "--out", str(out), "--resume"]
+    capsys.readouterr()
+    assert train_main(flags) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "checkpoint.pt" in err[0] and PREVIOUS in err[0]
+    assert "checksum" in err[0] or "corrupt" in err[0]
+    assert {p: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    os.replace(prev, ckpt)  # the offered way back: resume from the previous checkpoint (iteration 1)
+    assert train_main(flags) == 0
+    assert torch.load(ckpt, weights_only=False)["format"].startswith("mgcd-checkpoint")
