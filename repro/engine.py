@@ -17,6 +17,7 @@ import math
 import os
 import pickle
 import shutil
+import sys
 import time
 
 import torch
@@ -101,6 +102,20 @@ def load_checkpoint(path: str) -> dict:
         raise corrupt(f"is corrupt ({type(err).__name__})") from None
 
 
+def restore_threads(ckpt: dict, device: torch.device) -> None:
+    """On the CPU, resume with the torch thread count the run was trained with: one thread instead of two changes
+    the order of float sums, which training amplifies into another model (issue 28: weights 16% apart), so a
+    resume is bit-identical only at the same count. The count is set, with a note, where it differs."""
+    saved = ckpt.get("threads")  # checkpoints from before this have none
+    if device.type != "cpu" or saved is None or saved == torch.get_num_threads():
+        return
+    if dist.is_main():
+        print(f"note: resuming with {saved} torch thread(s), as the run was trained (this process had "
+              f"{torch.get_num_threads()}), so that the resumed run repeats the uninterrupted one bit for bit",
+              file=sys.stderr, flush=True)
+    torch.set_num_threads(saved)
+
+
 def keep_previous(path: str, prev: str) -> None:
     """Make prev a copy of path (a hard link where the file system allows, else a copy), atomically."""
     tmp = prev + ".tmp"
@@ -178,7 +193,7 @@ def save_checkpoint(out_dir: str, learner: Trainable, cfg: Config, t: int, train
     append_csv(os.path.join(out_dir, "log.csv"), rows, LOG_COLUMNS)
     save_sample_grids(out_dir, samples, learner.sizes, cfg)
     data = checkpoint_bytes({"config": cfg.to_dict(), "iteration": t + 1, "channels": train_set.channels,
-                             "n_train": len(train_set), **learner.checkpoint()})
+                             "n_train": len(train_set), "threads": torch.get_num_threads(), **learner.checkpoint()})
     path = os.path.join(out_dir, "checkpoint.pt")
     if os.path.exists(path):  # keep the one before: a hard link (or a copy), then renamed into place atomically, so
         keep_previous(path, os.path.join(out_dir, PREVIOUS))  # checkpoint.pt exists at every instant
@@ -222,6 +237,11 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
     if cfg.batch_size > len(train_set):
         raise ValueError(f"batch size {cfg.batch_size} exceeds the {len(train_set)} training images of "
                          f"{train_set.name}; use --batch-size {len(train_set)} or less")
+    with run_lock(out_dir, wait=False):  # one trainer per run folder
+        return _train(cfg, out_dir, resume, train_set, mask_fn, callback, progress, build, device, dtype, n_proc, main)
+
+
+def _train(cfg, out_dir, resume, train_set, mask_fn, callback, progress, build, device, dtype, n_proc, main):
     opened = {}
     dist.on_main(lambda: opened.update(ckpt=_open_run(cfg, out_dir, resume)))  # rank 0 checks and creates the run
     ckpt = opened.get("ckpt")
@@ -232,6 +252,7 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
     if ckpt is not None:
         learner.restore(ckpt)
         start = ckpt["iteration"]
+        restore_threads(ckpt, device)
     if main:
         record_session(out_dir, {**provenance(device), "processes": n_proc, "from_iteration": start},
                        {"dataset": train_set.name, "n_train": len(train_set), "method": cfg.method})
@@ -345,22 +366,44 @@ def trained_learner(cfg: Config, runs_root: str, train_set: ImageSet, *, tag: st
         return train(cfg, path, resume=action == "resume", **kw), path
 
 
+_HELD: set[str] = set()  # run folders whose lock this process holds (run_lock is re-entrant within a process)
+
+
 @contextlib.contextmanager
-def run_lock(path: str):
-    """Hold an exclusive lock on <run folder>/.lock (rank 0 only) while the run is looked up and trained, so that
-    two processes that need the same model (two tasks, or two commands of tools.spread) do not train it twice:
-    the second waits, then loads the finished run."""
-    if not dist.is_main():
+def run_lock(path: str, wait: bool = True):
+    """Hold an exclusive lock on <run folder>/.lock (taken by rank 0, its outcome handed to every process) while a
+    run is looked up and trained, so that two processes never train one run folder at once (its log would hold
+    every row twice). wait: wait for the other process (two tasks, or two commands of tools.spread, that need the
+    same model: the second then loads the finished run); else stop at once with one line (two `repro.train --out`
+    on one folder). Re-entrant within a process."""
+    key = os.path.abspath(path)
+    if key in _HELD:
         yield
         return
-    os.makedirs(path, exist_ok=True)
-    with open(os.path.join(path, ".lock"), "a") as lock:
+    held = {}
+
+    def acquire() -> None:
+        os.makedirs(path, exist_ok=True)
+        fh = open(os.path.join(path, ".lock"), "a")
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            if not wait:
+                fh.close()
+                raise ValueError(f"{path!r} is being trained by another process; wait for it to finish, or "
+                                 f"choose another --out") from None
             print(f"waiting for {path}: another process is training it", flush=True)
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        yield  # released when the file is closed
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        held["fh"] = fh
+
+    dist.on_main(acquire)  # a refusal raises on every process
+    _HELD.add(key)
+    try:
+        yield
+    finally:
+        _HELD.discard(key)
+        if "fh" in held:
+            held["fh"].close()  # releases the lock
 
 
 def _cached_action(cfg: Config, path: str) -> str:

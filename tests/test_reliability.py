@@ -553,3 +553,46 @@ def test_a_flipped_byte_in_a_checkpoint_is_found_and_the_previous_one_is_kept(sm
     os.replace(prev, ckpt)  # the offered way back: resume from the previous checkpoint (iteration 1)
     assert train_main(flags) == 0
     assert torch.load(ckpt, weights_only=False)["format"].startswith("mgcd-checkpoint")
+
+
+def test_resume_restores_the_thread_count_the_run_was_trained_with(smoke_cfg, faces, tmp_path, capsys):
+    """Issue 28, probe 4: a resume with another torch thread count was accepted without a word and gave another
+    model. The checkpoint records the count; a resume sets it again (with a note), and the resumed run equals the
+    uninterrupted one bit for bit."""
+    cfg = dataclasses.replace(smoke_cfg, n_iters=3, lr_final_ratio=1.0)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        whole = train(cfg, str(tmp_path / "whole"), train_set=faces, progress=False)
+        train(dataclasses.replace(cfg, n_iters=2), str(tmp_path / "part"), train_set=faces, progress=False)
+        torch.set_num_threads(2)  # another environment
+        capsys.readouterr()
+        resumed = train(cfg, str(tmp_path / "part"), resume=True, train_set=faces, progress=False)
+        assert "resuming with 1 torch thread" in capsys.readouterr().err and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    a, b = whole.nets.state_dict(), resumed.nets.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_a_second_trainer_of_one_run_folder_stops_with_one_line(tmp_path):
+    """Issue 28, probe 8: two processes training the same run folder both exited 0 and log.csv held every row
+    twice. Now the second stops at once with one line, and the first's run is whole."""
+    import subprocess
+    import sys
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "repro.train", "--preset", "smoke", "--n-iters", "100", "--checkpoint-every", "50",
+           "--no-progress", "--out", str(out)]  # long enough (seconds) for the second to start meanwhile
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (out / "config.json").exists() and time.time() < deadline:  # the first has the folder
+        time.sleep(0.05)
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    first.communicate(timeout=300)
+    assert first.returncode == 0
+    assert second.returncode == 2 and second.stderr.strip().count("\n") == 0
+    assert "being trained by another process" in second.stderr
+    log = read_csv(str(out / "log.csv"))
+    assert sorted(int(r["iteration"]) for r in log) == sorted(list(range(100)) * 3)  # each row once
