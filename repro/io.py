@@ -237,3 +237,17 @@ def device_name(device: torch.device) -> str:
 def provenance(device: torch.device) -> dict:
     return {"commit": git_commit(), "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "device": device_name(device), "torch": torch.__version__}
+
+
+def environment_error(err: BaseException) -> str | None:
+    """One line for an error of the machine rather than of the code (a full disk, memory that cannot be had, a
+    file system that refuses), or None for any other error (which keeps its traceback)."""
+    import errno
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO):
+        return (f"{err.strerror} ({err.filename or 'writing'}); files written before are intact (every write is "
+                f"atomic) and a run resumes from its last checkpoint: free space and run the command again")
+    if isinstance(err, (MemoryError, torch.OutOfMemoryError)) or (
+            isinstance(err, RuntimeError) and ("can't allocate memory" in str(err) or "out of memory" in str(err))):
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        return f"out of memory ({first[:160]}); lower --batch-size or --image-size, or use a larger machine"
+    return None

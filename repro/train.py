@@ -15,6 +15,7 @@ from repro import dist
 from repro.config import add_config_args, config_from_args
 from repro.data import DATASETS
 from repro.engine import load_checkpoint, train
+from repro.io import environment_error
 from repro.langevin import NonFiniteError
 from repro.baselines import BASELINES
 from repro.methods import METHODS
@@ -35,6 +36,11 @@ def main(argv=None) -> int:
         return 2
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError, MemoryError) as err:  # a full disk, no memory: one line; anything else: raised
+        if (line := environment_error(err)) is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
         return 2
     finally:
         dist.teardown()

@@ -22,7 +22,7 @@ from repro import dist, speed
 from repro.config import Config, add_config_args, config_from_args
 from repro.data import DATASETS
 from repro.engine import run_dir, trained_learner  # noqa: F401  (the tasks' cached models)
-from repro.io import check_writable, provenance, read_csv_strict, write_csv
+from repro.io import check_writable, environment_error, provenance, read_csv_strict, write_csv
 from repro.baselines import BASELINES
 from repro.methods import METHODS
 
@@ -157,6 +157,11 @@ def cli(main) -> int:
         main()
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError, NonFiniteError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError, MemoryError) as err:  # a full disk, no memory: one line; anything else: raised
+        if (line := environment_error(err)) is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
         return 2
     finally:
         dist.teardown()

@@ -596,3 +596,28 @@ def test_a_second_trainer_of_one_run_folder_stops_with_one_line(tmp_path):
     assert "being trained by another process" in second.stderr
     log = read_csv(str(out / "log.csv"))
     assert sorted(int(r["iteration"]) for r in log) == sorted(list(range(100)) * 3)  # each row once
+
+
+@pytest.mark.parametrize("failure", ["full disk", "no memory"])
+def test_a_full_disk_or_no_memory_is_one_line(smoke_cfg, tmp_path, capsys, monkeypatch, failure):
+    """Issue 28, probe 7: a full disk while checkpointing printed 17 and 45 lines of traceback (the data were safe),
+    --image-size 4096 an allocator error. Now one line saying what happened and what is intact."""
+    import errno
+    import repro.engine
+    from repro.train import main as train_main
+    out = tmp_path / "run"
+    flags = ["--preset", "smoke", "--batch-size", "8", "--n-iters", "2", "--steps-per-grid", "2", "--checkpoint-every",
+             "1", "--no-progress", "--out", str(out)]
+    if failure == "full disk":
+        def full(path, data):
+            raise OSError(errno.ENOSPC, "No space left on device", path)
+        monkeypatch.setattr(repro.engine, "atomic_write_bytes", full)
+    else:
+        def no_memory(*a, **k):
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:116] . DefaultCPUAllocator: can't allocate memory: "
+                               "you tried to allocate 206158430208 bytes.")
+        monkeypatch.setattr(repro.engine, "initial_learner", no_memory)
+    capsys.readouterr()
+    assert train_main(flags) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ("No space left" in err[0] if failure == "full disk" else "out of memory" in err[0])
