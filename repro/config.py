@@ -103,8 +103,8 @@ class Config:
     checkpoint_every: int = 100  # iterations between atomic checkpoints (and log flushes)
     n_show: int = 64  # images per saved sample grid
 
-    # --- speed (repro.speed); each switch chosen by measurement (python -m tools.bench, README
-    # "Performance"). None of them changes what is computed beyond floating-point rounding. ---------
+    # --- speed (repro.speed); each switch chosen by measurement (python -m tools.bench, docs/performance.md).
+    # None of them changes what is computed beyond floating-point rounding. ---------
     compile: bool = False  # torch.compile the networks' forward for Langevin sampling (parameters frozen)
     compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
     channels_last: bool = False  # channels-last memory format for networks and chains
@@ -241,7 +241,7 @@ PRESETS: dict[str, Config] = {
     # in arXiv Table 1 is read as 400 passes over the 10,000 images (MatConvNet counts epochs).
     "paper": Config(profile="paper", dataset="celeba", n_train=10_000, n_test=10_000, compile=True),
     # The paper's method, grids (4 → 16 → 64) and image size on a subset of a real dataset, sized with
-    # tools.bench so that each table's runs take about two hours on 2 CPU cores (README "Performance"):
+    # tools.bench so that each table's runs take about two hours on 2 CPU cores (docs/performance.md):
     # a quarter of the channels, batch 50, 2,000 training images, 1,600 iterations (40 epochs).
     "reduced": Config(profile="reduced", dataset="celeba", n_train=2_000, n_test=200, width=0.25, batch_size=50,
                       n_iters=1_600, checkpoint_every=100, n_show=36, compile=True),
@@ -259,7 +259,7 @@ TASK_CONFIG: dict[str, dict[str, dict]] = {
         "smoke": {"dataset": "digits", "n_iters": 60},  # the embedded digits, 60 iterations
         "paper": {"dataset": "svhn", "n_train": None, "n_test": None},  # all 73,257 / 26,032 SVHN images
         # reduced: 1,000 iterations (5 passes over 10,000 images) leave room within about two hours on 2 CPU
-        # cores for the SVMs and CNN heads of seven feature sources (README "reduced")
+        # cores for the SVMs and CNN heads of seven feature sources (README, "The reduced profile")
         "reduced": {"dataset": "svhn", "n_train": 10_000, "n_test": 2_000, "n_iters": 1_000},
     },
 }

@@ -3,7 +3,7 @@
 Training is Langevin sampling: 90 forward-and-backward passes to the input per iteration. The fast
 path is always on: parameters are out of autograd while sampling (``repro.langevin.frozen``), only
 ∂f/∂Y is computed, and the loop never synchronises with the host. On top of it, each switch below
-is off unless a measurement (``python -m tools.bench``, README "Performance") showed it helps on
+is off unless a measurement (``python -m tools.bench``, docs/performance.md) showed it helps on
 the device in question; the presets record the choices.
 
 - compile: ``torch.compile`` of each grid network's forward, used only while sampling (parameters

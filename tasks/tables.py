@@ -474,8 +474,8 @@ RULE_ERRORS = ("Cells: ours [95% interval] · paper value. Inpainting error is t
                "masked (missing) pixels, pixels in [0, 1], averaged over test images (the paper's \"per-pixel "
                "difference\"); PSNR is on the masked pixels under the [−1, 1] convention (add 20·log10 2 ≈ 6.02 dB "
                "for the [0, 1] convention: both are in cells.csv; only the [−1, 1] reading fits the paper's error "
-               "and PSNR together, see README). Intervals: 95% bootstrap over test images. Lower error and higher "
-               "PSNR are better. Floors need no learning and see the same masks. " + RULE_ORDERINGS)
+               "and PSNR together, see results/README.md). Intervals: 95% bootstrap over test images. Lower "
+               "error and higher PSNR are better. Floors need no learning and see the same masks. " + RULE_ORDERINGS)
 RULE_SVHN = ("Cells: test error in % · paper value; ours is the mean over label draws × training seeds, its "
              "interval mean ± t·sd/√n, t the 0.975 quantile of Student's t with n − 1 degrees of freedom (12.71 "
              "at n = 2, 3.18 at n = 4, 2.31 at n = 9). " + RULE_ORDERINGS + " "

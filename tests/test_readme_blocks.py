@@ -79,10 +79,11 @@ def test_check_reports_a_stale_copy_and_changes_nothing(tmp_path, capsys):
     assert readme_blocks.main([str(readme), str(tables), "--check"]) == 0
 
 
-def test_the_readme_states_the_committed_reduced_results_as_the_report_wrote_them():
-    """Every README copy of a block of results/reduced/tables.md (real images) is that block, digit for digit.
-    (The smoke blocks are not checked: bash run_all.sh rewrites results/tables.md on the user's machine.)"""
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+def test_the_results_readme_states_the_committed_reduced_results_as_the_report_wrote_them():
+    """Every copy in results/README.md (the analysis) of a block of results/reduced/tables.md (real images) is that
+    block, digit for digit. (The smoke blocks are not checked: bash run_all.sh rewrites results/tables.md on the
+    user's machine.)"""
+    with open(os.path.join(ROOT, "results", "README.md"), encoding="utf-8") as f:
         readme = f.read()
     with open(os.path.join(ROOT, "results", "reduced", "tables.md"), encoding="utf-8") as f:
         tables = f.read()

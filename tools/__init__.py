@@ -1,6 +1,6 @@
 """Tools around the library, not part of it: the benchmark and the timing projections.
 
-    python -m tools.bench          # the sampler's and learning step's speed paths (README "Performance")
+    python -m tools.bench          # the sampler's and learning step's speed paths (docs/performance.md)
     python -m tools.time_reduced   # how long the reduced profile's tables take on this machine
     python -m tools.time_l2svm     # the exact L2-SVM solver against liblinear on real features
 
