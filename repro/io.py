@@ -251,3 +251,10 @@ def environment_error(err: BaseException) -> str | None:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         return f"out of memory ({first[:160]}); lower --batch-size or --image-size, or use a larger machine"
     return None
+
+
+def save_panel(path: str, x: torch.Tensor, out: torch.Tensor, mask: torch.Tensor, pixel_max: float, n: int) -> None:
+    """PNG with rows: original, masked input (missing pixels grey), result; n images per row."""
+    shown = torch.where(mask.bool(), 0.5 * pixel_max, x)  # (N, C, H, W)
+    grid = torch.cat([x[:n], shown[:n], out[:n]]) / pixel_max  # (3n, C, H, W)
+    atomic_save_image(grid.float().clamp(0, 1), path, nrow=n)

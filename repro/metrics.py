@@ -108,3 +108,13 @@ def nearest_neighbours(queries: torch.Tensor, refs: torch.Tensor,
         better = d_min < best_d
         best_d, best_i = torch.where(better, d_min, best_d), torch.where(better, i_min + start, best_i)
     return best_d, best_i
+
+
+def image_metrics(x: torch.Tensor, out: torch.Tensor, mask: torch.Tensor,
+                  pixel_max: float) -> dict[str, torch.Tensor]:
+    """The inpainting metrics of the suite's tables (and of CoopNets' completion): metric → (N,) per-image values, on
+    pixels scaled to [0, 1]."""
+    a, b, m = x.double() / pixel_max, out.double() / pixel_max, mask.double()  # (N, C, H, W), (N, 1, H, W)
+    return {"mae_masked": masked_mae(a, b, m), "mae_whole": whole_image_mae(a, b, m),
+            "rmse_masked": masked_rmse(a, b, m), "psnr01_masked": psnr_masked(a, b, m, 1.0),
+            "psnr11_masked": psnr_masked(2 * a - 1, 2 * b - 1, m, 1.0), "missing_fraction": missing_fraction(m)}

@@ -90,8 +90,6 @@ Choices where the papers are silent (or disagree):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,8 +101,7 @@ from repro import dist
 from repro.batching import mixed_order
 from repro.config import Config
 from repro.data import ImageSet, load_dataset
-from repro.engine import trained_learner
-from repro.features import (TopMapClassifier, balanced_draw, classification_error, error_percent, extract, fit_l2svm,
+from repro.features import (TopMapClassifier, balanced_draw, classification_error, extract, fit_l2svm,
                             map_stats, top_maps)
 from repro.methods import METHODS
 from repro.models import build_energy_net
@@ -258,23 +255,6 @@ def head_config(cfg: Config, seed: int, n_labeled: int, epochs: int, lr: float) 
     per_epoch = n_labeled // min(cfg.batch_size, n_labeled)
     return dataclasses.replace(cfg, method=HEAD, seed=seed, n_iters=epochs * per_epoch, lr=lr, beta1=0.9,
                                lr_final_ratio=1.0)
-
-
-def cnn_error(cfg: Config, data: Data, nets, lab, seed: int, *, method: str, epochs: int, lr: float, runs: str,
-              tag: str, source_run: str = "") -> float:
-    """Test error (%) of a TopMapHead trained on the labeled images `lab` over frozen `nets`' top maps, or
-    (nets None) of the supervised baseline; `seed` seeds its initialisation and data order. The head's run
-    folder, in `runs`/cnn_heads (apart from the models' runs, whose learning curves the report draws), is
-    named from its settings, the feature source `method`, `tag` and the run of the feature model (source_run)."""
-    labeled = data.train.subset(lab)
-    hcfg = head_config(cfg, seed, len(labeled), epochs, lr)
-    tag = f"{method}-{tag}"
-    if source_run:
-        tag += "-on" + hashlib.sha1(os.path.basename(os.path.normpath(source_run)).encode()).hexdigest()[:8]
-    build = lambda c, ch, n: TopMapHead(c, ch, n, labeled=labeled, nets=nets, n_classes=data.n_classes)  # noqa: E731
-    head, _ = trained_learner(hcfg, os.path.join(runs, HEADS_FOLDER), labeled, tag=tag, progress=False, build=build)
-    logits = extract(head.logits, data.test, cfg.batch_size, **data.kw)  # (N, n_classes)
-    return error_percent(logits.argmax(1).numpy(), data.test.labels.numpy())
 
 
 def summary(rows: list[dict]) -> str:

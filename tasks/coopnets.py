@@ -8,7 +8,7 @@
    inference noise and the bootstrap; learned rows carry their training seed --seed, floors --mask-seed).
 3. Completion: X inferred by --infer-steps (1,000) Langevin steps on the observed pixels only, from N(0, I)
    (repro.coopnets.infer_latent: step --infer-step-size, σ = coop_g_sigma), the missing pixels from g(X).
-4. Error: the suite's inpainting metrics (tasks.inpainting.image_metrics, repro.metrics): mae_masked is the
+4. Error: the suite's inpainting metrics (repro.metrics.image_metrics, repro.metrics): mae_masked is the
    paper's "per pixel difference (relative to the range of pixel values) ... on the occluded region", averaged
    over test images, with a 95% bootstrap interval.
 Floors, scored by the same code on the same masks: biharmonic (repro.floors), and nearest-neighbour MRF priors
@@ -42,13 +42,12 @@ from repro.coopnets import complete
 from repro.data import load_dataset
 from repro.trainable import device_generator
 from repro.floors import biharmonic_fill
-from repro.io import atomic_save_image, provenance
+from repro.io import atomic_save_image, provenance, save_panel
 from repro.masks import square_mask
-from repro.metrics import bootstrap_ci
+from repro.metrics import bootstrap_ci, image_metrics
 from repro.mrf import mrf_l1_fill, mrf_l2_fill
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
                           write_results)
-from tasks.inpainting import image_metrics, save_panel
 
 EXPERIMENT = "coopnets"
 MASK_SIDES = (20, 30, 40)  # M20, M30, M40 at 64×64
@@ -108,7 +107,7 @@ def complete_all(learner, images: torch.Tensor, mask: torch.Tensor, *, steps: in
 
 
 def score(cfg, method: str, images, masks, outputs, prov, run: dict | None = None, boot_seed: int = 0) -> list[dict]:
-    """Result rows of one method: each metric of tasks.inpainting.image_metrics, per mask, with its interval
+    """Result rows of one method: each metric of repro.metrics.image_metrics, per mask, with its interval
     (a bootstrap over the images seeded by boot_seed); the rows carry cfg.seed."""
     rows = []
     for name, out in outputs.items():

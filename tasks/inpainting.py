@@ -82,10 +82,10 @@ from repro.batching import evaluate
 from repro.trainable import device_generator
 from repro.data import load_dataset
 from repro.floors import biharmonic_fill, mean_face_fill, multigrid_start_fill, observed_mean_fill
-from repro.io import atomic_save_image, provenance, read_csv
+from repro.io import provenance, read_csv, save_panel
 from repro.masks import get_mask, square_mask
 from repro.methods import METHODS
-from repro.metrics import bootstrap_ci, masked_mae, masked_rmse, missing_fraction, psnr_masked, whole_image_mae
+from repro.metrics import bootstrap_ci, image_metrics
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
                           write_per_image, write_results)
 
@@ -261,21 +261,6 @@ def inpaint_all(learner, images: torch.Tensor, masks: torch.Tensor, seed: int, b
     return evaluate(lambda x, m: inpaint(learner, x.to(device=p.device, dtype=p.dtype),
                                          m.to(device=p.device, dtype=p.dtype), gen, budget, proc),
                     len(images), learner.cfg.batch_size, images, masks)
-
-
-def image_metrics(x: torch.Tensor, out: torch.Tensor, mask: torch.Tensor, pixel_max: float) -> dict[str, torch.Tensor]:
-    """metric → (N,) per-image values, on pixels scaled to [0, 1]."""
-    a, b, m = x.double() / pixel_max, out.double() / pixel_max, mask.double()  # (N, C, H, W), (N, 1, H, W)
-    return {"mae_masked": masked_mae(a, b, m), "mae_whole": whole_image_mae(a, b, m),
-            "rmse_masked": masked_rmse(a, b, m), "psnr01_masked": psnr_masked(a, b, m, 1.0),
-            "psnr11_masked": psnr_masked(2 * a - 1, 2 * b - 1, m, 1.0), "missing_fraction": missing_fraction(m)}
-
-
-def save_panel(path: str, x: torch.Tensor, out: torch.Tensor, mask: torch.Tensor, pixel_max: float, n: int) -> None:
-    """PNG with rows: original, masked input (missing pixels grey), result; n images per row."""
-    shown = torch.where(mask.bool(), 0.5 * pixel_max, x)  # (N, C, H, W)
-    grid = torch.cat([x[:n], shown[:n], out[:n]]) / pixel_max  # (3n, C, H, W)
-    atomic_save_image(grid.float().clamp(0, 1), path, nrow=n)
 
 
 def method_label(method: str, cfg) -> str:

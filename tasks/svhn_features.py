@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import os
 import sys
 
 import torch.nn as nn
 
 from repro.config import task_config, task_options
-from repro.features import DEFAULT_CS, SVM_SOLVERS, PixelMaps, TopMapClassifier, pixel_features
+from repro.features import DEFAULT_CS, SVM_SOLVERS, PixelMaps, TopMapClassifier, error_percent, extract, pixel_features
 from repro.io import provenance
 from repro.learner import initial_learner
 from repro.methods import METHODS
-from repro.semisup import (UNSUP_SETS, cnn_error, fresh_nets, label_draws, load_data, row_seed, summary, svm_config,
-                           svm_errors)
+from repro.semisup import (HEADS_FOLDER, UNSUP_SETS, Data, TopMapHead, fresh_nets, head_config, label_draws,
+                           load_data, row_seed, summary, svm_config, svm_errors)
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
                           write_results)
 
@@ -153,6 +155,23 @@ def cnn_rows(cfg, args, data, draws: dict, prov: dict):
             errors.append((method, n, seed, err, run))
             say("svhn_cnn", method, n, seed, err)
         yield rows(cfg, data, prov, "svhn_cnn", errors, {method: dim})
+
+
+def cnn_error(cfg, data: Data, nets, lab, seed: int, *, method: str, epochs: int, lr: float, runs: str,
+              tag: str, source_run: str = "") -> float:
+    """Test error (%) of a TopMapHead trained on the labeled images `lab` over frozen `nets`' top maps, or
+    (nets None) of the supervised baseline; `seed` seeds its initialisation and data order. The head's run
+    folder, in `runs`/cnn_heads (apart from the models' runs, whose learning curves the report draws), is
+    named from its settings, the feature source `method`, `tag` and the run of the feature model (source_run)."""
+    labeled = data.train.subset(lab)
+    hcfg = head_config(cfg, seed, len(labeled), epochs, lr)
+    tag = f"{method}-{tag}"
+    if source_run:
+        tag += "-on" + hashlib.sha1(os.path.basename(os.path.normpath(source_run)).encode()).hexdigest()[:8]
+    build = lambda c, ch, n: TopMapHead(c, ch, n, labeled=labeled, nets=nets, n_classes=data.n_classes)  # noqa: E731
+    head, _ = trained_learner(hcfg, os.path.join(runs, HEADS_FOLDER), labeled, tag=tag, progress=False, build=build)
+    logits = extract(head.logits, data.test, cfg.batch_size, **data.kw)  # (N, n_classes)
+    return error_percent(logits.argmax(1).numpy(), data.test.labels.numpy())
 
 
 def main(argv=None) -> list[dict]:
