@@ -26,10 +26,12 @@ PANEL_W, PANEL_H = 5.0, 3.6  # inches per bar-chart panel
 LEGEND_W = 2.3  # inches right of the panels for the legend
 BAR_COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
 FLOOR_STYLES = [("#222222", "--"), ("#777777", ":"), ("#aa3377", "-."), ("#228833", (0, (5, 1)))]
-NAMES = {**LONG_NAMES, "dcgan": "DCGAN", "observed_mean": "observed mean", "mean_face": "mean face"}
-INPAINT_ORDER = ["pcd", "cd1", "singlegrid", "context_encoder", "multigrid", "observed_mean", "mean_face",
-                 "biharmonic"]
-FLOORS = {"observed_mean", "mean_face", "biharmonic"}
+NAMES = {**LONG_NAMES, "dcgan": "DCGAN", "observed_mean": "observed mean", "mean_face": "mean face",
+         "multigrid_start": "multi-grid start", "cd1_fill_start": "CD1 trained from the fill",
+         "pcd_fill_start": "PCD trained from the fill"}
+INPAINT_ORDER = ["pcd", "cd1", "singlegrid", "context_encoder", "multigrid", "cd1_fill_start", "pcd_fill_start",
+                 "observed_mean", "mean_face", "biharmonic", "multigrid_start"]
+FLOORS = {"observed_mean", "mean_face", "biharmonic", "multigrid_start"}
 SYNTH_ORDER = ["dcgan", "singlegrid", "multigrid"]
 YLABELS = {"inpainting_celeba": {"error": "MAE on masked pixels", "PSNR": "PSNR on masked pixels (dB, [−1, 1])"},
            "svhn_l2svm": "test error (%)", "svhn_cnn": "test error (%)", "score_diagnostics_celeba": "mean f(Y)",
@@ -71,7 +73,12 @@ def chart_data(b) -> dict:
     return data
 
 
-def draw_panel(ax, groups: dict, ylabel: str) -> None:
+# The range a metric can take, by table: its whiskers are clipped to it (a t interval over two values of an error
+# rate can reach below 0%), and the title says so.
+BOUNDS = {"svhn_l2svm": (0.0, 100.0), "svhn_cnn": (0.0, 100.0), "coopnets_completion": (0.0, 1.0)}
+
+
+def draw_panel(ax, groups: dict, ylabel: str, bounds: tuple[float, float] | None = None) -> None:
     names = list(dict.fromkeys(s for items in groups.values() for s, floor, _, _ in items if not floor))
     floors = list(dict.fromkeys(s for items in groups.values() for s, floor, _, _ in items if floor))
     width = 0.8 / max(1, len(names))
@@ -93,7 +100,9 @@ def draw_panel(ax, groups: dict, ylabel: str) -> None:
                 x = g - 0.4 + width * (k + 0.5)
                 err = None
                 if st.has_interval:
-                    err = [[max(0.0, st.value - st.low)], [max(0.0, st.high - st.value)]]
+                    low, high = (st.low, st.high) if bounds is None else (max(st.low, bounds[0]),
+                                                                           min(st.high, bounds[1]))
+                    err = [[max(0.0, st.value - low)], [max(0.0, high - st.value)]]
                 ax.bar(x, st.value, width * 0.9, yerr=err, capsize=2, color=BAR_COLORS[k % len(BAR_COLORS)],
                        label=None if label in seen else label, error_kw={"linewidth": 0.8})
                 if paper is not None:
@@ -115,7 +124,7 @@ def bar_chart(b, path: str) -> str | None:
     labels = YLABELS.get(b.spec.key, "")
     for ax, (panel, groups) in zip(axes, data.items()):
         ylabel = labels.get(panel, panel) if isinstance(labels, dict) else (labels or panel)
-        draw_panel(ax, groups, ylabel)
+        draw_panel(ax, groups, ylabel, BOUNDS.get(b.spec.key))
         if panel and not isinstance(labels, dict):
             ax.set_title(panel, fontsize=9)
     handles, names = [], []
@@ -126,7 +135,8 @@ def bar_chart(b, path: str) -> str | None:
                 names.append(n)
     fig.legend(handles, names, loc="center right", fontsize=7, frameon=False)
     ds = b.dataset if b.dataset == b.spec.paper_dataset else f"{b.dataset} (stand-in for {b.spec.paper_dataset})"
-    fig.suptitle(f"{b.spec.title}\n{b.profile} profile, {ds} (bars: ours with 95% intervals)", fontsize=9)
+    clip = (f", clipped to [{BOUNDS[b.spec.key][0]:g}, {BOUNDS[b.spec.key][1]:g}]" if b.spec.key in BOUNDS else "")
+    fig.suptitle(f"{b.spec.title}\n{b.profile} profile, {ds} (bars: ours with 95% intervals{clip})", fontsize=9)
     fig.subplots_adjust(left=0.8 / fig.get_figwidth(), right=1 - (LEGEND_W - 0.1) / fig.get_figwidth(), top=0.82,
                         bottom=0.1, wspace=0.5)
     return save(fig, path)
@@ -197,8 +207,9 @@ def labeled_strips(strips: list[tuple[str, np.ndarray]], title: str, path: str, 
     width = max(s.shape[1] for _, s in strips)
     strips = [(lab, np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0)))) for lab, s in strips]
     img = np.concatenate([s for _, s in strips])
-    fig = Figure(figsize=((scale * width + 150) / DPI, (scale * img.shape[0] + 70) / DPI))
-    ax = fig.add_axes([130 / fig.get_figwidth() / DPI, 10 / fig.get_figheight() / DPI,
+    left = max(130, 12 + 7 * max(len(lab) for lab, _ in strips))  # pixels for the row labels (9 pt), none cut
+    fig = Figure(figsize=((scale * width + left + 20) / DPI, (scale * img.shape[0] + 70) / DPI))
+    ax = fig.add_axes([left / fig.get_figwidth() / DPI, 10 / fig.get_figheight() / DPI,
                        scale * width / fig.get_figwidth() / DPI, scale * img.shape[0] / fig.get_figheight() / DPI])
     ax.imshow(img, interpolation="nearest")
     tops = np.cumsum([0] + [s.shape[0] for _, s in strips])
