@@ -239,6 +239,16 @@ def provenance(device: torch.device) -> dict:
             "device": device_name(device), "torch": torch.__version__}
 
 
+def error_line(err: BaseException) -> str | None:
+    """The one line a command prints for an error it expects (bad input: unknown names, missing files, an existing
+    run folder, a diverged energy; or the machine's: a full disk, no memory), or None for any other error, which
+    keeps its traceback."""
+    from repro.langevin import NonFiniteError
+    if isinstance(err, (ValueError, FileNotFoundError, FileExistsError, PermissionError, NonFiniteError)):
+        return str(err)
+    return environment_error(err)
+
+
 def environment_error(err: BaseException) -> str | None:
     """One line for an error of the machine rather than of the code (a full disk, memory that cannot be had, a
     file system that refuses), or None for any other error (which keeps its traceback)."""

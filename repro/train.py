@@ -15,7 +15,7 @@ from repro import dist
 from repro.config import add_config_args, config_from_args
 from repro.data import DATASETS
 from repro.engine import load_checkpoint, train
-from repro.io import environment_error
+from repro.io import error_line
 from repro.langevin import NonFiniteError
 from repro.baselines import BASELINES
 from repro.methods import METHODS
@@ -31,16 +31,11 @@ def main(argv=None) -> int:
     try:
         cfg = config_from_args(args).validate()
         train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
-    except NonFiniteError as err:
-        print(f"error: {err}; {kept_checkpoint(args.out)}", file=sys.stderr)
-        return 2
-    except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except (OSError, RuntimeError, MemoryError) as err:  # a full disk, no memory: one line; anything else: raised
-        if (line := environment_error(err)) is None:
+    except Exception as err:  # expected errors: one line (repro.io.error_line); any other keeps its traceback
+        if (line := error_line(err)) is None:
             raise
-        print(f"error: {line}", file=sys.stderr)
+        extra = f"; {kept_checkpoint(args.out)}" if isinstance(err, NonFiniteError) else ""
+        print(f"error: {line}{extra}", file=sys.stderr)
         return 2
     finally:
         dist.teardown()

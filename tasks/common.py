@@ -22,7 +22,7 @@ from repro import dist, speed
 from repro.config import Config, add_config_args, config_from_args
 from repro.data import DATASETS
 from repro.engine import run_dir, trained_learner  # noqa: F401  (the tasks' cached models)
-from repro.io import check_writable, environment_error, provenance, read_csv_strict, write_csv
+from repro.io import check_writable, error_line, provenance, read_csv_strict, write_csv
 from repro.baselines import BASELINES
 from repro.methods import METHODS
 
@@ -152,14 +152,10 @@ def merge_csv(path: str, rows: list[dict], columns: list[str], key_cols, same) -
 def cli(main) -> int:
     """Run a task's main from the command line: bad input (unknown names, missing files, an existing
     run folder, a diverged energy) ends with one 'error: …' line and exit status 2, not a traceback."""
-    from repro.langevin import NonFiniteError
     try:
         main()
-    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, NonFiniteError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except (OSError, RuntimeError, MemoryError) as err:  # a full disk, no memory: one line; anything else: raised
-        if (line := environment_error(err)) is None:
+    except Exception as err:  # expected errors: one line (repro.io.error_line); any other keeps its traceback
+        if (line := error_line(err)) is None:
             raise
         print(f"error: {line}", file=sys.stderr)
         return 2
