@@ -38,6 +38,7 @@ import sys
 import torch
 
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
+from repro.batching import evaluate
 from repro.coopnets import complete
 from repro.data import load_dataset
 from repro.trainable import device_generator
@@ -91,19 +92,14 @@ def test_masks(n: int, size: int, seed: int) -> dict[str, torch.Tensor]:
 
 def complete_all(learner, images: torch.Tensor, mask: torch.Tensor, *, steps: int, step_size: float,
                  seed: int) -> torch.Tensor:
-    """Complete (N, C, H, W) images under (N, 1, H, W) masks with the learner's generator, in batches of the
-    training batch size (the last completed with images from the start, dropped)."""
-    cfg, g = learner.cfg, learner.nets[1]
+    """Complete (N, C, H, W) images under (N, 1, H, W) masks with the learner's generator, in the suite's fixed
+    batches (repro.batching: min(batch size, N) images each, the last filled up from the first, dropped)."""
+    cfg, g = learner.cfg, learner.nets[1]  # the generator of CoopNets and of DCGAN
     p = next(g.parameters())
     gen = device_generator(p.device).manual_seed(seed)
-    n, bs, outs = len(images), cfg.batch_size, []
-    for start in range(0, n, bs):
-        idx = torch.arange(start, start + bs) % n
-        x, m = images[idx].to(p.device, p.dtype), mask[idx].to(p.device, p.dtype)
-        out = complete(g, x, m, pixel_max=cfg.pixel_max, z_dim=cfg.z_dim, steps=steps, step_size=step_size,
-                       sigma=cfg.coop_g_sigma, gen=gen)
-        outs.append(out[: min(bs, n - start)].cpu())
-    return torch.cat(outs)
+    fill = lambda x, m: complete(g, x.to(p.device, p.dtype), m.to(p.device, p.dtype), pixel_max=cfg.pixel_max,  # noqa
+                                 z_dim=cfg.z_dim, steps=steps, step_size=step_size, sigma=cfg.coop_g_sigma, gen=gen)
+    return evaluate(fill, len(images), cfg.batch_size, images, mask)
 
 
 def score(cfg, method: str, images, masks, outputs, prov, run: dict | None = None, boot_seed: int = 0) -> list[dict]:
