@@ -316,12 +316,3 @@ class ContextEncoder(_Adversarial):
         w = self.cfg.ce_rec_weight
         g_stats = self.g_step((1 - w) * bce(d_fake, 1.0) + w * self.rec_loss(out, x_u, mask), d_fake)
         return [self.to_pixels(completed.detach())], torch.stack([d_stats, g_stats])
-
-
-BASELINES = {"dcgan": DCGAN, "context_encoder": ContextEncoder}
-
-# The companion papers' models (issue 16) train through the same loop and are found by the same name lookup.
-from repro.coopnets import CoopNets  # noqa: E402  (imports this module's Generator lazily)
-from repro.gconvnet import GenerativeConvNet  # noqa: E402
-
-BASELINES.update({"coopnets": CoopNets, "gconvnet": GenerativeConvNet})

@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from repro import dist
+from repro.baselines import Generator, dcgan_init
 from repro.config import Config
 from repro.langevin import frozen, langevin
 from repro.trainable import Trainable, grad_l1
@@ -57,7 +58,6 @@ class CoopNets(Trainable):
     2 = generator (mean squared reconstruction error of Ỹ in [−1, 1] units twice, grad ℓ1, loss)."""
 
     def __init__(self, cfg: Config, channels: int, n_train: int):
-        from repro.baselines import Generator, dcgan_init  # here: repro.baselines lists this family
         super().__init__(cfg)
         self.sizes = (cfg.image_size,)
         self.nets = nn.ModuleList([Descriptor(cfg.image_size, channels, cfg.width, cfg.coop_fc),

@@ -24,12 +24,11 @@ import torch
 from tqdm import tqdm
 
 from repro import dist, speed
-from repro.baselines import BASELINES
 from repro.config import Config
 from repro.data import ImageSet, load_dataset
 from repro.io import (append_csv, atomic_save_image, atomic_write_bytes, changed_since,
                       check_writable, provenance, read_complete_rows, remove_orphans, write_csv)
-from repro.learner import check_method, initial_learner, make_learner
+from repro.families import check_method, fixed_schedule, initial_learner, make_learner
 from repro.pyramid import upscale
 from repro.trainable import Trainable
 
@@ -128,12 +127,6 @@ def keep_previous(path: str, prev: str) -> None:
     os.replace(tmp, prev)
 
 
-def schedule_fixed(cfg: Config) -> bool:
-    """Whether the learning-rate schedule is independent of n_iters, so that a finished run extended
-    to more iterations equals a run of that length: the baselines' constant rates, or lr_final_ratio 1."""
-    return cfg.method in BASELINES or cfg.lr_final_ratio == 1
-
-
 def check_resume(cfg: Config, ckpt: dict) -> None:
     """Refuse a resume whose settings differ from the checkpoint's in anything but RESUMABLE_CHANGES, and
     an n_iters that would shorten the run or, under a decaying schedule, change it."""
@@ -145,7 +138,7 @@ def check_resume(cfg: Config, ckpt: dict) -> None:
     if cfg.n_iters < done:
         raise ValueError(f"--resume: --n-iters {cfg.n_iters} is below the checkpoint's {done} iterations; "
                          f"a run cannot be shortened (use --n-iters {planned})")
-    if cfg.n_iters != planned and not schedule_fixed(cfg):
+    if cfg.n_iters != planned and not fixed_schedule(cfg):
         raise ValueError(f"--resume: --n-iters {cfg.n_iters} differs from the run's {planned}, and the "
                          f"learning-rate schedule decays over n_iters, so a longer run would not be the run "
                          f"resumed; resume with --n-iters {planned}, or train a new run in another --out")
@@ -205,8 +198,8 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
     """Learn cfg.method on the training set; checkpoint, log and sample grids go to out_dir.
 
     build: optional (cfg, channels, n_train) → Trainable for a family outside the registries (a classifier
-        over given networks, repro.semisup); None: ``repro.learner.make_learner`` (cfg.method's scheme or
-        baseline). Either way it runs right after the global seed is set to cfg.seed (``initial_learner``).
+        over given networks, repro.semisup); None: ``repro.families.make_learner`` (the family
+        cfg.method names). Either way it runs right after the global seed is set to cfg.seed (``initial_learner``).
     mask_fn: optional (x, generator) → (B, 1, H, W) update mask (1 = missing) for conditional
         learning of p(Y_M | Y_M̄) (inpainting); None learns p(Y).
     callback: optional (t, learner, samples, stats) → None, called after each iteration (after that

@@ -9,8 +9,8 @@ Within each learning iteration, for a batch of training images x:
      mean f_s(synthesized) − mean f_s(observed at grid s), i.e. ascent on eq. (9) (``Learner.update``).
 
 No file I/O here: the runner (repro.engine: ``train``, checkpoints, logs, resume) drives a ``Learner``
-like any other ``Trainable``. ``make_learner`` / ``initial_learner`` build the Trainable a config names,
-an energy-model scheme (repro.methods) or a baseline family (repro.baselines).
+like any other ``Trainable``; repro.families builds the Trainable a config names (``make_learner``,
+``initial_learner``).
 """
 from __future__ import annotations
 
@@ -18,13 +18,12 @@ import torch
 import torch.nn as nn
 
 from repro import dist, speed
-from repro.baselines import BASELINES
 from repro.batching import fixed_batches
 from repro.config import Config
 from repro.data import ImageSet
 from repro.floors import observed_mean_fill
 from repro.langevin import langevin
-from repro.methods import METHODS, Start, get_method
+from repro.methods import Start, get_method
 from repro.models import build_energy_net
 from repro.pyramid import coarse_observation, downscale, upscale
 from repro.trainable import Trainable, grad_l1
@@ -253,28 +252,3 @@ def sample_1x1(train_set: ImageSet, n: int, generator: torch.Generator, cfg: Con
     training images' 1×1 versions; whole colour vectors are drawn, keeping channel correlation."""
     idx = torch.randint(len(train_set), (n,), generator=generator, device=generator.device).cpu()
     return downscale(train_set.batch(idx, pixel_max=cfg.pixel_max, dtype=cfg.dtype()), 1)
-
-
-def check_method(name: str) -> None:
-    """Raise ValueError for a name that is neither a learning scheme nor a baseline family."""
-    if name not in METHODS and name not in BASELINES:
-        raise ValueError(f"unknown method {name!r}; known methods: {', '.join([*METHODS, *BASELINES])}")
-
-
-def make_learner(cfg: Config, channels: int, n_train: int) -> Trainable:
-    """The Trainable for cfg.method: an energy-model scheme (repro.methods) or a baseline family
-    (repro.baselines.BASELINES)."""
-    check_method(cfg.method)
-    if cfg.method in BASELINES:
-        return BASELINES[cfg.method](cfg, channels, n_train)
-    return Learner(cfg, channels, n_train)
-
-
-def initial_learner(cfg: Config, channels: int, n_train: int, *, build=None, device=None) -> Trainable:
-    """The model repro.engine.train starts from: the global seed set to cfg.seed, then build(cfg, channels,
-    n_train) (default ``make_learner``), moved to `device` (default cfg's) and cfg's precision. The same seed
-    and construction order give a trained model's very initial weights (the untrained controls)."""
-    torch.manual_seed(cfg.seed)  # network initialisation (the same on every process)
-    learner = (build or make_learner)(cfg, channels, n_train)
-    device = dist.local_device(cfg.torch_device()) if device is None else torch.device(device)
-    return learner.to_device(device, cfg.dtype())

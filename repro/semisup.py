@@ -20,7 +20,7 @@ same classifier code (same label draws, same C selection, same head and optimise
   flattened C·H·W pixels (repro.features.pixel_features). CNN: the image as the one "top map"
   (repro.features.PixelMaps), i.e. one 3×3/64 conv + FC on the pixels.
 - untrained (control): the multigrid learner exactly as repro.engine.train builds it before its first
-  step (repro.learner.initial_learner), i.e. each trained multigrid model's initial weights. Its
+  step (repro.families.initial_learner), i.e. each trained multigrid model's initial weights. Its
   features come from the same loop and read-out as the trained ones: the ``features`` verb (max-pooled
   blocks of the finest, dcgan, net) for the L2-SVM, the three grids' top maps for the CNN.
 

@@ -17,13 +17,12 @@ from repro.data import DATASETS
 from repro.engine import load_checkpoint, train
 from repro.io import error_line
 from repro.langevin import NonFiniteError
-from repro.baselines import BASELINES
-from repro.methods import METHODS
+from repro.families import FAMILIES
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_args(parser, choices={"method": [*METHODS, *BASELINES], "dataset": list(DATASETS)})
+    add_config_args(parser, choices={"method": list(FAMILIES), "dataset": list(DATASETS)})
     parser.add_argument("--out", required=True, help="run folder (refused if it already holds a run)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")

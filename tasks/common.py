@@ -23,8 +23,7 @@ from repro.config import Config, add_config_args, config_from_args
 from repro.data import DATASETS
 from repro.engine import run_dir, trained_learner  # noqa: F401  (the tasks' cached models)
 from repro.io import check_writable, error_line, provenance, read_csv_strict, write_csv
-from repro.baselines import BASELINES
-from repro.methods import METHODS
+from repro.families import FAMILIES
 
 RESULT_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "value", "ci_low", "ci_high",
                   "profile", "dataset", "n_images", "device", "commit", "date",
@@ -37,7 +36,7 @@ def task_parser(description: str) -> argparse.ArgumentParser:
     --device, ...), --out for result CSVs and --runs for trained-model folders."""
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_args(parser, choices={"method": [*METHODS, *BASELINES], "dataset": list(DATASETS)})
+    add_config_args(parser, choices={"method": list(FAMILIES), "dataset": list(DATASETS)})
     parser.add_argument("--out", default="results", help="folder for result CSVs and figures")
     parser.add_argument("--runs", default="runs", help="folder for trained models (reused when present)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -36,7 +36,7 @@ import repro  # noqa: F401  (installs the torchvision compat shim before torchvi
 from repro.data import ImageSet, load_dataset
 from repro.gconvnet import reconstruction_error, shuffled_weights
 from repro.io import atomic_path, atomic_save_image, atomic_write_bytes, provenance, read_csv, write_csv
-from repro.learner import initial_learner
+from repro.families import initial_learner
 from repro.metrics import bootstrap_ci
 from repro.texture_stats import gram_distance, noise_like, random_crops
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, run_dir, task_parser,

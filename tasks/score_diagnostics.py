@@ -27,7 +27,7 @@ from repro.data import ImageSet, load_dataset
 from repro.batching import evaluate, mixed_order
 from repro.io import provenance
 from repro.trainable import device_generator
-from repro.learner import initial_learner
+from repro.families import initial_learner
 from repro.pyramid import downscale
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
                           write_results)

@@ -23,7 +23,7 @@ import torch.nn as nn
 from repro.config import task_config, task_options
 from repro.features import DEFAULT_CS, SVM_SOLVERS, PixelMaps, TopMapClassifier, error_percent, extract, pixel_features
 from repro.io import provenance
-from repro.learner import initial_learner
+from repro.families import initial_learner
 from repro.methods import METHODS
 from repro.semisup import (HEADS_FOLDER, UNSUP_SETS, Data, TopMapHead, fresh_nets, head_config, label_draws,
                            load_data, row_seed, summary, svm_config, svm_errors)

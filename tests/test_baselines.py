@@ -91,7 +91,7 @@ def test_dcgan_and_energy_features_share_the_svm_path():
 
 
 def test_unknown_family_lists_baselines():
-    from repro.learner import check_method
+    from repro.families import check_method
     with pytest.raises(ValueError, match="dcgan, context_encoder"):
         check_method("wgan")
     check_method("dcgan")

@@ -21,7 +21,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from repro.config import get_config
 from repro.langevin import langevin
-from repro.learner import initial_learner
+from repro.families import initial_learner
 from repro.masks import square_mask
 from repro.models import build_energy_net
 from repro.trainable import _META_STANDINS, device_generator

@@ -45,9 +45,9 @@ def max_diff(a: dict, b: dict) -> float:
 
 
 def initial_nets(ckpt: dict) -> dict:
-    """The weights the checkpoint's run started from (repro.learner.initial_learner, its config and seed)."""
+    """The weights the checkpoint's run started from (repro.families.initial_learner, its config and seed)."""
     from repro.config import Config
-    from repro.learner import initial_learner
+    from repro.families import initial_learner
     cfg = Config.from_dict(ckpt["config"])
     return initial_learner(cfg, ckpt["channels"], ckpt["n_train"], device="cpu").nets.state_dict()
 

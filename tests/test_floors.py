@@ -60,7 +60,7 @@ def test_the_multigrid_start_is_the_learners_inpainting_with_no_steps():
     block-mean interpolation, far closer to a smooth image than the global observed mean."""
     from repro.config import get_config
     from repro.floors import multigrid_start_fill
-    from repro.learner import initial_learner
+    from repro.families import initial_learner
     from repro.masks import doodle_mask, square_mask
     cfg = get_config("smoke", precision="float64", clip_min=None, clip_max=None)
     learner = initial_learner(cfg, 3, 4, device="cpu")

@@ -331,12 +331,14 @@ def test_each_figure_is_a_png_of_the_expected_size_and_not_blank(written):
     from matplotlib.image import imread
     fig_dir = written / "figures"
     dpi, w_bar = figures.DPI, figures.PANEL_W
-    strips = lambda w, h, s: (round(s * w + 150), round(s * h + 70))  # noqa: E731  (figures.labeled_strips)
+    # figures.labeled_strips: a left margin that fits the longest row label (9 pt), at least 130 px
+    strips = lambda w, h, s, longest=0: (round(s * w + max(130, 12 + 7 * longest) + 20), round(s * h + 70))  # noqa
     expected = {
         "inpainting_celeba_paper_celeba.png": (round((2 * w_bar + figures.LEGEND_W) * dpi), figures.PANEL_H * dpi),
         "svhn_l2svm_smoke_digits.png": (round((w_bar + figures.LEGEND_W) * dpi), figures.PANEL_H * dpi),
-        "inpainting_square.png": strips(4 * 18 + 2, 4 * (16 + 2 * 2), 2.0),  # original, masked input, 2 methods
-        "synthesis_nearest_train.png": strips(4 * 17 + 1, 2 * (16 + 2 * 1), 1.5),
+        "inpainting_square.png": strips(4 * 18 + 2, 4 * (16 + 2 * 2), 2.0, len("biharmonic (floor)")),  # original,
+        # masked input, 2 methods
+        "synthesis_nearest_train.png": strips(4 * 17 + 1, 2 * (16 + 2 * 1), 1.5, len("nearest training image")),
         "synthesis_samples.png": (round((1.9 * 2 + 1.0) * dpi), round((1.9 + 0.6) * dpi)),
         "learning_smoke-x-multigrid-seed0-abc.png": (round(3.3 * 2 * dpi), 6 * dpi),
     }

@@ -171,7 +171,8 @@ def test_untrained_learner_is_trainings_start(tmp_path, monkeypatch):
     import copy
     from repro.config import get_config
     from repro.engine import train
-    from repro.learner import Learner, initial_learner
+    from repro.families import initial_learner
+    from repro.learner import Learner
     from repro.semisup import svm_config
     cfg = svm_config(get_config("smoke", n_iters=1, batch_size=4, steps_per_grid=1, seed=3), "multigrid")
     images = ImageSet(torch.randint(0, 256, (8, 1, 32, 32), dtype=torch.uint8), None, "toy")

@@ -73,7 +73,7 @@ def test_score_diagnostics_smoke_run(dirs):
     assert untrained.run.isna().all() and untrained.iterations.isna().all()
     # the rows are the scores of that model and of its initial weights, recomputed here
     from repro.engine import load_learner
-    from repro.learner import initial_learner
+    from repro.families import initial_learner
     from tasks.score_diagnostics import grid_scores
     cfg = tiny_config()
     train, test = (load_dataset(cfg, split) for split in ("train", "test"))

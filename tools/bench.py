@@ -25,7 +25,8 @@ import time
 import torch
 
 from repro.config import get_config
-from repro.learner import Learner, initial_learner
+from repro.families import initial_learner
+from repro.learner import Learner
 from repro.io import provenance, write_csv
 from repro import speed
 from repro.langevin import frozen, langevin, langevin_step

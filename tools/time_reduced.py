@@ -28,7 +28,7 @@ import time
 import numpy as np
 import torch
 
-from repro.baselines import BASELINES
+from repro.families import FAMILIES
 from repro.config import get_config, task_config, task_options
 from repro.io import provenance, read_csv, write_csv
 from repro.methods import METHODS
@@ -50,7 +50,7 @@ TASKS = {
 # The SVHN task trains the four schemes and DCGAN (one training seed each); their seconds per iteration are
 # those of the CelebA-sized runs
 SVHN_MODELS = [*METHODS, "dcgan"]
-MODELS = {*METHODS, *BASELINES}  # the model families whose runs are timed from their logs
+MODELS = set(FAMILIES)  # the model families whose runs are timed from their logs
 
 
 def make_data(work: str) -> None:
@@ -96,7 +96,7 @@ def cnn_rates(work: str) -> None:
     feature source, on random images at the reduced profile's SVHN settings."""
     from repro.data import ImageSet
     from repro.features import PixelMaps
-    from repro.learner import initial_learner
+    from repro.families import initial_learner
     from repro.semisup import Data
     from tasks.svhn_features import cnn_error
     cfg = dataclasses.replace(get_config("reduced"), **task_config("svhn_features", "reduced"))
