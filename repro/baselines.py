@@ -59,6 +59,7 @@ from repro.config import Config
 from repro import dist
 from repro.batching import fixed_batches
 from repro.dist import BatchNorm2d
+from repro.latent import INFER_STEP_SIZE, INFER_STEPS, complete
 from repro.models import build_energy_net
 from repro.trainable import Trainable, grad_l1
 
@@ -193,6 +194,13 @@ class DCGAN(_Adversarial):
         with torch.no_grad():
             return [torch.cat([self.generate(len(idx), generator)[:keep].cpu()
                                for idx, keep in fixed_batches(n, self.cfg.batch_size)])]
+
+    def inpaint(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None, *,
+                steps: int = INFER_STEPS, step_size: float = INFER_STEP_SIZE, **_) -> torch.Tensor:
+        """Completion by latent inference on the observed pixels (repro.latent.complete), as the CoopNets paper
+        completes with its DCGAN column: X inferred by Langevin dynamics, the missing pixels (mask 1) from g(X)."""
+        return complete(self.nets[1], x, mask, pixel_max=self.cfg.pixel_max, z_dim=self.cfg.z_dim, steps=steps,
+                        step_size=step_size, sigma=self.cfg.coop_g_sigma, gen=generator or self.gen)
 
     def generate(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n images (n, C, S, S) in [0, pixel_max]; batch norm uses the batch's statistics."""

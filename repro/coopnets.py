@@ -27,7 +27,8 @@ import torch.nn as nn
 from repro import dist
 from repro.baselines import Generator, dcgan_init
 from repro.config import Config
-from repro.langevin import frozen, langevin
+from repro.langevin import langevin
+from repro.latent import INFER_STEP_SIZE, INFER_STEPS, complete, infer_latent  # noqa: F401  (infer_latent: API)
 from repro.trainable import Trainable, grad_l1
 
 
@@ -87,6 +88,23 @@ class CoopNets(Trainable):
         return langevin(self.nets[0], y, steps=cfg.coop_steps, step_size=cfg.coop_step_size, sigma=cfg.coop_sigma,
                         generator=self.gen)
 
+    def inpaint(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None, *,
+                steps: int = INFER_STEPS, step_size: float = INFER_STEP_SIZE, **_) -> torch.Tensor:
+        """Face completion (§5.1): X inferred by Langevin dynamics on the observed pixels of x (B, C, S, S) in
+        [0, pixel_max], the missing pixels (mask 1) from g(X) (repro.latent.complete)."""
+        return complete(self.generator, x, mask, pixel_max=self.cfg.pixel_max, z_dim=self.cfg.z_dim, steps=steps,
+                        step_size=step_size, sigma=self.cfg.coop_g_sigma, gen=generator or self.gen)
+
+    def sample_with_revision(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """n generator samples g(X) and their revisions by the descriptor (step D1), each (n, C, S, S) on the CPU in
+        [0, pixel_max]; n at most the batch size (one batch: batch norm's statistics are the batch's)."""
+        p = next(self.parameters())
+        z = torch.randn(max(n, self.cfg.batch_size), self.cfg.z_dim, generator=generator, device=p.device).to(p.dtype)
+        with torch.no_grad():
+            y = self.generator(z)
+        rev = self.revise(y)
+        return self.to_pixels(y)[:n].cpu(), self.to_pixels(rev)[:n].cpu()
+
     def train_step(self, x, idx, mask=None):
         if mask is not None:
             raise ValueError("CoopNets learns p(Y) from complete images; it takes no mask")
@@ -110,35 +128,3 @@ class CoopNets(Trainable):
                              torch.stack([mse, mse, grad_l1(g), g_loss])]).detach()
         self.step(stats, zip(self.opts, self.scheds))
         return [self.to_pixels(y_rev)], stats
-
-
-def infer_latent(generator: nn.Module, y: torch.Tensor, mask: torch.Tensor, *, z_dim: int, steps: int,
-                 step_size: float, sigma: float, gen: torch.Generator) -> torch.Tensor:
-    """Langevin inference of X for images y (B, C, S, S) in [−1, 1] seen only where mask (B, 1, S, S) is 0.
-
-    mask: the suite's convention, 1 = missing. The missing pixels are zeroed before anything reads y, so the
-    result depends on the observed pixels only. Prior X ~ N(0, I) (σ = 1 in repro.langevin), score
-    −Σ_observed (y − g(X))² / (2σ²); X starts from N(0, I) drawn from `gen`. Returns X (B, z_dim).
-    """
-    seen = 1 - mask.to(y.dtype)  # (B, 1, S, S), 1 = observed
-    y_obs = y * seen  # hidden pixels never enter below
-
-    def score(z4: torch.Tensor) -> torch.Tensor:  # (B, z_dim, 1, 1) → (B,)
-        r = (y_obs - generator(z4.flatten(1))) * seen
-        return -(r ** 2).flatten(1).sum(1) / (2 * sigma ** 2)
-
-    z0 = torch.randn((len(y), z_dim, 1, 1), generator=gen, device=gen.device).to(y.device, y.dtype)
-    with frozen(generator):
-        z = langevin(score, z0, steps=steps, step_size=step_size, sigma=1.0, generator=gen)
-    return z.flatten(1)
-
-
-def complete(generator: nn.Module, x: torch.Tensor, mask: torch.Tensor, *, pixel_max: float, z_dim: int, steps: int,
-             step_size: float, sigma: float, gen: torch.Generator) -> torch.Tensor:
-    """Face completion (§5.1): x (B, C, S, S) in [0, pixel_max], mask (B, 1, S, S) 1 = missing → x with its
-    missing pixels from g(X̂), X̂ inferred from the observed pixels (``infer_latent``)."""
-    y = x * (2.0 / pixel_max) - 1
-    z = infer_latent(generator, y, mask, z_dim=z_dim, steps=steps, step_size=step_size, sigma=sigma, gen=gen)
-    with torch.no_grad():
-        out = (generator(z) + 1) * (pixel_max / 2.0)
-    return torch.where(mask.bool().expand_as(x), out.clamp(0, pixel_max), x)

@@ -7,7 +7,7 @@
    masks for every method and every training seed (drawn from --mask-seed, default 0, which also seeds the
    inference noise and the bootstrap; learned rows carry their training seed --seed, floors --mask-seed).
 3. Completion: X inferred by --infer-steps (1,000) Langevin steps on the observed pixels only, from N(0, I)
-   (repro.coopnets.infer_latent: step --infer-step-size, σ = coop_g_sigma), the missing pixels from g(X).
+   (repro.latent.infer_latent: step --infer-step-size, σ = coop_g_sigma), the missing pixels from g(X).
 4. Error: the suite's inpainting metrics (repro.metrics.image_metrics, repro.metrics): mae_masked is the
    paper's "per pixel difference (relative to the range of pixel values) ... on the occluded region", averaged
    over test images, with a 95% bootstrap interval.
@@ -39,7 +39,7 @@ import torch
 
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
 from repro.batching import evaluate
-from repro.coopnets import complete
+from repro.latent import INFER_STEP_SIZE, INFER_STEPS
 from repro.data import load_dataset
 from repro.trainable import device_generator
 from repro.floors import biharmonic_fill
@@ -68,8 +68,10 @@ PROFILE_DEFAULTS = {
 def build_parser():
     parser = task_parser(__doc__)
     parser.add_argument("--n-test-images", type=int, default=100, help="test images to complete (paper: 100)")
-    parser.add_argument("--infer-steps", type=int, default=1000, help="Langevin steps inferring X (paper: 1,000)")
-    parser.add_argument("--infer-step-size", type=float, default=0.1, help="their step size (release: 0.1)")
+    parser.add_argument("--infer-steps", type=int, default=INFER_STEPS,
+                        help="Langevin steps inferring X (paper: 1,000)")
+    parser.add_argument("--infer-step-size", type=float, default=INFER_STEP_SIZE,
+                        help="their step size (release: 0.1)")
     parser.add_argument("--methods", nargs="+", choices=[*LEARNED, *FLOORS], default=[*LEARNED, *FLOORS],
                         help="columns to compute (default: all)")
     parser.add_argument("--n-panels", type=int, default=8, help="test images shown per panel")
@@ -92,14 +94,14 @@ def test_masks(n: int, size: int, seed: int) -> dict[str, torch.Tensor]:
 
 def complete_all(learner, images: torch.Tensor, mask: torch.Tensor, *, steps: int, step_size: float,
                  seed: int) -> torch.Tensor:
-    """Complete (N, C, H, W) images under (N, 1, H, W) masks with the learner's generator, in the suite's fixed
-    batches (repro.batching: min(batch size, N) images each, the last filled up from the first, dropped)."""
-    cfg, g = learner.cfg, learner.nets[1]  # the generator of CoopNets and of DCGAN
-    p = next(g.parameters())
+    """Complete (N, C, H, W) images under (N, 1, H, W) masks with the learner's ``inpaint`` verb (latent inference,
+    for CoopNets and DCGAN alike), in the suite's fixed batches (repro.batching: min(batch size, N) images each,
+    the last filled up from the first, dropped)."""
+    p = next(learner.parameters())
     gen = device_generator(p.device).manual_seed(seed)
-    fill = lambda x, m: complete(g, x.to(p.device, p.dtype), m.to(p.device, p.dtype), pixel_max=cfg.pixel_max,  # noqa
-                                 z_dim=cfg.z_dim, steps=steps, step_size=step_size, sigma=cfg.coop_g_sigma, gen=gen)
-    return evaluate(fill, len(images), cfg.batch_size, images, mask)
+    fill = lambda x, m: learner.inpaint(x.to(p.device, p.dtype), m.to(p.device, p.dtype), gen,  # noqa: E731
+                                        steps=steps, step_size=step_size)
+    return evaluate(fill, len(images), learner.cfg.batch_size, images, mask)
 
 
 def score(cfg, method: str, images, masks, outputs, prov, run: dict | None = None, boot_seed: int = 0) -> list[dict]:
@@ -118,14 +120,8 @@ def score(cfg, method: str, images, masks, outputs, prov, run: dict | None = Non
 def save_samples(learner, path: str, n: int) -> None:
     """Generator samples g(X) (top row) above their descriptor revisions (bottom row)."""
     p = next(learner.parameters())
-    gen = device_generator(p.device).manual_seed(learner.cfg.seed + 7)
-    bs = learner.cfg.batch_size
-    z = torch.randn(bs, learner.cfg.z_dim, generator=gen, device=p.device).to(p.dtype)
-    with torch.no_grad():
-        y = learner.nets[1](z)
-    rev = learner.revise(y)
-    grid = torch.cat([learner.to_pixels(y)[:n], learner.to_pixels(rev)[:n]]) / learner.cfg.pixel_max
-    atomic_save_image(grid.float().cpu().clamp(0, 1), path, nrow=n)
+    y, rev = learner.sample_with_revision(n, device_generator(p.device).manual_seed(learner.cfg.seed + 7))
+    atomic_save_image((torch.cat([y, rev]) / learner.cfg.pixel_max).float().clamp(0, 1), path, nrow=n)
 
 
 def main(argv=None) -> list[dict]:
