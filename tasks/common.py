@@ -25,10 +25,7 @@ from repro.engine import run_dir, trained_learner  # noqa: F401  (the tasks' cac
 from repro.io import check_writable, error_line, provenance, read_csv_strict, write_csv
 from repro.families import FAMILIES
 
-RESULT_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "value", "ci_low", "ci_high",
-                  "profile", "dataset", "n_images", "device", "commit", "date",
-                  "run", "iterations"]  # run folder and its iteration count; empty where no model was trained
-RESULT_KEY = ("experiment", "method", "setting", "seed", "metric", "profile", "dataset")
+from tasks.files import PER_IMAGE_COLUMNS, PER_IMAGE_KEY, RESULT_COLUMNS, RESULT_KEY
 
 
 def task_parser(description: str) -> argparse.ArgumentParser:
@@ -105,13 +102,6 @@ def write_results(out_dir: str, experiment: str, rows: list[dict]) -> str:
     them empty."""
     rows = [{"run": "", "iterations": "", **r} for r in rows]
     return merge_csv(os.path.join(out_dir, f"{experiment}.csv"), rows, RESULT_COLUMNS, RESULT_KEY, REPRODUCED_COLUMNS)
-
-
-# Per-image values behind a row that is a mean over test images (inpainting): the report pairs two methods image by
-# image (they see the same images, masks and noise). In <out>/per_image/<experiment>.csv, apart from the tidy rows.
-PER_IMAGE_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "image", "value", "profile", "dataset",
-                     "run"]
-PER_IMAGE_KEY = ("experiment", "method", "setting", "seed", "metric", "image", "profile", "dataset")
 
 
 def write_per_image(out_dir: str, experiment: str, rows: list[dict]) -> str:

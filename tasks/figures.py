@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from tasks.atomic import atomic_write_bytes
+from tasks.files import atomic_write_bytes
 from tasks.tables import LONG_NAMES
 
 DPI = 100

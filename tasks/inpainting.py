@@ -86,11 +86,12 @@ from repro.io import provenance, read_csv, save_panel
 from repro.masks import get_mask, square_mask
 from repro.methods import METHODS
 from repro.metrics import bootstrap_ci, image_metrics
+from tasks.files import INPAINT_MASKS
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
                           write_per_image, write_results)
 
 DEFAULT_METHODS = ("pcd", "cd1", "singlegrid", "context_encoder", "multigrid")  # the paper's table order
-MASK_NAMES = ("square", "doodle", "pepper")
+MASK_NAMES = INPAINT_MASKS  # the paper's test masks (tasks.files)
 METRICS = ("mae_masked", "mae_whole", "rmse_masked", "psnr01_masked", "psnr11_masked", "missing_fraction")
 
 

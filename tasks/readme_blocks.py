@@ -17,7 +17,7 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass
 
-from tasks.atomic import atomic_write_bytes
+from tasks.files import atomic_write_bytes
 
 ORDERINGS = "The paper's orderings in this run"
 

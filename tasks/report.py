@@ -26,13 +26,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.atomic import atomic_write_bytes, check_csv
+from tasks.files import OPTIONAL_COLUMNS, RESULT_COLUMNS, atomic_write_bytes, check_csv
 from tasks.tables import (SEEDED_CONTROLS, TABLES, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat, half_width,
                           match, run_difference, summarise, unit_means, verdict)
 
-BASE_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "value", "ci_low", "ci_high", "profile",
-                "dataset", "n_images", "device", "commit", "date"]
-OPTIONAL_COLUMNS = ["run", "iterations"]  # added by later tasks; older CSVs lack them
+BASE_COLUMNS = [c for c in RESULT_COLUMNS if c not in OPTIONAL_COLUMNS]  # what every result CSV has
 PAPER_CSV = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "repro", "data",
                          "paper_numbers.csv")
 DATASET_NAMES = {"celeba": "CelebA", "svhn": "SVHN", "cifar10": "CIFAR-10"}

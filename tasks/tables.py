@@ -17,6 +17,8 @@ from typing import Callable
 
 import pandas as pd
 
+from tasks.files import INPAINT_MASKS
+
 # Student-t 0.975 quantiles for 1..30 degrees of freedom (mathematical constants); beyond 30 the
 # Cornish-Fisher expansion around the normal quantile Z95 is exact to 1e-4.
 Z95 = 1.959964
@@ -239,7 +241,7 @@ def with_paper_order(found: list[str], paper_order: list[str]) -> list[str]:
 
 # ----------------------------------------------------------------------------- inpainting (CVPR Table 4)
 
-MASKS = ["square", "doodle", "pepper"]
+MASKS = list(INPAINT_MASKS)
 INPAINT_METHODS = [("PCD", "pcd"), ("CD1", "cd1"), ("SG", "singlegrid"), ("CE", "context_encoder"),
                    ("MG", "multigrid")]
 INPAINT_FLOORS = [("observed mean", "observed_mean"), ("mean face", "mean_face"), ("biharmonic", "biharmonic"),

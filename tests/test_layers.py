@@ -7,7 +7,7 @@ import os
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 # the torch-free side: what `python -m tasks.report` and the README tool load
-TORCH_FREE = {"tasks.report", "tasks.tables", "tasks.figures", "tasks.atomic", "tasks.readme_blocks"}
+TORCH_FREE = {"tasks.report", "tasks.tables", "tasks.figures", "tasks.files", "tasks.readme_blocks"}
 # libraries of the tasks, which every task may import (the experiments' CLIs are the other modules of tasks/)
 TASK_LIBRARIES = {"tasks.common"} | TORCH_FREE
 FAMILIES = {"repro.learner", "repro.baselines", "repro.semisup", "repro.coopnets", "repro.gconvnet"}

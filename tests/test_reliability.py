@@ -459,7 +459,7 @@ def test_a_refused_run_leaves_the_results_folder_as_it_was(tmp_path, capsys):
 
 
 # Every place that writes a file in place, and why it may: the rest of the suite writes through an atomic writer
-# (repro.io.atomic_path / atomic_write_bytes / write_csv on the torch side, tasks.atomic on the torch-free side).
+# (repro.io.atomic_path / atomic_write_bytes / write_csv on the torch side, tasks.files on the torch-free side).
 IN_PLACE_WRITERS = {
     ("tasks/common.py", 'sys.stdout = open(os.devnull, "w")'): "not a file: silences ranks other than 0",
     ("tasks/common.py", 'with open(path + ".lock", "a") as lock:'): "a lock file, never written to",
@@ -490,7 +490,7 @@ def test_every_writer_is_atomic_or_named_here():
                     if re.search(r"\.savefig\(|\.to_csv\(|open\([^)]*[\"'][wa]b?[\"']", code):
                         found.append((rel, code))
     atomic = {("repro/io.py", 'with open(tmp, "wb") as fh:'), ("tasks/synthesis.py", "fig.savefig(tmp, dpi=120)"),
-              ("tasks/atomic.py", 'with os.fdopen(fd, "wb") as fh:'),
+              ("tasks/files.py", 'with os.fdopen(fd, "wb") as fh:'),
               ("tasks/generative_convnet.py", 'fig.savefig(tmp, dpi=100, format="png")'),
               ("tasks/figures.py", 'fig.savefig(buf, format="png", dpi=DPI)'),
               ("tasks/report.py", 'cell_records(blocks, results).to_csv(buf, index=False, lineterminator="\\n")')}
@@ -500,7 +500,7 @@ def test_every_writer_is_atomic_or_named_here():
 
 
 def test_the_reports_files_get_the_users_umask(tmp_path):
-    from tasks.atomic import atomic_write_bytes
+    from tasks.files import atomic_write_bytes
     old = os.umask(0o022)
     try:
         atomic_write_bytes(str(tmp_path / "tables.md"), b"x")

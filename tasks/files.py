@@ -1,15 +1,30 @@
-"""Atomic file writes for the torch-free side of the suite (the report, its figures, the README tool).
+"""The files of the suite's results, defined once and torch-free: the result rows' columns and key, the
+per-image file's, the inpainting masks' names, and the atomic writer of the report, its figures and the README
+tool. Imported by the tasks (through tasks.common) and by the report alike.
 
-The same guarantees as ``repro.io.atomic_path`` (which the torch side uses, and which imports torch through
-``repro``): readers see the old file or the whole new one; the data are fsynced before the rename and the rename
-after it; the file gets the user's umask (mkstemp's 0600 is never left behind); a failed write leaves no
-temporary file. Only the standard library."""
+Atomic writes: the same guarantees as ``repro.io.atomic_path`` (which the torch side uses, and which imports
+torch through ``repro``): readers see the old file or the whole new one; the data are fsynced before the rename
+and the rename after it; the file gets the user's umask (mkstemp's 0600 is never left behind); a failed write
+leaves no temporary file. Only the standard library."""
 from __future__ import annotations
 
 import os
 import tempfile
 
 TMP_PREFIX = ".tmp-"  # as repro.io.TMP_PREFIX: a kill can leave such files, which a resume removes
+
+# A result CSV (<out>/<experiment>.csv): one row per (experiment, method, setting, seed, metric), its value, an
+# optional interval, provenance, and the run folder and iteration count of the model behind it
+RESULT_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "value", "ci_low", "ci_high",
+                  "profile", "dataset", "n_images", "device", "commit", "date",
+                  "run", "iterations"]  # run folder and its iteration count; empty where no model was trained
+RESULT_KEY = ("experiment", "method", "setting", "seed", "metric", "profile", "dataset")
+OPTIONAL_COLUMNS = ["run", "iterations"]  # added after the first results were written; older CSVs lack them
+# Per-image values behind a row that is a mean over test images (inpainting): <out>/per_image/<experiment>.csv
+PER_IMAGE_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "image", "value", "profile", "dataset",
+                     "run"]
+PER_IMAGE_KEY = ("experiment", "method", "setting", "seed", "metric", "image", "profile", "dataset")
+INPAINT_MASKS = ("square", "doodle", "pepper")  # the paper's test masks (CVPR Table 4), in its order
 
 
 def umask_mode() -> int:
