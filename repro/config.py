@@ -262,8 +262,14 @@ TASK_CONFIG: dict[str, dict[str, dict]] = {
         # cores for the SVMs and CNN heads of seven feature sources (README, "The reduced profile")
         "reduced": {"dataset": "svhn", "n_train": 10_000, "n_test": 2_000, "n_iters": 1_000},
     },
+    "coopnets": {  # CoopNets (ICLR 2017 §5.1): 600 passes over 10,000 faces at batch 100 in the paper profile
+        "paper": {"method": "coopnets", "n_iters": 60_000, "n_train": 10_000, "batch_size": 100},
+        "reduced": {"method": "coopnets", "n_iters": 1_600},
+        "smoke": {"method": "coopnets", "n_iters": 400},
+    },
 }
 TASK_OPTIONS: dict[str, dict[str, dict]] = {
+    "inpainting": {"paper": {"n_test_images": 1000}},  # the paper's 1,000 test faces; other profiles: every one
     "svhn_features": {  # labeled counts, label draws, training seeds, validation images, CNN head epochs, and the
         # images the L2-SVM and CNN experiments' models learn from (CVPR: train+test for the L2-SVM)
         "smoke": {"labels": [100, 200, 400], "label_seeds": 2, "train_seeds": 1, "val_labels": 100,

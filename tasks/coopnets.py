@@ -39,6 +39,7 @@ import torch
 
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
 from repro.batching import evaluate
+from repro.config import task_config
 from repro.latent import INFER_STEP_SIZE, INFER_STEPS
 from repro.data import load_dataset
 from repro.trainable import device_generator
@@ -58,11 +59,6 @@ FLOORS = {"biharmonic": lambda x, m, pmax: biharmonic_fill(x / pmax, m) * pmax,
           "mrf_l1": lambda x, m, pmax: mrf_l1_fill(x, m)}
 METRICS = ("mae_masked", "rmse_masked", "psnr01_masked", "psnr11_masked")
 # Task settings per profile, under the user's flags: the paper's (§5.1), a CPU-sized subset, the embedded smoke data
-PROFILE_DEFAULTS = {
-    "paper": dict(n_iters=60_000, n_train=10_000, batch_size=100),
-    "reduced": dict(n_iters=1_600),
-    "smoke": dict(n_iters=400),
-}
 
 
 def build_parser():
@@ -127,7 +123,7 @@ def save_samples(learner, path: str, n: int) -> None:
 def main(argv=None) -> list[dict]:
     parser = build_parser()
     profile = parser.parse_known_args(argv)[0].preset
-    cfg, args = parse_task_args(parser, argv, method="coopnets", **PROFILE_DEFAULTS.get(profile, {}))
+    cfg, args = parse_task_args(parser, argv, **task_config("coopnets", profile))
     check_results(args.out, EXPERIMENT)  # a malformed results file stops the task before it writes anything
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
     n_test = min(args.n_test_images, len(test_set))

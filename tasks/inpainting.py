@@ -80,6 +80,7 @@ import torch
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
 from repro.batching import evaluate
 from repro.trainable import device_generator
+from repro.config import task_options
 from repro.data import load_dataset
 from repro.floors import biharmonic_fill, mean_face_fill, multigrid_start_fill, observed_mean_fill
 from repro.io import provenance, read_csv, save_panel
@@ -334,7 +335,7 @@ def main(argv=None) -> list[dict]:
         # the runner refuses it too, but only after the floors below have drawn their panels over the good ones
         raise ValueError(f"batch size {cfg.batch_size} exceeds the {len(train_set)} training images of "
                          f"{train_set.name}; use --batch-size {len(train_set)} or less")
-    n_test = args.n_test_images or (1000 if cfg.profile == "paper" else len(test_set))
+    n_test = args.n_test_images or task_options("inpainting", cfg.profile).get("n_test_images") or len(test_set)
     if n_test > len(test_set):
         print(f"inpainting: only {len(test_set)} test images, using all of them")
         n_test = len(test_set)
