@@ -268,6 +268,31 @@ TASK_CONFIG: dict[str, dict[str, dict]] = {
         "smoke": {"method": "coopnets", "n_iters": 400},
     },
 }
+# The generative ConvNet's experiments (ICML 2016 §7, tasks.generative_convnet): settings shared by the three,
+# then each experiment's, then each profile's sizes
+_GCN_COMMON = dict(method="gconvnet", sigma=1.0, step_size=0.3, clip_min=None, clip_max=None, lr=0.01, beta1=0.5,
+              steps_per_grid=10, gcn_chains=16, n_show=16)
+_GCN_EXPERIMENTS = {
+    "textures": dict(dataset="textures", gcn_net="texture", batch_size=2),
+    "objects": dict(gcn_net="object", n_train=10, batch_size=10),
+    "autoencode": dict(gcn_net="texture", gcn_iters_per_layer=0, gcn_start="observed", steps_per_grid=1,
+                       n_train=10, batch_size=10),
+}
+# (profile, experiment) → sizes; "*" for every experiment. Layers grown: 3 convolutions (the object net's fully
+# connected filter sits on top of whichever is last), so n_iters = 3 × gcn_iters_per_layer
+_GCN_PROFILES = {
+    ("paper", "*"): dict(image_size=224, width=1.0, gcn_iters_per_layer=700, n_iters=2100, compile=False),
+    ("paper", "autoencode"): dict(n_iters=1200, gcn_iters_per_layer=0),
+    ("reduced", "*"): dict(image_size=112, width=0.5, gcn_iters_per_layer=300, n_iters=900, compile=False),
+    ("reduced", "objects"): dict(image_size=64),
+    ("reduced", "autoencode"): dict(image_size=64, n_iters=1200, gcn_iters_per_layer=0),
+    ("smoke", "*"): dict(image_size=64, width=0.25, gcn_iters_per_layer=60, n_iters=180, checkpoint_every=60),
+    ("smoke", "objects"): dict(dataset="lfw_faces", image_size=32),
+    ("smoke", "autoencode"): dict(dataset="lfw_faces", image_size=48, n_iters=300, gcn_iters_per_layer=0),
+}
+TASK_CONFIG.update({f"generative_convnet:{e}": {p: {**_GCN_COMMON, **settings, **_GCN_PROFILES.get((p, "*"), {}),
+                                                   **_GCN_PROFILES.get((p, e), {})} for p in PRESETS}
+                    for e, settings in _GCN_EXPERIMENTS.items()})
 TASK_OPTIONS: dict[str, dict[str, dict]] = {
     "inpainting": {"paper": {"n_test_images": 1000}},  # the paper's 1,000 test faces; other profiles: every one
     "svhn_features": {  # labeled counts, label draws, training seeds, validation images, CNN head epochs, and the

@@ -21,9 +21,9 @@ noise_floor, ceiling; metric gram_distance) and gconvnet_autoencode (methods gco
 
 Settings the paper leaves open (ours; see repro.gconvnet for the model's): Langevin step δ = 0.3 (the suite's, from
 the multi-grid release) with σ = 1 (the paper's σ² = 1) in [0, 255] units, no clamping; Adam at lr 0.01, β1 0.5.
-Sizes per profile (PROFILE_DEFAULTS): the paper's 224×224 and T = 700 per layer in the paper profile; smoke runs the
-same structure at 64×64 with a quarter of the filters and T = 60 per layer (objects at 32×32; CD on 48×48
-faces, 300 iterations).
+Sizes per profile (repro.config.TASK_CONFIG): the paper's 224×224 and T = 700 per layer in the paper profile;
+smoke runs the same structure at 64×64 with a quarter of the filters and T = 60 per layer (objects at 32×32; CD
+on 48×48 faces, 300 iterations).
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ import sys
 import torch
 
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
+from repro.config import task_config
 from repro.data import ImageSet, load_dataset
 from repro.gconvnet import reconstruction_error, shuffled_weights
 from repro.io import atomic_path, atomic_save_image, atomic_write_bytes, provenance, read_csv, write_csv
@@ -45,27 +46,6 @@ from tasks.common import (check_results, cli, parse_task_args, result_row, run_c
 EXPERIMENTS = ("textures", "objects", "autoencode")
 RESULTS = "gconvnet"  # <out>/gconvnet.csv
 SYNTHESIS, AUTOENCODE = "gconvnet_synthesis", "gconvnet_autoencode"  # experiments (§7.1–7.2 and §7.3)
-# Model settings shared by the three experiments (§7), under the user's flags
-COMMON = dict(method="gconvnet", sigma=1.0, step_size=0.3, clip_min=None, clip_max=None, lr=0.01, beta1=0.5,
-              steps_per_grid=10, gcn_chains=16, n_show=16)
-EXPERIMENT_DEFAULTS = {
-    "textures": dict(dataset="textures", gcn_net="texture", batch_size=2),
-    "objects": dict(gcn_net="object", n_train=10, batch_size=10),
-    "autoencode": dict(gcn_net="texture", gcn_iters_per_layer=0, gcn_start="observed", steps_per_grid=1,
-                       n_train=10, batch_size=10),
-}
-# (profile, experiment) → sizes; "*" for every experiment. Layers grown: 3 convolutions (the object net's fully
-# connected filter sits on top of whichever is last), so n_iters = 3 × gcn_iters_per_layer
-PROFILE_DEFAULTS = {
-    ("paper", "*"): dict(image_size=224, width=1.0, gcn_iters_per_layer=700, n_iters=2100, compile=False),
-    ("paper", "autoencode"): dict(n_iters=1200, gcn_iters_per_layer=0),
-    ("reduced", "*"): dict(image_size=112, width=0.5, gcn_iters_per_layer=300, n_iters=900, compile=False),
-    ("reduced", "objects"): dict(image_size=64),
-    ("reduced", "autoencode"): dict(image_size=64, n_iters=1200, gcn_iters_per_layer=0),
-    ("smoke", "*"): dict(image_size=64, width=0.25, gcn_iters_per_layer=60, n_iters=180, checkpoint_every=60),
-    ("smoke", "objects"): dict(dataset="lfw_faces", image_size=32),
-    ("smoke", "autoencode"): dict(dataset="lfw_faces", image_size=48, n_iters=300, gcn_iters_per_layer=0),
-}
 CURVE_COLUMNS = ["iteration", "recon_error", "untrained_recon_error"]
 
 
@@ -78,8 +58,8 @@ def build_parser():
 
 
 def defaults(profile: str, experiment: str) -> dict:
-    return {**COMMON, **EXPERIMENT_DEFAULTS[experiment], **PROFILE_DEFAULTS.get((profile, "*"), {}),
-            **PROFILE_DEFAULTS.get((profile, experiment), {})}
+    """The experiment's settings under a profile (repro.config.TASK_CONFIG), under the user's flags."""
+    return task_config(f"generative_convnet:{experiment}", profile)
 
 
 def image_name(train_set: ImageSet, i: int) -> str:
