@@ -115,8 +115,9 @@ def test_task_profiles_resolve_to_the_papers_settings(tmp_path):
     from tasks import coopnets, generative_convnet
     from tasks.common import parse_task_args
     where = ["--out", str(tmp_path / "r"), "--runs", str(tmp_path / "runs")]
-    cfg, _ = parse_task_args(coopnets.build_parser(), ["--profile", "paper"] + where, method="coopnets",
+    cfg, _ = parse_task_args(coopnets.build_parser(), ["--profile", "paper"] + where,
                              **task_config("coopnets", "paper"))
+    assert cfg.method == "coopnets"
     assert (cfg.n_iters, cfg.n_train, cfg.batch_size, cfg.image_size, cfg.width) == (60_000, 10_000, 100, 64, 1.0)
     assert (cfg.coop_steps, cfg.coop_step_size, cfg.coop_fc) == (10, 0.002, 50)
     cfg, _ = parse_task_args(generative_convnet.build_parser(), ["--profile", "paper", "--experiment", "textures"]
