@@ -293,29 +293,32 @@ def floor_fns(train_set, cfg) -> dict:
 PAIRED_METRICS = ("mae_masked", "psnr11_masked")  # the table's metrics, also kept per image (tasks.common)
 
 
-def score(mcfg, args, method: str, images, masks, outputs: dict, prov: dict, n_test: int,
-          suffix: str = "", experiment: str = "inpainting", run: dict | None = None, panels: bool = True,
-          per_image: list | None = None) -> list[dict]:
-    """Rows (and panels) for one method's outputs under each mask, through one metric path; the
-    setting is the mask's name plus `suffix` (a second test-time setting). Rows carry mcfg.seed (the
-    training seed; a floor's mcfg carries --mask-seed); the bootstrap over images is seeded by --mask-seed.
-    per_image: a list to which the table metrics' per-image values are appended (PER_IMAGE_COLUMNS)."""
-    rows = []
+def score(mcfg, method: str, images, masks, outputs: dict, prov: dict, *, boot_seed: int, setting_suffix: str = "",
+          experiment: str = "inpainting", run: dict | None = None) -> tuple[list[dict], list[dict]]:
+    """(rows, per-image rows) of one method's outputs under each mask, through one metric path; the setting is the
+    mask's name plus setting_suffix (another test-time setting). Rows carry mcfg.seed (the training seed; a floor's
+    mcfg carries --mask-seed); the bootstrap over the images is seeded by boot_seed. The per-image rows
+    (PER_IMAGE_COLUMNS) keep the table metrics' values image by image, for the report's paired orderings."""
+    rows, per_image = [], []
     for name, out in outputs.items():
         values = image_metrics(images, out, masks[name], mcfg.pixel_max)
-        rows += [result_row(mcfg, experiment=experiment, method=method, setting=name + suffix, metric=metric,
-                            value=float(v.mean()), ci=bootstrap_ci(v, seed=args.mask_seed), n_images=n_test,
+        setting = name + setting_suffix
+        rows += [result_row(mcfg, experiment=experiment, method=method, setting=setting, metric=metric,
+                            value=float(v.mean()), ci=bootstrap_ci(v, seed=boot_seed), n_images=len(images),
                             prov=prov, **(run or {})) for metric, v in values.items()]
-        if per_image is not None:
-            per_image += [{"experiment": experiment, "method": method, "setting": name + suffix, "seed": mcfg.seed,
-                           "metric": metric, "image": i, "value": float(v), "profile": mcfg.profile,
-                           "dataset": mcfg.dataset, "run": (run or {}).get("run", "")}
-                          for metric in PAIRED_METRICS for i, v in enumerate(values[metric].tolist())]
-        if panels and not suffix and experiment == "inpainting":
-            save_panel(os.path.join(args.out, f"inpainting_{method}_{name}.png"), images, out, masks[name],
-                       mcfg.pixel_max, min(args.n_panels, n_test))
-        print(f"{method:>13} {name + suffix:>6}: " + "  ".join(f"{m}={float(values[m].mean()):.4g}" for m in METRICS))
-    return rows
+        per_image += [{"experiment": experiment, "method": method, "setting": setting, "seed": mcfg.seed,
+                       "metric": metric, "image": i, "value": float(v), "profile": mcfg.profile,
+                       "dataset": mcfg.dataset, "run": (run or {}).get("run", "")}
+                      for metric in PAIRED_METRICS for i, v in enumerate(values[metric].tolist())]
+        print(f"{method:>13} {setting:>6}: " + "  ".join(f"{m}={float(values[m].mean()):.4g}" for m in METRICS))
+    return rows, per_image
+
+
+def save_panels(out_dir: str, method: str, images, masks, outputs: dict, pixel_max: float, n: int) -> None:
+    """One example panel per mask: <out>/inpainting_<method>_<mask>.png (original, masked input, result)."""
+    for name, out in outputs.items():
+        save_panel(os.path.join(out_dir, f"inpainting_{method}_{name}.png"), images, out, masks[name], pixel_max,
+                   min(n, len(images)))
 
 
 def main(argv=None) -> list[dict]:
@@ -351,8 +354,10 @@ def main(argv=None) -> list[dict]:
             if args.floors and method not in args.floors:
                 continue
             outputs = {name: fill(images, m.to(images.dtype)) for name, m in masks.items()}
-            rows += score(fcfg, args, method, images, masks, outputs, prov, n_test, experiment=experiment,
-                          per_image=per_image)
+            r, p = score(fcfg, method, images, masks, outputs, prov, boot_seed=args.mask_seed, experiment=experiment)
+            rows, per_image = rows + r, per_image + p
+            if experiment == "inpainting":
+                save_panels(args.out, method, images, masks, outputs, cfg.pixel_max, args.n_panels)
     for method, seed in itertools.product(chosen_methods(cfg, args), range(cfg.seed, cfg.seed + args.train_seeds)):
         mcfg = dataclasses.replace(cfg, method=method, seed=seed)
         learner, run_path = trained_learner(mcfg, args.runs, train_set, tag=tag, mask_fn=square_mask_fn(side),
@@ -370,8 +375,12 @@ def main(argv=None) -> list[dict]:
         for steps, proc, suffix in runs:
             outputs = {name: inpaint_all(learner, images, masks[name], seed=args.mask_seed * 1000 + 100 + k,
                                          budget=steps or None, proc=proc) for k, name in enumerate(MASK_NAMES)}
-            rows += score(mcfg, args, method_label(method, cfg), images, masks, outputs, prov, n_test, suffix,
-                          experiment=experiment, run=run, panels=seed == cfg.seed, per_image=per_image)
+            label = method_label(method, cfg)
+            r, p = score(mcfg, label, images, masks, outputs, prov, boot_seed=args.mask_seed, setting_suffix=suffix,
+                         experiment=experiment, run=run)
+            rows, per_image = rows + r, per_image + p
+            if experiment == "inpainting" and not suffix and seed == cfg.seed:  # the paper procedure's panels
+                save_panels(args.out, label, images, masks, outputs, cfg.pixel_max, args.n_panels)
     write_per_image(args.out, experiment, per_image)
     path = write_results(args.out, experiment, rows)
     print(f"wrote {path}")
