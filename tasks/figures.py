@@ -69,7 +69,10 @@ def chart_data(b) -> dict:
         if cell.stat is None:
             continue
         panel, group, series = chart_layout(b, cell.row, cell.col)
-        data.setdefault(panel, {}).setdefault(group, []).append((series.label, series.floor, cell.stat, cell.paper))
+        label = series.label
+        if b.spec.key == "score_diagnostics_celeba" and series.floor:  # the untrained net scores every set near 0:
+            label = "untrained network (each set)"  # one legend entry, not five lines drawn on top of each other
+        data.setdefault(panel, {}).setdefault(group, []).append((label, series.floor, cell.stat, cell.paper))
     return data
 
 
@@ -119,7 +122,10 @@ def bar_chart(b, path: str) -> str | None:
     data = chart_data(b)
     if not data:
         return None
-    fig = Figure(figsize=(PANEL_W * len(data) + LEGEND_W, PANEL_H))
+    longest = max((len(lab) for groups in data.values() for items in groups.values() for lab, *_ in items),
+                  default=0)
+    legend_w = max(LEGEND_W, 0.9 + 0.065 * longest)  # inches: the legend beside the panels, never over them
+    fig = Figure(figsize=(PANEL_W * len(data) + legend_w, PANEL_H))
     axes = fig.subplots(1, len(data), squeeze=False)[0]
     labels = YLABELS.get(b.spec.key, "")
     for ax, (panel, groups) in zip(axes, data.items()):
@@ -137,7 +143,7 @@ def bar_chart(b, path: str) -> str | None:
     ds = b.dataset if b.dataset == b.spec.paper_dataset else f"{b.dataset} (stand-in for {b.spec.paper_dataset})"
     clip = (f", clipped to [{BOUNDS[b.spec.key][0]:g}, {BOUNDS[b.spec.key][1]:g}]" if b.spec.key in BOUNDS else "")
     fig.suptitle(f"{b.spec.title}\n{b.profile} profile, {ds} (bars: ours with 95% intervals{clip})", fontsize=9)
-    fig.subplots_adjust(left=0.8 / fig.get_figwidth(), right=1 - (LEGEND_W - 0.1) / fig.get_figwidth(), top=0.82,
+    fig.subplots_adjust(left=0.8 / fig.get_figwidth(), right=1 - (legend_w - 0.1) / fig.get_figwidth(), top=0.82,
                         bottom=0.1, wspace=0.5)
     return save(fig, path)
 
