@@ -156,40 +156,6 @@ def read_csv(path: str) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def read_csv_strict(path: str, columns: list[str], required=()) -> list[dict]:
-    """The rows of a CSV this suite wrote, read strictly: its header must name only `columns` (older files may
-    lack some, but never those in `required`) and every record must have the header's field count and lie on
-    one line. Anything else (a stray quote that swallows the lines after it, a foreign header, a torn line) is a
-    ValueError naming the file and line, raised before anything is written, so the file stays as it was."""
-    def bad(line: int, why: str) -> ValueError:
-        return ValueError(f"{path}, line {line}: {why}; nothing was written, and the file is left as it was: "
-                          f"repair it, or move it away to start a new one")
-    with open(path, newline="") as fh:
-        text = fh.read()
-    if not text.strip():
-        return []
-    reader = csv.reader(io.StringIO(text), strict=True)
-    header, out, start = None, [], 1  # start: the line the current record begins on
-    try:
-        for rec in reader:
-            if any("\n" in v or "\r" in v for v in rec):
-                raise bad(start, "a quoted field runs over several lines (a stray quote?)")
-            if header is None:
-                header = rec
-                foreign = [c for c in header if c not in columns]
-                if foreign or len(set(header)) != len(header) or any(c not in header for c in required):
-                    what = ", ".join(foreign) or "missing or repeated columns"
-                    raise bad(1, f"its header is not this file's ({what})")
-            elif len(rec) != len(header):
-                raise bad(start, f"{len(rec)} fields where the header has {len(header)}")
-            else:
-                out.append(dict(zip(header, rec)))
-            start = reader.line_num + 1
-    except csv.Error as err:
-        raise bad(start, f"not a readable CSV from here on ({err}: a stray quote?)") from None
-    return out
-
-
 def git_commit() -> str:
     """The checkout's commit (with '+dirty' when tracked files outside results/ differ), or 'unknown'."""
     here = os.path.dirname(os.path.abspath(__file__))

@@ -22,10 +22,10 @@ from repro import dist, speed
 from repro.config import Config, add_config_args, config_from_args
 from repro.data import DATASETS
 from repro.engine import run_dir, trained_learner  # noqa: F401  (the tasks' cached models)
-from repro.io import check_writable, error_line, provenance, read_csv_strict, write_csv
+from repro.io import check_writable, error_line, provenance, write_csv
 from repro.families import FAMILIES
 
-from tasks.files import PER_IMAGE_COLUMNS, PER_IMAGE_KEY, RESULT_COLUMNS, RESULT_KEY
+from tasks.files import PER_IMAGE_COLUMNS, PER_IMAGE_KEY, RESULT_COLUMNS, RESULT_KEY, read_csv_strict
 
 
 def task_parser(description: str) -> argparse.ArgumentParser:

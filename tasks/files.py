@@ -60,29 +60,41 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         raise
 
 
-def check_csv(path: str) -> None:
-    """Raise a ValueError naming the file and line unless the CSV at path is well formed: a header of distinct
-    names, and every record with the header's field count on a line of its own (a stray quote swallows the lines
-    after it). The torch-free twin of repro.io.read_csv_strict's structural checks, for the report."""
+def read_csv_strict(path: str, columns=None, required=(), after: str = "nothing was written") -> list[dict]:
+    """The rows of a CSV this suite wrote, read strictly: a header of distinct names (only `columns`, where given,
+    and every one of `required`), and every record with the header's field count on a line of its own. Anything
+    else (a stray quote that swallows the lines after it, a foreign header, a torn line) is a ValueError naming
+    the file and the line, raised before the caller writes anything, so the file stays as it was."""
     import csv
     import io
 
     def bad(line: int, why: str) -> ValueError:
-        return ValueError(f"{path}, line {line}: {why}; no table was written: repair the file or move it away")
+        return ValueError(f"{path}, line {line}: {why}; {after}, and the file is left as it was: repair it, or "
+                          f"move it away to start a new one")
     with open(path, newline="") as fh:
         text = fh.read()
     reader = csv.reader(io.StringIO(text), strict=True)
-    header, start = None, 1
+    header, rows, start = None, [], 1  # start: the line the current record begins on
     try:
         for rec in reader:
             if any("\n" in v or "\r" in v for v in rec):
                 raise bad(start, "a quoted field runs over several lines (a stray quote?)")
             if header is None:
                 header = rec
-                if len(set(header)) != len(header):
-                    raise bad(1, "repeated column names")
+                foreign = [c for c in header if columns is not None and c not in columns]
+                if foreign or len(set(header)) != len(header) or any(c not in header for c in required):
+                    what = ", ".join(foreign) or "missing or repeated columns"
+                    raise bad(1, f"its header is not this file's ({what})")
             elif len(rec) != len(header):
                 raise bad(start, f"{len(rec)} fields where the header has {len(header)}")
+            else:
+                rows.append(dict(zip(header, rec)))
             start = reader.line_num + 1
     except csv.Error as err:
         raise bad(start, f"not a readable CSV from here on ({err}: a stray quote?)") from None
+    return rows
+
+
+def check_csv(path: str) -> None:
+    """Raise read_csv_strict's ValueError unless the CSV at path is well formed (the report's check)."""
+    read_csv_strict(path, after="no table was written")
