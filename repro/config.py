@@ -109,8 +109,9 @@ class Config:
     compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
     channels_last: bool = False  # channels-last memory format for networks and chains
     autocast: str = "none"  # none | bf16: networks in bfloat16 autocast while sampling (CUDA); updates stay fp32
-    tf32: bool = True  # CUDA: TF32 in convolutions and matmuls (10-bit mantissa inputs, float32 sums; about 4×
-    # faster on Ampere and later); off: exact float32. No effect on the CPU. Recorded in the rows' device column
+    tf32: bool = True  # CUDA: TF32 in convolutions and matmuls (10-bit mantissa inputs, float32 sums; several times
+    # the float32 rate on Ampere and later, by the data sheets); off: exact float32. No effect on the CPU.
+    # Recorded in the rows' device column
     cond_start: str = "observed"  # conditional learning (a training mask): where the training chains start. observed:
     # the paper's reading, from the observed training image, hidden pixels included (CD1: x; 1×1 schemes: its 1×1
     # mean; PCD: x, then carried); fill: from the masked image filled as at test time (issue 27; a variant row)

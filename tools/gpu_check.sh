@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU acceptance check: run on a machine with a CUDA GPU, from the repository root, in the project's venv.
 #
-#   bash tools/gpu_check.sh [--out DIR] [--quick]     (about 6-8 minutes on one H100; --quick skips the benchmark)
+#   bash tools/gpu_check.sh [--out DIR] [--quick]     (sized for under 8 minutes on one GPU, not yet timed on one; --quick skips the benchmark)
 #
 # Each check prints PASS, FAIL or SKIP and writes one row to DIR/gpu_check.csv (default results/gpu_check):
 #   cuda_build      torch sees a GPU and was built with CUDA; a torchvision op (nms) runs on the GPU (torch and
