@@ -194,7 +194,7 @@ def save_checkpoint(out_dir: str, learner: Trainable, cfg: Config, t: int, train
 
 
 def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSet | None = None,
-          mask_fn=None, callback=None, progress: bool = True, build=None) -> Trainable:
+          mask_fn=None, callback=None, progress: bool = True, build=None, stop_at: int | None = None) -> Trainable:
     """Learn cfg.method on the training set; checkpoint, log and sample grids go to out_dir.
 
     build: optional (cfg, channels, n_train) → Trainable for a family outside the registries (a classifier
@@ -204,6 +204,8 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
         learning of p(Y_M | Y_M̄) (inpainting); None learns p(Y).
     callback: optional (t, learner, samples, stats) → None, called after each iteration (after that
         iteration's checkpoint, if any).
+    stop_at: stop this session after iteration stop_at of cfg.n_iters (checkpointed there); the run stays the
+        same run (its folder and settings name n_iters), a partial one that a later call resumes. None: n_iters.
     Launched by torchrun with N > 1 processes, the iterations are data-parallel (repro.dist): each
     process runs its shard of every batch, rank 0 writes; the result equals the 1-process run up to
     floating-point rounding, and a checkpoint can be resumed with any number of processes.
@@ -211,6 +213,7 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
     cfg.validate()  # every setting in range before any work
     if cfg.n_iters < 1:
         raise ValueError(f"n_iters is {cfg.n_iters}: training needs at least one iteration (--n-iters 1 or more)")
+    check_stop_at(stop_at, cfg.n_iters)
     device, dtype = dist.local_device(cfg.torch_device()), cfg.dtype()
     if build is None:
         check_method(cfg.method)  # fail fast on an unknown name
@@ -231,10 +234,16 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
         raise ValueError(f"batch size {cfg.batch_size} exceeds the {len(train_set)} training images of "
                          f"{train_set.name}; use --batch-size {len(train_set)} or less")
     with run_lock(out_dir, wait=False):  # one trainer per run folder
-        return _train(cfg, out_dir, resume, train_set, mask_fn, callback, progress, build, device, dtype, n_proc, main)
+        return _train(cfg, out_dir, resume, train_set, mask_fn, callback, progress, build, device, dtype, n_proc, main,
+                      cfg.n_iters if stop_at is None else stop_at)
 
 
-def _train(cfg, out_dir, resume, train_set, mask_fn, callback, progress, build, device, dtype, n_proc, main):
+def check_stop_at(stop_at: int | None, n_iters: int) -> None:
+    if stop_at is not None and not 1 <= stop_at <= n_iters:
+        raise ValueError(f"--stop-at {stop_at} must lie between 1 and the run's {n_iters} iterations")
+
+
+def _train(cfg, out_dir, resume, train_set, mask_fn, callback, progress, build, device, dtype, n_proc, main, end):
     opened = {}
     dist.on_main(lambda: opened.update(ckpt=_open_run(cfg, out_dir, resume)))  # rank 0 checks and creates the run
     ckpt = opened.get("ckpt")
@@ -252,7 +261,7 @@ def _train(cfg, out_dir, resume, train_set, mask_fn, callback, progress, build, 
     order = BatchOrder(len(train_set), cfg.batch_size, cfg.seed)
     if order.batch_size % n_proc:
         raise ValueError(f"a batch of {order.batch_size} images does not split evenly over {n_proc} processes")
-    bar = tqdm(range(start, cfg.n_iters), initial=start, total=cfg.n_iters, disable=not (progress and main),
+    bar = tqdm(range(start, end), initial=start, total=cfg.n_iters, disable=not (progress and main),
                desc=f"{cfg.method} {train_set.name}", unit="it")
     samples = None
     for t in bar:
@@ -264,7 +273,7 @@ def _train(cfg, out_dir, resume, train_set, mask_fn, callback, progress, build, 
             if mask_fn is not None:  # drawn for the global batch, then sharded
                 mask = dist.shard(mask_fn(x.new_empty((len(x) * n_proc, *x.shape[1:])), learner.gen))
             samples, stats = learner.train_step(x, idx, mask)
-            checkpoint_now = (t + 1) % cfg.checkpoint_every == 0 or t + 1 == cfg.n_iters
+            checkpoint_now = (t + 1) % cfg.checkpoint_every == 0 or t + 1 in (cfg.n_iters, end)
             if checkpoint_now and n_proc > 1:
                 samples = [dist.gather(s) for s in samples]  # the sample grids show the global batch
         seconds, lr = time.perf_counter() - tic, learner.scheds[0].get_last_lr()[0]
@@ -346,14 +355,17 @@ def warn_if_other_code(path: str, cwd: str | None = None) -> list[str] | None:
 
 
 def trained_learner(cfg: Config, runs_root: str, train_set: ImageSet, *, tag: str = "", mask_fn=None,
-                    progress: bool = True, build=None, callback=None):
+                    progress: bool = True, build=None, callback=None, stop_at: int | None = None):
     """(learner, run folder) for cfg: loaded when its run is complete, resumed when partial, else trained.
     tag: names what the settings in cfg do not (the training mask, the unsupervised set, ...).
-    callback: `train`'s per-iteration callback, for the iterations trained here."""
+    callback: `train`'s per-iteration callback, for the iterations trained here.
+    stop_at: as for `train`; a run whose checkpoint has reached stop_at is loaded as it is (a partial model: its
+        learner.iteration says how far it got)."""
+    check_stop_at(stop_at, cfg.n_iters)
     path = run_dir(cfg, runs_root, tag)
-    kw = dict(train_set=train_set, mask_fn=mask_fn, progress=progress, build=build, callback=callback)
+    kw = dict(train_set=train_set, mask_fn=mask_fn, progress=progress, build=build, callback=callback, stop_at=stop_at)
     with run_lock(path):
-        action = dist.on_main(_cached_action, cfg, path)  # decided once, by rank 0, for every process
+        action = dist.on_main(_cached_action, cfg, path, stop_at)  # decided once, by rank 0, for every process
         if action == "load":
             return load_learner(path, device=cfg.device, build=build), path
         return train(cfg, path, resume=action == "resume", **kw), path
@@ -399,11 +411,12 @@ def run_lock(path: str, wait: bool = True):
             held["fh"].close()  # releases the lock
 
 
-def _cached_action(cfg: Config, path: str) -> str:
-    """What trained_learner does with the run folder `path`: "load" a finished run, "resume" a partial one,
-    or "train" a new one."""
+def _cached_action(cfg: Config, path: str, stop_at: int | None = None) -> str:
+    """What trained_learner does with the run folder `path`: "load" a finished run (or one that reached stop_at),
+    "resume" a partial one, or "train" a new one."""
     ckpt = os.path.join(path, "checkpoint.pt")
     if not os.path.exists(ckpt):
         return "train"
     warn_if_other_code(path)
-    return "load" if load_checkpoint(ckpt)["iteration"] >= cfg.n_iters else "resume"
+    target = cfg.n_iters if stop_at is None else stop_at
+    return "load" if load_checkpoint(ckpt)["iteration"] >= target else "resume"

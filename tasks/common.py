@@ -85,7 +85,9 @@ def run_columns(learned) -> dict:
     """result_row's run and iterations for values computed from [(learner, run path), ...] (several
     runs, e.g. one model per class, are joined with '+')."""
     runs = [os.path.basename(os.path.normpath(p)) for _, p in learned]
-    iters = list(dict.fromkeys(learner.iteration for learner, _ in learned))  # distinct, in order
+    # distinct, in order; a partial model (trained with --stop-at) reads "N/n_iters"
+    iters = list(dict.fromkeys(learner.iteration if learner.iteration >= learner.cfg.n_iters
+                               else f"{learner.iteration}/{learner.cfg.n_iters}" for learner, _ in learned))
     return {"run": "+".join(runs), "iterations": iters[0] if len(iters) == 1 else "+".join(map(str, iters))}
 
 
@@ -104,6 +106,17 @@ def write_results(out_dir: str, experiment: str, rows: list[dict]) -> str:
     return merge_csv(os.path.join(out_dir, f"{experiment}.csv"), rows, RESULT_COLUMNS, RESULT_KEY, REPRODUCED_COLUMNS)
 
 
+CURVE_KEY = (*RESULT_KEY, "run", "iterations")  # a learning curve: one row per run and iterations trained
+
+
+def write_curve(out_dir: str, rows: list[dict]) -> str:
+    """Merge learning-curve rows (result columns; key: the result key, the run and the iterations) into
+    out_dir/inpainting_curve.csv, as write_results does."""
+    rows = [{"run": "", "iterations": "", **r} for r in rows]
+    return merge_csv(os.path.join(out_dir, "inpainting_curve.csv"), rows, RESULT_COLUMNS, CURVE_KEY,
+                     REPRODUCED_COLUMNS)
+
+
 def write_per_image(out_dir: str, experiment: str, rows: list[dict]) -> str:
     """Merge per-image rows into out_dir/per_image/<experiment>.csv, as write_results does."""
     folder = os.path.join(out_dir, "per_image")
@@ -115,7 +128,8 @@ def check_results(out_dir: str, *experiments: str) -> None:
     """Read the results files a task will merge into (<out>/<experiment>.csv and its per-image file) strictly, before
     the task writes anything (panels, figures): a malformed one stops the task with one line, every file as it was."""
     for e in experiments:
-        for path, columns, key in ((os.path.join(out_dir, f"{e}.csv"), RESULT_COLUMNS, RESULT_KEY),
+        for path, columns, key in ((os.path.join(out_dir, f"{e}.csv"), RESULT_COLUMNS,
+                                    CURVE_KEY if e == "inpainting_curve" else RESULT_KEY),
                                    (os.path.join(out_dir, "per_image", f"{e}.csv"), PER_IMAGE_COLUMNS, PER_IMAGE_KEY)):
             if os.path.exists(path):
                 read_csv_strict(path, columns, key)

@@ -88,8 +88,9 @@ from repro.masks import get_mask, square_mask
 from repro.methods import METHODS
 from repro.metrics import bootstrap_ci, image_metrics
 from tasks.files import INPAINT_MASKS
-from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
-                          write_per_image, write_results)
+from repro.engine import check_stop_at
+from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, run_dir, task_parser,
+                          trained_learner, write_curve, write_per_image, write_results)
 
 DEFAULT_METHODS = ("pcd", "cd1", "singlegrid", "context_encoder", "multigrid")  # the paper's table order
 MASK_NAMES = INPAINT_MASKS  # the paper's test masks (tasks.files)
@@ -133,6 +134,18 @@ def build_parser():
                         help="the training-free floors to score (default: all)")
     parser.add_argument("--no-floors", action="store_true",
                         help="skip the training-free floors (observed mean, mean face, biharmonic)")
+    parser.add_argument("--stop-at", type=int, default=None, metavar="N",
+                        help="train each model only up to iteration N of its --n-iters this time (a long run over "
+                             "several sessions) and score that partial model: its rows' iterations read N/n_iters; "
+                             "the same command with a larger N (or none) resumes the run")
+    parser.add_argument("--curve-every", type=int, default=None, metavar="K",
+                        help="learning curve: every K iterations trained (and at the last), inpaint the first "
+                             "--curve-images test images under the three masks and add their masked MAE to "
+                             "<out>/inpainting_curve.csv (floors once, as flat lines); read only, nothing is chosen "
+                             "from it")
+    parser.add_argument("--curve-images", type=int, default=200,
+                        help="test images of the learning curve (default 200: the same faces in every profile, the "
+                             "test split being a seeded permutation's head)")
     return parser
 
 
@@ -265,6 +278,38 @@ def inpaint_all(learner, images: torch.Tensor, masks: torch.Tensor, seed: int, b
                     len(images), learner.cfg.batch_size, images, masks)
 
 
+CURVE = "inpainting_curve"  # experiment of the learning-curve rows (tasks.common.write_curve)
+
+
+def curve_setting(mask: str, cfg) -> str:
+    """A learning curve's setting: the mask and the width of the network behind it ("square|width=0.25")."""
+    return f"{mask}|width={cfg.width:g}"
+
+
+def curve_callback(mcfg, label: str, run_path: str, images: torch.Tensor, masks: dict, args, prov: dict,
+                   end: int):
+    """train's callback that scores the model every args.curve_every iterations (and at `end`) on `images` under
+    `masks` with the paper's procedure and test noise, and merges the masked MAE into <out>/inpainting_curve.csv
+    (iterations = the iterations trained). Scoring draws from its own generator and batch norm keeps no running
+    statistics (repro.dist.BatchNorm2d), so a run with a curve trains exactly as one without (checked by
+    tests/test_inpainting.py)."""
+    def callback(t, learner, samples, stats):
+        it = t + 1
+        if it % args.curve_every and it != end:
+            return
+        outputs = {name: inpaint_all(learner, images, masks[name], seed=args.mask_seed * 1000 + 100 + k)
+                   for k, name in enumerate(MASK_NAMES)}
+        rows = [result_row(mcfg, experiment=CURVE, method=label, setting=curve_setting(name, mcfg),
+                           metric="mae_masked", value=float(v.mean()), ci=bootstrap_ci(v, seed=args.mask_seed),
+                           n_images=len(images), prov=prov, run=os.path.basename(run_path), iterations=it)
+                for name, out in outputs.items()
+                for v in [image_metrics(images, out, masks[name], mcfg.pixel_max)["mae_masked"]]]
+        write_curve(args.out, rows)
+        print(f"curve {label} iteration {it}: " + "  ".join(f"{r['setting']} {r['value']:.4f}" for r in rows),
+              flush=True)
+    return callback
+
+
 def method_label(method: str, cfg) -> str:
     """The rows' method name: the scheme's, with "_fill_start" for the variant whose training chains start from the
     masked image filled as at test time (--cond-start fill), so that it sits beside the paper's reading, never in
@@ -332,7 +377,11 @@ def main(argv=None) -> list[dict]:
         raise FileNotFoundError(f"--procedure-from-val: no {val_path}; run with --eval-split val first")
     val_rows = read_csv(val_path) if args.procedure_from_val else []
     experiment = "inpainting" if args.eval_split == "test" else "inpainting_validation"
-    check_results(args.out, experiment)  # a malformed results file stops the task before it writes anything
+    check_stop_at(args.stop_at, cfg.n_iters)
+    if args.curve_every is not None and (args.curve_every < 1 or args.curve_images < 1):
+        raise ValueError(f"--curve-every {args.curve_every} and --curve-images {args.curve_images} must be at least 1")
+    # a malformed results file stops the task before it writes anything
+    check_results(args.out, experiment, *([CURVE] if args.curve_every else []))
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, args.eval_split)
     if chosen_methods(cfg, args) and min(cfg.batch_size, len(train_set)) != cfg.batch_size:
         # the runner refuses it too, but only after the floors below have drawn their panels over the good ones
@@ -348,6 +397,19 @@ def main(argv=None) -> list[dict]:
     masks = test_masks(n_test, cfg.image_size, side, args.mask_seed)
     os.makedirs(args.out, exist_ok=True)
     prov, rows, per_image = provenance(cfg.torch_device()), [], []
+    curve = None
+    if args.curve_every:  # the first --curve-images test images, their own masks; the floors' flat lines first
+        full = load_dataset(cfg, "test") if args.eval_split != "test" else test_set
+        n_curve = min(args.curve_images, len(full))
+        curve = (full.batch(torch.arange(n_curve), pixel_max=cfg.pixel_max, dtype=cfg.dtype()),
+                 test_masks(n_curve, cfg.image_size, side, args.mask_seed))
+        fcfg = dataclasses.replace(cfg, seed=args.mask_seed)
+        write_curve(args.out, [
+            result_row(fcfg, experiment=CURVE, method=name, setting=curve_setting(mask, fcfg), metric="mae_masked",
+                       value=float(v.mean()), ci=bootstrap_ci(v, seed=args.mask_seed), n_images=n_curve, prov=prov)
+            for name, fill in floor_fns(train_set, cfg).items() if name != "mean_face"
+            for mask, m in curve[1].items()
+            for v in [image_metrics(curve[0], fill(curve[0], m.to(curve[0].dtype)), m, cfg.pixel_max)["mae_masked"]]])
     if not args.no_floors:
         fcfg = dataclasses.replace(cfg, seed=args.mask_seed)  # a floor learns nothing: its seed is the masks'
         for method, fill in floor_fns(train_set, cfg).items():
@@ -360,8 +422,12 @@ def main(argv=None) -> list[dict]:
                 save_panels(args.out, method, images, masks, outputs, cfg.pixel_max, args.n_panels)
     for method, seed in itertools.product(chosen_methods(cfg, args), range(cfg.seed, cfg.seed + args.train_seeds)):
         mcfg = dataclasses.replace(cfg, method=method, seed=seed)
+        callback = None
+        if curve is not None:
+            callback = curve_callback(mcfg, method_label(method, cfg), run_dir(mcfg, args.runs, tag), *curve, args,
+                                      prov, args.stop_at or cfg.n_iters)
         learner, run_path = trained_learner(mcfg, args.runs, train_set, tag=tag, mask_fn=square_mask_fn(side),
-                                            progress=not args.no_progress)
+                                            progress=not args.no_progress, callback=callback, stop_at=args.stop_at)
         run = run_columns([(learner, run_path)])
         budget = cfg.steps_per_grid * len(cfg.grid_sizes)  # the paper's procedure: the plain mask names hold it
         runs = [(steps, Procedure(), "" if j == 0 else f"|test_steps={steps}")

@@ -273,3 +273,49 @@ def test_every_scheme_can_be_given_the_multigrid_start(smoke_cfg, tmp_path):
                  str(tmp_path / "r"), "--no-progress"])
     assert {r["method"] for r in rows} == {"multigrid_start"} and len(rows) == 18  # 3 masks × 6 metrics
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())  # nothing trained
+
+
+@pytest.mark.slow
+def test_a_learning_curve_and_a_partial_run_leave_training_as_it_was(tmp_path):
+    """--curve-every scores the model while it trains (the floors once, as flat lines) without changing what it
+    learns: the checkpoint equals that of a run without a curve. --stop-at N trains to iteration N only, scores that
+    partial model (its rows read iterations N/n_iters) and a later command without it resumes to the same model as
+    an uninterrupted run; a --stop-at beyond --n-iters is refused before any work."""
+    import torch
+    from repro.engine import load_checkpoint
+    from tasks.files import RESULT_COLUMNS, read_csv_strict
+    from tasks.common import CURVE_KEY
+    from tasks.inpainting import main
+    base = ["--methods", "multigrid", "context_encoder", "--n-iters", "4", "--batch-size", "8", "--steps-per-grid",
+            "2", "--n-test-images", "8", "--no-floors", "--no-progress", "--checkpoint-every", "100"]
+
+    def run(name, *extra):
+        rows = main([*base, "--out", str(tmp_path / name), "--runs", str(tmp_path / f"runs_{name}"), *extra])
+        ckpts = {d.split("-")[2]: load_checkpoint(str(tmp_path / f"runs_{name}" / d / "checkpoint.pt"))
+                 for d in os.listdir(tmp_path / f"runs_{name}")}
+        return rows, ckpts
+
+    def same(a, b):
+        return all(torch.equal(a["nets"][k], b["nets"][k]) for k in a["nets"]) and a["iteration"] == b["iteration"]
+
+    plain_rows, plain = run("plain")
+    curve_rows, curve = run("curve", "--curve-every", "2", "--curve-images", "6")
+    assert plain.keys() == curve.keys() == {"multigrid", "context_encoder"}
+    assert all(same(plain[k], curve[k]) for k in plain)  # the curve did not move training
+    assert [r["value"] for r in plain_rows] == [r["value"] for r in curve_rows]
+    rows = read_csv_strict(str(tmp_path / "curve" / "inpainting_curve.csv"), RESULT_COLUMNS, CURVE_KEY)
+    learned = {(r["method"], r["setting"], r["iterations"]) for r in rows if r["run"]}
+    assert learned == {(m, f"{mask}|width=0.25", it) for m in ("multigrid", "context_encoder")
+                       for mask in ("square", "doodle", "pepper") for it in ("2", "4")}
+    floors = {r["method"] for r in rows if not r["run"]}
+    assert floors == {"observed_mean", "biharmonic", "multigrid_start"} and {r["n_images"] for r in rows} == {"6"}
+    last = {(r["method"], r["setting"].split("|")[0]): float(r["value"]) for r in rows if r["iterations"] == "4"}
+    table = {(r["method"], r["setting"]): r["value"] for r in curve_rows if r["metric"] == "mae_masked"}
+    assert last.keys() == table.keys() and all(math.isfinite(v) for v in last.values())
+
+    part_rows, part = run("part", "--stop-at", "2")
+    assert {r["iterations"] for r in part_rows} == {"2/4"} and all(c["iteration"] == 2 for c in part.values())
+    resumed_rows, resumed = run("part")  # the same command without --stop-at: resumed to the end
+    assert {r["iterations"] for r in resumed_rows} == {4} and all(same(plain[k], resumed[k]) for k in plain)
+    with pytest.raises(ValueError, match="--stop-at 5"):
+        run("bad", "--stop-at", "5")
