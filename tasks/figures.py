@@ -196,6 +196,62 @@ def learning_curves(log_csv: str, path: str) -> str | None:
     return save(fig, path)
 
 
+# ----------------------------------------------------------------------------- validation error against training
+
+PAPER_METHOD = {"multigrid": "MG", "context_encoder": "CE", "singlegrid": "SG", "cd1": "CD1", "pcd": "PCD"}
+
+
+def curve_label(r) -> str:
+    """A learned line's legend entry: method, profile, width and images trained on the curve's run."""
+    width = r.setting.partition("|width=")[2]
+    return f"{NAMES.get(r.method, r.method)} · {r.profile} · width {width}"
+
+
+def inpainting_curve(curve: pd.DataFrame, paper: pd.DataFrame | None, path: str) -> str | None:
+    """Masked MAE on the curve's test faces against the iterations trained, one panel per mask: a line per run
+    (inpainting_curve.csv rows from tasks.inpainting --curve-every), the floors as flat lines, and the paper's number
+    for each learned method as a dotted line (where the curve would have to go). A curve point is never a table
+    entry: it is read, not chosen from."""
+    curve = curve[curve.metric == "mae_masked"].copy()
+    if curve.empty:
+        return None
+    curve["mask"] = curve.setting.str.partition("|")[0]
+    masks = [m for m in ("square", "doodle", "pepper") if m in set(curve["mask"])]
+    fig = Figure(figsize=(PANEL_W * len(masks) + LEGEND_W, PANEL_H + 0.6))
+    axes = fig.subplots(1, len(masks), squeeze=False)[0]
+    learned = curve[curve.run != ""]
+    floors = curve[curve.run == ""]
+    methods, runs = sorted(set(learned.method)), sorted(set(learned.run))
+    color = {m: BAR_COLORS[i % len(BAR_COLORS)] for i, m in enumerate(methods)}  # a method and its paper number
+    marker = {r: "osD^v"[i % 5] for i, r in enumerate(runs)}
+    handles = {}
+    for ax, mask in zip(axes, masks):
+        for (run, method), part in learned[learned["mask"] == mask].groupby(["run", "method"]):
+            part = part.assign(it=pd.to_numeric(part.iterations)).sort_values("it")
+            label = curve_label(part.iloc[0])
+            handles[label] = ax.plot(part.it, part.value, "-", marker=marker[run], color=color[method], ms=3.5,
+                                     label=label)[0]
+        for j, (name, part) in enumerate(floors[floors["mask"] == mask].groupby("method", sort=False)):
+            style_color, style = FLOOR_STYLES[j % len(FLOOR_STYLES)]
+            label = f"{NAMES.get(name, name)} (no model)"  # images and masks alone: one value in every profile
+            handles[label] = ax.axhline(float(part.value.iloc[0]), color=style_color, ls=style, lw=1, label=label)
+        for method in methods if paper is not None else []:
+            hit = paper[(paper.table == "inpainting_celeba") & (paper.row == "error") &
+                        (paper.column == f"{mask}_{PAPER_METHOD.get(method, '')}")]
+            if len(hit):
+                label = f"paper: {NAMES.get(method, method)}"
+                handles[label] = ax.axhline(float(hit.value.iloc[0]), color=color[method], ls=(0, (1, 1.5)), lw=1.6,
+                                            label=label)
+        ax.set(title=mask, xlabel="training iterations", ylabel="MAE on masked pixels", ylim=(0, None))
+    n = sorted({int(v) for v in curve.n_images})
+    fig.suptitle(f"Inpainting error while training, on the first {'/'.join(map(str, n))} test faces (each point: "
+                 "one model, the paper's test procedure)", fontsize=10)
+    fig.legend(list(handles.values()), list(handles), loc="center right", fontsize=7, frameon=False)
+    fig.subplots_adjust(left=0.05, right=1 - LEGEND_W / fig.get_figwidth() - 0.01, top=0.86, bottom=0.13,
+                        wspace=0.25)
+    return save(fig, path)
+
+
 # ----------------------------------------------------------------------------- labeled panels
 
 def grid_rows(img: np.ndarray, rows: int, padding: int) -> list[np.ndarray]:
@@ -318,9 +374,13 @@ def synthesis_panels(results_dir: str, out_dir: str) -> list[str]:
 
 # ----------------------------------------------------------------------------- all figures
 
-def write_figures(blocks, results_dir: str, runs_dir: str | None, out_dir: str) -> list[str]:
-    """Bar charts of every block that ran, labeled panels, and learning curves of every run under runs_dir."""
+def write_figures(blocks, results_dir: str, runs_dir: str | None, out_dir: str, curve: pd.DataFrame | None = None,
+                  paper: pd.DataFrame | None = None) -> list[str]:
+    """Bar charts of every block that ran, labeled panels, learning curves of every run under runs_dir, and the
+    inpainting error against training iterations (curve: inpainting_curve rows)."""
     paths = []
+    if curve is not None and len(curve):
+        paths.append(inpainting_curve(curve, paper, os.path.join(out_dir, "inpainting_curve.png")))
     for b in blocks:
         if b.profile:
             paths.append(bar_chart(b, os.path.join(out_dir, f"{slug(b.spec.key)}_{b.profile}_{slug(b.dataset)}.png")))

@@ -46,6 +46,8 @@ def load_results(results_dir: str) -> pd.DataFrame:
     with value/ci_low/ci_high numeric; optional columns missing from old files are filled with ''."""
     frames = []
     for f in sorted(glob.glob(os.path.join(results_dir, "*.csv"))):
+        if os.path.basename(f) == "inpainting_curve.csv":  # a figure's points (load_curves), never a table's
+            continue
         df = pd.read_csv(f, dtype=str, keep_default_na=False)  # commit hashes stay strings
         if {"experiment", "method", "setting", "metric", "value", "profile"} <= set(df.columns):
             frames.append(df)
@@ -379,6 +381,19 @@ def all_blocks(results: pd.DataFrame, paper: pd.DataFrame, per_image: pd.DataFra
     return [b for spec in TABLES for b in blocks_of(spec, results, paper, per_image)]
 
 
+def load_curves(folders: list[str]) -> pd.DataFrame:
+    """The learning-curve rows (<folder>/inpainting_curve.csv, tasks.inpainting --curve-every) of the folders, as
+    one frame of strings with a numeric value; empty where there are none."""
+    files = [f for d in folders if os.path.exists(f := os.path.join(d, "inpainting_curve.csv"))]
+    for f in files:
+        check_csv(f)
+    if not files:
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    df = pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False) for f in files], ignore_index=True)
+    df["value"] = pd.to_numeric(df.value, errors="coerce")
+    return df.drop_duplicates(subset=["method", "setting", "seed", "profile", "run", "iterations"])
+
+
 def load_per_image(results_dir: str) -> pd.DataFrame | None:
     """<results>/per_image/*.csv (tasks.common.write_per_image) as one frame, or None where there is none."""
     files = sorted(glob.glob(os.path.join(results_dir, "per_image", "*.csv")))
@@ -468,6 +483,9 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", default="runs", help="folder of run folders (learning curves; skipped if absent)")
     parser.add_argument("--out", default=None, help="output markdown (default: RESULTS/tables.md)")
     parser.add_argument("--no-figures", action="store_true", help="write tables.md and cells.csv only")
+    parser.add_argument("--curves", nargs="*", default=[], metavar="DIR",
+                        help="other results folders whose inpainting_curve.csv is drawn with this folder's in "
+                             "figures/inpainting_curve.png (e.g. the paper-scale ContextEncoder beside reduced runs)")
     args = parser.parse_args(argv)
     try:
         return report(args)
@@ -492,7 +510,8 @@ def report(args) -> int:
     figs = []
     if not args.no_figures:
         from tasks.figures import write_figures  # matplotlib only when figures are wanted
-        figs = write_figures(blocks, args.results, args.runs, os.path.join(args.results, "figures"))
+        figs = write_figures(blocks, args.results, args.runs, os.path.join(args.results, "figures"),
+                             curve=load_curves([args.results, *args.curves]), paper=paper)
     path = args.out or os.path.join(args.results, "tables.md")
     atomic_write_bytes(path, (text + "\n" + figure_section(figs, os.path.dirname(os.path.abspath(path)))).encode())
     buf = io.StringIO()

@@ -297,10 +297,13 @@ def torchvision_grid(rows: int, cols: int, tile: int, padding: int, seed: int) -
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     from matplotlib.image import imsave
-    from tasks.common import write_results
+    from tasks.common import write_curve, write_results
     res, runs = tmp_path_factory.mktemp("results"), tmp_path_factory.mktemp("runs")
     write_results(str(res), "inpainting", inpainting_rows())
     write_results(str(res), "svhn_l2svm", svhn_rows())
+    other = tmp_path_factory.mktemp("paper_scale")  # a second folder's curve, drawn beside this one's (--curves)
+    write_curve(str(res), curve_rows("multigrid", "smoke", "0.25", [2, 4, 8], [0.20, 0.15, 0.12]))
+    write_curve(str(other), curve_rows("context_encoder", "paper", "1", [250, 500], [0.09, 0.07]))
     for method in ("multigrid", "biharmonic"):
         imsave(res / f"inpainting_{method}_square.png", torchvision_grid(3, 4, 16, 2, 0))
     for size in (2, 16):
@@ -312,8 +315,20 @@ def written(tmp_path_factory):
     pd.DataFrame({"iteration": it, "grid": np.tile([1, 2], 20), "size": np.tile([4, 16], 20),
                   "f_obs": np.sin(it), "f_syn": np.cos(it), "grad_l1": 1 + it, "loss": 0.0, "lr": 0.3 - 0.01 * it,
                   "seconds": 0.1}).to_csv(run / "log.csv", index=False)
-    assert report.main(["--results", str(res), "--runs", str(runs)]) == 0
+    assert report.main(["--results", str(res), "--runs", str(runs), "--curves", str(other)]) == 0
     return res
+
+
+def curve_rows(method, profile, width, iterations, values):
+    """inpainting_curve rows as tasks.inpainting --curve-every writes them: the learned method's points under each
+    mask and the floors' flat lines."""
+    base = dict(experiment="inpainting_curve", seed=0, metric="mae_masked", ci_low="", ci_high="", profile=profile,
+                dataset="images", n_images=6, device="cpu", commit="abc", date="2026-12-05")
+    rows = [dict(base, method=method, setting=f"{mask}|width={width}", value=v + k / 100, run=f"{profile}-run",
+                 iterations=it) for k, mask in enumerate(("square", "doodle", "pepper"))
+            for it, v in zip(iterations, values)]
+    return rows + [dict(base, method=floor, setting=f"{mask}|width={width}", value=0.1 + k / 50, seed=0)
+                   for k, mask in enumerate(("square", "doodle", "pepper")) for floor in ("biharmonic", "observed_mean")]
 
 
 @pytest.mark.slow
@@ -325,6 +340,9 @@ def test_cli_writes_tables_cells_and_figures(written):
     mg = cells[(cells.table == "inpainting_celeba") & (cells.row == "error · square") & (cells.column == "MG")]
     assert mg.value.tolist() == [0.05] and mg.paper.tolist() == [0.042]
     assert (cells.status == "not run").any() and (cells.status == "cited").any()
+    assert "inpainting_curve" not in set(report.load_results(str(written)).experiment)  # a figure's points only
+    curve = report.load_curves([str(written)])
+    assert set(curve.method) == {"multigrid", "biharmonic", "observed_mean"} and len(curve) == 3 * 3 + 3 * 2
 
 
 def test_each_figure_is_a_png_of_the_expected_size_and_not_blank(written):
@@ -341,6 +359,7 @@ def test_each_figure_is_a_png_of_the_expected_size_and_not_blank(written):
         "synthesis_nearest_train.png": strips(4 * 17 + 1, 2 * (16 + 2 * 1), 1.5, len("nearest training image")),
         "synthesis_samples.png": (round((1.9 * 2 + 1.0) * dpi), round((1.9 + 0.6) * dpi)),
         "learning_smoke-x-multigrid-seed0-abc.png": (round(3.3 * 2 * dpi), 6 * dpi),
+        "inpainting_curve.png": (round((3 * w_bar + figures.LEGEND_W) * dpi), round((figures.PANEL_H + 0.6) * dpi)),
     }
     assert sorted(os.listdir(fig_dir)) == sorted(expected)
     for name, (w, h) in expected.items():
