@@ -328,7 +328,8 @@ def curve_rows(method, profile, width, iterations, values):
                  iterations=it) for k, mask in enumerate(("square", "doodle", "pepper"))
             for it, v in zip(iterations, values)]
     return rows + [dict(base, method=floor, setting=f"{mask}|width={width}", value=0.1 + k / 50, seed=0)
-                   for k, mask in enumerate(("square", "doodle", "pepper")) for floor in ("biharmonic", "observed_mean")]
+                   for k, mask in enumerate(("square", "doodle", "pepper"))
+                   for floor in ("biharmonic", "observed_mean")]
 
 
 @pytest.mark.slow
