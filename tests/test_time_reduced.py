@@ -44,3 +44,28 @@ def test_settings_come_from_their_owners():
     from tools.time_reduced import profile_iterations
     assert profile_iterations("svhn_cnn") == task_config("svhn_features", "reduced")["n_iters"]
     assert profile_iterations("synthesis") == get_config("reduced").n_iters
+
+
+def test_the_timed_commands_are_run_all_sh_s(tmp_path):
+    """Each timed command is the one run_all.sh --profile reduced runs (its --print-commands), with WORK's results
+    and runs folders and a fraction of the iterations: a flag changed in run_all.sh changes the timing run too."""
+    from tools.time_reduced import TASKS, profile_iterations, run_all_commands, task_commands, with_flag
+    assert with_flag(["--a", "1", "--m", "x", "y", "--b"], "--m", "z") == ["--a", "1", "--m", "z", "--b"]
+    assert with_flag(["--a", "1"], "--c") == ["--a", "1", "--c"]
+    for sub in ("faces", "svhn"):
+        (tmp_path / "data" / sub).mkdir(parents=True)
+    printed = run_all_commands(str(tmp_path / "data"))
+    cmds = task_commands(str(tmp_path), 10, list(TASKS))
+    for name, cmd in cmds.items():
+        module = TASKS[name][0]
+        assert cmd[1:3] == ["-m", module]
+        mine = cmd[3:]
+        assert mine[mine.index("--n-iters") + 1] == str(profile_iterations(name) // 10)
+        assert mine[mine.index("--runs") + 1] == str(tmp_path / "runs" / TASKS[name][1])
+        assert mine[mine.index("--out") + 1] == str(tmp_path / "results")
+        theirs = printed[module]
+        for flag in ("--profile", "--dataset", "--data-root", "--center-crop", "--methods", "--negatives"):
+            if flag in theirs:  # run_all.sh's own settings, untouched
+                assert mine[mine.index(flag) + 1] == theirs[theirs.index(flag) + 1], (name, flag)
+    assert cmds["inpainting"][cmds["inpainting"].index("--data-root") + 1] == str(tmp_path / "data" / "faces")
+    assert "--experiments" in cmds["svhn_cnn"] and "--experiments" not in printed["tasks.svhn_features"]

@@ -1,9 +1,10 @@
 """How long the reduced profile's tables take on this machine: ``python -m tools.time_reduced run``.
 
 The models' cost does not depend on the pixels, so the tables are timed without the real datasets:
-1. ``data``: random images in the real file layouts under WORK/data (a folder of 2,400 random 178×218
-   JPEGs read through the ``places`` folder loader, standing in for CelebA; SVHN ``.mat`` files);
-2. ``tasks``: each task of ``run_all.sh --profile reduced`` at 1/FRACTION of its iterations, wall time
+1. ``data``: random images in the real file layouts under WORK/data (``faces/``: 2,400 random 178×218 JPEGs,
+   standing in for CelebA; ``svhn/``: SVHN ``.mat`` files), the layout ``run_all.sh --data-root`` reads;
+2. ``tasks``: each task of ``run_all.sh --profile reduced`` at 1/FRACTION of its iterations, the command and its
+   flags read from ``run_all.sh --print-commands`` (not copied here; the iterations from repro.config), wall time
    of each into WORK/times.csv (the SVHN task runs its CNN experiment only: its L2-SVM fits depend on
    the features, and random images are liblinear's worst case, so timing them would say nothing); each
    task trains into its own folder WORK/runs/<task> (score_diagnostics reuses synthesis's, as in
@@ -20,6 +21,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -34,19 +36,43 @@ from repro.io import provenance, read_csv, write_csv
 from repro.methods import METHODS
 
 COLUMNS = ["table", "what", "seconds", "iterations", "profile", "dataset", "device", "commit", "date"]
-# task name → (module, its runs folder under WORK/runs, extra flags); datasets live under WORK/data
+RUN_ALL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "run_all.sh")
+# timed task → (run_all.sh's module, its runs folder under WORK/runs, flags added for timing); every other flag is
+# run_all.sh's own
 TASKS = {
-    "synthesis": ("tasks.synthesis", "synthesis",
-                  ["--dataset", "places", "--data-root", "{data}/places", "--methods", "dcgan", "singlegrid",
-                   "multigrid", "--fidelity-samples", "1000"]),
-    "score_diagnostics": ("tasks.score_diagnostics", "synthesis",  # reuses synthesis's multigrid run
-                          ["--dataset", "places", "--data-root", "{data}/places", "--negatives", "places",
-                           "--negatives-root", "{data}/places", "--n-score", "1000"]),
-    "inpainting": ("tasks.inpainting", "inpainting", ["--dataset", "places", "--data-root", "{data}/places"]),
-    "svhn_cnn": ("tasks.svhn_features", "svhn",
-                 ["--dataset", "svhn", "--data-root", "{data}/svhn", "--image-size", "64",
-                  "--verify-checksums", "false", "--experiments", "svhn_cnn"]),
+    "synthesis": ("tasks.synthesis", "synthesis", []),
+    "score_diagnostics": ("tasks.score_diagnostics", "synthesis", []),  # reuses synthesis's multigrid run
+    "inpainting": ("tasks.inpainting", "inpainting", []),
+    "svhn_cnn": ("tasks.svhn_features", "svhn", ["--verify-checksums", "false", "--experiments", "svhn_cnn"]),
 }
+
+
+def run_all_commands(data: str) -> dict[str, list[str]]:
+    """module → its flags (the first command of each module) as ``run_all.sh --profile reduced --data-root data``
+    runs them (its --print-commands)."""
+    res = subprocess.run(["bash", RUN_ALL, "--profile", "reduced", "--data-root", data, "--print-commands"],
+                         capture_output=True, text=True)
+    if res.returncode:
+        raise RuntimeError(f"run_all.sh --print-commands failed:\n{res.stderr[-2000:]}")
+    out = {}
+    for line in res.stdout.splitlines():
+        argv = shlex.split(line)
+        if "-m" in argv:
+            at = argv.index("-m")
+            out.setdefault(argv[at + 1], argv[at + 2:])
+    return out
+
+
+def with_flag(argv: list[str], flag: str, *values: str) -> list[str]:
+    """argv with flag's value(s) replaced (the flag added where absent)."""
+    if flag not in argv:
+        return [*argv, flag, *values]
+    at, end = argv.index(flag), argv.index(flag) + 1
+    while end < len(argv) and not argv[end].startswith("--"):
+        end += 1
+    return [*argv[:at], flag, *values, *argv[end:]]
+
+
 # The SVHN task trains the four schemes and DCGAN (one training seed each); their seconds per iteration are
 # those of the CelebA-sized runs
 SVHN_MODELS = [*METHODS, "dcgan"]
@@ -57,11 +83,11 @@ def make_data(work: str) -> None:
     from PIL import Image
     from scipy.io import savemat
     rng = np.random.default_rng(0)
-    places = os.path.join(work, "data", "places")
-    os.makedirs(places, exist_ok=True)
+    faces = os.path.join(work, "data", "faces")
+    os.makedirs(faces, exist_ok=True)
     for i in range(2400):
         small = rng.integers(0, 256, (14, 11, 3), dtype=np.uint8)
-        Image.fromarray(small).resize((178, 218), Image.BILINEAR).save(os.path.join(places, f"{i:06d}.jpg"))
+        Image.fromarray(small).resize((178, 218), Image.BILINEAR).save(os.path.join(faces, f"{i:06d}.jpg"))
     svhn = os.path.join(work, "data", "svhn")
     os.makedirs(svhn, exist_ok=True)
     for split, n in (("train", 12000), ("test", 2000)):
@@ -75,14 +101,28 @@ def profile_iterations(name: str) -> int:
     return task_config(task, "reduced").get("n_iters", get_config("reduced").n_iters)
 
 
+def task_commands(work: str, fraction: int, names) -> dict[str, list[str]]:
+    """name → the command that times task `name`: run_all.sh's, at 1/fraction of its iterations, its results and
+    runs in WORK."""
+    commands, out = run_all_commands(os.path.join(work, "data")), {}
+    for name in names:
+        module, runs, extra = TASKS[name]
+        if module not in commands:
+            raise RuntimeError(f"run_all.sh --profile reduced runs no {module}")
+        argv = with_flag(commands[module], "--out", os.path.join(work, "results"))
+        argv = with_flag(argv, "--runs", os.path.join(work, "runs", runs))
+        for flag, *values in (("--n-iters", str(profile_iterations(name) // fraction)), ("--no-progress",)):
+            argv = with_flag(argv, flag, *values)
+        for i in range(0, len(extra), 2):
+            argv = with_flag(argv, extra[i], extra[i + 1])
+        out[name] = [sys.executable, "-m", module, *argv]
+    return out
+
+
 def run_tasks(work: str, fraction: int, names) -> None:
+    commands = task_commands(work, fraction, names)
     with open(os.path.join(work, "times.csv"), "a") as log:
-        for name in names:
-            module, runs, extra = TASKS[name]
-            n_iters = profile_iterations(name) // fraction
-            cmd = [sys.executable, "-m", module, "--profile", "reduced", "--n-iters", str(n_iters), "--no-progress",
-                   "--out", os.path.join(work, "results"), "--runs", os.path.join(work, "runs", runs),
-                   *[a.format(data=os.path.join(work, "data")) for a in extra]]
+        for name, cmd in commands.items():
             tic = time.perf_counter()
             res = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             if res.returncode:
