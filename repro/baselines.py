@@ -129,8 +129,8 @@ class _Adversarial(Trainable):
 
     def _optimise(self, g_lr_factor: float = 1.0):
         """Adam for nets[0] (discriminator) at gan_lr and nets[1] (generator) at g_lr_factor × gan_lr."""
-        lrs = (self.cfg.gan_lr, self.cfg.gan_lr * g_lr_factor)
-        self.opts = [torch.optim.Adam(n.parameters(), lr=lr, betas=(self.cfg.gan_beta1, 0.999))
+        lrs = (self.cfg.gan.lr, self.cfg.gan.lr * g_lr_factor)
+        self.opts = [torch.optim.Adam(n.parameters(), lr=lr, betas=(self.cfg.gan.beta1, 0.999))
                      for n, lr in zip(self.nets, lrs)]
         self.scheds = [torch.optim.lr_scheduler.LambdaLR(o, lambda t: 1.0) for o in self.opts]
 
@@ -169,7 +169,7 @@ class DCGAN(_Adversarial):
         super().__init__(cfg)
         self.sizes = (cfg.image_size,)
         self.nets = nn.ModuleList([discriminator(cfg.image_size, channels, cfg.width),
-                                   Generator(cfg.z_dim, cfg.image_size, channels, cfg.width)])
+                                   Generator(cfg.gan.z_dim, cfg.image_size, channels, cfg.width)])
         dcgan_init(self.nets)
         self._optimise()
 
@@ -199,20 +199,20 @@ class DCGAN(_Adversarial):
                 steps: int = INFER_STEPS, step_size: float = INFER_STEP_SIZE, **_) -> torch.Tensor:
         """Completion by latent inference on the observed pixels (repro.latent.complete), as the CoopNets paper
         completes with its DCGAN column: X inferred by Langevin dynamics, the missing pixels (mask 1) from g(X)."""
-        return complete(self.nets[1], x, mask, pixel_max=self.cfg.pixel_max, z_dim=self.cfg.z_dim, steps=steps,
-                        step_size=step_size, sigma=self.cfg.coop_g_sigma, gen=generator or self.gen)
+        return complete(self.nets[1], x, mask, pixel_max=self.cfg.pixel_max, z_dim=self.cfg.gan.z_dim, steps=steps,
+                        step_size=step_size, sigma=self.cfg.coop.g_sigma, gen=generator or self.gen)
 
     def generate(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n images (n, C, S, S) in [0, pixel_max]; batch norm uses the batch's statistics."""
         p = next(self.parameters())
-        z = torch.randn(n, self.cfg.z_dim, generator=generator or self.gen, device=p.device, dtype=p.dtype)
+        z = torch.randn(n, self.cfg.gan.z_dim, generator=generator or self.gen, device=p.device, dtype=p.dtype)
         return self.to_pixels(self.nets[1](z))
 
     def train_step(self, x, idx, mask=None):
         if mask is not None:
             raise ValueError("DCGAN learns p(Y); it takes no mask")
         p = next(self.parameters())
-        z = dist.randn((len(x), self.cfg.z_dim), generator=self.gen, device=p.device, dtype=p.dtype)
+        z = dist.randn((len(x), self.cfg.gan.z_dim), generator=self.gen, device=p.device, dtype=p.dtype)
         fake = self.nets[1](z)  # (B, C, S, S) in [−1, 1]
         d_stats = self.d_step(self.to_unit(x), fake)
         d_fake = self.nets[0](fake)
@@ -286,9 +286,9 @@ class ContextEncoder(_Adversarial):
         super().__init__(cfg)
         self.sizes = (cfg.image_size,)
         self.nets = nn.ModuleList([CEDiscriminator(cfg.image_size, channels, cfg.width),
-                                   EncoderDecoder(cfg.image_size, channels, cfg.width, cfg.ce_bottleneck)])
+                                   EncoderDecoder(cfg.image_size, channels, cfg.width, cfg.ce.bottleneck)])
         dcgan_init(self.nets)
-        w = cfg.ce_rec_weight
+        w = cfg.ce.rec_weight
         self._optimise(g_lr_factor=10.0 if 0 < w < 1 else 1.0)  # their LR of Gen: 10× Adv when 0 < wtl2 < 1
 
     def complete(self, x_u: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -309,7 +309,7 @@ class ContextEncoder(_Adversarial):
         """Mean squared error over the whole output; observed pixels weigh CE_OVERLAP_WEIGHT× with
         ce_overlap_pred (normalised by the pixel count, as their MSECriterion)."""
         sq = (out - x_u) ** 2  # (B, C, S, S)
-        if not self.cfg.ce_overlap_pred:
+        if not self.cfg.ce.overlap_pred:
             return sq.mean()
         m = mask.to(sq.dtype).expand_as(sq)
         return (sq * (m + CE_OVERLAP_WEIGHT * (1 - m))).mean()
@@ -321,6 +321,6 @@ class ContextEncoder(_Adversarial):
         out, completed = self.complete(x_u, mask)
         d_stats = self.d_step(x_u, out)  # the discriminator sees the raw output
         d_fake = self.nets[0](out)
-        w = self.cfg.ce_rec_weight
+        w = self.cfg.ce.rec_weight
         g_stats = self.g_step((1 - w) * bce(d_fake, 1.0) + w * self.rec_loss(out, x_u, mask), d_fake)
         return [self.to_pixels(completed.detach())], torch.stack([d_stats, g_stats])

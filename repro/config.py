@@ -24,6 +24,60 @@ AUTOCASTS = ("none", "bf16")
 BATCHNORMS = ("global", "local")  # batch statistics of data-parallel runs (repro.dist)
 
 
+# --- each model family's own settings (a section of Config: cfg.gan.lr, cfg.coop.steps, ...) -------------------
+# The engine and the four schemes read Config's own fields; a family outside the schemes also reads its section.
+
+@dataclass(frozen=True)
+class GANConfig:
+    """The baselines the paper re-ran (repro.baselines): DCGAN, and the ContextEncoder's adversarial training."""
+    z_dim: int = 100  # DCGAN latent size (DCGAN paper); flag --z-dim
+    lr: float = 2e-4  # Adam learning rate of DCGAN and ContextEncoder (both papers)
+    beta1: float = 0.5  # Adam β1 of DCGAN and ContextEncoder (both papers)
+
+
+@dataclass(frozen=True)
+class ContextEncoderConfig:
+    """The ContextEncoder (Pathak et al., inpaintRandom) the paper compares inpainting with."""
+    bottleneck: int = 4000  # bottleneck channels (Pathak et al.), times width
+    rec_weight: float = 0.999  # weight w of the L2 loss, 1 − w of the adversarial (their wtl2)
+    overlap_pred: bool = False  # observed pixels weigh 10× in the L2 (their useOverlapPred; their README's
+    # random-region command turns it off)
+
+
+@dataclass(frozen=True)
+class CoopNetsConfig:
+    """CoopNets (ICLR 2017 §5.1). The paper gives L = 10, δ = 0.002, "learning rate 0.07" (MatConvNet; optimiser
+    not named); the rest from the authors' TensorFlow release (jianwen-xie/CoopNets): images in [−1, 1], Adam β1
+    0.5 for both nets."""
+    steps: int = 10  # L, Langevin revision steps under the descriptor per iteration (paper)
+    step_size: float = 0.002  # δ of the descriptor's Langevin revision, [−1, 1] units (paper and release)
+    sigma: float = 0.016  # σ of the descriptor's reference N(0, σ²I), [−1, 1] units (release des_refsig)
+    lr: float = 0.007  # descriptor Adam rate (release d_lr; the paper's 0.07 is for its unnamed optimiser)
+    g_lr: float = 1e-4  # generator Adam rate (release g_lr)
+    g_sigma: float = 0.3  # σ of the generator's residual Y = g(X) + ε, [−1, 1] units (release gen_refsig)
+    fc: int = 50  # outputs of the descriptor's fully connected top layer; f(Y) is their sum (paper: 50)
+
+
+@dataclass(frozen=True)
+class GConvNetConfig:
+    """The generative ConvNet (ICML 2016 §7): chains start at 0 (the mean image)."""
+    net: str = "texture"  # texture (§7.1, 3 layers) | object (§7.2, 4 layers incl. one fully connected filter)
+    iters_per_layer: int = 700  # T per added layer (§7); 0: all layers learned at once (§7.3)
+    chains: int = 16  # M̃ parallel chains (§7); their Langevin steps per iteration are steps_per_grid (L = 10)
+    start: str = "persistent"  # persistent: Algorithm 1's chains, started at 0 (the mean) and carried |
+    # observed: contrastive divergence, chains start at the batch's observed images (§7.3)
+
+
+# section field of Config → (its dataclass, the prefix of its flat names: flag and JSON key); z_dim keeps its name
+SECTIONS = {"gan": (GANConfig, "gan_"), "ce": (ContextEncoderConfig, "ce_"), "coop": (CoopNetsConfig, "coop_"),
+            "gcn": (GConvNetConfig, "gcn_")}
+UNPREFIXED = {"z_dim"}  # flat names without their section's prefix (the flag --z-dim predates the sections)
+
+
+def _flat_name(section: str, name: str) -> str:
+    return name if name in UNPREFIXED else SECTIONS[section][1] + name
+
+
 @dataclass(frozen=True)
 class Config:
     profile: str = "custom"  # name of the preset the run started from (provenance: smoke, paper, ...)
@@ -70,31 +124,12 @@ class Config:
     lr_decay_every: int = 10  # "decayed logarithmically every 10 iterations" (paper)
     lr_final_ratio: float = 0.1  # γ_T / γ_0 of the geometric decay (paper silent; release: no decay)
 
-    # --- baselines the paper re-ran (repro.baselines) ---------------------------------
-    z_dim: int = 100  # DCGAN latent size (DCGAN paper)
-    gan_lr: float = 2e-4  # Adam learning rate of DCGAN and ContextEncoder (both papers)
-    gan_beta1: float = 0.5  # Adam β1 of DCGAN and ContextEncoder (both papers)
-    ce_bottleneck: int = 4000  # ContextEncoder bottleneck channels (Pathak et al.), times width
-    ce_rec_weight: float = 0.999  # ContextEncoder: weight w of the L2 loss, 1 − w of the adversarial (their wtl2)
-    ce_overlap_pred: bool = False  # ContextEncoder: observed pixels weigh 10× in the L2 (their useOverlapPred;
-    # their README's random-region command turns it off)
-
-    # --- companion papers (issue 16): CoopNets (ICLR 2017 §5.1) and the generative ConvNet (ICML 2016 §7) ---
-    # CoopNets: the paper gives L = 10, δ = 0.002, "learning rate 0.07" (MatConvNet; optimiser not named); the rest
-    # from the authors' TensorFlow release (jianwen-xie/CoopNets): images in [−1, 1], Adam β1 0.5 for both nets
-    coop_steps: int = 10  # L, Langevin revision steps under the descriptor per iteration (paper)
-    coop_step_size: float = 0.002  # δ of the descriptor's Langevin revision, [−1, 1] units (paper and release)
-    coop_sigma: float = 0.016  # σ of the descriptor's reference N(0, σ²I), [−1, 1] units (release des_refsig)
-    coop_lr: float = 0.007  # descriptor Adam rate (release d_lr; the paper's 0.07 is for its unnamed optimiser)
-    coop_g_lr: float = 1e-4  # generator Adam rate (release g_lr)
-    coop_g_sigma: float = 0.3  # σ of the generator's residual Y = g(X) + ε, [−1, 1] units (release gen_refsig)
-    coop_fc: int = 50  # outputs of the descriptor's fully connected top layer; f(Y) is their sum (paper: 50)
-    # Generative ConvNet (ICML 2016 §7): net = gcn_net (repro.gconvnet.NETS), chains start at 0 (the mean image)
-    gcn_net: str = "texture"  # texture (§7.1, 3 layers) | object (§7.2, 4 layers incl. one fully connected filter)
-    gcn_iters_per_layer: int = 700  # T per added layer (§7); 0: all layers learned at once (§7.3)
-    gcn_chains: int = 16  # M̃ parallel chains (§7); their Langevin steps per iteration are steps_per_grid (L = 10)
-    gcn_start: str = "persistent"  # persistent: Algorithm 1's chains, started at 0 (the mean) and carried |
-    # observed: contrastive divergence, chains start at the batch's observed images (§7.3)
+    # --- each model family's own settings, one section per family (below); flags and JSON keys keep their flat
+    # names (--gan-lr, --ce-bottleneck, --coop-steps, --gcn-net, --z-dim), so run folders keep theirs ---------
+    gan: GANConfig = GANConfig()
+    ce: ContextEncoderConfig = ContextEncoderConfig()
+    coop: CoopNetsConfig = CoopNetsConfig()
+    gcn: GConvNetConfig = GConvNetConfig()
 
     # --- runtime ---------------------------------------------------------------
     seed: int = 0  # seeds network initialisation, data order and Langevin noise
@@ -144,30 +179,59 @@ class Config:
             raise ValueError("; ".join(problems))
         return self
 
+    def flat(self) -> dict:
+        """Every setting under its flat name (a section's as <prefix>_<name>: gan_lr, coop_steps, z_dim): the
+        names of the flags, of config.json and of the run folders' hash."""
+        d = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECTIONS:
+                d.update({_flat_name(f.name, k): v for k, v in dataclasses.asdict(value).items()})
+            else:
+                d[f.name] = value
+        return d
+
+    def replace(self, **flat) -> "Config":
+        """A copy with settings changed by flat name (``cfg.replace(batch_size=8, coop_steps=3)``); an unknown name
+        raises ValueError naming it."""
+        known = FLAT_FIELDS
+        unknown = set(flat) - set(known)
+        if unknown:
+            raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
+        top = {k: v for k, v in flat.items() if known[k] is None}
+        for section in SECTIONS:
+            mine = {known[k][1]: v for k, v in flat.items() if known[k] is not None and known[k][0] == section}
+            if mine:
+                top[section] = dataclasses.replace(getattr(self, section), **mine)
+        return dataclasses.replace(self, **top)
+
     def to_dict(self) -> dict:
-        """Every field, except those of LATER_FIELDS at their defaults: fields added after run folders existed are
-        written only when set, so those folders keep their names (run_dir hashes this) and still resume."""
-        d = dataclasses.asdict(self)
-        return {k: v for k, v in d.items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
+        """Every setting by flat name, except those of LATER_FIELDS at their defaults: fields added after run folders
+        existed are written only when set, so those folders keep their names (run_dir hashes this) and still
+        resume."""
+        return {k: v for k, v in self.flat().items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown config fields: {', '.join(sorted(unknown))}")
-        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-        return cls(**d)
+        """The config of a flat dict (config.json, to_dict); settings it does not name keep their defaults."""
+        return cls().replace(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+# flat name → None for a field of Config itself, or (section, name in the section)
+FLAT_FIELDS: dict[str, tuple[str, str] | None] = {
+    **{f.name: None for f in dataclasses.fields(Config) if f.name not in SECTIONS},
+    **{_flat_name(sec, f.name): (sec, f.name) for sec, (kind, _) in SECTIONS.items() for f in dataclasses.fields(kind)}}
+FLAT_DEFAULTS = Config().flat()
 
 
 # Fields added after runs were made (issue 16, companion papers; deterministic), and tf32, whose default
 # changed from False to True (issue 29) → their defaults; see Config.to_dict
-LATER_FIELDS = {f.name: f.default for f in dataclasses.fields(Config)
-                if f.name.startswith(("coop_", "gcn_"))
-                or f.name in ("tf32", "deterministic", "batchnorm", "cond_start")}
+LATER_FIELDS = {k: v for k, v in FLAT_DEFAULTS.items()
+                if (FLAT_FIELDS[k] or ("",))[0] in ("coop", "gcn") or k in ("tf32", "deterministic", "batchnorm",
+                                                                            "cond_start")}
 
 
 # --- ranges of the settings (Config.validate) ---------------------------------------------
@@ -180,8 +244,10 @@ def _finite_positive(x) -> bool:
     return x is not None and math.isfinite(x) and x > 0
 
 
-def _range_problems(cfg: Config) -> list[str]:
-    """One message per setting out of its range."""
+def _range_problems(config: Config) -> list[str]:
+    """One message per setting out of its range (settings read by flat name, as their flags)."""
+    cfg = types.SimpleNamespace(**config.flat())
+    cfg.clip = config.clip
     at_least = {"batch_size": 2, "n_iters": 0, "checkpoint_every": 1, "lr_decay_every": 1, "n_show": 1,
                 "steps_per_grid": 1, "image_size": 1, "z_dim": 1, "ce_bottleneck": 1, "celeba_crop": 1,
                 "coop_steps": 0, "coop_fc": 1, "gcn_iters_per_layer": 0, "gcn_chains": 1}
@@ -321,9 +387,10 @@ def task_options(task: str, profile: str) -> dict:
 
 
 def get_config(preset: str = "smoke", **overrides) -> Config:
+    """A preset with settings changed by flat name (get_config("smoke", batch_size=8, coop_steps=3))."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
-    return dataclasses.replace(PRESETS[preset], **overrides)
+    return PRESETS[preset].replace(**overrides)
 
 
 # --- command line: one flag per field ---------------------------------------------
@@ -347,27 +414,34 @@ def add_config_args(parser: argparse.ArgumentParser, choices: dict[str, list[str
     """Add --preset and one --field flag per Config field (default: the preset's value)."""
     parser.add_argument("--preset", "--profile", dest="preset", default="smoke", choices=list(PRESETS),
                         help="named preset the other flags override")
-    hints = typing.get_type_hints(Config)
+    hints = _flat_hints()
     choices = choices or {}
-    for f in dataclasses.fields(Config):
-        if f.name == "profile":  # set by --profile/--preset
+    for name in FLAT_FIELDS:
+        if name == "profile":  # set by --profile/--preset
             continue
-        hint, flag = hints[f.name], "--" + f.name.replace("_", "-")
+        hint, flag = hints[name], "--" + name.replace("_", "-")
         optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
         base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
         if typing.get_origin(base) is tuple:
             elem = typing.get_args(base)[0]
-            parser.add_argument(flag, dest=f.name, type=elem, nargs="+", default=argparse.SUPPRESS)
+            parser.add_argument(flag, dest=name, type=elem, nargs="+", default=argparse.SUPPRESS)
         else:
             kind = _parse_bool if base is bool else base
             kind = _parse_optional(kind) if optional else kind
-            parser.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS,
-                                choices=choices.get(f.name))
+            parser.add_argument(flag, dest=name, type=kind, default=argparse.SUPPRESS,
+                                choices=choices.get(name))
+
+
+def _flat_hints() -> dict:
+    """flat name → its type hint."""
+    hints = {k: v for k, v in typing.get_type_hints(Config).items() if k not in SECTIONS}
+    for section, (kind, _) in SECTIONS.items():
+        hints.update({_flat_name(section, k): v for k, v in typing.get_type_hints(kind).items()})
+    return hints
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
     given = vars(args)  # flags not given are absent (argparse.SUPPRESS)
-    overrides = {f.name: given[f.name] for f in dataclasses.fields(Config)
-                 if f.name in given and f.name != "profile"}
+    overrides = {name: given[name] for name in FLAT_FIELDS if name in given and name != "profile"}
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     return get_config(args.preset, **overrides)

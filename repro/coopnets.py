@@ -61,11 +61,11 @@ class CoopNets(Trainable):
     def __init__(self, cfg: Config, channels: int, n_train: int):
         super().__init__(cfg)
         self.sizes = (cfg.image_size,)
-        self.nets = nn.ModuleList([Descriptor(cfg.image_size, channels, cfg.width, cfg.coop_fc),
-                                   Generator(cfg.z_dim, cfg.image_size, channels, cfg.width)])
+        self.nets = nn.ModuleList([Descriptor(cfg.image_size, channels, cfg.width, cfg.coop.fc),
+                                   Generator(cfg.gan.z_dim, cfg.image_size, channels, cfg.width)])
         dcgan_init(self.nets)
-        self.opts = [torch.optim.Adam(n.parameters(), lr=lr, betas=(cfg.gan_beta1, 0.999))
-                     for n, lr in zip(self.nets, (cfg.coop_lr, cfg.coop_g_lr))]
+        self.opts = [torch.optim.Adam(n.parameters(), lr=lr, betas=(cfg.gan.beta1, 0.999))
+                     for n, lr in zip(self.nets, (cfg.coop.lr, cfg.coop.g_lr))]
         self.scheds = [torch.optim.lr_scheduler.LambdaLR(o, lambda t: 1.0) for o in self.opts]
 
     @property
@@ -83,23 +83,24 @@ class CoopNets(Trainable):
     def revise(self, y: torch.Tensor) -> torch.Tensor:
         """Step D1: coop_steps Langevin steps under the descriptor from y (B, C, S, S) in [−1, 1]."""
         cfg = self.cfg
-        if cfg.coop_steps == 0:
+        if cfg.coop.steps == 0:
             return y.detach()
-        return langevin(self.nets[0], y, steps=cfg.coop_steps, step_size=cfg.coop_step_size, sigma=cfg.coop_sigma,
+        return langevin(self.nets[0], y, steps=cfg.coop.steps, step_size=cfg.coop.step_size, sigma=cfg.coop.sigma,
                         generator=self.gen)
 
     def inpaint(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None, *,
                 steps: int = INFER_STEPS, step_size: float = INFER_STEP_SIZE, **_) -> torch.Tensor:
         """Face completion (§5.1): X inferred by Langevin dynamics on the observed pixels of x (B, C, S, S) in
         [0, pixel_max], the missing pixels (mask 1) from g(X) (repro.latent.complete)."""
-        return complete(self.generator, x, mask, pixel_max=self.cfg.pixel_max, z_dim=self.cfg.z_dim, steps=steps,
-                        step_size=step_size, sigma=self.cfg.coop_g_sigma, gen=generator or self.gen)
+        return complete(self.generator, x, mask, pixel_max=self.cfg.pixel_max, z_dim=self.cfg.gan.z_dim, steps=steps,
+                        step_size=step_size, sigma=self.cfg.coop.g_sigma, gen=generator or self.gen)
 
     def sample_with_revision(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """n generator samples g(X) and their revisions by the descriptor (step D1), each (n, C, S, S) on the CPU in
         [0, pixel_max]; n at most the batch size (one batch: batch norm's statistics are the batch's)."""
         p = next(self.parameters())
-        z = torch.randn(max(n, self.cfg.batch_size), self.cfg.z_dim, generator=generator, device=p.device).to(p.dtype)
+        z = torch.randn(max(n, self.cfg.batch_size), self.cfg.gan.z_dim, generator=generator,
+                        device=p.device).to(p.dtype)
         with torch.no_grad():
             y = self.generator(z)
         rev = self.revise(y)
@@ -110,7 +111,7 @@ class CoopNets(Trainable):
             raise ValueError("CoopNets learns p(Y) from complete images; it takes no mask")
         d, g = self.nets
         p = next(self.parameters())
-        z = dist.randn((len(x), self.cfg.z_dim), generator=self.gen, device=p.device, dtype=p.dtype)  # G0
+        z = dist.randn((len(x), self.cfg.gan.z_dim), generator=self.gen, device=p.device, dtype=p.dtype)  # G0
         with torch.no_grad():
             y_hat = g(z)  # (B, C, S, S) in [−1, 1]
         y_rev = self.revise(y_hat)  # D1 (G1: X kept)
@@ -118,7 +119,7 @@ class CoopNets(Trainable):
         d_loss = f_syn.mean() - f_obs.mean()  # D2: minimising this is ascent on eq. (5)
         rec = g(z)
         sq = ((y_rev - rec) ** 2).flatten(1)  # (B, C·S·S)
-        g_loss = sq.sum(1).mean() / (2 * self.cfg.coop_g_sigma ** 2)  # G2
+        g_loss = sq.sum(1).mean() / (2 * self.cfg.coop.g_sigma ** 2)  # G2
         for opt in self.opts:
             opt.zero_grad(set_to_none=True)
         self.backward(d_loss, d)

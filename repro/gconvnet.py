@@ -85,12 +85,12 @@ class GenerativeConvNet(Trainable):
             raise ValueError("the generative ConvNet's chains are not sharded: run it in one process, not torchrun")
         super().__init__(cfg)
         self.sizes = (cfg.image_size,)
-        self.nets = nn.ModuleList([GrowingConvNet(cfg.gcn_net, channels, cfg.image_size, cfg.width)])
+        self.nets = nn.ModuleList([GrowingConvNet(cfg.gcn.net, channels, cfg.image_size, cfg.width)])
         self.opts = [torch.optim.Adam(self.nets[0].parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))]
         self.scheds = [torch.optim.lr_scheduler.LambdaLR(self.opts[0], lambda t: 1.0)]
         # (M̃, C, S, S) centred chain states: a buffer, so they live on the device of the net (not in nets: the
         # checkpoint holds them as the family's extra state)
-        self.register_buffer("chains", torch.zeros(cfg.gcn_chains, channels, cfg.image_size, cfg.image_size),
+        self.register_buffer("chains", torch.zeros(cfg.gcn.chains, channels, cfg.image_size, cfg.image_size),
                              persistent=False)
 
     @property
@@ -99,7 +99,7 @@ class GenerativeConvNet(Trainable):
 
     def depth_at(self, t: int) -> int:
         """Layers in use at iteration t."""
-        per = self.cfg.gcn_iters_per_layer
+        per = self.cfg.gcn.iters_per_layer
         return len(self.net.convs) if per == 0 else min(len(self.net.convs), t // per + 1)
 
     def center(self, x: torch.Tensor) -> torch.Tensor:
@@ -121,13 +121,13 @@ class GenerativeConvNet(Trainable):
     def run_chains(self, obs: torch.Tensor) -> torch.Tensor:
         """L Langevin steps of the chains: from their carried state, or from the observed batch obs (centred)."""
         cfg = self.cfg
-        if cfg.gcn_start == "observed":
+        if cfg.gcn.start == "observed":
             y0 = obs
         else:
             y0 = self.chains
         y = langevin(self.net, y0, steps=cfg.steps_per_grid, step_size=cfg.step_size, sigma=cfg.sigma,
                      generator=self.gen)
-        if cfg.gcn_start != "observed":
+        if cfg.gcn.start != "observed":
             self.chains = y.detach()
         return y
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import dataclasses
 import fcntl
 import os
 import shutil
@@ -49,7 +48,7 @@ def parse_task_args(parser: argparse.ArgumentParser, argv=None, **defaults) -> t
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
     given = vars(args)
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in defaults.items() if k not in given})
+    cfg = cfg.replace(**{k: v for k, v in defaults.items() if k not in given})
     cfg.validate()
     if cfg.n_iters < 1:  # every task reports trained models
         raise ValueError(f"--n-iters {cfg.n_iters}: a trained model needs at least one iteration; the "

@@ -25,14 +25,43 @@ def test_unknown_method_lists_known():
 
 
 def test_config_json_round_trip_and_frozen():
-    cfg = get_config("smoke", n_train=None, archs=("grid1", "grid2", "dcgan"))
-    assert Config.from_dict(dataclasses.asdict(cfg)) == cfg
+    cfg = get_config("smoke", n_train=None, archs=("grid1", "grid2", "dcgan"), coop_steps=3, z_dim=7)
+    assert Config.from_dict(cfg.flat()) == cfg and (cfg.coop.steps, cfg.gan.z_dim) == (3, 7)
     import json
     assert Config.from_dict(json.loads(cfg.to_json())) == cfg
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.lr = 1.0
     with pytest.raises(ValueError, match="unknown config fields"):
         Config.from_dict({"learning_rate": 1})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.coop.steps = 1
+
+
+def test_family_settings_are_sections_with_the_flat_names_of_before():
+    """A family's settings are a section of Config (cfg.coop.steps); the flags, config.json and the run folders'
+    hash keep the flat names (coop_steps, gan_lr, z_dim), so the folders trained before the sections keep their
+    names: the hash of a config.json written then is the folder's, and a section's setting changes it."""
+    import json
+    import os
+    from repro.config import FLAT_FIELDS, SECTIONS
+    from repro.engine import run_dir
+    cfg = get_config("reduced", method="context_encoder", dataset="images", n_train=2000, n_test=200,
+                     center_crop=0.6067415730337079, data_root="/data/celebA")
+    flat = cfg.to_dict()
+    assert {"ce_bottleneck", "gan_lr", "gan_beta1", "z_dim"} <= set(flat) and not set(SECTIONS) & set(flat)
+    assert not any(k.startswith(("coop_", "gcn_")) for k in flat)  # later fields at their defaults: not written
+    assert set(FLAT_FIELDS) == set(cfg.flat()) and len(FLAT_FIELDS) == len(cfg.flat())
+    # config.json of two run folders named before the sections existed (the paper-scale ContextEncoder; CD1 with
+    # cond_start=fill, a later field set): the same settings give the same folder name
+    data = os.path.join(os.path.dirname(__file__), "data")
+    for name in ("paper-images-context_encoder-seed0-inpaint-a57a8ecb", "reduced-images-cd1-seed0-inpaint-2e3699b1"):
+        with open(os.path.join(data, name + ".json")) as f:
+            old = Config.from_dict(json.load(f))
+        assert os.path.basename(run_dir(old, "runs", "inpaint")) == name
+    assert run_dir(cfg.replace(ce_bottleneck=10), "r") != run_dir(cfg, "r")
+    assert cfg.replace(gcn_net="object").gcn.net == "object" and cfg.gcn.net == "texture"
+    with pytest.raises(ValueError, match="unknown config fields: coop_stepz"):
+        cfg.replace(coop_stepz=1)
 
 
 def test_cli_flags_from_fields():

@@ -102,12 +102,11 @@ def test_coopnets_task_smoke_run(tmp_path):
 
 
 def test_companion_settings_leave_older_run_folders_and_checkpoints_as_they_were():
-    import dataclasses
     from repro.config import LATER_FIELDS, Config
     cfg = get_config("reduced", method="cd1")
     assert LATER_FIELDS and not set(LATER_FIELDS) & set(cfg.to_dict())  # at their defaults: not written
     assert Config.from_dict(cfg.to_dict()) == cfg
-    coop = dataclasses.replace(cfg, method="coopnets", coop_lr=0.07)
+    coop = cfg.replace(method="coopnets", coop_lr=0.07)
     assert coop.to_dict()["coop_lr"] == 0.07 and Config.from_dict(coop.to_dict()) == coop
 
 
@@ -119,14 +118,14 @@ def test_task_profiles_resolve_to_the_papers_settings(tmp_path):
                              **task_config("coopnets", "paper"))
     assert cfg.method == "coopnets"
     assert (cfg.n_iters, cfg.n_train, cfg.batch_size, cfg.image_size, cfg.width) == (60_000, 10_000, 100, 64, 1.0)
-    assert (cfg.coop_steps, cfg.coop_step_size, cfg.coop_fc) == (10, 0.002, 50)
+    assert (cfg.coop.steps, cfg.coop.step_size, cfg.coop.fc) == (10, 0.002, 50)
     cfg, _ = parse_task_args(generative_convnet.build_parser(), ["--profile", "paper", "--experiment", "textures"]
                              + where, **generative_convnet.defaults("paper", "textures"))
-    assert (cfg.image_size, cfg.gcn_iters_per_layer, cfg.n_iters, cfg.gcn_chains, cfg.steps_per_grid, cfg.sigma) == (
+    assert (cfg.image_size, cfg.gcn.iters_per_layer, cfg.n_iters, cfg.gcn.chains, cfg.steps_per_grid, cfg.sigma) == (
         224, 700, 2100, 16, 10, 1.0)
     cfg, _ = parse_task_args(generative_convnet.build_parser(), ["--profile", "paper", "--experiment", "autoencode"]
                              + where, **generative_convnet.defaults("paper", "autoencode"))
-    assert (cfg.n_iters, cfg.gcn_iters_per_layer, cfg.steps_per_grid, cfg.n_train, cfg.gcn_start) == (
+    assert (cfg.n_iters, cfg.gcn.iters_per_layer, cfg.steps_per_grid, cfg.n_train, cfg.gcn.start) == (
         1200, 0, 1, 10, "observed")
 
 

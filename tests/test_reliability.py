@@ -218,6 +218,7 @@ def test_result_rows_record_run_and_iterations_and_old_csvs_still_merge(tmp_path
 
     class Trained:
         iteration = 400
+        cfg = get_config("smoke", n_iters=400)
     cfg, prov = get_config("smoke"), {"device": "cpu", "commit": "c", "date": "d"}
     old_columns = RESULT_COLUMNS[:RESULT_COLUMNS.index("run")]
     old = {**{c: "" for c in old_columns}, "experiment": "inpainting", "method": "floor", "setting": "square",

@@ -108,7 +108,7 @@ ITERATION_VARIANTS = ("tf32", "bf16", "compile_cudagraphs")
 def _variant_cfg(cfg, variant: str):
     base = {"compile": False, "compile_mode": "default", "channels_last": False, "autocast": "none",
             "tf32": False}  # every switch off: the plain fast path, exact float32
-    return dataclasses.replace(cfg, **{**base, **VARIANTS[variant]})
+    return cfg.replace(**{**base, **VARIANTS[variant]})
 
 
 def _peak_reset(device):

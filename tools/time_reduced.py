@@ -139,7 +139,7 @@ def cnn_rates(work: str) -> None:
     from repro.families import initial_learner
     from repro.semisup import Data
     from tasks.svhn_features import cnn_error
-    cfg = dataclasses.replace(get_config("reduced"), **task_config("svhn_features", "reduced"))
+    cfg = get_config("reduced", **task_config("svhn_features", "reduced"))
     g = torch.Generator().manual_seed(0)
     fake = lambda: ImageSet(torch.randint(0, 256, (2000, 3, 64, 64), dtype=torch.uint8, generator=g),  # noqa: E731
                             torch.arange(2000) % 10, "random")
