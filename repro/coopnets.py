@@ -69,7 +69,8 @@ class CoopNets(Trainable):
         self.scheds = [torch.optim.lr_scheduler.LambdaLR(o, lambda t: 1.0) for o in self.opts]
 
     @property
-    def generator(self) -> nn.Module:
+    def g_net(self) -> nn.Module:
+        """The generator network g(X) (the paper's g; `generator` arguments are random generators)."""
         return self.nets[1]
 
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,7 +93,7 @@ class CoopNets(Trainable):
                 steps: int = INFER_STEPS, step_size: float = INFER_STEP_SIZE, **_) -> torch.Tensor:
         """Face completion (§5.1): X inferred by Langevin dynamics on the observed pixels of x (B, C, S, S) in
         [0, pixel_max], the missing pixels (mask 1) from g(X) (repro.latent.complete)."""
-        return complete(self.generator, x, mask, pixel_max=self.cfg.pixel_max, z_dim=self.cfg.gan.z_dim, steps=steps,
+        return complete(self.g_net, x, mask, pixel_max=self.cfg.pixel_max, z_dim=self.cfg.gan.z_dim, steps=steps,
                         step_size=step_size, sigma=self.cfg.coop.g_sigma, gen=generator or self.gen)
 
     def sample_with_revision(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,7 +103,7 @@ class CoopNets(Trainable):
         z = torch.randn(max(n, self.cfg.batch_size), self.cfg.gan.z_dim, generator=generator,
                         device=p.device).to(p.dtype)
         with torch.no_grad():
-            y = self.generator(z)
+            y = self.g_net(z)
         rev = self.revise(y)
         return self.to_pixels(y)[:n].cpu(), self.to_pixels(rev)[:n].cpu()
 
