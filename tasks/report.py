@@ -216,7 +216,10 @@ def provenance_line(rows: pd.DataFrame, data: dict[str, str] | None = None) -> s
              f"commit {joined(rows, 'commit')}", f"date {', '.join(sorted({d[:10] for d in rows.date if d}))}"]
     parts += [f"{label} {joined(rows, col)}" for col, label in (("run", "runs"), ("iterations", "iterations"))
               if joined(rows, col)]
-    return "Provenance: " + " · ".join(parts) + "."
+    partial = sorted({str(i) for i in rows.iterations if "/" in str(i)})
+    warn = (f" **Partial models** (trained {', '.join(partial)} of their iterations, `--stop-at`): not the profile's "
+            "result." if partial else "")
+    return "Provenance: " + " · ".join(parts) + "." + warn
 
 
 def esc(text: str) -> str:

@@ -114,7 +114,10 @@ def test_provenance_is_stated_once_with_run_and_iterations_when_present():
     assert len(prov) == 1 and "641704376e00" in prov[0]  # a hash that looks like a number stays a string
     assert "runs paper-celeba-multigrid-seed0-abc" in prov[0] and "iterations 400" in prov[0]
     prov = next(line for line in block(tables(inpainting_rows()), "inpainting") if line.startswith("Prov"))
-    assert "runs" not in prov
+    assert "runs" not in prov and "Partial" not in prov
+    rows = [{**r, "run": "paper-x-seed0-abc", "iterations": "700/3500"} for r in inpainting_rows()]  # --stop-at
+    prov = next(line for line in block(tables(rows), "inpainting") if line.startswith("Prov"))
+    assert "iterations 700/3500" in prov and "**Partial models** (trained 700/3500 of their iterations" in prov
 
 
 def test_provenance_names_the_data_folder_each_run_learned_from(tmp_path):
