@@ -3,8 +3,8 @@ import dataclasses
 
 import pytest
 
-from repro.config import Config, add_config_args, config_from_args, get_config
-from repro.methods import METHODS, get_method
+from repro.base.config import Config, add_config_args, config_from_args, get_config
+from repro.core.methods import METHODS, get_method
 
 
 def test_paper_preset_is_the_papers_settings():

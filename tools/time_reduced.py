@@ -28,10 +28,10 @@ import time
 import numpy as np
 import torch
 
-from repro.families import FAMILIES
-from repro.config import get_config, task_config, task_options
-from repro.io import provenance, read_csv, write_csv
-from repro.methods import METHODS
+from repro.families.registry import FAMILIES
+from repro.base.config import get_config, task_config, task_options
+from repro.base.io import provenance, read_csv, write_csv
+from repro.core.methods import METHODS
 
 COLUMNS = ["table", "what", "seconds", "iterations", "profile", "dataset", "device", "commit", "date"]
 # task name → (module, its runs folder under WORK/runs, extra flags); datasets live under WORK/data
@@ -94,10 +94,10 @@ def run_tasks(work: str, fraction: int, names) -> None:
 def cnn_rates(work: str) -> None:
     """Seconds per epoch per 1,000 labels (1 vs 3 epochs, difference halved) of the SVHN CNN head, per kind of
     feature source, on random images at the reduced profile's SVHN settings."""
-    from repro.data import ImageSet
-    from repro.features import PixelMaps
-    from repro.families import initial_learner
-    from repro.semisup import Data
+    from repro.datasets.data import ImageSet
+    from repro.evaluation.features import PixelMaps
+    from repro.families.registry import initial_learner
+    from repro.families.semisup import Data
     from tasks.svhn_features import cnn_error
     cfg = dataclasses.replace(get_config("reduced"), **task_config("svhn_features", "reduced"))
     g = torch.Generator().manual_seed(0)
