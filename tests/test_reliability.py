@@ -215,9 +215,11 @@ def test_result_rows_record_run_and_iterations_and_old_csvs_still_merge(tmp_path
     from repro.base.config import get_config
     from tasks.common import RESULT_COLUMNS, result_row, run_columns, write_results
 
-    class Trained:
-        iteration = 400
     cfg, prov = get_config("smoke"), {"device": "cpu", "commit": "c", "date": "d"}
+
+    class Trained:  # a finished run of 400 iterations (run_columns reads cfg.n_iters since --stop-at)
+        iteration = 400
+        cfg = dataclasses.replace(get_config("smoke"), n_iters=400)
     old_columns = RESULT_COLUMNS[:RESULT_COLUMNS.index("run")]
     old = {**{c: "" for c in old_columns}, "experiment": "inpainting", "method": "floor", "setting": "square",
            "seed": "0", "metric": "mae", "value": "0.1", "profile": "smoke", "dataset": "lfw_faces"}
