@@ -17,12 +17,12 @@ import shutil
 import sys
 import tempfile
 
-from repro import dist, speed
-from repro.config import Config, add_config_args, config_from_args
-from repro.data import DATASETS
-from repro.engine import run_dir, trained_learner  # noqa: F401  (the tasks' cached models)
-from repro.io import check_writable, error_line, provenance, write_csv
-from repro.families import FAMILIES
+from repro.base import dist, speed
+from repro.base.config import Config, add_config_args, config_from_args
+from repro.datasets.data import DATASETS
+from repro.runner.engine import run_dir, trained_learner  # noqa: F401  (the tasks' cached models)
+from repro.base.io import check_writable, error_line, provenance, write_csv
+from repro.families.registry import FAMILIES
 
 from tasks.files import PER_IMAGE_COLUMNS, PER_IMAGE_KEY, RESULT_COLUMNS, RESULT_KEY, read_csv_strict
 
@@ -42,7 +42,7 @@ def task_parser(description: str) -> argparse.ArgumentParser:
 def parse_task_args(parser: argparse.ArgumentParser, argv=None, **defaults) -> tuple[Config, argparse.Namespace]:
     """Parse; `defaults` are the task's own settings, applied under the user's flags.
 
-    Under torchrun with several processes, training is data-parallel (repro.dist) and every process
+    Under torchrun with several processes, training is data-parallel (repro.base.dist) and every process
     also runs the task's evaluation (same seeds, same numbers); only rank 0's CSVs and figures are
     kept: the other ranks write into a temporary folder removed at exit."""
     args = parser.parse_args(argv)
@@ -156,7 +156,7 @@ def cli(main) -> int:
     run folder, a diverged energy) ends with one 'error: …' line and exit status 2, not a traceback."""
     try:
         main()
-    except Exception as err:  # expected errors: one line (repro.io.error_line); any other keeps its traceback
+    except Exception as err:  # expected errors: one line (repro.base.io.error_line); any other keeps its traceback
         if (line := error_line(err)) is None:
             raise
         print(f"error: {line}", file=sys.stderr)

@@ -1,25 +1,26 @@
 """CoopNets face completion (ICLR 2017 submission §5.1, Table 1): ``python -m tasks.coopnets``.
 
-1. Learn CoopNets (repro.coopnets: descriptor and the suite's DCGAN generator trained cooperatively) and, for the
-   DCGAN column, the suite's DCGAN (repro.baselines) on the same training faces for the same iterations.
+1. Learn CoopNets (repro.families.coopnets: descriptor and the suite's DCGAN generator trained cooperatively) and,
+   for the DCGAN column, the suite's DCGAN (repro.families.baselines) on the same training faces for the same
+   iterations.
 2. On the first --n-test-images test faces (the paper: 100), place one square of side M (M20, M30, M40 at 64×64;
    at other sizes the side scales with the image: round(M·size/64)) at a uniformly random position, the same
    masks for every method and every training seed (drawn from --mask-seed, default 0, which also seeds the
    inference noise and the bootstrap; learned rows carry their training seed --seed, floors --mask-seed).
 3. Completion: X inferred by --infer-steps (1,000) Langevin steps on the observed pixels only, from N(0, I)
-   (repro.latent.infer_latent: step --infer-step-size, σ = coop_g_sigma), the missing pixels from g(X).
-4. Error: the suite's inpainting metrics (repro.metrics.image_metrics, repro.metrics): mae_masked is the
-   paper's "per pixel difference (relative to the range of pixel values) ... on the occluded region", averaged
-   over test images, with a 95% bootstrap interval.
-Floors, scored by the same code on the same masks: biharmonic (repro.floors), and nearest-neighbour MRF priors
-with ℓ2 and ℓ1 potentials solved on the hole (repro.mrf; the paper's methods 1 and 2).
+   (repro.families.latent.infer_latent: step --infer-step-size, σ = coop_g_sigma), the missing pixels from g(X).
+4. Error: the suite's inpainting metrics (repro.evaluation.metrics.image_metrics, repro.evaluation.metrics):
+   mae_masked is the paper's "per pixel difference (relative to the range of pixel values) ... on the occluded
+   region", averaged over test images, with a 95% bootstrap interval.
+Floors, scored by the same code on the same masks: biharmonic (repro.evaluation.floors), and nearest-neighbour MRF
+priors with ℓ2 and ℓ1 potentials solved on the hole (repro.evaluation.mrf; the paper's methods 1 and 2).
 
 Rows: <out>/coopnets.csv (experiment coopnets, setting M20|M30|M40); panels <out>/coopnets_<method>_<M>.png
 (rows: original, masked input, completion) and <out>/coopnets_samples.png (generator samples g(X) above their
 descriptor revisions).
 
-Choices the paper leaves open (ours, or from the authors' TensorFlow release where stated; see repro.coopnets and
-repro.config for the training settings):
+Choices the paper leaves open (ours, or from the authors' TensorFlow release where stated; see
+repro.families.coopnets and repro.base.config for the training settings):
 - "600 iterations": read as 600 passes over the 10,000 faces (MatConvNet counts epochs, as the suite reads
   the multi-grid paper's "400 iterations"): 60,000 updates of batch 100 in the paper profile; the DCGAN column
   gets the same number (the paper: "changing the number of learning iterations to 600").
@@ -38,16 +39,16 @@ import sys
 import torch
 
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
-from repro.batching import evaluate
-from repro.config import task_config
-from repro.latent import INFER_STEP_SIZE, INFER_STEPS
-from repro.data import load_dataset
-from repro.trainable import device_generator
-from repro.floors import biharmonic_fill
-from repro.io import atomic_save_image, provenance, save_panel
-from repro.masks import square_mask
-from repro.metrics import bootstrap_ci, image_metrics
-from repro.mrf import mrf_l1_fill, mrf_l2_fill
+from repro.base.batching import evaluate
+from repro.base.config import task_config
+from repro.families.latent import INFER_STEP_SIZE, INFER_STEPS
+from repro.datasets.data import load_dataset
+from repro.core.trainable import device_generator
+from repro.evaluation.floors import biharmonic_fill
+from repro.base.io import atomic_save_image, provenance, save_panel
+from repro.datasets.masks import square_mask
+from repro.evaluation.metrics import bootstrap_ci, image_metrics
+from repro.evaluation.mrf import mrf_l1_fill, mrf_l2_fill
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
                           write_results)
 
@@ -91,7 +92,7 @@ def test_masks(n: int, size: int, seed: int) -> dict[str, torch.Tensor]:
 def complete_all(learner, images: torch.Tensor, mask: torch.Tensor, *, steps: int, step_size: float,
                  seed: int) -> torch.Tensor:
     """Complete (N, C, H, W) images under (N, 1, H, W) masks with the learner's ``inpaint`` verb (latent inference,
-    for CoopNets and DCGAN alike), in the suite's fixed batches (repro.batching: min(batch size, N) images each,
+    for CoopNets and DCGAN alike), in the suite's fixed batches (repro.base.batching: min(batch size, N) images each,
     the last filled up from the first, dropped)."""
     p = next(learner.parameters())
     gen = device_generator(p.device).manual_seed(seed)
@@ -101,7 +102,7 @@ def complete_all(learner, images: torch.Tensor, mask: torch.Tensor, *, steps: in
 
 
 def score(cfg, method: str, images, masks, outputs, prov, run: dict | None = None, boot_seed: int = 0) -> list[dict]:
-    """Result rows of one method: each metric of repro.metrics.image_metrics, per mask, with its interval
+    """Result rows of one method: each metric of repro.evaluation.metrics.image_metrics, per mask, with its interval
     (a bootstrap over the images seeded by boot_seed); the rows carry cfg.seed."""
     rows = []
     for name, out in outputs.items():

@@ -2,7 +2,7 @@
 per-image file's, the inpainting masks' names, and the atomic writer of the report, its figures and the README
 tool. Imported by the tasks (through tasks.common) and by the report alike.
 
-Atomic writes: the same guarantees as ``repro.io.atomic_path`` (which the torch side uses, and which imports
+Atomic writes: the same guarantees as ``repro.base.io.atomic_path`` (which the torch side uses, and which imports
 torch through ``repro``): readers see the old file or the whole new one; the data are fsynced before the rename
 and the rename after it; the file gets the user's umask (mkstemp's 0600 is never left behind); a failed write
 leaves no temporary file. Only the standard library."""
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-TMP_PREFIX = ".tmp-"  # as repro.io.TMP_PREFIX: a kill can leave such files, which a resume removes
+TMP_PREFIX = ".tmp-"  # as repro.base.io.TMP_PREFIX: a kill can leave such files, which a resume removes
 
 # A result CSV (<out>/<experiment>.csv): one row per (experiment, method, setting, seed, metric), its value, an
 # optional interval, provenance, and the run folder and iteration count of the model behind it

@@ -2,10 +2,10 @@
 
 - ``textures`` (§7.1): one model per training image (default: scikit-image's brick, grass and gravel photographs,
   ``--dataset textures``; or any folder, ``--dataset images --data-root DIR``), the 3-layer texture net grown one
-  layer at a time (repro.gconvnet), 16 chains, L = 10. The paper shows pictures only; we add a number: the
-  Gram-matrix distance of a fixed random conv layer (repro.texture_stats) of each synthesized image to the training
-  image, beside a floor (white noise with the image's mean and variance) and a ceiling (random crops, side 3/4, of
-  the training image itself). Panels: the training texture beside 4 synthesized ones.
+  layer at a time (repro.families.gconvnet), 16 chains, L = 10. The paper shows pictures only; we add a number: the
+  Gram-matrix distance of a fixed random conv layer (repro.evaluation.texture_stats) of each synthesized image to the
+  training image, beside a floor (white noise with the image's mean and variance) and a ceiling (random crops, side
+  3/4, of the training image itself). Panels: the training texture beside 4 synthesized ones.
 - ``objects`` (§7.2): one model from --n-train (10) aligned images (default: faces of the dataset, lfw_faces in the
   smoke profile), the 4-layer object net with its fully connected top filter, grown as above. Number: the same Gram
   distance, to the mean of the training images' Gram matrices; floor: noise with their mean and variance; ceiling:
@@ -19,9 +19,10 @@
 Rows: <out>/gconvnet.csv: experiment gconvnet_synthesis (setting texture:<name> or objects; methods gconvnet,
 noise_floor, ceiling; metric gram_distance) and gconvnet_autoencode (methods gconvnet_cd1, untrained; recon_error).
 
-Settings the paper leaves open (ours; see repro.gconvnet for the model's): Langevin step δ = 0.3 (the suite's, from
-the multi-grid release) with σ = 1 (the paper's σ² = 1) in [0, 255] units, no clamping; Adam at lr 0.01, β1 0.5.
-Sizes per profile (repro.config.TASK_CONFIG): the paper's 224×224 and T = 700 per layer in the paper profile;
+Settings the paper leaves open (ours; see repro.families.gconvnet for the model's): Langevin step δ = 0.3 (the
+suite's, from the multi-grid release) with σ = 1 (the paper's σ² = 1) in [0, 255] units, no clamping; Adam at lr
+0.01, β1 0.5.
+Sizes per profile (repro.base.config.TASK_CONFIG): the paper's 224×224 and T = 700 per layer in the paper profile;
 smoke runs the same structure at 64×64 with a quarter of the filters and T = 60 per layer (objects at 32×32; CD
 on 48×48 faces, 300 iterations).
 """
@@ -33,13 +34,13 @@ import sys
 import torch
 
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
-from repro.config import task_config
-from repro.data import ImageSet, load_dataset
-from repro.gconvnet import reconstruction_error, shuffled_weights
-from repro.io import atomic_path, atomic_save_image, atomic_write_bytes, provenance, read_csv, write_csv
-from repro.families import initial_learner
-from repro.metrics import bootstrap_ci
-from repro.texture_stats import gram_distance, noise_like, random_crops
+from repro.base.config import task_config
+from repro.datasets.data import ImageSet, load_dataset
+from repro.families.gconvnet import reconstruction_error, shuffled_weights
+from repro.base.io import atomic_path, atomic_save_image, atomic_write_bytes, provenance, read_csv, write_csv
+from repro.families.registry import initial_learner
+from repro.evaluation.metrics import bootstrap_ci
+from repro.evaluation.texture_stats import gram_distance, noise_like, random_crops
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, run_dir, task_parser,
                           trained_learner, write_results)
 
@@ -58,13 +59,13 @@ def build_parser():
 
 
 def defaults(profile: str, experiment: str) -> dict:
-    """The experiment's settings under a profile (repro.config.TASK_CONFIG), under the user's flags."""
+    """The experiment's settings under a profile (repro.base.config.TASK_CONFIG), under the user's flags."""
     return task_config(f"generative_convnet:{experiment}", profile)
 
 
 def image_name(train_set: ImageSet, i: int) -> str:
     """The texture's name for embedded textures (scikit-image's), else its index."""
-    from repro.data import TEXTURES
+    from repro.datasets.data import TEXTURES
     if train_set.name == "textures" and train_set.labels is not None:
         return TEXTURES[int(train_set.labels[i])]
     return f"image{i}"

@@ -3,13 +3,13 @@
 For each method (pcd, cd1, singlegrid, multigrid) the conditional model p(Y_M | Y_M̄) is learned
 by Algorithm 1 with a side×side square mask at a random position on every training image
 (side = image_size/2: the paper's 32×32 at 64×64); the sampler moves only the masked pixels
-(repro.learner.synthesize). Test images are then inpainted under three masks (square side×side,
+(repro.core.learner.synthesize). Test images are then inpainted under three masks (square side×side,
 doodle ≈25%, pepper 0.6) and scored on the masked pixels against the originals:
 per-image masked MAE, whole-image MAE, masked RMSE and PSNR ([0, 1] and [−1, 1] conventions),
 each averaged over images with a bootstrap 95% interval. Rows go to <out>/inpainting.csv
 (experiment=inpainting, setting=square|doodle|pepper) and one example panel per method and mask
 (rows: original, masked input with missing pixels grey, result) to <out>/inpainting_<method>_<mask>.png.
-The ContextEncoder (repro.baselines, "inpaintRandom": trained on the same images with the same random
+The ContextEncoder (repro.families.baselines, "inpaintRandom": trained on the same images with the same random
 square masks) is scored by the very same code; only its missing pixels come from its network.
 Training-free floors (observed-pixel mean, training mean face, biharmonic inpainting, and the multi-grid start:
 the block-held fill multi-grid's chains start from, with no model and 0 steps) are scored on the same images and
@@ -38,12 +38,12 @@ Choices the paper leaves open (ours):
   procedure with the lowest validation masked MAE averaged over the three masks (if it is not the
   paper's) as its own setting on the test images.
 - Coarser grids (multigrid): a coarse pixel moves only when its whole block is missing; a
-  partly observed block is held at the mean of its observed pixels (repro.learner.coarse_observation).
+  partly observed block is held at the mean of its observed pixels (repro.core.learner.coarse_observation).
   At the finest grid the observed pixels are reset and held, so they equal the input bit for
   bit (checked). The sampler only ever sees the masked input, never the true missing pixels.
   Under the pepper mask nearly every coarse block is partly observed, so the coarse grids keep
   the observed information instead of sampling it away.
-- Masks (repro.masks): one mask per image shared by all channels; the test square has the
+- Masks (repro.datasets.masks): one mask per image shared by all channels; the test square has the
   training side; doodles are random-walk polylines with a brush of width size/16, added
   segment by segment until ≥25% of the pixels are missing; pepper drops each pixel with
   probability 0.6. The test masks are drawn once from --mask-seed (default 0), not from the training
@@ -57,7 +57,7 @@ Choices the paper leaves open (ours):
 - Test set: the first --n-test-images images of the dataset's (seeded, random) test split:
   1,000 in the paper profile (the paper's 1,000 random CelebA faces), all 20 embedded LFW test
   faces in the smoke profile. Batches have the training batch size, since batch norm uses
-  batch statistics, under the suite's one rule (repro.batching): the last partial batch is completed
+  batch statistics, under the suite's one rule (repro.base.batching): the last partial batch is completed
   with images from the start of the test set (and their masks), whose results are dropped.
 - Metrics: on pixels scaled to [0, 1]. "Error" in the paper's table is read two ways, both
   reported: mae_masked (mean |error| over the masked pixels) and mae_whole (the same errors
@@ -78,17 +78,18 @@ import sys
 import torch
 
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
-from repro.batching import evaluate
-from repro.trainable import device_generator
-from repro.config import task_options
-from repro.data import load_dataset
-from repro.floors import biharmonic_fill, mean_face_fill, multigrid_start_fill, observed_mean_fill
-from repro.io import provenance, read_csv, save_panel
-from repro.masks import get_mask, square_mask
-from repro.methods import METHODS
-from repro.metrics import bootstrap_ci, image_metrics
+from repro.base.batching import evaluate
+from repro.core.trainable import device_generator
+from repro.base.config import task_options
+from repro.datasets.data import load_dataset
+from repro.core.pyramid import observed_mean_fill
+from repro.evaluation.floors import biharmonic_fill, mean_face_fill, multigrid_start_fill
+from repro.base.io import provenance, read_csv, save_panel
+from repro.datasets.masks import get_mask, square_mask
+from repro.core.methods import METHODS
+from repro.evaluation.metrics import bootstrap_ci, image_metrics
 from tasks.files import INPAINT_MASKS
-from repro.engine import check_stop_at
+from repro.runner.engine import check_stop_at
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, run_dir, task_parser,
                           trained_learner, write_curve, write_per_image, write_results)
 
@@ -150,7 +151,7 @@ def build_parser():
 
 
 def square_mask_fn(side: int):
-    """Training mask_fn for repro.engine.train: one side×side square per image, random position."""
+    """Training mask_fn for repro.runner.engine.train: one side×side square per image, random position."""
     def mask_fn(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:  # x (B, C, H, W)
         return square_mask(len(x), x.shape[-1], side, generator).to(device=x.device, dtype=x.dtype)  # (B, 1, H, W)
     return mask_fn
@@ -194,8 +195,8 @@ class Procedure:
     noise: Langevin noise at test time (None: as in training).
     start: "mean" (the paper's), "biharmonic" or "multigrid": a pixel that starts to move where the chain holds
         only a block mean starts from the biharmonic interpolation of the observed pixels, or from the multi-grid
-        start (repro.floors.multigrid_start_fill: the block-held fill multi-grid's chains start from), so that
-        every scheme can be given the same start (repro.learner.synthesize).
+        start (repro.evaluation.floors.multigrid_start_fill: the block-held fill multi-grid's chains start from), so
+        that every scheme can be given the same start (repro.core.learner.synthesize).
     step_size: δ at test time (None: as in training).
     """
     chains: int = 1
@@ -270,7 +271,7 @@ def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Gener
 def inpaint_all(learner, images: torch.Tensor, masks: torch.Tensor, seed: int, budget: int | None = None,
                 proc: Procedure = Procedure()) -> torch.Tensor:
     """Inpaint (N, C, H, W) images under (N, 1, H, W) masks in fixed batches of the training batch size
-    (repro.batching), with a test budget of `budget` Langevin steps → (N, C, H, W) on the CPU."""
+    (repro.base.batching), with a test budget of `budget` Langevin steps → (N, C, H, W) on the CPU."""
     p = next(learner.nets.parameters())
     gen = device_generator(p.device).manual_seed(seed)
     return evaluate(lambda x, m: inpaint(learner, x.to(device=p.device, dtype=p.dtype),
@@ -291,7 +292,7 @@ def curve_callback(mcfg, label: str, run_path: str, images: torch.Tensor, masks:
     """train's callback that scores the model every args.curve_every iterations (and at `end`) on `images` under
     `masks` with the paper's procedure and test noise, and merges the masked MAE into <out>/inpainting_curve.csv
     (iterations = the iterations trained). Scoring draws from its own generator and batch norm keeps no running
-    statistics (repro.dist.BatchNorm2d), so a run with a curve trains exactly as one without (checked by
+    statistics (repro.base.dist.BatchNorm2d), so a run with a curve trains exactly as one without (checked by
     tests/test_inpainting.py)."""
     def callback(t, learner, samples, stats):
         it = t + 1

@@ -13,7 +13,7 @@ weights) are written as method ``untrained``: the gaps between the sets are read
 baseline.
 
 Batch norm uses batch statistics, so scores are computed in batches of the training batch size,
-under the suite's one rule for the last batch (repro.batching: filled up from the first images).
+under the suite's one rule for the last batch (repro.base.batching: filled up from the first images).
 The paper scores 10,000 test images after "400 iterations"; --n-score caps the images per set.
 """
 from __future__ import annotations
@@ -23,12 +23,12 @@ import sys
 
 import torch
 
-from repro.data import ImageSet, load_dataset
-from repro.batching import evaluate, mixed_order
-from repro.io import provenance
-from repro.trainable import device_generator
-from repro.families import initial_learner
-from repro.pyramid import downscale
+from repro.datasets.data import ImageSet, load_dataset
+from repro.base.batching import evaluate, mixed_order
+from repro.base.io import provenance
+from repro.core.trainable import device_generator
+from repro.families.registry import initial_learner
+from repro.core.pyramid import downscale
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
                           write_results)
 

@@ -7,8 +7,8 @@ svhn_l2svm (CVPR Table 2): an L2-SVM on the max-pooled features (the ``features`
 model, DCGAN, the untrained model and the raw pixels. svhn_cnn (CVPR Table 3, arXiv Table 2): a CNN head on
 the top maps of each frozen model, the untrained model and the pixels, and the supervised baseline. Rows:
 setting "labels=<n>", metric "test_error" (% of the test split), seed 1,000,000 · training seed + draw
-seed; one "feature_dim" row per method. The protocol and its choices: repro.semisup; per-profile defaults:
-repro.config.TASK_CONFIG and TASK_OPTIONS.
+seed; one "feature_dim" row per method. The protocol and its choices: repro.families.semisup; per-profile defaults:
+repro.base.config.TASK_CONFIG and TASK_OPTIONS.
 """
 from __future__ import annotations
 
@@ -20,12 +20,13 @@ import sys
 
 import torch.nn as nn
 
-from repro.config import task_config, task_options
-from repro.features import DEFAULT_CS, SVM_SOLVERS, PixelMaps, TopMapClassifier, error_percent, extract, pixel_features
-from repro.io import provenance
-from repro.families import initial_learner
-from repro.methods import METHODS
-from repro.semisup import (HEADS_FOLDER, UNSUP_SETS, Data, TopMapHead, fresh_nets, head_config, label_draws,
+from repro.base.config import task_config, task_options
+from repro.evaluation.features import (DEFAULT_CS, SVM_SOLVERS, PixelMaps, TopMapClassifier, error_percent, extract,
+                                       pixel_features)
+from repro.base.io import provenance
+from repro.families.registry import initial_learner
+from repro.core.methods import METHODS
+from repro.families.semisup import (HEADS_FOLDER, UNSUP_SETS, Data, TopMapHead, fresh_nets, head_config, label_draws,
                            load_data, row_seed, summary, svm_config, svm_errors)
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
                           write_results)
@@ -48,7 +49,7 @@ def build_parser():
     p.add_argument("--classifier-lr", type=float, default=1e-3)
     p.add_argument("--svm-cs", nargs="+", type=float, default=list(DEFAULT_CS))
     p.add_argument("--svm-solver", choices=SVM_SOLVERS, default="newton",
-                   help="L2-SVM solver: newton (exact, repro.l2svm) or liblinear (scikit-learn LinearSVC)")
+                   help="L2-SVM solver: newton (exact, repro.evaluation.l2svm) or liblinear (scikit-learn LinearSVC)")
     p.add_argument("--no-supervised", action="store_true", help="skip the supervised CNN baseline")
     p.add_argument("--no-dcgan", action="store_true", help="skip the DCGAN row of the L2-SVM table")
     p.add_argument("--no-floors", action="store_true", help="skip the raw-pixel and untrained rows (when adding "

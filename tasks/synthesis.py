@@ -20,7 +20,7 @@ For each method: learn it on the dataset (or reuse the trained run), then
 
 Choices where the paper is silent: the final synthesis noise is a flag (--final-noise; the CVPR
 paper switches it off for CIFAR-10); cd1 and pcd, which the paper does not use for synthesis,
-start from the same 1×1 images as single-grid; the DCGAN baseline (repro.baselines) draws from its
+start from the same 1×1 images as single-grid; the DCGAN baseline (repro.families.baselines) draws from its
 generator and has no diversity panel (it has no 1×1 start); --per-class learns one model per class and pools
 the samples (the CVPR CIFAR-10 setting, with --steps-per-grid 40).
 """
@@ -33,15 +33,15 @@ import sys
 
 import torch
 
-from repro.config import Config
-from repro.data import ImageSet, load_dataset, native_size
-from repro.learner import sample_1x1
-from repro.trainable import device_generator
-from repro.fidelity import (KEY_FID, KEY_IS, KEY_IS_STD, MissingWeights, fidelity_metrics, inception_weights,
+from repro.base.config import Config
+from repro.datasets.data import ImageSet, load_dataset, native_size
+from repro.core.learner import sample_1x1
+from repro.core.trainable import device_generator
+from repro.evaluation.fidelity import (KEY_FID, KEY_IS, KEY_IS_STD, MissingWeights, fidelity_metrics, inception_weights,
                             to_uint8_rgb)
-from repro.io import atomic_path, atomic_save_image, provenance, read_csv, write_csv
-from repro.metrics import bootstrap_ci, nearest_neighbours
-from repro.pyramid import downscale, upscale
+from repro.base.io import atomic_path, atomic_save_image, provenance, read_csv, write_csv
+from repro.evaluation.metrics import bootstrap_ci, nearest_neighbours
+from repro.core.pyramid import downscale, upscale
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
                           write_results)
 

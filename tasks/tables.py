@@ -159,7 +159,8 @@ def verdict(op: str, a: Stat | None, b: Stat | None) -> str:
     return "holds" if below else "does not hold" if above else "cannot tell"
 
 
-SEED_STRIDE = 1_000_000  # a classification row's seed is SEED_STRIDE × training seed + label draw (repro.semisup)
+# a classification row's seed is SEED_STRIDE × training seed + label draw (repro.families.semisup)
+SEED_STRIDE = 1_000_000
 # Controls whose value depends on a seed (an initialisation, a supervised training run): compared run by run, like
 # learned methods. Every other floor trains nothing and draws nothing: a fixed value.
 SEEDED_CONTROLS = {"untrained", "supervised"}

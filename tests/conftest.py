@@ -11,6 +11,6 @@ torch.set_num_threads(2)
 
 @pytest.fixture
 def smoke_cfg():
-    from repro.config import get_config
+    from repro.base.config import get_config
     # smaller than the smoke preset so that each scheme's step takes well under a second
     return get_config("smoke", batch_size=8, n_iters=2, checkpoint_every=1, steps_per_grid=3, n_show=4)

@@ -1,14 +1,14 @@
-"""DCGAN and ContextEncoder (repro.baselines) through the shared training loop."""
+"""DCGAN and ContextEncoder (repro.families.baselines) through the shared training loop."""
 
 import pytest
 import torch
 
-from repro.baselines import DCGAN, ContextEncoder, EncoderDecoder, Generator
-from repro.config import get_config
-from repro.data import load_dataset
-from repro.engine import load_learner, train
-from repro.io import read_csv
-from repro.masks import square_mask
+from repro.families.baselines import DCGAN, ContextEncoder, EncoderDecoder, Generator
+from repro.base.config import get_config
+from repro.datasets.data import load_dataset
+from repro.runner.engine import load_learner, train
+from repro.base.io import read_csv
+from repro.datasets.masks import square_mask
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +75,9 @@ def test_masks_are_checked(faces):
 
 
 def test_dcgan_and_energy_features_share_the_svm_path():
-    from repro.baselines import discriminator
-    from repro.features import fit_l2svm, maxpool_dim, maxpool_features
-    from repro.models import build_energy_net
+    from repro.families.baselines import discriminator
+    from repro.evaluation.features import fit_l2svm
+    from repro.core.models import build_energy_net, maxpool_dim, maxpool_features
     g = torch.Generator().manual_seed(0)
     x = torch.rand(40, 3, 32, 32, generator=g) * 255
     labels = torch.arange(40) % 2
@@ -91,7 +91,7 @@ def test_dcgan_and_energy_features_share_the_svm_path():
 
 
 def test_unknown_family_lists_baselines():
-    from repro.families import check_method
+    from repro.families.registry import check_method
     with pytest.raises(ValueError, match="dcgan, context_encoder"):
         check_method("wgan")
     check_method("dcgan")
@@ -115,7 +115,7 @@ def test_papers_initialisation(family):
 
 def test_context_encoder_follows_train_random_lua(faces):
     """L2 over the whole output, discriminator on the raw output, generator at 10× the learning rate."""
-    from repro.baselines import ce_fill
+    from repro.families.baselines import ce_fill
     torch.manual_seed(0)
     ce = ContextEncoder(get_config("smoke"), 1, len(faces))
     assert ce.opts[1].param_groups[0]["lr"] == pytest.approx(10 * ce.opts[0].param_groups[0]["lr"])

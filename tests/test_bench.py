@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from repro.io import provenance, read_csv
+from repro.base.io import provenance, read_csv
 from tools.bench import COLUMNS, bench_preset, main
 
 

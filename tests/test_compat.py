@@ -12,7 +12,7 @@ def test_torchvision_and_fidelity_import_after_repro():
             "g = make_grid(torch.rand(4, 3, 8, 8), nrow=2)\n"
             "assert g.shape == (3, 22, 22), g.shape  # 2 px padding\n"
             "assert T.CenterCrop(4)(torch.rand(1, 3, 8, 8)).shape == (1, 3, 4, 4)\n"
-            "from repro._tv_compat import ensure_torchvision_importable\n"
+            "from repro.base._tv_compat import ensure_torchvision_importable\n"
             "assert ensure_torchvision_importable() is False  # idempotent once torchvision is loaded\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

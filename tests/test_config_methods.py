@@ -3,8 +3,8 @@ import dataclasses
 
 import pytest
 
-from repro.config import Config, add_config_args, config_from_args, get_config
-from repro.methods import METHODS, get_method
+from repro.base.config import Config, add_config_args, config_from_args, get_config
+from repro.core.methods import METHODS, get_method
 
 
 def test_paper_preset_is_the_papers_settings():
@@ -43,8 +43,8 @@ def test_family_settings_are_sections_with_the_flat_names_of_before():
     names: the hash of a config.json written then is the folder's, and a section's setting changes it."""
     import json
     import os
-    from repro.config import FLAT_FIELDS, SECTIONS
-    from repro.engine import run_dir
+    from repro.base.config import FLAT_FIELDS, SECTIONS
+    from repro.runner.engine import run_dir
     cfg = get_config("reduced", method="context_encoder", dataset="images", n_train=2000, n_test=200,
                      center_crop=0.6067415730337079, data_root="/data/celebA")
     flat = cfg.to_dict()

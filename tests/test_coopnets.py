@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 import torch
 
-from repro.baselines import Generator
-from repro.config import get_config
-from repro.coopnets import CoopNets, Descriptor, complete
-from repro.data import load_dataset
-from repro.engine import train
-from repro.floors import biharmonic_fill
-from repro.mrf import mrf_l1_fill, mrf_l2_fill
+from repro.families.baselines import Generator
+from repro.base.config import get_config
+from repro.families.coopnets import CoopNets, Descriptor, complete
+from repro.datasets.data import load_dataset
+from repro.runner.engine import train
+from repro.evaluation.floors import biharmonic_fill
+from repro.evaluation.mrf import mrf_l1_fill, mrf_l2_fill
 
 
 def test_descriptor_and_generator_shapes_at_64():

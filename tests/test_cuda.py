@@ -10,13 +10,13 @@ import os
 import pytest
 import torch
 
-from repro.config import get_config
-from repro.data import load_dataset
-from repro.engine import load_checkpoint, load_learner, train
-from repro.langevin import langevin
-from repro.models import build_energy_net
-from repro import speed
-from repro.trainable import device_generator
+from repro.base.config import get_config
+from repro.datasets.data import load_dataset
+from repro.runner.engine import load_checkpoint, load_learner, train
+from repro.core.langevin import langevin
+from repro.core.models import build_energy_net
+from repro.base import speed
+from repro.core.trainable import device_generator
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (tools/gpu_check.sh)")
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from repro.config import get_config
-from repro.data import DATASETS, load_dataset
+from repro.base.config import get_config
+from repro.datasets.data import DATASETS, load_dataset
 
 
 @pytest.mark.parametrize("name,n_train,n_test,channels", [
@@ -169,7 +169,7 @@ def test_images_loader_split_and_center_crop_fraction_vs_pixels(tmp_path):
 
 
 def test_cache_is_written_then_used_and_identical(tmp_path, monkeypatch, capsys):
-    from repro import imagefiles
+    from repro.datasets import imagefiles
     _two_classes(tmp_path / "data", split_dirs=True)
     cfg = _folder_cfg(tmp_path / "data", dataset="imagefolder")
     first = load_dataset(cfg, "train")
@@ -193,7 +193,7 @@ def test_default_cache_folder_inside_the_data_root(tmp_path):
 
 
 def test_only_kept_images_are_decoded(tmp_path, monkeypatch):
-    from repro import imagefiles
+    from repro.datasets import imagefiles
     _write_images(tmp_path / "data" / "x", 20)
     calls = []
     real = imagefiles.decode_image

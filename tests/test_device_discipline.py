@@ -9,22 +9,22 @@ CI has no GPU, so the suite runs here on PyTorch's ``meta`` device, which stands
   (aten._to_copy / copy_ out of meta). It counts them and answers with a stand-in value (True, or zeros:
   the suite phrases its checks as "all is well" reads, such as all finite, all observed pixels unchanged),
   so the code runs on, and the test can hold the counts to a bound that does not grow with the steps;
-- a random draw on meta with a CPU generator other than ``repro.trainable.device_generator``'s stand-in
+- a random draw on meta with a CPU generator other than ``repro.core.trainable.device_generator``'s stand-in
   fails here as it fails on a GPU ("Expected a 'cuda' device type for generator").
 Meta computes shapes only, so nothing numeric is checked here: tests elsewhere check the numbers on the
 CPU, and tools/gpu_check.sh on a real GPU. Reintroducing the generative ConvNet's CPU chains (issue 29:
-``self.chains = y.detach().cpu()`` in repro.gconvnet) fails ``test_every_family_runs_on_the_device``.
+``self.chains = y.detach().cpu()`` in repro.families.gconvnet) fails ``test_every_family_runs_on_the_device``.
 """
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from repro.config import get_config
-from repro.langevin import langevin
-from repro.families import initial_learner
-from repro.masks import square_mask
-from repro.models import build_energy_net
-from repro.trainable import _META_STANDINS, device_generator
+from repro.base.config import get_config
+from repro.core.langevin import langevin
+from repro.families.registry import initial_learner
+from repro.datasets.masks import square_mask
+from repro.core.models import build_energy_net
+from repro.core.trainable import _META_STANDINS, device_generator
 
 META = torch.device("meta")
 aten = torch.ops.aten
@@ -101,7 +101,7 @@ def test_every_family_runs_on_the_device(method):
             learner.iteration = t + 1
             assert all(y.device == META for y in samples) and stats.device == META
         gen = device_generator(META).manual_seed(0)
-        from repro.data import ImageSet
+        from repro.datasets.data import ImageSet
         train_set = ImageSet((x_cpu / cfg.pixel_max * 255).to(torch.uint8), None, "fixture")
         for verb, call in [("sample", lambda: learner.sample(4, gen, train_set=train_set)),
                            ("inpaint", lambda: learner.inpaint(x_cpu.to(META), mask_cpu.to(META), gen, steps=2)),
@@ -119,7 +119,7 @@ def test_every_family_runs_on_the_device(method):
 
 def test_the_tasks_evaluation_steps_run_on_the_device():
     """The tasks' own evaluation helpers hand the model's device what it needs (images, masks, generators)."""
-    from repro.gconvnet import reconstruction_error
+    from repro.families.gconvnet import reconstruction_error
     from tasks.coopnets import complete_all
     from tasks.inpainting import inpaint_all
     from tasks.score_diagnostics import grid_scores
@@ -140,17 +140,18 @@ def test_the_tasks_evaluation_steps_run_on_the_device():
 
 
 def test_the_classification_heads_and_features_run_on_the_device():
-    """SVHN protocol: the L2-SVM's features read in fixed batches from CPU images, and the CNN head (repro.semisup)
-    over a learned model's frozen top maps and as the supervised baseline, trained and read on the device."""
-    from repro.data import ImageSet
-    from repro.features import extract
-    from repro.semisup import TopMapHead
+    """SVHN protocol: the L2-SVM's features read in fixed batches from CPU images, and the CNN head
+    (repro.families.semisup) over a learned model's frozen top maps and as the supervised baseline, trained and read
+    on the device."""
+    from repro.datasets.data import ImageSet
+    from repro.evaluation.features import extract
+    from repro.families.semisup import TopMapHead
     cfg, learner = on_meta("multigrid")
     images = ImageSet(torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8), torch.arange(6) % 3, "fixture")
     with OnMeta():
         feats = extract(learner.features, images, 4, pixel_max=cfg.pixel_max, device=META)
         assert feats.shape[0] == 6 and feats.device.type == "cpu"
-        from repro.features import PixelMaps
+        from repro.evaluation.features import PixelMaps
         for nets in (learner.nets, None, [PixelMaps(3, 32)]):  # frozen learned nets; supervised; raw pixels
             head = TopMapHead(cfg, 3, 6, labeled=images, nets=nets).to_device(META, torch.float32)
             _, stats = head.train_step(images.batch(torch.arange(4), device=META), torch.arange(4))

@@ -1,4 +1,4 @@
-"""Data-parallel training (repro.dist): two CPU processes under torchrun with gloo give the run one
+"""Data-parallel training (repro.base.dist): two CPU processes under torchrun with gloo give the run one
 process gives, and a checkpoint resumes with a different number of processes.
 
 Runs in float64: in float32, Adam at the paper's learning rate 0.3 turns rounding noise in
@@ -14,9 +14,9 @@ import sys
 import pytest
 import torch
 
-from repro import dist
-from repro.engine import load_checkpoint
-from repro.dist import BatchNorm2d
+from repro.base import dist
+from repro.runner.engine import load_checkpoint
+from repro.base.dist import BatchNorm2d
 
 ARGS = ["--preset", "smoke", "--batch-size", "8", "--checkpoint-every", "1", "--no-progress",
         "--precision", "float64",
@@ -29,7 +29,7 @@ def launch(nproc: int, out, method: str, n_iters: int, resume: bool = False) -> 
         env.pop(k, None)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] \
         if nproc > 1 else [sys.executable]
-    cmd = [*launcher, "-m", "repro.train", *ARGS, "--method", method, "--n-iters", str(n_iters),
+    cmd = [*launcher, "-m", "repro.runner.train", *ARGS, "--method", method, "--n-iters", str(n_iters),
            "--out", str(out), *(["--resume"] if resume else [])]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -45,9 +45,9 @@ def max_diff(a: dict, b: dict) -> float:
 
 
 def initial_nets(ckpt: dict) -> dict:
-    """The weights the checkpoint's run started from (repro.families.initial_learner, its config and seed)."""
-    from repro.config import Config
-    from repro.families import initial_learner
+    """The weights the checkpoint's run started from (repro.families.registry.initial_learner, its config and seed)."""
+    from repro.base.config import Config
+    from repro.families.registry import initial_learner
     cfg = Config.from_dict(ckpt["config"])
     return initial_learner(cfg, ckpt["channels"], ckpt["n_train"], device="cpu").nets.state_dict()
 
@@ -98,8 +98,8 @@ def test_single_process_helpers_are_identities():
 
 
 def test_uneven_batch_is_refused(monkeypatch, tmp_path):
-    from repro.config import get_config
-    from repro.engine import train
+    from repro.base.config import get_config
+    from repro.runner.engine import train
     monkeypatch.setenv("WORLD_SIZE", "3")
     with pytest.raises(ValueError, match="does not split evenly over 3 processes"):
         train(get_config("smoke", batch_size=8, n_iters=1), str(tmp_path / "r"), progress=False)
@@ -121,7 +121,8 @@ def test_under_torchrun_each_process_takes_its_own_gpu(monkeypatch, capsys):
 
 
 def test_initial_non_finite_batch_is_reported_after_the_loop():
-    from repro.langevin import NonFiniteError, langevin
+    from repro.base.io import NonFiniteError
+    from repro.core.langevin import langevin
     y = torch.zeros(2, 1, 4, 4)
     y[0, 0, 0, 0] = float("nan")
     with pytest.raises(NonFiniteError, match="initial batch"):
@@ -136,8 +137,8 @@ def test_an_error_on_rank_0_stops_every_process(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "repro.train",
-           *ARGS, "--method", "cd1", "--n-iters", "1", "--out", str(tmp_path / "run")]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "repro.runner.train", *ARGS, "--method", "cd1", "--n-iters", "1", "--out", str(tmp_path / "run")]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)  # a hang fails here
     assert res.returncode != 0
     assert res.stderr.count("already holds a run") >= 2, res.stderr[-2000:]  # both processes say why
@@ -145,7 +146,7 @@ def test_an_error_on_rank_0_stops_every_process(tmp_path):
 
 COUNT_SCRIPT = r'''
 import sys, torch.distributed as tdist
-from repro import dist
+from repro.base import dist
 counts = {"n": 0}
 for name in ("all_reduce", "all_gather", "broadcast", "broadcast_object_list", "barrier"):
     real = getattr(tdist, name)
@@ -154,8 +155,8 @@ for name in ("all_reduce", "all_gather", "broadcast", "broadcast_object_list", "
             counts["n"] += 1
         return _real(*a, **k)
     setattr(tdist, name, counted)
-from repro.config import get_config
-from repro.engine import train
+from repro.base.config import get_config
+from repro.runner.engine import train
 cfg = get_config("smoke", method=sys.argv[1], batch_size=8, n_iters=1, steps_per_grid=int(sys.argv[2]),
                  batchnorm=sys.argv[3], precision="float64")
 train(cfg, sys.argv[4], progress=False)
@@ -204,8 +205,9 @@ def test_collectives_per_iteration(tmp_path):
 
 NAN_SCRIPT = r'''
 import torch
-from repro import dist
-from repro.langevin import NonFiniteError, langevin
+from repro.base import dist
+from repro.base.io import NonFiniteError
+from repro.core.langevin import langevin
 dist.setup(torch.device("cpu"))
 y = torch.zeros(4, 1, 4, 4)
 y[3, 0, 0, 0] = float("nan")  # in rank 1's share only
@@ -238,7 +240,7 @@ def test_the_readmes_torchrun_examples_split_the_paper_batch():
     """Every torchrun example of the README starts: its processes (nodes × processes per node) divide the batch of
     the preset it runs (the paper's 100 had been shown on 2 nodes × 8 GPUs, which the runner refuses)."""
     import re
-    from repro.config import PRESETS
+    from repro.base.config import PRESETS
     readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8").read()
     joined = readme.replace("\\\n", " ")  # continuation lines joined
     commands = [c for c in re.findall(r"torchrun[^\n]*", joined) if "--nproc_per_node" in c]

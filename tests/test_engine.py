@@ -4,24 +4,23 @@ import os
 import pytest
 import torch
 
-from repro.data import load_dataset
-from repro.engine import BatchOrder, load_checkpoint, load_learner, train
-from repro.learner import Learner, sample_1x1
-from repro.io import read_csv
-from repro.langevin import NonFiniteError
-from repro.methods import METHODS
+from repro.datasets.data import load_dataset
+from repro.runner.engine import BatchOrder, load_checkpoint, load_learner, train
+from repro.core.learner import Learner, sample_1x1
+from repro.base.io import NonFiniteError, read_csv
+from repro.core.methods import METHODS
 
 
 @pytest.fixture(scope="module")
 def faces():
-    from repro.config import get_config
+    from repro.base.config import get_config
     return load_dataset(get_config("smoke"), "train")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", list(METHODS))
 def test_one_iteration_of_each_scheme(method, faces, tmp_path):
-    from repro.config import get_config
+    from repro.base.config import get_config
     cfg = get_config("smoke", method=method, n_iters=1)  # the smoke preset itself: 30 steps per grid
     learner = train(cfg, str(tmp_path), train_set=faces, progress=False)
     assert os.path.exists(tmp_path / "checkpoint.pt") and os.path.exists(tmp_path / "config.json")
@@ -114,7 +113,7 @@ def test_masked_learning_moves_only_missing_pixels(smoke_cfg, faces):
 
 
 def test_coarse_grids_hold_what_is_observed():
-    from repro.learner import coarse_observation
+    from repro.core.learner import coarse_observation
     x = torch.arange(16.0).view(1, 1, 4, 4)
     mask = torch.zeros(1, 1, 4, 4)
     mask[0, 0, :2, :2] = 1  # top-left block wholly missing
@@ -143,11 +142,11 @@ def test_conditional_update_scores_observed_images_as_the_chain_holds_them(smoke
         x_s, y_s = seen[2 * g], seen[2 * g + 1]  # observed pass, then synthesized pass
         assert torch.equal(y_s, y)
         move = ~torch.isclose(x_s, y, atol=1e-4)  # where the observed side differs from the chain
-        from repro.learner import coarse_observation
+        from repro.core.learner import coarse_observation
         chain_moves, _ = coarse_observation(x, mask, size)
         assert not (move & ~chain_moves).any(), f"grid {size}: observed side differs where the chain is held"
         assert (move & chain_moves).any()
-    from repro.pyramid import downscale
+    from repro.core.pyramid import downscale
     coarse = downscale(x, learner.sizes[0])
     assert not torch.equal(seen[0], coarse)  # partly observed blocks are not the true block means
 
@@ -172,15 +171,28 @@ def test_load_learner_round_trip(smoke_cfg, faces, tmp_path):
     assert torch.equal(trained.nets[0](x), loaded.nets[0](x))
 
 
+@pytest.mark.slow
+def test_a_checkpoint_names_no_class_of_repro(smoke_cfg, faces, tmp_path):
+    """Checkpoints hold tensors and plain containers only (they load with weights_only=True), so no pickle names a
+    module of repro and moving a module (docs/architecture.md) leaves every saved run loadable."""
+    import io
+    cfg = dataclasses.replace(smoke_cfg, method="pcd", n_iters=1)  # persistent chains: extra state too
+    train(cfg, str(tmp_path), train_set=faces, progress=False)
+    outer = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=True)
+    state = torch.load(io.BytesIO(outer["payload"]), map_location="cpu", weights_only=True)
+    assert state["extra"]["state"].shape[0] == len(faces)
+    assert state.keys() == load_checkpoint(str(tmp_path / "checkpoint.pt")).keys()
+
+
 @pytest.mark.parametrize("method", ["pcd", "gconvnet"])
 def test_a_run_moves_between_a_gpu_and_a_cpu(method, tmp_path, capsys):
     """A checkpoint written on a GPU holds a CUDA random state (16 bytes; a CPU one is 5,056) and, for the
     generative ConvNet, chains on the GPU: such a run resumes and loads on a CPU (and a CPU run on a GPU),
     its random draws re-seeded from the seed and the iteration, with a note. The GPU checkpoint is made
     here by replacing the CPU state with a state of CUDA's size. --device may change on resume."""
-    from repro.config import get_config
-    from repro.io import atomic_torch_save
-    from repro.trainable import generator_fits
+    from repro.base.config import get_config
+    from repro.base.io import atomic_torch_save
+    from repro.core.trainable import generator_fits
     extra = dict(image_size=48, width=0.1, gcn_iters_per_layer=1, gcn_chains=4) if method == "gconvnet" else {}
     cfg = get_config("smoke", method=method, batch_size=4, n_iters=1, checkpoint_every=1, steps_per_grid=2,
                      lr_final_ratio=1.0, **extra)
@@ -205,9 +217,9 @@ def test_a_run_moves_between_a_gpu_and_a_cpu(method, tmp_path, capsys):
 
 LOCK_SCRIPT = r'''
 import sys
-from repro.config import get_config
-from repro.data import load_dataset
-from repro.engine import trained_learner
+from repro.base.config import get_config
+from repro.datasets.data import load_dataset
+from repro.runner.engine import trained_learner
 cfg = get_config("smoke", method="cd1", batch_size=4, n_iters=6, checkpoint_every=2, steps_per_grid=1)
 learner, path = trained_learner(cfg, sys.argv[1], load_dataset(cfg, "train"), progress=False)
 print("ITERATIONS", learner.iteration)
@@ -236,9 +248,9 @@ def test_conditional_training_chains_start_from_the_fill_in_the_variant():
     """cond_start "observed" (the paper's reading): CD1's training chains start at the whole true image, hidden pixels
     included, and the 1×1 schemes at its 1×1 mean; "fill" (issue 27's variant): at the masked image filled as at
     test time; a persistent chain keeps its state only where the pixel stays missing."""
-    from repro.config import get_config
-    from repro.floors import observed_mean_fill
-    from repro.masks import square_mask
+    from repro.base.config import get_config
+    from repro.core.pyramid import observed_mean_fill
+    from repro.datasets.masks import square_mask
     x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 255
     m1 = square_mask(4, 32, 16, torch.Generator().manual_seed(1)).float()
     m2 = square_mask(4, 32, 16, torch.Generator().manual_seed(2)).float()

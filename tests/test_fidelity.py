@@ -3,7 +3,7 @@ import torch
 import torch_fidelity
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
-from repro.fidelity import MissingWeights, fidelity_metrics, inception_weights, to_uint8_rgb
+from repro.evaluation.fidelity import MissingWeights, fidelity_metrics, inception_weights, to_uint8_rgb
 
 K = 5
 

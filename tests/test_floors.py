@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from repro.floors import biharmonic_fill, mean_face_fill, observed_mean_fill
-from repro.masks import pepper_mask
+from repro.core.pyramid import observed_mean_fill
+from repro.evaluation.floors import biharmonic_fill, mean_face_fill
+from repro.datasets.masks import pepper_mask
 
 
 def ramp(b=2, c=1, size=16):
@@ -45,7 +46,7 @@ def test_observed_mean_and_mean_face_values():
 
 
 def test_nearest_neighbours():
-    from repro.metrics import nearest_neighbours
+    from repro.evaluation.metrics import nearest_neighbours
     refs = torch.stack([torch.full((1, 2, 2), v) for v in (0.0, 1.0, 5.0)])  # (3, 1, 2, 2)
     q = torch.stack([torch.full((1, 2, 2), v) for v in (0.9, 4.0)])
     d, i = nearest_neighbours(q, refs, batch=2)  # chunked scan over the references
@@ -58,10 +59,10 @@ def test_the_multigrid_start_is_the_learners_inpainting_with_no_steps():
     """The floor "multi-grid start (no model)" is exactly what the multi-grid sampler hands its first learned step:
     Learner.inpaint with 0 Langevin steps per grid, for any network (none is called). Under pepper it is a local
     block-mean interpolation, far closer to a smooth image than the global observed mean."""
-    from repro.config import get_config
-    from repro.floors import multigrid_start_fill
-    from repro.families import initial_learner
-    from repro.masks import doodle_mask, square_mask
+    from repro.base.config import get_config
+    from repro.evaluation.floors import multigrid_start_fill
+    from repro.families.registry import initial_learner
+    from repro.datasets.masks import doodle_mask, square_mask
     cfg = get_config("smoke", precision="float64", clip_min=None, clip_max=None)
     learner = initial_learner(cfg, 3, 4, device="cpu")
     x = ramp(b=4, c=3, size=32) * 255

@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
-from repro.config import get_config, task_config
-from repro.data import ImageSet
-from repro.engine import train
-from repro.gconvnet import GenerativeConvNet, GrowingConvNet, reconstruction_error
-from repro.texture_stats import gram_distance, noise_like, random_crops
+from repro.base.config import get_config, task_config
+from repro.datasets.data import ImageSet
+from repro.runner.engine import train
+from repro.families.gconvnet import GenerativeConvNet, GrowingConvNet, reconstruction_error
+from repro.evaluation.texture_stats import gram_distance, noise_like, random_crops
 from tasks.common import RESULT_COLUMNS
 
 
@@ -59,7 +59,7 @@ def test_cd1_reconstruction_error_falls_on_a_tiny_fixture(tmp_path):
     learner = train(cfg, str(tmp_path), train_set=data, progress=False)
     after = reconstruction_error(learner, images).mean()
     assert before > 0.99 and after < 0.8 * before  # the one-step chain's mean B(I) moves towards I
-    from repro.gconvnet import shuffled_weights
+    from repro.families.gconvnet import shuffled_weights
     shuffled = shuffled_weights(learner, 0)
     norms = lambda m: sorted(float(p.norm()) for p in m.nets.parameters())  # noqa: E731
     assert norms(shuffled) == pytest.approx(norms(learner))  # the same weights, rearranged
@@ -102,7 +102,7 @@ def test_coopnets_task_smoke_run(tmp_path):
 
 
 def test_companion_settings_leave_older_run_folders_and_checkpoints_as_they_were():
-    from repro.config import LATER_FIELDS, Config
+    from repro.base.config import LATER_FIELDS, Config
     cfg = get_config("reduced", method="cd1")
     assert LATER_FIELDS and not set(LATER_FIELDS) & set(cfg.to_dict())  # at their defaults: not written
     assert Config.from_dict(cfg.to_dict()) == cfg

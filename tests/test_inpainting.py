@@ -6,8 +6,8 @@ import os
 import pytest
 import torch
 
-from repro.masks import MASKS, doodle_mask, get_mask, pepper_mask, square_mask
-from repro.metrics import (PSNR_11_OFFSET_DB, bootstrap_ci, masked_mae, masked_rmse, missing_fraction,
+from repro.datasets.masks import MASKS, doodle_mask, get_mask, pepper_mask, square_mask
+from repro.evaluation.metrics import (PSNR_11_OFFSET_DB, bootstrap_ci, masked_mae, masked_rmse, missing_fraction,
                            psnr_masked, whole_image_mae)
 
 
@@ -128,12 +128,12 @@ def test_inpainting_task_smoke(tmp_path):
 def test_test_time_budget_is_shared_and_cd1_also_reports_its_own(monkeypatch, smoke_cfg):
     """Every scheme gets l·S Langevin steps at test time, spread over its grids; CD1 also its one step."""
     import dataclasses
-    import repro.learner
-    from repro.learner import Learner
+    import repro.core.learner
+    from repro.core.learner import Learner
     import tasks.inpainting as inp
     seen = []
-    real = repro.learner.synthesize
-    monkeypatch.setattr(repro.learner, "synthesize",
+    real = repro.core.learner.synthesize
+    monkeypatch.setattr(repro.core.learner, "synthesize",
                         lambda *a, steps, **kw: seen.append(steps) or real(*a, steps=steps, **kw))
     cfg = dataclasses.replace(smoke_cfg, steps_per_grid=30)
     x = torch.rand(8, 1, 32, 32, generator=gen()) * 255
@@ -157,10 +157,10 @@ def test_trained_cd1_moves_missing_pixels_at_test_time(tmp_path):
     """A trained CD1 model run with the shared budget (90 steps, noise as in training) moves the missing
     pixels away from the observed-mean start, where the floor is far from the truth (a face's square);
     with one step (its training budget, the old behaviour) it stays at the floor."""
-    from repro.config import get_config
-    from repro.data import load_dataset
-    from repro.engine import train
-    from repro.floors import observed_mean_fill
+    from repro.base.config import get_config
+    from repro.datasets.data import load_dataset
+    from repro.runner.engine import train
+    from repro.core.pyramid import observed_mean_fill
     from tasks.inpainting import inpaint, square_mask_fn, test_masks
     cfg = get_config("smoke", method="cd1", n_iters=20)
     learner = train(cfg, str(tmp_path / "cd1"), train_set=load_dataset(cfg, "train"), mask_fn=square_mask_fn(16),
@@ -190,8 +190,8 @@ def test_interpolated_start_and_chain_mean(smoke_cfg):
     fill; with zero steps the output is that fill at the missing pixels. The mean of chains keeps the
     observed pixels bit for bit."""
     import dataclasses
-    from repro.learner import Learner
-    from repro.floors import biharmonic_fill
+    from repro.core.learner import Learner
+    from repro.evaluation.floors import biharmonic_fill
     from tasks.inpainting import Procedure, inpaint
     cfg = dataclasses.replace(smoke_cfg, method="cd1")
     learner = Learner(cfg, 1, 8)
@@ -207,7 +207,7 @@ def test_interpolated_start_and_chain_mean(smoke_cfg):
 
 
 def test_procedure_chosen_on_validation():
-    from repro.config import get_config
+    from repro.base.config import get_config
     from tasks.inpainting import MASK_NAMES, Procedure, chosen_on_validation
     cfg = get_config("smoke")
 
@@ -258,8 +258,8 @@ def test_every_scheme_can_be_given_the_multigrid_start(smoke_cfg, tmp_path):
     the schemes differ only by what their learned steps do; with no step the output is that start. And the floors
     can be scored alone (--methods with no name), one of them (--floors)."""
     import dataclasses
-    from repro.floors import multigrid_start_fill
-    from repro.learner import Learner
+    from repro.evaluation.floors import multigrid_start_fill
+    from repro.core.learner import Learner
     from tasks.inpainting import Procedure, inpaint, main
     for method in ("singlegrid", "cd1", "multigrid"):
         learner = Learner(dataclasses.replace(smoke_cfg, method=method), 1, 8)
@@ -282,7 +282,7 @@ def test_a_learning_curve_and_a_partial_run_leave_training_as_it_was(tmp_path):
     partial model (its rows read iterations N/n_iters) and a later command without it resumes to the same model as
     an uninterrupted run; a --stop-at beyond --n-iters is refused before any work."""
     import torch
-    from repro.engine import load_checkpoint
+    from repro.runner.engine import load_checkpoint
     from tasks.files import RESULT_COLUMNS, read_csv_strict
     from tasks.common import CURVE_KEY
     from tasks.inpainting import main

@@ -3,8 +3,9 @@ import math
 import pytest
 import torch
 
-from repro.langevin import NonFiniteError, frozen, langevin
-from repro.models import build_energy_net
+from repro.base.io import NonFiniteError
+from repro.core.langevin import frozen, langevin
+from repro.core.models import build_energy_net
 
 
 def linear_score(theta):
@@ -113,10 +114,10 @@ def reference_langevin(net, y, *, steps, step_size, sigma, generator, clip):
 
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_fast_path_equals_the_reference(channels_last):
-    """The sampler training uses (repro.speed.Scorer: parameters out of autograd, only ∂f/∂Y) gives the
+    """The sampler training uses (repro.base.speed.Scorer: parameters out of autograd, only ∂f/∂Y) gives the
     reference's samples for the same noise, up to float32 rounding."""
-    from repro import speed
-    from repro.config import get_config
+    from repro.base import speed
+    from repro.base.config import get_config
     torch.manual_seed(0)
     net = build_energy_net(8, 3, width=0.25)
     cfg = get_config("smoke", channels_last=channels_last)

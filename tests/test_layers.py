@@ -1,17 +1,21 @@
 """The architecture's rules (docs/architecture.md), read from the imports of every module, so that they are held
-by a test rather than by prose: repro never imports tasks or tools; the report side imports no torch (nor repro,
-which imports torch); no task imports another task; no model family imports the runner; module-level imports
-inside repro have no cycle."""
+by a test rather than by prose: repro's parts import only downward and every module of repro sits in one part;
+repro never imports tasks or tools; the report side imports no torch (nor repro, which imports torch); no task
+imports another task; no model family imports the runner; module-level imports inside repro have no cycle."""
 import ast
 import os
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
+# the parts of repro, bottom to top: a module imports only from its own part and the parts before it (an import
+# inside a function counts too). The package's own __init__ (it installs the torchvision shim) counts as base.
+PARTS = ("repro.base", "repro.datasets", "repro.core", "repro.evaluation", "repro.families", "repro.runner")
 # the torch-free side: what `python -m tasks.report` and the README tool load
 TORCH_FREE = {"tasks.report", "tasks.tables", "tasks.figures", "tasks.files", "tasks.readme_blocks"}
 # libraries of the tasks, which every task may import (the experiments' CLIs are the other modules of tasks/)
 TASK_LIBRARIES = {"tasks.common"} | TORCH_FREE
-FAMILIES = {"repro.learner", "repro.baselines", "repro.semisup", "repro.coopnets", "repro.gconvnet"}
-RUNNER = {"repro.engine", "repro.train"}
+FAMILIES = {"repro.core.learner", "repro.families.baselines", "repro.families.semisup", "repro.families.coopnets",
+            "repro.families.gconvnet", "repro.families.latent", "repro.families.registry"}
+RUNNER = ("repro.runner",)
 
 
 def modules() -> dict[str, str]:
@@ -44,6 +48,40 @@ def under(name: str, roots) -> bool:
     return any(name == r or name.startswith(r + ".") for r in roots)
 
 
+def part(name: str) -> int | None:
+    """The index in PARTS of the part that a repro module, or a name imported from one, belongs to; None if none."""
+    if name == "repro":
+        return 0
+    found = [i for i, p in enumerate(PARTS) if under(name, (p,))]
+    return found[0] if len(found) == 1 else None
+
+
+def upward_imports(mods: dict[str, str]) -> dict[str, list[str]]:
+    """module → the repro names it imports (module level or lazily) from a part above its own."""
+    bad = {m: sorted(i for i in imports(p) if under(i, ("repro",)) and (part(i) is None or part(i) > part(m)))
+           for m, p in mods.items() if part(m) is not None}
+    return {m: v for m, v in bad.items() if v}
+
+
+def relative_imports(path: str) -> list[int]:
+    """Lines of `from . import x` style imports, which the checks here would not see."""
+    return [n.lineno for n in ast.walk(ast.parse(open(path, encoding="utf-8").read()))
+            if isinstance(n, ast.ImportFrom) and n.level]
+
+
+def test_every_repro_module_sits_in_one_part():
+    """A new file of repro must be placed in a part (a subpackage of PARTS), not beside them."""
+    mods = {m for m in modules() if under(m, ("repro",))}
+    assert not sorted(m for m in mods if part(m) is None)
+    assert set(PARTS) <= mods  # each part is a package of its own
+
+
+def test_parts_import_only_downward():
+    mods = {m: p for m, p in modules().items() if under(m, ("repro",))}
+    assert not upward_imports(mods)
+    assert not {m: v for m, v in ((m, relative_imports(p)) for m, p in modules().items()) if v}
+
+
 def test_repro_never_imports_tasks_or_tools():
     bad = {m: sorted(i for i in imports(p) if under(i, ("tasks", "tools")))
            for m, p in modules().items() if under(m, ("repro",))}
@@ -68,6 +106,7 @@ def test_no_task_imports_another_task():
 
 def test_no_model_family_imports_the_runner():
     mods = modules()
+    assert FAMILIES <= set(mods)  # the list names real modules
     bad = {m: sorted(i for i in imports(mods[m]) if under(i, RUNNER)) for m in FAMILIES}
     assert not {m: v for m, v in bad.items() if v}
 
@@ -99,3 +138,21 @@ def test_the_rules_fail_when_broken(tmp_path):
     lazy = tmp_path / "lazy.py"
     lazy.write_text("def f():\n    from tasks.common import cli\n")
     assert "tasks.common" in imports(str(lazy)) and not imports(str(lazy), top_level_only=True)
+
+
+
+def test_an_upward_import_is_seen(tmp_path):
+    """The layer check itself: a lazy import of the runner in the core, a family imported by the evaluation, and a
+    module beside the parts all fail it; a downward import passes."""
+    up = tmp_path / "up.py"
+    up.write_text("from repro.base.config import Config\n\ndef f():\n    from repro.runner.engine import train\n")
+    assert upward_imports({"repro.core.learner": str(up)}) == {"repro.core.learner": ["repro.runner.engine",
+                                                                                      "repro.runner.engine.train"]}
+    assert upward_imports({"repro.runner.engine": str(up)}) == {}
+    family = tmp_path / "family.py"
+    family.write_text("import repro.families.baselines\n")
+    assert upward_imports({"repro.evaluation.metrics": str(family)})
+    assert part("repro.newmodule") is None and part("repro") == 0 and part("repro.core") == 2
+    rel = tmp_path / "rel.py"
+    rel.write_text("from ..runner import engine\n")
+    assert relative_imports(str(rel)) == [1]

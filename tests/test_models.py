@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from repro.models import ARCHS, build_energy_net
+from repro.core.models import ARCHS, build_energy_net
 
 
 @pytest.mark.parametrize("size,arch,top", [

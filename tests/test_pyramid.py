@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from repro.pyramid import downscale, upscale
+from repro.core.pyramid import downscale, upscale
 
 
 def test_shapes_and_block_average():

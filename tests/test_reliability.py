@@ -11,15 +11,14 @@ import pytest
 import torch
 from PIL import Image
 
-from repro.data import load_dataset
-from repro.engine import load_checkpoint, train
-from repro.io import append_csv, atomic_save_image, atomic_write_bytes, provenance, read_csv
-from repro.langevin import NonFiniteError
+from repro.datasets.data import load_dataset
+from repro.runner.engine import load_checkpoint, train
+from repro.base.io import NonFiniteError, append_csv, atomic_save_image, atomic_write_bytes, provenance, read_csv
 
 
 @pytest.fixture(scope="module")
 def faces():
-    from repro.config import get_config
+    from repro.base.config import get_config
     return load_dataset(get_config("smoke"), "train")
 
 
@@ -78,7 +77,7 @@ def test_run_killed_before_its_first_checkpoint_starts_again(smoke_cfg, faces, t
 
 
 def test_a_torn_last_log_line_is_dropped(tmp_path):
-    from repro.io import read_complete_rows
+    from repro.base.io import read_complete_rows
     path = tmp_path / "log.csv"
     append_csv(str(path), [{"iteration": 9, "loss": 0.5}, {"iteration": 10, "loss": 0.25}], ["iteration", "loss"])
     with open(path, "a") as fh:
@@ -123,7 +122,7 @@ def _write_rows(out: str, k: int, barrier) -> None:
         time.sleep(0.2)
         real(*a, **kw)
     common.write_csv = slow
-    from repro.config import get_config
+    from repro.base.config import get_config
     cfg = get_config("smoke")
     prov = {"device": "cpu", "commit": "x", "date": "d"}
     rows = [common.result_row(cfg, experiment="inpainting", method=f"m{k}", setting=f"s{j}", metric="mae",
@@ -159,7 +158,7 @@ def test_resume_removes_orphan_temp_files(smoke_cfg, faces, tmp_path):
 # --- 5. no trained-model result from an untrained network ------------------------------------
 
 def test_tasks_and_train_refuse_zero_iterations(tmp_path, capsys):
-    from repro import train as train_cli
+    from repro.runner import train as train_cli
     from tasks import inpainting
     from tasks.common import cli
     argv = ["--methods", "cd1", "--n-iters", "0", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"),
@@ -213,13 +212,14 @@ def test_extending_a_flat_schedule_equals_the_longer_run(smoke_cfg, faces, tmp_p
 # --- 8. every result row names its run and iteration count --------------------------------------
 
 def test_result_rows_record_run_and_iterations_and_old_csvs_still_merge(tmp_path):
-    from repro.config import get_config
+    from repro.base.config import get_config
     from tasks.common import RESULT_COLUMNS, result_row, run_columns, write_results
 
-    class Trained:
-        iteration = 400
-        cfg = get_config("smoke", n_iters=400)
     cfg, prov = get_config("smoke"), {"device": "cpu", "commit": "c", "date": "d"}
+
+    class Trained:  # a finished run of 400 iterations (run_columns reads cfg.n_iters since --stop-at)
+        iteration = 400
+        cfg = dataclasses.replace(get_config("smoke"), n_iters=400)
     old_columns = RESULT_COLUMNS[:RESULT_COLUMNS.index("run")]
     old = {**{c: "" for c in old_columns}, "experiment": "inpainting", "method": "floor", "setting": "square",
            "seed": "0", "metric": "mae", "value": "0.1", "profile": "smoke", "dataset": "lfw_faces"}
@@ -239,7 +239,7 @@ def test_result_rows_record_run_and_iterations_and_old_csvs_still_merge(tmp_path
 
 @pytest.mark.slow
 def test_truncated_checkpoint_on_resume_is_one_clear_error(smoke_cfg, faces, tmp_path, capsys):
-    from repro import train as train_cli
+    from repro.runner import train as train_cli
     cfg = dataclasses.replace(smoke_cfg, n_iters=1)
     train(cfg, str(tmp_path), train_set=faces, progress=False)
     data = (tmp_path / "checkpoint.pt").read_bytes()
@@ -265,7 +265,7 @@ if not torch.cuda.is_available():
 
 @pytest.mark.parametrize("flags,message", BAD_FLAGS, ids=[" ".join(f) for f, _ in BAD_FLAGS])
 def test_bad_settings_are_one_line_before_any_work(flags, message, tmp_path, capsys):
-    from repro import train as train_cli
+    from repro.runner import train as train_cli
     tic = time.perf_counter()
     assert train_cli.main(flags + ["--out", str(tmp_path / "run"), "--no-progress"]) == 2
     err = capsys.readouterr().err
@@ -274,7 +274,7 @@ def test_bad_settings_are_one_line_before_any_work(flags, message, tmp_path, cap
 
 
 def test_unwritable_out_and_runs_fail_before_any_work(tmp_path, capsys, monkeypatch):
-    from repro import train as train_cli
+    from repro.runner import train as train_cli
     from tasks import score_diagnostics
     from tasks.common import cli
     (tmp_path / "file").write_text("")
@@ -297,7 +297,7 @@ def test_unwritable_out_and_runs_fail_before_any_work(tmp_path, capsys, monkeypa
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_read_only_out_fails_before_any_work(tmp_path, capsys):
-    from repro import train as train_cli
+    from repro.runner import train as train_cli
     (tmp_path / "ro").mkdir(mode=0o555)
     assert train_cli.main(["--out", str(tmp_path / "ro" / "run"), "--no-progress"]) == 2
     assert "not a writable folder" in capsys.readouterr().err
@@ -306,7 +306,7 @@ def test_read_only_out_fails_before_any_work(tmp_path, capsys):
 # --- 11. messages that are true, files with the user's umask --------------------------------------
 
 def test_divergence_before_the_first_checkpoint_claims_no_checkpoint(tmp_path, capsys, monkeypatch):
-    from repro import train as train_cli
+    from repro.runner import train as train_cli
 
     def diverge(cfg, out_dir, **kw):
         os.makedirs(out_dir, exist_ok=True)
@@ -333,22 +333,22 @@ def test_reusing_a_run_trained_by_other_code_warns_with_the_changed_files(tmp_pa
     import shutil
     import subprocess
 
-    from repro.engine import warn_if_other_code
-    from repro.io import changed_since
+    from repro.runner.engine import warn_if_other_code
+    from repro.base.io import changed_since
     if shutil.which("git") is None:
         pytest.skip("git not installed")
     repo = tmp_path / "repo"
-    (repo / "repro").mkdir(parents=True)
-    (repo / "repro" / "learner.py").write_text("step = 1\n")
+    (repo / "repro" / "core").mkdir(parents=True)
+    (repo / "repro" / "core" / "learner.py").write_text("step = 1\n")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-qm", "one"], check=True)
     sha = subprocess.run([*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True).stdout.strip()
     assert changed_since(sha, cwd=str(repo)) == []
-    (repo / "repro" / "learner.py").write_text("step = 2\n")  # the learning code changes after the run
+    (repo / "repro" / "core" / "learner.py").write_text("step = 2\n")  # the learning code changes after the run
     (repo / "README.md").write_text("docs\n")  # outside repro/: not reported
-    assert changed_since(sha + "+dirty", cwd=str(repo)) == ["repro/learner.py"]
+    assert changed_since(sha + "+dirty", cwd=str(repo)) == ["repro/core/learner.py"]
     assert changed_since("unknown", cwd=str(repo)) is None and changed_since("0" * 12, cwd=str(repo)) is None
     run = tmp_path / "run"
     run.mkdir()
@@ -356,9 +356,9 @@ def test_reusing_a_run_trained_by_other_code_warns_with_the_changed_files(tmp_pa
     (run / "run_info.json").write_text(json.dumps({"commit": "0" * 12}))
     assert warn_if_other_code(str(run), cwd=str(repo)) is None and "warning" not in capsys.readouterr().out
     (run / "run_info.json").write_text(json.dumps({"commit": sha}))
-    assert warn_if_other_code(str(run), cwd=str(repo)) == ["repro/learner.py"]
+    assert warn_if_other_code(str(run), cwd=str(repo)) == ["repro/core/learner.py"]
     out = capsys.readouterr().out
-    assert f"trained at commit {sha}" in out and "repro/learner.py" in out and "README" not in out
+    assert f"trained at commit {sha}" in out and "repro/core/learner.py" in out and "README" not in out
     subprocess.run([*git, "commit", "-qam", "two"], check=True)  # retrained at the new commit: silent
     new = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     (run / "run_info.json").write_text(json.dumps({"commit": new}))
@@ -366,12 +366,12 @@ def test_reusing_a_run_trained_by_other_code_warns_with_the_changed_files(tmp_pa
     # started by the old code, resumed by the new: the old session still warns, naming both commits
     sessions = [{"commit": sha, "from_iteration": 0}, {"commit": new, "from_iteration": 2}]
     (run / "run_info.json").write_text(json.dumps({"commit": sha, "sessions": sessions}))
-    assert warn_if_other_code(str(run), cwd=str(repo)) == ["repro/learner.py"]
+    assert warn_if_other_code(str(run), cwd=str(repo)) == ["repro/core/learner.py"]
     assert f"trained at commit {sha}, {new}" in capsys.readouterr().out
 
 
 def test_a_reproduced_row_keeps_its_first_provenance_and_a_changed_one_is_replaced(tmp_path):
-    from repro.config import get_config
+    from repro.base.config import get_config
     from tasks.common import result_row, write_results
 
     cfg = get_config("smoke")
@@ -460,13 +460,14 @@ def test_a_refused_run_leaves_the_results_folder_as_it_was(tmp_path, capsys):
 
 
 # Every place that writes a file in place, and why it may: the rest of the suite writes through an atomic writer
-# (repro.io.atomic_path / atomic_write_bytes / write_csv on the torch side, tasks.files on the torch-free side).
+# (repro.base.io.atomic_path / atomic_write_bytes / write_csv on the torch side, tasks.files on the torch-free side).
 IN_PLACE_WRITERS = {
     ("tasks/common.py", 'sys.stdout = open(os.devnull, "w")'): "not a file: silences ranks other than 0",
     ("tasks/common.py", 'with open(path + ".lock", "a") as lock:'): "a lock file, never written to",
-    ("repro/engine.py", 'with open(os.path.join(path, ".lock"), "a") as lock:'): "a run folder's lock, never written",
-    ("repro/io.py", 'with open(path, "a", newline="") as fh:'): "log.csv, append-only and fsynced; a resume cuts it "
-                                                                 "back to the checkpoint (the commit point)",
+    ("repro/runner/engine.py", 'with open(os.path.join(path, ".lock"), "a") as lock:'):
+        "a run folder's lock, never written",
+    ("repro/base/io.py", 'with open(path, "a", newline="") as fh:'):
+        "log.csv, append-only and fsynced; a resume cuts it back to the checkpoint (the commit point)",
     ("tools/spread.py", 'log = open(os.path.join(logs, f"{line}.log"), "w")'): "a command's live log, streamed",
     ("tools/time_l2svm.py", 'with open(args.out, "w", newline="") as fh:'): "a timing tool's rows, streamed as "
                                                                                "they are measured",
@@ -490,7 +491,7 @@ def test_every_writer_is_atomic_or_named_here():
                     code = line.strip()
                     if re.search(r"\.savefig\(|\.to_csv\(|open\([^)]*[\"'][wa]b?[\"']", code):
                         found.append((rel, code))
-    atomic = {("repro/io.py", 'with open(tmp, "wb") as fh:'), ("tasks/synthesis.py", "fig.savefig(tmp, dpi=120)"),
+    atomic = {("repro/base/io.py", 'with open(tmp, "wb") as fh:'), ("tasks/synthesis.py", "fig.savefig(tmp, dpi=120)"),
               ("tasks/files.py", 'with os.fdopen(fd, "wb") as fh:'),
               ("tasks/generative_convnet.py", 'fig.savefig(tmp, dpi=100, format="png")'),
               ("tasks/figures.py", 'fig.savefig(buf, format="png", dpi=DPI)'),
@@ -530,8 +531,8 @@ def test_a_flipped_byte_in_a_checkpoint_is_found_and_the_previous_one_is_kept(sm
     """Issue 28, probe 3: 64 bytes flipped in the middle of checkpoint.pt loaded silently on --resume (one Adam
     moment altered). Now the payload's checksum is verified on load: one line naming the file and the previous
     checkpoint kept beside it, every file as it was; moving the previous one into place resumes from it."""
-    from repro.engine import PREVIOUS
-    from repro.train import main as train_main
+    from repro.runner.engine import PREVIOUS
+    from repro.runner.train import main as train_main
     cfg = dataclasses.replace(smoke_cfg, n_iters=2, checkpoint_every=1, lr_final_ratio=1.0)
     out = tmp_path / "run"
     train(cfg, str(out), train_set=faces, progress=False)
@@ -583,8 +584,9 @@ def test_a_second_trainer_of_one_run_folder_stops_with_one_line(tmp_path):
     import subprocess
     import sys
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "repro.train", "--preset", "smoke", "--n-iters", "100", "--checkpoint-every", "50",
-           "--no-progress", "--out", str(out)]  # long enough (seconds) for the second to start meanwhile
+    # long enough (seconds) for the second to start meanwhile
+    cmd = [sys.executable, "-m", "repro.runner.train", "--preset", "smoke", "--n-iters", "100",
+           "--checkpoint-every", "50", "--no-progress", "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
@@ -604,20 +606,20 @@ def test_a_full_disk_or_no_memory_is_one_line(smoke_cfg, tmp_path, capsys, monke
     """Issue 28, probe 7: a full disk while checkpointing printed 17 and 45 lines of traceback (the data were safe),
     --image-size 4096 an allocator error. Now one line saying what happened and what is intact."""
     import errno
-    import repro.engine
-    from repro.train import main as train_main
+    import repro.runner.engine
+    from repro.runner.train import main as train_main
     out = tmp_path / "run"
     flags = ["--preset", "smoke", "--batch-size", "8", "--n-iters", "2", "--steps-per-grid", "2", "--checkpoint-every",
              "1", "--no-progress", "--out", str(out)]
     if failure == "full disk":
         def full(path, data):
             raise OSError(errno.ENOSPC, "No space left on device", path)
-        monkeypatch.setattr(repro.engine, "atomic_write_bytes", full)
+        monkeypatch.setattr(repro.runner.engine, "atomic_write_bytes", full)
     else:
         def no_memory(*a, **k):
             raise RuntimeError("[enforce fail at alloc_cpu.cpp:116] . DefaultCPUAllocator: can't allocate memory: "
                                "you tried to allocate 206158430208 bytes.")
-        monkeypatch.setattr(repro.engine, "initial_learner", no_memory)
+        monkeypatch.setattr(repro.runner.engine, "initial_learner", no_memory)
     capsys.readouterr()
     assert train_main(flags) == 2
     err = capsys.readouterr().err.strip().splitlines()

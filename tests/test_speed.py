@@ -1,4 +1,4 @@
-"""The speed switches (repro.speed) change how the sampler computes, not what: compiled and
+"""The speed switches (repro.base.speed) change how the sampler computes, not what: compiled and
 channels-last scoring give the plain network's scores, gradients, samples and learned parameters."""
 import dataclasses
 import warnings
@@ -7,12 +7,12 @@ import pytest
 import torch
 import torch._dynamo.exc as dynamo_exc
 
-from repro import speed
-from repro.config import get_config
-from repro.engine import train
-from repro.learner import Learner
-from repro.langevin import frozen, langevin
-from repro.models import build_energy_net
+from repro.base import speed
+from repro.base.config import get_config
+from repro.runner.engine import train
+from repro.core.learner import Learner
+from repro.core.langevin import frozen, langevin
+from repro.core.models import build_energy_net
 
 
 def score_and_grad(fn, y):

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from repro.data import ImageSet
-import repro.features as feat
-from repro.features import (SpanProjection, TopMapClassifier, balanced_draw, extract, fit_l2svm, map_stats,
-                            maxpool_dim, maxpool_features, top_maps)
-from repro.models import build_energy_net
+from repro.datasets.data import ImageSet
+import repro.evaluation.features as feat
+from repro.evaluation.features import (SpanProjection, TopMapClassifier, balanced_draw, extract, fit_l2svm, map_stats,
+                                       top_maps)
+from repro.core.models import build_energy_net, maxpool_dim, maxpool_features
 from tasks.common import RESULT_COLUMNS
 
 
@@ -69,7 +69,7 @@ def _correlated(n, dim, classes, seed, decay=1.0):
 def test_exact_l2svm_gives_linearsvc_solution(classes):
     import warnings
     from sklearn.svm import LinearSVC
-    from repro.l2svm import L2SVM
+    from repro.evaluation.l2svm import L2SVM
     (x, y), (xs, _) = _correlated(120, 300, classes, 0, 0.3), _correlated(400, 300, classes, 1, 0.3)
     previous = None
     for c in (1e-4, 1e-2, 1.0):
@@ -167,13 +167,13 @@ def test_pixel_readouts():
 
 @pytest.mark.slow
 def test_untrained_learner_is_trainings_start(tmp_path, monkeypatch):
-    """The untrained control has exactly the weights repro.engine.train starts learning from."""
+    """The untrained control has exactly the weights repro.runner.engine.train starts learning from."""
     import copy
-    from repro.config import get_config
-    from repro.engine import train
-    from repro.families import initial_learner
-    from repro.learner import Learner
-    from repro.semisup import svm_config
+    from repro.base.config import get_config
+    from repro.runner.engine import train
+    from repro.families.registry import initial_learner
+    from repro.core.learner import Learner
+    from repro.families.semisup import svm_config
     cfg = svm_config(get_config("smoke", n_iters=1, batch_size=4, steps_per_grid=1, seed=3), "multigrid")
     images = ImageSet(torch.randint(0, 256, (8, 1, 32, 32), dtype=torch.uint8), None, "toy")
     start, step = {}, Learner.train_step
@@ -192,7 +192,7 @@ def test_untrained_learner_is_trainings_start(tmp_path, monkeypatch):
 
 
 def test_row_seed():
-    from repro.semisup import row_seed
+    from repro.families.semisup import row_seed
     ids = {row_seed(t, 1000 * s + k) for s in range(3) for t in range(s, s + 3) for k in range(3)}
     assert len(ids) == 3 * 3 * 3 and row_seed(0, 1) == 1 and row_seed(2, 1001) == 2_001_001
     with pytest.raises(ValueError):
@@ -215,13 +215,15 @@ def _spy(monkeypatch, module, name, log):
 def test_smoke_run(tmp_path, monkeypatch):
     """Tiny end-to-end run, 2 training seeds × 1 label draw; spies check that trained and untrained
     features go through the same read-out functions."""
-    from repro.io import read_csv
-    import repro.features
-    import repro.semisup
+    from repro.base.io import read_csv
+    import repro.core.learner
+    import repro.families.baselines
+    import repro.families.semisup
     import tasks.svhn_features as svf
     calls = {k: [] for k in ("trained_learner", "initial_learner", "maxpool_features", "top_maps")}
-    for module, name in ((svf, "trained_learner"), (svf, "initial_learner"), (repro.features, "maxpool_features"),
-                         (repro.semisup, "top_maps")):
+    # the one max-pool read-out (repro.core.models), as the energy models and the DCGAN call it
+    for module, name in ((svf, "trained_learner"), (svf, "initial_learner"), (repro.core.learner, "maxpool_features"),
+                         (repro.families.baselines, "maxpool_features"), (repro.families.semisup, "top_maps")):
         _spy(monkeypatch, module, name, calls[name])
     out, runs = tmp_path / "out", tmp_path / "runs"
     argv = ["--methods", "multigrid", "cd1", "--labels", "50", "--label-seeds", "1", "--train-seeds", "2",
@@ -267,8 +269,8 @@ def test_smoke_run(tmp_path, monkeypatch):
                 assert v == dims[r["method"]]
 
     # the raw-pixel L2-SVM row, recomputed through the library: the same error
-    from repro.config import get_config
-    from repro.semisup import label_draws, load_data, svm_errors
+    from repro.base.config import get_config
+    from repro.families.semisup import label_draws, load_data, svm_errors
     cfg = get_config("smoke", dataset="digits", n_iters=2, batch_size=8, steps_per_grid=2)
     data = load_data(cfg)
     draws = label_draws(cfg, data.train.labels, [50], 100, 1)
@@ -291,8 +293,8 @@ def test_smoke_run(tmp_path, monkeypatch):
 def test_feature_dimension_arithmetic():
     """Ours is 20,736 with "same" padding; the paper's 34,624 = 64 · 541 has no unique layout, and the
     release's "pad = 2" reading gives 37,952, not 34,624."""
-    from repro.features import PAPER_CNN_DIM, TopMapClassifier, square_decompositions, top_side
-    from repro.models import ARCHS, build_energy_net
+    from repro.evaluation.features import PAPER_CNN_DIM, TopMapClassifier, square_decompositions, top_side
+    from repro.core.models import ARCHS, build_energy_net
     grids = ((4, "grid1"), (16, "grid2"), (64, "grid3"))
     nets = [build_energy_net(s, 3, arch=a) for s, a in grids]
     assert TopMapClassifier([n.top_shape for n in nets]).feature_dim == 20_736
@@ -313,8 +315,8 @@ def test_paper_profile_defaults_to_svhn_and_the_cvpr_unsupervised_set():
 
 
 def test_unsupervised_set_train_and_test():
-    from repro.semisup import Data
-    from repro.data import ImageSet
+    from repro.families.semisup import Data
+    from repro.datasets.data import ImageSet
     img = lambda n: ImageSet(torch.zeros(n, 1, 8, 8, dtype=torch.uint8), torch.zeros(n, dtype=torch.long), "d")  # noqa: E731
     data = Data(img(5), img(3), {})
     both, train = data.with_unsup("train+test"), data.with_unsup("train")
@@ -326,7 +328,7 @@ def test_unsupervised_set_train_and_test():
 def test_each_sources_rows_are_written_as_it_ends(tmp_path, monkeypatch, capsys):
     """A table that stops part-way (a crash, a kill) keeps the rows of the sources that ended, and each fit
     prints its line under --no-progress."""
-    from repro.io import read_csv
+    from repro.base.io import read_csv
     import tasks.svhn_features as svf
     real, calls = svf.svm_errors, []
 
@@ -350,7 +352,7 @@ def test_each_sources_rows_are_written_as_it_ends(tmp_path, monkeypatch, capsys)
 
 
 def test_no_floors_adds_a_method_and_keeps_the_floor_rows_already_written(tmp_path, capsys):
-    from repro.io import read_csv
+    from repro.base.io import read_csv
     import tasks.svhn_features as svf
     out, runs = tmp_path / "out", tmp_path / "runs"
     base = ["--experiments", "svhn_l2svm", "--labels", "50", "--label-seeds", "1", "--n-iters", "2",
@@ -374,10 +376,10 @@ def test_a_class_sorted_test_split_is_evaluated_in_mixed_batches(tmp_path):
     its features, so load_data mixes the test split (images and labels together)."""
     from PIL import Image
 
-    from repro.batching import fixed_batches
-    from repro.config import get_config
-    from repro.data import load_dataset
-    from repro.semisup import load_data
+    from repro.base.batching import fixed_batches
+    from repro.base.config import get_config
+    from repro.datasets.data import load_dataset
+    from repro.families.semisup import load_data
     for split, n in (("train", 12), ("test", 16)):
         for c, value in (("cat", 20), ("dog", 230)):
             (tmp_path / split / c).mkdir(parents=True)
@@ -398,8 +400,8 @@ def test_label_draws_and_heads_use_the_folders_own_classes(tmp_path, n_classes):
     """A labeled folder of 3 or 12 classes (not SVHN's 10): the draws are balanced over all of its classes, the size
     check is per class, and the CNN head has one output per class. (With 10 assumed, a 12-class folder drew every
     label from classes 0-9 and a 3-class one failed the size check at a tenth of what it needs.)"""
-    from repro.config import get_config
-    from repro.semisup import TopMapHead, fresh_nets, label_draws, load_data
+    from repro.base.config import get_config
+    from repro.families.semisup import TopMapHead, fresh_nets, label_draws, load_data
     from PIL import Image
     per = 6
     for split, n in (("train", per), ("test", 2)):

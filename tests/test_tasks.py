@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from repro.data import load_dataset
+from repro.datasets.data import load_dataset
 from tasks.common import RESULT_COLUMNS
 
 TINY = ["--profile", "smoke", "--n-iters", "2", "--batch-size", "8", "--steps-per-grid", "2", "--no-progress"]
@@ -13,7 +13,7 @@ TINY = ["--profile", "smoke", "--n-iters", "2", "--batch-size", "8", "--steps-pe
 
 def tiny_config():
     """The config TINY gives (the smoke preset's dataset: the embedded LFW faces)."""
-    from repro.config import get_config
+    from repro.base.config import get_config
     return get_config("smoke", n_iters=2, batch_size=8, steps_per_grid=2)
 
 
@@ -72,8 +72,8 @@ def test_score_diagnostics_smoke_run(dirs):
     assert (trained.run == run).all() and (trained.iterations == 2).all()  # which model, how long trained
     assert untrained.run.isna().all() and untrained.iterations.isna().all()
     # the rows are the scores of that model and of its initial weights, recomputed here
-    from repro.engine import load_learner
-    from repro.families import initial_learner
+    from repro.runner.engine import load_learner
+    from repro.families.registry import initial_learner
     from tasks.score_diagnostics import grid_scores
     cfg = tiny_config()
     train, test = (load_dataset(cfg, split) for split in ("train", "test"))
@@ -100,7 +100,7 @@ def test_task_cli_reports_bad_input_in_one_line(capsys):
 def test_synthesis_fidelity_rows_with_a_stand_in_extractor(tmp_path, monkeypatch):
     """The IS/FID wiring of tasks.synthesis, with a registered tiny extractor instead of Inception."""
     import test_fidelity  # noqa: F401  (registers the "tiny-test" extractor)
-    from repro import fidelity
+    from repro.evaluation import fidelity
     from tasks import synthesis
     real_fn = fidelity.fidelity_metrics
     monkeypatch.setattr(synthesis, "fidelity_metrics",
@@ -121,8 +121,8 @@ def test_inception_inputs_at_the_datasets_native_size(tmp_path, monkeypatch):
     """IS/FID see images at the Inception size (CIFAR-10: 32×32 even when the models run at 64×64);
     here a 32×32 smoke run scored at 16×16, through the registered stand-in extractor."""
     import test_fidelity  # noqa: F401  (registers the "tiny-test" extractor)
-    from repro import fidelity
-    from repro.config import get_config
+    from repro.evaluation import fidelity
+    from repro.base.config import get_config
     from tasks import synthesis
     assert synthesis.inception_size(get_config("paper", dataset="cifar10"), None) == 32
     assert synthesis.inception_size(get_config("smoke"), None) == 32  # no native size: the image size
@@ -158,7 +158,7 @@ class _StubNet(torch.nn.Module):
 def test_synthesized_row_scores_each_grids_own_samples():
     """Grid s scores the chain's output at grid s, not the final samples down-scaled."""
     from types import SimpleNamespace
-    from repro.pyramid import downscale
+    from repro.core.pyramid import downscale
     from tasks.score_diagnostics import grid_scores
     calls = []
     stub = torch.nn.Module()
@@ -168,7 +168,7 @@ def test_synthesized_row_scores_each_grids_own_samples():
     chains = [torch.rand(6, 1, s, s, generator=g) * 255 for s in stub.sizes]  # unrelated images per grid
     per_grid = grid_scores(stub, chains)
     assert per_grid.shape == (3, 6) and calls == [2, 2, 8, 8, 32, 32]  # two batches of 4 at each grid (the
-    # second filled up from the first images: repro.batching)
+    # second filled up from the first images: repro.base.batching)
     for k in range(3):
         assert torch.allclose(per_grid[k], chains[k].mean((1, 2, 3)))
     final = grid_scores(stub, chains[-1])  # the second setting: final samples down-scaled to each grid
@@ -181,8 +181,8 @@ def test_synthesized_row_scores_each_grids_own_samples():
 def test_score_sets_of_several_classes_are_scored_in_mixed_batches():
     """Negatives read class by class (an ImageFolder) are scored in a seeded mixed order; a one-class or
     unlabeled set (the faces) keeps its order."""
-    from repro.config import get_config
-    from repro.data import ImageSet
+    from repro.base.config import get_config
+    from repro.datasets.data import ImageSet
     from tasks.score_diagnostics import capped
     cfg = get_config("smoke")
     images = torch.arange(16, dtype=torch.uint8).view(16, 1, 1, 1).expand(16, 1, 2, 2).contiguous()

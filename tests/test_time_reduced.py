@@ -3,12 +3,12 @@ import csv
 import json
 import os
 
-from repro.config import get_config
+from repro.base.config import get_config
 from tools.time_reduced import COLUMNS, project
 
 
 def write_run(run, method, seconds):
-    """A run folder as repro.engine.train leaves it: config.json and one log row per iteration and grid."""
+    """A run folder as repro.runner.engine.train leaves it: config.json and one log row per iteration and grid."""
     os.makedirs(run)
     with open(os.path.join(run, "config.json"), "w") as f:
         json.dump({"method": method}, f)
@@ -39,8 +39,8 @@ def test_projection_from_logs(tmp_path):
 
 
 def test_settings_come_from_their_owners():
-    """The SVHN models train for the task's own reduced iterations (repro.config.TASK_CONFIG), not a copy."""
-    from repro.config import task_config
+    """The SVHN models train for the task's own reduced iterations (repro.base.config.TASK_CONFIG), not a copy."""
+    from repro.base.config import task_config
     from tools.time_reduced import profile_iterations
     assert profile_iterations("svhn_cnn") == task_config("svhn_features", "reduced")["n_iters"]
     assert profile_iterations("synthesis") == get_config("reduced").n_iters

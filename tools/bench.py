@@ -3,7 +3,7 @@
 For each grid network of a preset (smoke, paper, reduced) it times, on the same inputs and in one run:
 - one Langevin step on a plain reference path (parameters left in autograd, ``torch.autograd.grad``
   over the input and every parameter, eager, default memory format), and on the fast path used by
-  training (``repro.langevin.langevin`` through ``repro.speed.Scorer``: parameters out of autograd,
+  training (``repro.core.langevin.langevin`` through ``repro.base.speed.Scorer``: parameters out of autograd,
   only ∂f/∂Y computed, no host synchronisation inside the loop) under each speed switch of
   ``VARIANTS`` (channels-last, torch.compile, and on CUDA TF32, bf16 autocast, CUDA graphs),
   checking each against the reference samples (same noise: max |Δ| in pixel units, 0..255);
@@ -24,13 +24,13 @@ import time
 
 import torch
 
-from repro.config import get_config
-from repro.families import initial_learner
-from repro.learner import Learner
-from repro.io import provenance, write_csv
-from repro import speed
-from repro.langevin import frozen, langevin, langevin_step
-from repro.pyramid import downscale, upscale
+from repro.base.config import get_config
+from repro.families.registry import initial_learner
+from repro.core.learner import Learner
+from repro.base.io import provenance, write_csv
+from repro.base import speed
+from repro.core.langevin import frozen, langevin, langevin_step
+from repro.core.pyramid import downscale, upscale
 
 COLUMNS = ["preset", "what", "size", "batch", "path", "ms", "images_per_s", "ratio_ref_over_fast",
            "ratio_plain_over_this", "max_abs_diff", "gflop", "tflops", "fraction_of_peak", "peak_mem_mb",
@@ -87,7 +87,7 @@ def step_flops(net, y) -> float:
     return float(counter.get_total_flops())
 
 
-# Speed switches timed against each other (repro.speed); the CUDA-only ones are skipped on the CPU.
+# Speed switches timed against each other (repro.base.speed); the CUDA-only ones are skipped on the CPU.
 VARIANTS: dict[str, dict] = {
     "fast": {},
     "channels_last": {"channels_last": True},

@@ -13,7 +13,7 @@
 #   discipline      pytest tests/test_device_discipline.py (the meta stand-in for CUDA, as CI runs it)
 #   determinism     two 3-iteration runs without --deterministic: weights' largest difference (informational:
 #                   passes whatever it is; the deterministic case is in cuda_tests)
-#   cpu_to_gpu      a run of 2 iterations on the CPU, resumed on the GPU to 4 through repro.train --resume
+#   cpu_to_gpu      a run of 2 iterations on the CPU, resumed on the GPU to 4 through repro.runner.train --resume
 #   bench           python -m tools.bench at the paper preset, plain path and variants tf32, bf16,
 #                   compile+tf32, compile_cudagraphs: ms per Langevin step and per iteration, each variant's
 #                   ratio to the plain path (DIR/bench.csv)
@@ -72,7 +72,7 @@ EOF
 
 determinism() {
   for r in a b; do
-    $PY -m repro.train --preset smoke --device cuda --n-iters 3 --batch-size 8 --checkpoint-every 1 --no-progress \
+    $PY -m repro.runner.train --preset smoke --device cuda --n-iters 3 --batch-size 8 --checkpoint-every 1 --no-progress \
       --out "$WORK/det_$r" || return 1
   done
   $PY - "$WORK" <<'EOF'
@@ -85,8 +85,8 @@ EOF
 
 cpu_to_gpu() {
   local args=(--preset smoke --batch-size 8 --checkpoint-every 1 --no-progress --lr-final-ratio 1 --out "$WORK/move")
-  $PY -m repro.train "${args[@]}" --device cpu --n-iters 2 || return 1
-  $PY -m repro.train "${args[@]}" --device cuda --n-iters 4 --resume || return 1
+  $PY -m repro.runner.train "${args[@]}" --device cpu --n-iters 2 || return 1
+  $PY -m repro.runner.train "${args[@]}" --device cuda --n-iters 4 --resume || return 1
   grep -c '"device"' "$WORK/move/run_info.json" | xargs -I{} echo "resumed on the GPU: {} sessions' devices in run_info.json"
 }
 
@@ -100,7 +100,7 @@ bn_collectives() {
   local n; n=$($PY -c "import torch; print(torch.cuda.device_count())")
   [ "$n" -ge 2 ] || { echo "one GPU: no collective to time"; return 77; }
   for bn in global local; do
-    $PY -m torch.distributed.run --standalone --nproc_per_node=2 -m repro.train --preset paper --dataset lfw_faces \
+    $PY -m torch.distributed.run --standalone --nproc_per_node=2 -m repro.runner.train --preset paper --dataset lfw_faces \
       --n-train none --n-test none --image-size 64 --n-iters 6 --checkpoint-every 6 --no-progress --compile false \
       --batchnorm $bn --out "$WORK/bn_$bn" || return 1
   done

@@ -1,4 +1,4 @@
-"""Seconds per L2-SVM fit on real features, the exact solver (repro.l2svm) against liblinear, in one run.
+"""Seconds per L2-SVM fit on real features, the exact solver (repro.evaluation.l2svm) against liblinear, in one run.
 
     OMP_NUM_THREADS=1 python -m tools.time_l2svm --data-root /work/data/cifar10 --out results/l2svm_timing.csv
 
@@ -20,9 +20,9 @@ import torch
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from repro.config import get_config
-from repro.data import load_dataset
-from repro.features import (
+from repro.base.config import get_config
+from repro.datasets.data import load_dataset
+from repro.evaluation.features import (
     DEFAULT_CS,
     SVM_SOLVERS,
     SpanProjection,
@@ -31,10 +31,9 @@ from repro.features import (
     extract,
     fit_one_c,
     gram_matrix,
-    maxpool_features,
     pixel_features,
 )
-from repro.models import build_energy_net
+from repro.core.models import build_energy_net, maxpool_features
 
 COLUMNS = ["source", "dim", "labels", "C", "solver", "seconds", "val_error", "test_error", "agreement", "threads"]
 

@@ -4,7 +4,7 @@ The models' cost does not depend on the pixels, so the tables are timed without 
 1. ``data``: random images in the real file layouts under WORK/data (``faces/``: 2,400 random 178×218 JPEGs,
    standing in for CelebA; ``svhn/``: SVHN ``.mat`` files), the layout ``run_all.sh --data-root`` reads;
 2. ``tasks``: each task of ``run_all.sh --profile reduced`` at 1/FRACTION of its iterations, the command and its
-   flags read from ``run_all.sh --print-commands`` (not copied here; the iterations from repro.config), wall time
+   flags read from ``run_all.sh --print-commands`` (not copied here; the iterations from repro.base.config), wall time
    of each into WORK/times.csv (the SVHN task runs its CNN experiment only: its L2-SVM fits depend on
    the features, and random images are liblinear's worst case, so timing them would say nothing); each
    task trains into its own folder WORK/runs/<task> (score_diagnostics reuses synthesis's, as in
@@ -30,10 +30,10 @@ import time
 import numpy as np
 import torch
 
-from repro.families import FAMILIES
-from repro.config import get_config, task_config, task_options
-from repro.io import provenance, read_csv, write_csv
-from repro.methods import METHODS
+from repro.families.registry import FAMILIES
+from repro.base.config import get_config, task_config, task_options
+from repro.base.io import provenance, read_csv, write_csv
+from repro.core.methods import METHODS
 
 COLUMNS = ["table", "what", "seconds", "iterations", "profile", "dataset", "device", "commit", "date"]
 RUN_ALL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "run_all.sh")
@@ -134,10 +134,10 @@ def run_tasks(work: str, fraction: int, names) -> None:
 def cnn_rates(work: str) -> None:
     """Seconds per epoch per 1,000 labels (1 vs 3 epochs, difference halved) of the SVHN CNN head, per kind of
     feature source, on random images at the reduced profile's SVHN settings."""
-    from repro.data import ImageSet
-    from repro.features import PixelMaps
-    from repro.families import initial_learner
-    from repro.semisup import Data
+    from repro.datasets.data import ImageSet
+    from repro.evaluation.features import PixelMaps
+    from repro.families.registry import initial_learner
+    from repro.families.semisup import Data
     from tasks.svhn_features import cnn_error
     cfg = get_config("reduced", **task_config("svhn_features", "reduced"))
     g = torch.Generator().manual_seed(0)

@@ -1,6 +1,6 @@
 """Folders of image files → uint8 tensors: listing, decoding (center crop, resize) and a decoded cache.
 
-Every folder dataset of ``repro.data`` (``images``, ``imagefolder``, ``places``, ``lsun_bedroom``)
+Every folder dataset of ``repro.datasets.data`` (``images``, ``imagefolder``, ``places``, ``lsun_bedroom``)
 goes through ``decode_cached``: the caller picks the files a run keeps first, and only those are
 decoded. Decoding opens a file with PIL as RGB, takes a centered square crop when asked, resizes the
 shorter side to the training size (antialiased) and center-crops to a square.
@@ -8,7 +8,7 @@ shorter side to the training size (antialiased) and center-crops to a square.
 The decoded tensors are cached as one ``.pt`` file per (files kept, their mtimes and sizes, labels,
 crop, size, skip setting): a second run with the same settings reads one file instead of decoding
 again. Any change to a kept file, the selection or the decoding settings gives another key, so a
-stale cache is never read. Cache files are written atomically (``repro.io``) and never removed.
+stale cache is never read. Cache files are written atomically (``repro.base.io``) and never removed.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import os
 
 import torch
 
-from repro.io import atomic_torch_save
+from repro.base.io import atomic_torch_save
 
 CACHE_DIRNAME = ".mgcd_cache"  # default cache folder inside a data root (skipped when listing images)
 CACHE_VERSION = 1  # bump when decoding changes, so that old caches are not read

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-from repro.dist import BatchNorm2d
+from repro.base.dist import BatchNorm2d
 
 # (out_channels, kernel, stride) per convolution.
 ARCHS: dict[str, tuple[tuple[int, int, int], ...]] = {
@@ -31,6 +32,7 @@ ARCHS: dict[str, tuple[tuple[int, int, int], ...]] = {
     "dcgan": ((64, 5, 2), (128, 5, 2), (256, 5, 2), (512, 5, 2)),
 }
 ACTIVATIONS = ("relu", "leaky_relu")
+POOL = 4  # the feature read-out max-pools every block's map to POOL × POOL (DCGAN)
 
 
 def arch_for_size(grid_size: int) -> str:
@@ -77,7 +79,7 @@ class EnergyNet(nn.Module):
         maps, h = [], y
         for i, block in enumerate(self.blocks):
             if i == 0 and h.device.type in ("cuda", "cpu") and torch.is_autocast_enabled(h.device.type):
-                # under bf16 autocast (repro.speed) the first convolution stays in the chain's precision: pixels in
+                # under bf16 autocast (repro.base.speed) the first convolution stays in the chain's precision: pixels in
                 # [0, 255] have a bf16 spacing of 0.5 to 1 level, about the size of one Langevin step's noise
                 with torch.autocast(h.device.type, enabled=False):
                     h = block(h)
@@ -107,3 +109,21 @@ def build_energy_net(grid_size: int, channels: int = 3, *, arch: str | None = No
         raise ValueError(f"bad network size: grid_size={grid_size}, channels={channels}, width={width}")
     layers = tuple((max(1, round(c * width)), k, s) for c, k, s in ARCHS[arch])
     return EnergyNet(grid_size, channels, layers, activation, leak, first_norm)
+
+
+# --- the nets' feature read-out (the families' ``features`` verb; repro.evaluation.features fits the L2-SVM) ---
+
+def maxpool_features(net, x: torch.Tensor) -> torch.Tensor:
+    """(B, C, s, s) images at the net's grid → (B, 16 · Σ block channels).
+
+    Each block's map (B, c_k, h_k, h_k) is adaptively max-pooled to (B, c_k, 4, 4). A map smaller
+    than 4×4 is replicated: for 32×32 inputs the dcgan net's last map is 2×2 and each of its pixels
+    fills a 2×2 block of the pooled map, so the dimension is the same as for 64×64 inputs.
+    """
+    pooled = [F.adaptive_max_pool2d(m, POOL).flatten(1) for m in net.feature_maps(x)]  # (B, 16 c_k)
+    return torch.cat(pooled, dim=1)
+
+
+def maxpool_dim(net) -> int:
+    """16 · Σ channels of the net's conv blocks (15,360 for dcgan at width 1)."""
+    return POOL * POOL * sum(block[0].out_channels for block in net.blocks)

@@ -1,11 +1,12 @@
 """Every model family the runner trains, by the name `--method` takes: one table, and the one place that imports
 the families' modules.
 
-A family is a ``Trainable`` (repro.trainable) with its networks, one ``train_step`` and the verbs the tasks use.
-The paper's four learning schemes (repro.methods) are the energy models of ``repro.learner.Learner``; beside them
-the baselines the paper re-ran (DCGAN, the ContextEncoder: repro.baselines) and the companion papers' models
-(CoopNets: repro.coopnets; the generative ConvNet: repro.gconvnet). The SVHN protocol's CNN head
-(repro.semisup.TopMapHead) is built by its task over given networks and handed to the runner as ``build``.
+A family is a ``Trainable`` (repro.core.trainable) with its networks, one ``train_step`` and the verbs the tasks use.
+The paper's four learning schemes (repro.core.methods) are the energy models of ``repro.core.learner.Learner``;
+beside them the baselines the paper re-ran (DCGAN, the ContextEncoder: repro.families.baselines) and the companion
+papers' models (CoopNets: repro.families.coopnets; the generative ConvNet: repro.families.gconvnet). The SVHN
+protocol's CNN head (repro.families.semisup.TopMapHead) is built by its task over given networks and handed to the
+runner as ``build``.
 
 A new family: its module with a ``Trainable`` subclass, and one ``Family`` entry below.
 """
@@ -16,14 +17,14 @@ from typing import Callable
 
 import torch
 
-from repro import dist
-from repro.baselines import DCGAN, ContextEncoder
-from repro.config import Config
-from repro.coopnets import CoopNets
-from repro.gconvnet import GenerativeConvNet
-from repro.learner import Learner
-from repro.methods import METHODS
-from repro.trainable import Trainable
+from repro.base import dist
+from repro.families.baselines import DCGAN, ContextEncoder
+from repro.base.config import Config
+from repro.families.coopnets import CoopNets
+from repro.families.gconvnet import GenerativeConvNet
+from repro.core.learner import Learner
+from repro.core.methods import METHODS
+from repro.core.trainable import Trainable
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {
-    **{name: Family(Learner, False, "the paper's learning schemes (repro.methods)") for name in METHODS},
+    **{name: Family(Learner, False, "the paper's learning schemes (repro.core.methods)") for name in METHODS},
     "dcgan": Family(DCGAN, True, "baseline the paper re-ran (DCGAN)"),
     "context_encoder": Family(ContextEncoder, True, "baseline the paper re-ran (ContextEncoder, inpaintRandom)"),
     "coopnets": Family(CoopNets, True, "CoopNets, ICLR 2017 submission"),
@@ -67,7 +68,7 @@ def make_learner(cfg: Config, channels: int, n_train: int) -> Trainable:
 
 
 def initial_learner(cfg: Config, channels: int, n_train: int, *, build=None, device=None) -> Trainable:
-    """The model repro.engine.train starts from: the global seed set to cfg.seed, then build(cfg, channels,
+    """The model repro.runner.engine.train starts from: the global seed set to cfg.seed, then build(cfg, channels,
     n_train) (default ``make_learner``), moved to `device` (default cfg's) and cfg's precision. The same seed
     and construction order give a trained model's very initial weights (the untrained controls)."""
     torch.manual_seed(cfg.seed)  # network initialisation (the same on every process)

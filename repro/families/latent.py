@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from repro.langevin import frozen, langevin
+from repro.core.langevin import frozen, langevin
 
 INFER_STEPS = 1000  # Langevin steps inferring X (the CoopNets paper: 1,000)
 INFER_STEP_SIZE = 0.1  # their step size (the CoopNets release)
@@ -20,7 +20,7 @@ def infer_latent(generator: nn.Module, y: torch.Tensor, mask: torch.Tensor, *, z
     """Langevin inference of X for images y (B, C, S, S) in [−1, 1] seen only where mask (B, 1, S, S) is 0.
 
     mask: the suite's convention, 1 = missing. The missing pixels are zeroed before anything reads y, so the
-    result depends on the observed pixels only. Prior X ~ N(0, I) (σ = 1 in repro.langevin), score
+    result depends on the observed pixels only. Prior X ~ N(0, I) (σ = 1 in repro.core.langevin), score
     −Σ_observed (y − g(X))² / (2σ²); X starts from N(0, I) drawn from `gen`. Returns X (B, z_dim).
     """
     seen = 1 - mask.to(y.dtype)  # (B, 1, S, S), 1 = observed

@@ -1,8 +1,8 @@
 """The runner: the one training loop for every model family, with its run folders.
 
-``train`` drives any ``Trainable`` (repro.trainable): the energy models of Algorithm 1
-(repro.learner), the baselines (repro.baselines) and the SVHN classifiers (repro.semisup). It owns
-data order (``BatchOrder``), data parallelism (repro.dist), checkpoints, logs, sample grids, resume
+``train`` drives any ``Trainable`` (repro.core.trainable): the energy models of Algorithm 1
+(repro.core.learner), the baselines (repro.families.baselines) and the SVHN classifiers (repro.families.semisup). It
+owns data order (``BatchOrder``), data parallelism (repro.base.dist), checkpoints, logs, sample grids, resume
 and the non-finite check (``Trainable.step``); the model owns one ``train_step``. ``trained_learner``
 caches models under a folder named from their settings: loaded when complete, resumed when partial.
 """
@@ -23,14 +23,14 @@ import time
 import torch
 from tqdm import tqdm
 
-from repro import dist, speed
-from repro.config import Config
-from repro.data import ImageSet, load_dataset
-from repro.io import (append_csv, atomic_save_image, atomic_write_bytes, changed_since,
+from repro.base import dist, speed
+from repro.base.config import Config
+from repro.datasets.data import ImageSet, load_dataset
+from repro.base.io import (append_csv, atomic_save_image, atomic_write_bytes, changed_since,
                       check_writable, provenance, read_complete_rows, remove_orphans, write_csv)
-from repro.families import check_method, fixed_schedule, initial_learner, make_learner
-from repro.pyramid import upscale
-from repro.trainable import Trainable
+from repro.families.registry import check_method, fixed_schedule, initial_learner, make_learner
+from repro.core.pyramid import upscale
+from repro.core.trainable import Trainable
 
 LOG_COLUMNS = ["iteration", "grid", "size", "f_obs", "f_syn", "grad_l1", "loss", "lr", "seconds"]
 # Config fields that may change when a run is resumed; any other change is refused.
@@ -198,7 +198,7 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
     """Learn cfg.method on the training set; checkpoint, log and sample grids go to out_dir.
 
     build: optional (cfg, channels, n_train) → Trainable for a family outside the registries (a classifier
-        over given networks, repro.semisup); None: ``repro.families.make_learner`` (the family
+        over given networks, repro.families.semisup); None: ``repro.families.registry.make_learner`` (the family
         cfg.method names). Either way it runs right after the global seed is set to cfg.seed (``initial_learner``).
     mask_fn: optional (x, generator) → (B, 1, H, W) update mask (1 = missing) for conditional
         learning of p(Y_M | Y_M̄) (inpainting); None learns p(Y).
@@ -206,7 +206,7 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
         iteration's checkpoint, if any).
     stop_at: stop this session after iteration stop_at of cfg.n_iters (checkpointed there); the run stays the
         same run (its folder and settings name n_iters), a partial one that a later call resumes. None: n_iters.
-    Launched by torchrun with N > 1 processes, the iterations are data-parallel (repro.dist): each
+    Launched by torchrun with N > 1 processes, the iterations are data-parallel (repro.base.dist): each
     process runs its shard of every batch, rank 0 writes; the result equals the 1-process run up to
     floating-point rounding, and a checkpoint can be resumed with any number of processes.
     """
@@ -379,7 +379,7 @@ def run_lock(path: str, wait: bool = True):
     """Hold an exclusive lock on <run folder>/.lock (taken by rank 0, its outcome handed to every process) while a
     run is looked up and trained, so that two processes never train one run folder at once (its log would hold
     every row twice). wait: wait for the other process (two tasks, or two commands of tools.spread, that need the
-    same model: the second then loads the finished run); else stop at once with one line (two `repro.train --out`
+    same model: the second then loads the finished run); else stop at once with one line (two `repro.runner.train --out`
     on one folder). Re-entrant within a process."""
     key = os.path.abspath(path)
     if key in _HELD:

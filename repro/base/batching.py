@@ -1,7 +1,7 @@
 """The one rule for evaluating a set of N items in batches (features, scores, inpainting, sampling).
 
-Batch norm in this suite always uses the statistics of the batch it sees (repro.models,
-repro.dist.BatchNorm2d), so what a network returns for one item depends on its batch-mates, and
+Batch norm in this suite always uses the statistics of the batch it sees (repro.core.models,
+repro.base.dist.BatchNorm2d), so what a network returns for one item depends on its batch-mates, and
 the rule for the last, partial batch changes numbers. The rule, everywhere:
 
     every batch holds exactly min(batch_size, N) items: items 0..N-1 in order, and the last

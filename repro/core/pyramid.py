@@ -4,7 +4,8 @@ Down-scaling averages each d×d block into one pixel; up-scaling expands each
 pixel into a d×d block of constant intensity. Down-scaling is a linear map onto
 orthogonal block indicators (scaled), up-scaling its pseudo-inverse, so
 ``downscale(upscale(x))`` is the identity and ``upscale(downscale(x))`` is the
-orthogonal projection onto block-constant images.
+orthogonal projection onto block-constant images. With a mask, ``coarse_observation`` is what a grid
+knows of an image and ``observed_mean_fill`` the full-size fill the chains start from.
 """
 from __future__ import annotations
 
@@ -41,7 +42,6 @@ def upscale(x: torch.Tensor, size: int) -> torch.Tensor:
     return x if d == 1 else x.repeat_interleave(d, dim=-2).repeat_interleave(d, dim=-1)
 
 
-
 def coarse_observation(observed: torch.Tensor, mask: torch.Tensor, size: int):
     """What is known of `observed` (B, C, H, H) at grid `size` under `mask` (1 = missing).
 
@@ -53,3 +53,10 @@ def coarse_observation(observed: torch.Tensor, mask: torch.Tensor, size: int):
     move = frac == 0
     held = downscale(observed * known, size) / torch.where(move, torch.ones_like(frac), frac)
     return move, held
+
+
+def observed_mean_fill(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Missing pixels set to the per-channel mean of the image's observed pixels (the chains' start)."""
+    obs = 1 - mask  # (B, 1, H, W)
+    mean = (x * obs).sum((2, 3), keepdim=True) / obs.sum((2, 3), keepdim=True).clamp_min(1)  # (B, C, 1, 1)
+    return torch.where(mask.bool(), mean.to(x.dtype), x)

@@ -1,9 +1,9 @@
 """The generative ConvNet of Xie, Lu, Zhu, Wu ("A theory of generative ConvNet", ICML 2016), as a Trainable of
-the one training loop (repro.engine.train).
+the one training loop (repro.runner.engine.train).
 
 p(I; w) ∝ exp(f(I; w)) N(0, σ²I), f the sum of the top layer's responses (eq. 2; §7.2: one fully connected
 filter). Algorithm 1: M̃ chains (gcn_chains) are carried from iteration to iteration (started at 0, the mean
-image) and moved by L = steps_per_grid Langevin steps (repro.langevin, eq. 19) before each update
+image) and moved by L = steps_per_grid Langevin steps (repro.core.langevin, eq. 19) before each update
 w ← w + η (mean ∂f/∂w(observed) − mean ∂f/∂w(synthesized)). gcn_start="observed" starts the chains at the
 batch's observed images instead: contrastive divergence (§7.3; L = 1 gives one-step CD).
 
@@ -28,10 +28,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from repro import dist
-from repro.config import Config
-from repro.langevin import langevin
-from repro.trainable import Trainable, grad_l1
+from repro.base import dist
+from repro.base.config import Config
+from repro.core.langevin import langevin
+from repro.core.trainable import Trainable, grad_l1
 
 # name → ((filters, kernel, sub-sampling) per layer, fully connected top filter)
 NETS = {"texture": (((100, 15, 3), (64, 5, 1), (30, 3, 1)), False),

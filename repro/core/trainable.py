@@ -1,9 +1,9 @@
-"""What the one training loop (repro.engine.train) and the tasks need of a model family.
+"""What the one training loop (repro.runner.engine.train) and the tasks need of a model family.
 
 A ``Trainable`` holds its networks (``nets``), one optimiser and scheduler per network, a
 random generator for everything it draws while training, and one ``train_step``. The energy
-models of the four learning schemes (repro.learner.Learner), the baselines the paper compares
-with (repro.baselines: DCGAN, ContextEncoder) and the SVHN classifiers (repro.semisup) are
+models of the four learning schemes (repro.core.learner.Learner), the baselines the paper compares
+with (repro.families.baselines: DCGAN, ContextEncoder) and the SVHN classifiers (repro.families.semisup) are
 Trainables, so they share data order, checkpoints, resume, logs, progress bars and the non-finite check.
 
 The tasks ask a trained model for what it can do through three verbs, never by its class:
@@ -17,9 +17,9 @@ import sys
 import torch
 import torch.nn as nn
 
-from repro import dist, speed
-from repro.config import Config
-from repro.langevin import NonFiniteError
+from repro.base import dist, speed
+from repro.base.config import Config
+from repro.base.io import NonFiniteError
 
 # Generators that device_generator handed out for the meta device (see there)
 _META_STANDINS: list[torch.Generator] = []
@@ -69,7 +69,7 @@ class Trainable(nn.Module):
     def sample(self, n: int, generator: torch.Generator, *, train_set=None, starts: torch.Tensor | None = None,
                noise: bool | None = None) -> list[torch.Tensor]:
         """n synthesized images, one (n, C, s, s) CPU batch per size in ``sizes``, in [0, pixel_max], computed
-        in fixed batches of the training batch size (repro.batching)."""
+        in fixed batches of the training batch size (repro.base.batching)."""
         raise NotImplementedError(f"{type(self).__name__} does not synthesize images")
 
     def inpaint(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None,

@@ -1,15 +1,15 @@
 """Algorithm 1 of the paper (arXiv §7, eq. 8-9): the energy models of one scheme and their sampler.
 
 Within each learning iteration, for a batch of training images x:
-  1. chains start where the scheme says (repro.methods): the 1×1 version of x,
+  1. chains start where the scheme says (repro.core.methods): the 1×1 version of x,
      x itself, or the persistent chains of these images (``Learner.start_chains``);
   2. at each grid s (coarse to fine) the chain is up-scaled to s and evolved by
      Langevin dynamics (eq. 8) under the grid's model, parameters out of autograd (``synthesize``);
   3. each grid's parameters θ_s take one Adam step on
      mean f_s(synthesized) − mean f_s(observed at grid s), i.e. ascent on eq. (9) (``Learner.update``).
 
-No file I/O here: the runner (repro.engine: ``train``, checkpoints, logs, resume) drives a ``Learner``
-like any other ``Trainable``; repro.families builds the Trainable a config names (``make_learner``,
+No file I/O here: the runner (repro.runner.engine: ``train``, checkpoints, logs, resume) drives a ``Learner``
+like any other ``Trainable``; repro.families.registry builds the Trainable a config names (``make_learner``,
 ``initial_learner``).
 """
 from __future__ import annotations
@@ -17,16 +17,15 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from repro import dist, speed
-from repro.batching import fixed_batches
-from repro.config import Config
-from repro.data import ImageSet
-from repro.floors import observed_mean_fill
-from repro.langevin import langevin
-from repro.methods import Start, get_method
-from repro.models import build_energy_net
-from repro.pyramid import coarse_observation, downscale, upscale
-from repro.trainable import Trainable, grad_l1
+from repro.base import dist, speed
+from repro.base.batching import fixed_batches
+from repro.base.config import Config
+from repro.datasets.data import ImageSet
+from repro.core.langevin import langevin
+from repro.core.methods import Start, get_method
+from repro.core.models import build_energy_net, maxpool_dim, maxpool_features
+from repro.core.pyramid import coarse_observation, downscale, observed_mean_fill, upscale
+from repro.core.trainable import Trainable, grad_l1
 
 
 class PersistentChains:
@@ -74,7 +73,7 @@ def synthesize(nets, sizes, y, *, steps: int, cfg: Config, generator=None, noise
     """Pass chains up the grids: at each size, up-scale and run `steps` Langevin steps.
 
     nets: one f_s per grid: the networks, or a learner's ``scorers`` (the same networks with the
-        config's speed switches, repro.speed).
+        config's speed switches, repro.base.speed).
     y: (B, C, h, h) starting chains, h ≤ sizes[0]. Returns one (B, C, s, s) batch per size.
     mask: optional (B, 1|C, H, H) update mask at the finest size (1 = missing, may move). At each grid
         a pixel moves only if its whole block is missing; any other pixel is held at the mean of the
@@ -196,12 +195,12 @@ class Learner(Trainable):
         samples = self.run_chains(x, idx, mask)
         return samples, self.update(x, samples, mask)
 
-    # --- what the tasks ask of a trained model (repro.trainable.Trainable's verbs) ---------------------
+    # --- what the tasks ask of a trained model (repro.core.trainable.Trainable's verbs) ---------------------
 
     def sample(self, n: int, generator: torch.Generator, *, train_set: ImageSet | None = None,
                starts: torch.Tensor | None = None, noise: bool | None = None) -> list[torch.Tensor]:
         """n chains passed up the grids → one (n, C, s, s) CPU batch per grid, in fixed batches
-        (repro.batching). starts: (n, C, 1, 1) starting images; None: drawn from the 1×1 histogram of
+        (repro.base.batching). starts: (n, C, 1, 1) starting images; None: drawn from the 1×1 histogram of
         train_set (``sample_1x1``), all n before the first chain runs."""
         y0 = sample_1x1(train_set, n, generator, self.cfg) if starts is None else starts
         y0 = y0.to(next(self.parameters()).device)
@@ -230,13 +229,11 @@ class Learner(Trainable):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, H) images in [0, pixel_max] → (B, feature_dim): the finest net's conv blocks, each
-        max-pooled to 4×4 (repro.features.maxpool_features)."""
-        from repro.features import maxpool_features  # scikit-learn is imported only where features are read
+        max-pooled to 4×4 (repro.core.models.maxpool_features)."""
         return maxpool_features(self.nets[-1], x)
 
     @property
     def feature_dim(self) -> int:
-        from repro.features import maxpool_dim
         return maxpool_dim(self.nets[-1])
 
     def extra_state(self) -> dict | None:

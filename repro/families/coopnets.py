@@ -1,9 +1,9 @@
 """CoopNets (Xie, Lu, Gao, Wu: "Cooperative training of descriptor and generator networks", ICLR 2017
-submission, §4 Algorithm 1 and §5.1), as a Trainable of the one training loop (repro.engine.train).
+submission, §4 Algorithm 1 and §5.1), as a Trainable of the one training loop (repro.runner.engine.train).
 
 Per iteration, for a batch of B training images Y_i (pixels mapped to [−1, 1]):
-  G0: X_i ~ N(0, I), Ŷ_i = g(X_i) (the suite's DCGAN generator, repro.baselines.Generator);
-  D1: Ỹ_i = L Langevin steps (repro.langevin, eq. 4) under the descriptor from Ŷ_i;
+  G0: X_i ~ N(0, I), Ŷ_i = g(X_i) (the suite's DCGAN generator, repro.families.baselines.Generator);
+  D1: Ỹ_i = L Langevin steps (repro.core.langevin, eq. 4) under the descriptor from Ŷ_i;
   G1: X_i kept as the latent of Ỹ_i (the paper: "we set l_G = 0 and infer X̃_i = X_i");
   D2: one step on mean f(Ỹ) − mean f(Y) (descriptor, eq. 5);
   G2: one step on Σ ‖Ỹ_i − g(X_i)‖² / (2σ_G²), mean over i (eq. 10 with Ỹ for Y; release gen_loss).
@@ -13,7 +13,7 @@ with coop_fc (50) outputs; f(Y) is the sum of the outputs (the release different
 their sum). Choices from the release (jianwen-xie/CoopNets, TensorFlow), the paper being silent: leaky ReLU 0.2
 and no batch norm in the descriptor, padding "SAME", σ_D = 0.016, Adam (β1 0.5) with rates 0.007 (descriptor)
 and 1e-4 (generator), σ_G = 0.3, chains = batch images, no noise added to g(X) in G0. Ours: initialisation
-N(0, 0.02) for both nets (repro.baselines.dcgan_init); the generator's batch norm uses batch statistics, as
+N(0, 0.02) for both nets (repro.families.baselines.dcgan_init); the generator's batch norm uses batch statistics, as
 every network of the suite.
 
 Face completion (§5.1): ``infer_latent`` runs Langevin dynamics on X (Algorithm G's step G1) for the residual on
@@ -24,12 +24,12 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from repro import dist
-from repro.baselines import Generator, dcgan_init
-from repro.config import Config
-from repro.langevin import langevin
-from repro.latent import INFER_STEP_SIZE, INFER_STEPS, complete, infer_latent  # noqa: F401  (infer_latent: API)
-from repro.trainable import Trainable, grad_l1
+from repro.base import dist
+from repro.families.baselines import Generator, dcgan_init
+from repro.base.config import Config
+from repro.core.langevin import langevin
+from repro.families.latent import INFER_STEP_SIZE, INFER_STEPS, complete, infer_latent  # noqa: F401  (infer_latent: API)
+from repro.core.trainable import Trainable, grad_l1
 
 
 def _width(c: int, width: float) -> int:
@@ -92,7 +92,7 @@ class CoopNets(Trainable):
     def inpaint(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None, *,
                 steps: int = INFER_STEPS, step_size: float = INFER_STEP_SIZE, **_) -> torch.Tensor:
         """Face completion (§5.1): X inferred by Langevin dynamics on the observed pixels of x (B, C, S, S) in
-        [0, pixel_max], the missing pixels (mask 1) from g(X) (repro.latent.complete)."""
+        [0, pixel_max], the missing pixels (mask 1) from g(X) (repro.families.latent.complete)."""
         return complete(self.g_net, x, mask, pixel_max=self.cfg.pixel_max, z_dim=self.cfg.gan.z_dim, steps=steps,
                         step_size=step_size, sigma=self.cfg.coop.g_sigma, gen=generator or self.gen)
 

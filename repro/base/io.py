@@ -1,4 +1,4 @@
-"""Atomic file writes, tidy CSV and provenance.
+"""Atomic file writes, tidy CSV, provenance, and the errors a command prints as one line.
 
 Every file the suite writes goes through a temporary file in the same folder (prefix ``.tmp-``) that is
 renamed over the target, so a reader, or a run killed at any instant, sees the old file or the whole new
@@ -192,7 +192,7 @@ def changed_since(commit: str, paths: tuple[str, ...] = ("repro",), cwd: str | N
 def device_name(device: torch.device) -> str:
     """The device as provenance: the GPU's name, or the CPU's core count and the torch threads this process uses
     (one thread instead of two changes the order of float sums, which training amplifies into another result)."""
-    if device.type == "cuda":  # with the CUDA math in force (repro.speed.apply_backend_flags)
+    if device.type == "cuda":  # with the CUDA math in force (repro.base.speed.apply_backend_flags)
         math = "tf32" if torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32 else "fp32"
         det = "/deterministic" if torch.are_deterministic_algorithms_enabled() else ""
         return f"cuda:{torch.cuda.get_device_name(device)}/{math}{det}"
@@ -205,11 +205,16 @@ def provenance(device: torch.device) -> dict:
             "device": device_name(device), "torch": torch.__version__}
 
 
+class NonFiniteError(RuntimeError):
+    """A score, a sample or a gradient became NaN or infinite. Raised by the sampler and the training step
+    (repro.core); defined here, beside ``error_line`` that prints it, so that this lowest part needs nothing above
+    it."""
+
+
 def error_line(err: BaseException) -> str | None:
     """The one line a command prints for an error it expects (bad input: unknown names, missing files, an existing
     run folder, a diverged energy; or the machine's: a full disk, no memory), or None for any other error, which
     keeps its traceback."""
-    from repro.langevin import NonFiniteError
     if isinstance(err, (ValueError, FileNotFoundError, FileExistsError, PermissionError, NonFiniteError)):
         return str(err)
     return environment_error(err)

@@ -6,10 +6,10 @@ svhn_l2svm (CVPR Table 2): each method (multigrid, singlegrid, cd1, pcd) is lear
     its finest grid being the DCGAN discriminator (arch "dcgan": four 5×5 stride-2 convs,
     64-128-256-512). Every conv block's output of that net is max-pooled to 4×4 and concatenated
     (15,360 values at width 1), and an L2-SVM on those features is fit to n labeled images. The
-    DCGAN row (repro.baselines.DCGAN, trained on the same images) goes through the very same
+    DCGAN row (repro.families.baselines.DCGAN, trained on the same images) goes through the very same
     feature and SVM functions with its discriminator.
 svhn_cnn (CVPR Table 3, arXiv Table 2): models with the paper's per-grid nets (grid1/grid2/grid3, a
-    separate trained model) stay frozen; a two-layer CNN (repro.features.TopMapClassifier) is
+    separate trained model) stay frozen; a two-layer CNN (repro.evaluation.features.TopMapClassifier) is
     trained on the top feature maps of the three grids (multigrid) or of the one net (singlegrid,
     cd1, pcd). "supervised" is the same three-grid structure trained from scratch, end to end, on the
     labeled images only.
@@ -17,10 +17,10 @@ svhn_cnn (CVPR Table 3, arXiv Table 2): models with the paper's per-grid nets (g
 Beside the learned methods, both experiments score two training-free references through the very
 same classifier code (same label draws, same C selection, same head and optimiser):
 - raw_pixels (floor): the image at the finest grid, [0, 255] as the nets see it. L2-SVM: its
-  flattened C·H·W pixels (repro.features.pixel_features). CNN: the image as the one "top map"
-  (repro.features.PixelMaps), i.e. one 3×3/64 conv + FC on the pixels.
-- untrained (control): the multigrid learner exactly as repro.engine.train builds it before its first
-  step (repro.families.initial_learner), i.e. each trained multigrid model's initial weights. Its
+  flattened C·H·W pixels (repro.evaluation.features.pixel_features). CNN: the image as the one "top map"
+  (repro.evaluation.features.PixelMaps), i.e. one 3×3/64 conv + FC on the pixels.
+- untrained (control): the multigrid learner exactly as repro.runner.engine.train builds it before its first
+  step (repro.families.registry.initial_learner), i.e. each trained multigrid model's initial weights. Its
   features come from the same loop and read-out as the trained ones: the ``features`` verb (max-pooled
   blocks of the finest, dcgan, net) for the L2-SVM, the three grids' top maps for the CNN.
 
@@ -58,7 +58,7 @@ Choices where the papers are silent (or disagree):
 - Features: each block's output after batch norm and leaky ReLU, adaptive max pooling to 4×4
   (maps smaller than 4×4, e.g. the last 2×2 map at 32×32, are replicated). Batch norm always uses
   batch statistics, so features are extracted in fixed batches of the training batch size, the
-  last batch filled up from the first images (repro.batching); labeled sets are shuffled so batches
+  last batch filled up from the first images (repro.base.batching); labeled sets are shuffled so batches
   mix classes.
 - Labeled draws: class-balanced (the arXiv text: "uniformly class distributed"), from the train
   split, ``--label-seeds`` draws (3 paper, 2 smoke; the papers report one number) with seeds
@@ -68,11 +68,11 @@ Choices where the papers are silent (or disagree):
   chosen on a class-balanced held-out validation set of ``--val-labels`` train images disjoint from
   the labeled ones (10,000 in the paper profile, as DCGAN's SVHN protocol; 100 in smoke); ties go to
   the smaller C; the SVM is fit to the labeled images only. ``--svm-solver newton`` (default) solves
-  it exactly in the span of the labeled features, warm-started along the C path (repro.l2svm);
+  it exactly in the span of the labeled features, warm-started along the C path (repro.evaluation.l2svm);
   ``--svm-solver liblinear`` runs scikit-learn's LinearSVC on the span-projected features
-  (repro.features.SpanProjection), which stops at its iteration limit at large C. One line per fit
+  (repro.evaluation.features.SpanProjection), which stops at its iteration limit at large C. One line per fit
   (labels, C, seconds, validation error) unless --no-progress.
-- CNN classifier: a Trainable (``TopMapHead``) trained by repro.engine.train, so it has the runner's
+- CNN classifier: a Trainable (``TopMapHead``) trained by repro.runner.engine.train, so it has the runner's
   checkpoints, resume, non-finite check and data parallelism; its run folder (under --runs/cnn_heads) is named
   from its settings, the labeled draw and the run of the model it reads. Adam (lr ``--classifier-lr``
   1e-3, β = 0.9, 0.999), cross-entropy, batches of the training batch size (the runner's data order:
@@ -85,7 +85,7 @@ Choices where the papers are silent (or disagree):
   nets and the head jointly with the same optimiser and epochs, its maps unstandardised (its batch
   norms start at unit gain).
 - Concatenated dimension: 64 · Σ (top map area) = 20,736 for grids 4/16/64 (top maps 2×2, 8×8,
-  16×16), not the paper's 34,624; see repro.features.TopMapClassifier.
+  16×16), not the paper's 34,624; see repro.evaluation.features.TopMapClassifier.
 """
 from __future__ import annotations
 
@@ -97,15 +97,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from repro import dist
-from repro.batching import mixed_order
-from repro.config import Config
-from repro.data import ImageSet, load_dataset
-from repro.features import (TopMapClassifier, balanced_draw, classification_error, extract, fit_l2svm,
+from repro.base import dist
+from repro.base.batching import mixed_order
+from repro.base.config import Config
+from repro.datasets.data import ImageSet, load_dataset
+from repro.evaluation.features import (TopMapClassifier, balanced_draw, classification_error, extract, fit_l2svm,
                             map_stats, top_maps)
-from repro.methods import METHODS
-from repro.models import build_energy_net
-from repro.trainable import Trainable, grad_l1
+from repro.core.methods import METHODS
+from repro.core.models import build_energy_net
+from repro.core.trainable import Trainable, grad_l1
 
 UNSUP_SETS = ("train", "train+test")
 
@@ -198,7 +198,7 @@ def fresh_nets(cfg: Config, channels: int) -> nn.ModuleList:
 
 
 class TopMapHead(Trainable):
-    """The CNN classifier (repro.features.TopMapClassifier) on the top maps of `nets`, as a Trainable.
+    """The CNN classifier (repro.evaluation.features.TopMapClassifier) on the top maps of `nets`, as a Trainable.
 
     nets given (a learned model's, or PixelMaps): frozen, read without gradients, their maps standardised
     per channel with the labeled images' statistics; only the head learns. nets None: the supervised

@@ -4,8 +4,9 @@
 Each fill minimises Σ over 4-neighbour pairs (p, q) with at least one missing pixel of ρ(u_p − u_q), the observed
 pixels held at their values, per image and channel: ρ(d) = d² (ℓ2: the discrete Laplace equation on the hole, a
 sparse linear solve, i.e. the harmonic fill) or ρ(d) = |d| (ℓ1: total variation, a linear program, HiGHS). Same
-interface and mask convention as repro.floors: x (B, C, H, W), mask (B, 1, H, W) 1 = missing; observed pixels are
-copied bit for bit. The ℓ1 minimiser need not be unique; HiGHS returns one vertex of the optimal set.
+interface and mask convention as repro.evaluation.floors: x (B, C, H, W), mask (B, 1, H, W) 1 = missing;
+observed pixels are copied bit for bit. The ℓ1 minimiser need not be unique; HiGHS returns one vertex of the optimal
+set.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ Both are tiny and grey-scale: they exercise every code path, not the paper's
 numbers. Datasets without an official split get a fixed split from a seeded
 permutation (``Config.split_seed``): the test images are the first of it.
 
-Two general folder loaders read any images (``repro.imagefiles``: PIL decoding,
+Two general folder loaders read any images (``repro.datasets.imagefiles``: PIL decoding,
 ``Config.center_crop``, a decoded-tensor cache, ``Config.skip_bad_images``):
 
 - ``images``: every image file below ``--data-root`` (recursive), unlabeled;
@@ -41,8 +41,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from repro import imagefiles
-from repro.config import Config
+from repro.datasets import imagefiles
+from repro.base.config import Config
 
 SPLITS = ("train", "test")
 # "val": held-out images of the train split that a capped run does not train on (cfg.n_test of them), for
@@ -240,7 +240,7 @@ def _celeba(cfg: Config, split: str):
 
 
 def _decode(cfg: Config, name: str, split: str, files: list[str], labels: list[int] | None):
-    """Decode the kept files through the cache (repro.imagefiles) → (images, labels)."""
+    """Decode the kept files through the cache (repro.datasets.imagefiles) → (images, labels)."""
     cache = imagefiles.cache_folder(cfg.data_cache, cfg.data_root)
     return imagefiles.decode_cached(files, labels, size=cfg.image_size, crop=cfg.center_crop,
                                     skip_bad=cfg.skip_bad_images, cache=cache, tag=f"{name}-{split}")

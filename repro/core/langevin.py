@@ -14,11 +14,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from repro import dist
-
-
-class NonFiniteError(RuntimeError):
-    """A score, a sample or a gradient became NaN or infinite."""
+from repro.base import dist
+from repro.base.io import NonFiniteError
 
 
 @contextlib.contextmanager
@@ -57,7 +54,7 @@ def langevin(score_fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, 
     clip: optional (low, high) range each step is clamped to (the release clamps to [0, 255]).
     Raises NonFiniteError if the initial batch, a score or the final sample is not finite (checked once,
     at the end, on every process alike, so the loop never synchronises with the device).
-    Inside repro.dist.data_parallel() `y` is this process's shard of the batch: the noise is drawn
+    Inside repro.base.dist.data_parallel() `y` is this process's shard of the batch: the noise is drawn
     for the global batch and sharded, and score_fn's batch norm takes global statistics.
     """
     if y.dim() != 4:

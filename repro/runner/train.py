@@ -1,4 +1,4 @@
-"""Learn one scheme on one dataset: ``python -m repro.train --preset smoke --method multigrid --out runs/mg``.
+"""Learn one scheme on one dataset: ``python -m repro.runner.train --preset smoke --method multigrid --out runs/mg``.
 
 Writes into --out: config.json, run_info.json (provenance), checkpoint.pt (atomic, every
 --checkpoint-every iterations), log.csv (per iteration and grid: mean f of observed and synthesized
@@ -11,13 +11,12 @@ import argparse
 import os
 import sys
 
-from repro import dist
-from repro.config import add_config_args, config_from_args
-from repro.data import DATASETS
-from repro.engine import load_checkpoint, train
-from repro.io import error_line
-from repro.langevin import NonFiniteError
-from repro.families import FAMILIES
+from repro.base import dist
+from repro.base.config import add_config_args, config_from_args
+from repro.datasets.data import DATASETS
+from repro.runner.engine import load_checkpoint, train
+from repro.base.io import NonFiniteError, error_line
+from repro.families.registry import FAMILIES
 
 
 def main(argv=None) -> int:
@@ -30,7 +29,7 @@ def main(argv=None) -> int:
     try:
         cfg = config_from_args(args).validate()
         train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
-    except Exception as err:  # expected errors: one line (repro.io.error_line); any other keeps its traceback
+    except Exception as err:  # expected errors: one line (repro.base.io.error_line); any other keeps its traceback
         if (line := error_line(err)) is None:
             raise
         extra = f"; {kept_checkpoint(args.out)}" if isinstance(err, NonFiniteError) else ""

@@ -2,21 +2,15 @@
 
 Each function fills the missing pixels of x (B, C, H, W) given mask (B, 1, H, W) (1 = missing) and
 returns (B, C, H, W) with every observed pixel copied bit for bit from x, so the floors go through
-the same metric code as the learned methods.
+the same metric code as the learned methods. The simplest floor, the observed-pixel mean, is where the
+sampler's chains start: it lives with the sampler (repro.core.pyramid.observed_mean_fill).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from repro.pyramid import coarse_observation, downscale, upscale
-
-
-def observed_mean_fill(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Missing pixels set to the per-channel mean of the image's observed pixels (the chains' start)."""
-    obs = 1 - mask  # (B, 1, H, W)
-    mean = (x * obs).sum((2, 3), keepdim=True) / obs.sum((2, 3), keepdim=True).clamp_min(1)  # (B, C, 1, 1)
-    return torch.where(mask.bool(), mean.to(x.dtype), x)
+from repro.core.pyramid import coarse_observation, downscale, observed_mean_fill, upscale
 
 
 def mean_face_fill(x: torch.Tensor, mask: torch.Tensor, mean_image: torch.Tensor) -> torch.Tensor:
@@ -42,7 +36,7 @@ def biharmonic_fill(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def multigrid_start_fill(x: torch.Tensor, mask: torch.Tensor, sizes) -> torch.Tensor:
     """The multi-grid scheme's test-time start with no model (0 Langevin steps): the chain starts at the 1×1
     version of the observed-mean fill and passes up the grids `sizes` (coarse to fine); at each grid a block
-    that the mask covers only in part is held at the mean of its observed pixels (repro.pyramid.
+    that the mask covers only in part is held at the mean of its observed pixels (repro.core.pyramid.
     coarse_observation), a wholly missing one keeps the up-scaled coarser state. Under a pepper mask nearly
     every coarse block is partly observed, so this is a local block-mean interpolation: what multi-grid's
     learned steps must improve on (``Learner.inpaint`` with 0 steps gives exactly this)."""

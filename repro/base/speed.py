@@ -1,7 +1,7 @@
 """The speed switches of the sampler (Config fields compile, compile_mode, channels_last, autocast, tf32).
 
 Training is Langevin sampling: 90 forward-and-backward passes to the input per iteration. The fast
-path is always on: parameters are out of autograd while sampling (``repro.langevin.frozen``), only
+path is always on: parameters are out of autograd while sampling (``repro.core.langevin.frozen``), only
 ∂f/∂Y is computed, and the loop never synchronises with the host. On top of it, each switch below
 is off unless a measurement (``python -m tools.bench``, docs/performance.md) showed it helps on
 the device in question; the presets record the choices.
@@ -13,7 +13,7 @@ the device in question; the presets record the choices.
 - channels_last: networks and chains in channels-last memory format.
 - autocast "bf16": the networks run under bfloat16 autocast while sampling (on CUDA; on the CPU too, where
   it is slow, so that the tests and the benchmark can check it); the first convolution
-  (repro.models.EnergyNet), scores, ∂f/∂Y and the Langevin update itself stay in the chain's precision,
+  (repro.core.models.EnergyNet), scores, ∂f/∂Y and the Langevin update itself stay in the chain's precision,
   data-parallel batch-norm statistics in float32 or more, and parameter updates in float32.
 - tf32 (on by default): TF32 matmuls and convolutions on CUDA. Off sets both flags off, so float32 is
   exact float32.
@@ -29,7 +29,7 @@ import warnings
 import torch
 import torch.nn as nn
 
-from repro.config import AUTOCASTS, COMPILE_MODES, Config
+from repro.base.config import AUTOCASTS, COMPILE_MODES, Config
 
 
 def check(cfg: Config) -> None:
@@ -40,7 +40,7 @@ def check(cfg: Config) -> None:
 
 
 def apply_backend_flags(cfg: Config, device: torch.device) -> None:
-    """Process-wide CUDA flags: TF32, and deterministic kernels. A no-op on the CPU. repro.io.device_name
+    """Process-wide CUDA flags: TF32, and deterministic kernels. A no-op on the CPU. repro.base.io.device_name
     reads them back into the provenance of every row."""
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
@@ -60,7 +60,7 @@ def to_memory_format(x: torch.Tensor, cfg: Config) -> torch.Tensor:
 class Scorer(nn.Module):
     """f(Y) of one grid network as the Langevin sampler calls it, with cfg's speed switches.
 
-    Its parameters are the network's, so ``repro.langevin.langevin`` freezes them while sampling.
+    Its parameters are the network's, so ``repro.core.langevin.langevin`` freezes them while sampling.
     Not a registered submodule of any learner: checkpoints hold the plain networks only.
     """
 

@@ -1,6 +1,6 @@
 """The four learning schemes (arXiv §7, Algorithm 1).
 
-They share one training loop (repro.engine) and differ only in which grids
+They share one training loop (repro.runner.engine) and differ only in which grids
 carry a model and where the Langevin chains start:
 
 - ``multigrid``: models at every grid of the pyramid; chains start at the 1×1
@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from repro.config import Config
+from repro.base.config import Config
 
 
 class Start(str, enum.Enum):

@@ -1,15 +1,15 @@
 """The systems the paper re-ran beside its own: DCGAN and the ContextEncoder.
 
-Both are Trainables (repro.trainable), trained by the same loop, data order, checkpoints and
-logs as the energy models (repro.engine.train).
+Both are Trainables (repro.core.trainable), trained by the same loop, data order, checkpoints and
+logs as the energy models (repro.runner.engine.train).
 
 DCGAN (Radford, Metz, Chintala 2015), as the DCGAN paper describes it: a generator that projects
 a z_dim-dimensional latent to 4×4 maps and up-samples them by fractionally-strided convolutions
 with batch norm and ReLU, and a tanh output; a discriminator of four 5×5
 stride-2 convolutions, 64-128-256-512 channels, leaky ReLU 0.2, batch norm on every layer but the
 first (the DCGAN paper's rule), and a fully-connected layer to one logit. The discriminator is
-``repro.models.build_energy_net(arch="dcgan", first_norm=False)``, so its convolutional features
-go through exactly the same feature and SVM functions as an energy ConvNet (repro.features).
+``repro.core.models.build_energy_net(arch="dcgan", first_norm=False)``, so its convolutional features
+go through exactly the same feature and SVM functions as an energy ConvNet (repro.evaluation.features).
 Adam, learning rate 2e-4, β1 0.5; non-saturating generator loss. Initialisation as the DCGAN paper
 ("all weights from a zero-centred normal distribution with standard deviation 0.02") and its code
 (batch-norm gains from N(1, 0.02), biases zero): ``dcgan_init``, applied to both networks.
@@ -55,13 +55,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from repro.config import Config
-from repro import dist
-from repro.batching import fixed_batches
-from repro.dist import BatchNorm2d
-from repro.latent import INFER_STEP_SIZE, INFER_STEPS, complete
-from repro.models import build_energy_net
-from repro.trainable import Trainable, grad_l1
+from repro.base.config import Config
+from repro.base import dist
+from repro.base.batching import fixed_batches
+from repro.base.dist import BatchNorm2d
+from repro.families.latent import INFER_STEP_SIZE, INFER_STEPS, complete
+from repro.core.models import build_energy_net, maxpool_dim, maxpool_features
+from repro.core.trainable import Trainable, grad_l1
 
 
 def _n_doublings(image_size: int) -> int:
@@ -178,18 +178,16 @@ class DCGAN(_Adversarial):
         return self.nets[0]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The discriminator's conv blocks max-pooled to 4×4 (repro.features.maxpool_features), the images
+        """The discriminator's conv blocks max-pooled to 4×4 (repro.core.models.maxpool_features), the images
         mapped to [−1, 1] as the discriminator saw them in training."""
-        from repro.features import maxpool_features
         return maxpool_features(self.features_net, self.to_unit(x))
 
     @property
     def feature_dim(self) -> int:
-        from repro.features import maxpool_dim
         return maxpool_dim(self.features_net)
 
     def sample(self, n: int, generator: torch.Generator, **_) -> list[torch.Tensor]:
-        """n images from the generator, [(n, C, S, S)] on the CPU, in fixed batches (repro.batching); a fresh
+        """n images from the generator, [(n, C, S, S)] on the CPU, in fixed batches (repro.base.batching); a fresh
         latent batch is drawn for every batch (the chain settings of the Trainable verb do not apply)."""
         with torch.no_grad():
             return [torch.cat([self.generate(len(idx), generator)[:keep].cpu()
@@ -197,7 +195,7 @@ class DCGAN(_Adversarial):
 
     def inpaint(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None, *,
                 steps: int = INFER_STEPS, step_size: float = INFER_STEP_SIZE, **_) -> torch.Tensor:
-        """Completion by latent inference on the observed pixels (repro.latent.complete), as the CoopNets paper
+        """Completion by latent inference on the observed pixels (repro.families.latent.complete), as the CoopNets paper
         completes with its DCGAN column: X inferred by Langevin dynamics, the missing pixels (mask 1) from g(X)."""
         return complete(self.nets[1], x, mask, pixel_max=self.cfg.pixel_max, z_dim=self.cfg.gan.z_dim, steps=steps,
                         step_size=step_size, sigma=self.cfg.coop.g_sigma, gen=generator or self.gen)

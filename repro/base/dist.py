@@ -2,10 +2,10 @@
 
 Every process holds a full replica of the networks and optimisers and runs its share of each
 batch's chains: the global batch of iteration t is the one a single process would use
-(``repro.engine.BatchOrder``), cut into N equal contiguous shards, one per process (rank). What
+(``repro.runner.engine.BatchOrder``), cut into N equal contiguous shards, one per process (rank). What
 keeps the N-process run equal to the 1-process run, up to floating-point rounding:
 
-- Batch norm uses batch statistics everywhere (repro.models), also inside Langevin dynamics, so
+- Batch norm uses batch statistics everywhere (repro.core.models), also inside Langevin dynamics, so
   the statistics are those of the global batch: ``BatchNorm2d`` all-reduces each channel's count,
   sum and centred sum of squares (one collective per layer in the forward pass, in float64, and one
   for their gradient in the backward pass), so the Langevin gradient and the parameter gradient
@@ -122,7 +122,7 @@ def data_parallel(batchnorm: str = "global"):
     takes batch-norm statistics over the global batch, "local" over each process's share (Config.batchnorm)."""
     global _SHARDED, _GLOBAL_BN
     if world_size() > 1 and not dist.is_initialized():
-        raise RuntimeError("data_parallel: WORLD_SIZE > 1 but no process group; call repro.dist.setup first")
+        raise RuntimeError("data_parallel: WORLD_SIZE > 1 but no process group; call repro.base.dist.setup first")
     old, _SHARDED = (_SHARDED, _GLOBAL_BN), True
     _GLOBAL_BN = batchnorm == "global"
     try:

@@ -21,7 +21,7 @@ import torch
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 AUTOCASTS = ("none", "bf16")
-BATCHNORMS = ("global", "local")  # batch statistics of data-parallel runs (repro.dist)
+BATCHNORMS = ("global", "local")  # batch statistics of data-parallel runs (repro.base.dist)
 
 
 # --- each model family's own settings (a section of Config: cfg.gan.lr, cfg.coop.steps, ...) -------------------
@@ -29,7 +29,7 @@ BATCHNORMS = ("global", "local")  # batch statistics of data-parallel runs (repr
 
 @dataclass(frozen=True)
 class GANConfig:
-    """The baselines the paper re-ran (repro.baselines): DCGAN, and the ContextEncoder's adversarial training."""
+    """The baselines the paper re-ran (repro.families.baselines): DCGAN, and the ContextEncoder's adversarial training."""
     z_dim: int = 100  # DCGAN latent size (DCGAN paper); flag --z-dim
     lr: float = 2e-4  # Adam learning rate of DCGAN and ContextEncoder (both papers)
     beta1: float = 0.5  # Adam β1 of DCGAN and ContextEncoder (both papers)
@@ -83,7 +83,7 @@ class Config:
     profile: str = "custom"  # name of the preset the run started from (provenance: smoke, paper, ...)
 
     # --- data -----------------------------------------------------------------
-    dataset: str = "lfw_faces"  # see repro.data.DATASETS; the default is embedded (no download)
+    dataset: str = "lfw_faces"  # see repro.datasets.data.DATASETS; the default is embedded (no download)
     data_root: str | None = None  # folder holding real datasets (never downloaded)
     image_size: int = 64  # training images are resized to image_size × image_size (§7.1)
     n_train: int | None = None  # number of training images (None: all)
@@ -99,9 +99,9 @@ class Config:
     # if writable, else ~/.cache/mgcd; "off": no cache
 
     # --- model (§7.1) ---------------------------------------------------------
-    method: str = "multigrid"  # multigrid | singlegrid | cd1 | pcd (repro.methods)
+    method: str = "multigrid"  # multigrid | singlegrid | cd1 | pcd (repro.core.methods)
     grid_sizes: tuple[int, ...] = (4, 16, 64)  # S = 3 grids, d = 4; chains start at 1×1
-    archs: tuple[str, ...] | None = None  # one repro.models.ARCHS key per grid; None: paper's by size
+    archs: tuple[str, ...] | None = None  # one repro.core.models.ARCHS key per grid; None: paper's by size
     width: float = 1.0  # channel multiplier (1.0 = paper)
     activation: str = "leaky_relu"  # CVPR text and release: leaky ReLU 0.2; arXiv text: ReLU
     leak: float = 0.2  # leaky-ReLU slope (release: 0.2)
@@ -138,7 +138,7 @@ class Config:
     checkpoint_every: int = 100  # iterations between atomic checkpoints (and log flushes)
     n_show: int = 64  # images per saved sample grid
 
-    # --- speed (repro.speed); each switch chosen by measurement (python -m tools.bench, docs/performance.md).
+    # --- speed (repro.base.speed); each switch chosen by measurement (python -m tools.bench, docs/performance.md).
     # None of them changes what is computed beyond floating-point rounding. ---------
     compile: bool = False  # torch.compile the networks' forward for Langevin sampling (parameters frozen)
     compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
@@ -173,7 +173,7 @@ class Config:
 
     def validate(self) -> "Config":
         """Raise one ValueError listing every setting out of range, each with its flag; returns self.
-        Called when a config is built from the command line and by repro.engine.train before any work."""
+        Called when a config is built from the command line and by repro.runner.engine.train before any work."""
         problems = [p for p in (*_range_problems(self), _device_problem(self.device)) if p]
         if problems:
             raise ValueError("; ".join(problems))

@@ -3,7 +3,7 @@
 Conventions:
 - images x, y: (B, C, H, W) floats, in [0, 1] unless a function says otherwise;
 - mask: (B, 1, H, W) or (B, C, H, W), 1 where a pixel is missing (the pixels scored),
-  0 where observed (repro.masks); a (B, 1, H, W) mask covers every channel;
+  0 where observed (repro.datasets.masks); a (B, 1, H, W) mask covers every channel;
 - every per-image function returns a (B,) tensor; an image with no masked pixel gets NaN
   (its "mean over masked pixels" is undefined);
 - averages over a test set are taken over images (each image weighs the same), and

@@ -2,19 +2,20 @@
 
 Two read-outs of the learned ConvNets, one code path for every feature source:
 
-- ``maxpool_features``: every conv block's output (conv → BN → activation) max-pooled to a 4×4
-  spatial grid, flattened and concatenated (the DCGAN recipe, Radford et al. 2015), fed to an
-  L2-SVM (``fit_l2svm``). With the DCGAN-discriminator net (arch "dcgan", 64-128-256-512) this is
-  16 · 960 = 15,360 dimensions, the number in the CVPR text.
+- ``maxpool_features`` (repro.core.models, where a family's ``features`` verb finds it): every conv
+  block's output (conv → BN → activation) max-pooled to a 4×4 spatial grid, flattened and concatenated
+  (the DCGAN recipe, Radford et al. 2015), fed to an L2-SVM (``fit_l2svm``). With the
+  DCGAN-discriminator net (arch "dcgan", 64-128-256-512) this is 16 · 960 = 15,360 dimensions, the
+  number in the CVPR text.
 - ``TopMapClassifier``: a two-layer CNN on the top feature maps of the grids (3×3 conv with 64
   channels per grid, ReLU, concatenation, one fully-connected layer).
 
 The raw-pixel floors use the same read-outs: ``pixel_features`` (the flattened image) for the
 L2-SVM and ``PixelMaps`` (the image as the one "top map") for the CNN.
 
-Batch norm in these nets always uses the statistics of the batch it sees (repro.models), so a
+Batch norm in these nets always uses the statistics of the batch it sees (repro.core.models), so a
 feature of one image depends on its batch. ``extract`` therefore feeds fixed-size batches (the
-training batch size) under the suite's one rule (repro.batching: the last batch is filled up with
+training batch size) under the suite's one rule (repro.base.batching: the last batch is filled up with
 the first images), and callers shuffle labeled sets so that no batch holds a single class (a
 one-class batch would have its class signal normalised away).
 """
@@ -33,31 +34,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from repro.batching import fixed_batches
-from repro.l2svm import L2SVM
-from repro.pyramid import downscale
+from repro.base.batching import fixed_batches
+from repro.evaluation.l2svm import L2SVM
+from repro.core.pyramid import downscale
 
-POOL = 4  # max-pool every feature map to POOL × POOL (DCGAN)
 DEFAULT_CS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # L2-SVM C grid (paper silent)
 
 
-# --- max-pooled features and the L2-SVM -----------------------------------------------
-
-def maxpool_features(net, x: torch.Tensor) -> torch.Tensor:
-    """(B, C, s, s) images at the net's grid → (B, 16 · Σ block channels).
-
-    Each block's map (B, c_k, h_k, h_k) is adaptively max-pooled to (B, c_k, 4, 4). A map smaller
-    than 4×4 is replicated: for 32×32 inputs the dcgan net's last map is 2×2 and each of its pixels
-    fills a 2×2 block of the pooled map, so the dimension is the same as for 64×64 inputs.
-    """
-    pooled = [F.adaptive_max_pool2d(m, POOL).flatten(1) for m in net.feature_maps(x)]  # (B, 16 c_k)
-    return torch.cat(pooled, dim=1)
-
-
-def maxpool_dim(net) -> int:
-    """16 · Σ channels of the net's conv blocks (15,360 for dcgan at width 1)."""
-    return POOL * POOL * sum(block[0].out_channels for block in net.blocks)
-
+# --- the L2-SVM on max-pooled features -------------------------------------------------
 
 def pixel_features(x: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) images, [0, pixel_max] as the nets see them → (B, C·H·W): the raw-pixel floor."""
@@ -79,13 +63,13 @@ class PixelMaps(nn.Module):
 
 def top_maps(nets, x: torch.Tensor) -> list[torch.Tensor]:
     """(B, C, H, H) finest-grid images → each net's last feature map (B, c_g, s_g, s_g), the
-    images block-averaged (repro.pyramid.downscale) to that net's grid first."""
+    images block-averaged (repro.core.pyramid.downscale) to that net's grid first."""
     return [net.feature_maps(downscale(x, net.grid_size))[-1] for net in nets]
 
 
 def extract(fn, images, batch_size: int, *, pixel_max: float = 255.0, dtype=torch.float32,
             device="cpu") -> torch.Tensor:
-    """fn applied to an ImageSet in fixed batches (repro.batching) under no_grad → (N, ...) on the CPU."""
+    """fn applied to an ImageSet in fixed batches (repro.base.batching) under no_grad → (N, ...) on the CPU."""
     with torch.no_grad():
         return torch.cat([fn(images.batch(idx, pixel_max=pixel_max, dtype=dtype, device=device))[:keep].cpu()
                           for idx, keep in fixed_batches(len(images), batch_size)])
@@ -108,7 +92,8 @@ class SpanProjection(BaseEstimator, TransformerMixin):
         return x if self.basis_ is None else x @ self.basis_
 
 
-SVM_SOLVERS = ("newton", "liblinear")  # repro.l2svm (exact, warm-started along C) | sklearn LinearSVC (the reference)
+# repro.evaluation.l2svm (exact, warm-started along C) | sklearn LinearSVC (the reference)
+SVM_SOLVERS = ("newton", "liblinear")
 
 
 def fit_l2svm(train_feats, train_labels, val_feats, val_labels, Cs=DEFAULT_CS, *, solver: str = "newton", log=None):
@@ -116,7 +101,7 @@ def fit_l2svm(train_feats, train_labels, val_feats, val_labels, Cs=DEFAULT_CS, *
     squared hinge loss and L2 penalty for each C; keep the C with the lowest validation error
     (ties: the smallest C). Returns (pipeline fitted on the training features only, chosen C).
 
-    solver "newton": repro.l2svm.L2SVM, exact, in the span of the training features, each C warm-started
+    solver "newton": repro.evaluation.l2svm.L2SVM, exact, in the span of the training features, each C warm-started
     from the previous one; "liblinear": scikit-learn's LinearSVC (dual coordinate descent, 5,000 iterations at
     most) on the span-projected features, the same problem (regularised intercept, intercept_scaling 1).
     log: called with one line per fit (labels, C, seconds, validation error); None: silent.
@@ -225,7 +210,7 @@ class TopMapClassifier(nn.Module):
     maps have scales of 1-50 set by their learned batch-norm gains, on which Adam at lr 1e-3 kills
     most ReLUs of the head.
 
-    Feature dimension: with "same" padding (repro.models) the top maps of grid1/grid2/grid3 at grids
+    Feature dimension: with "same" padding (repro.core.models) the top maps of grid1/grid2/grid3 at grids
     4/16/64 are 2×2, 8×8 and 16×16, so the head sees 64 · (2² + 8² + 16²) = 20,736 values (smoke grids
     2/8/32: 1×1, 4×4, 8×8 → 5,184; a single-grid net at 64: 64 · 16² = 16,384). The paper reports
     34,624 = 64 · 541, and how the authors' maps came to that size is unknown: 541 is a sum of three

@@ -1,6 +1,6 @@
 """Inpainting masks (arXiv §7.4, CVPR §6.4): square, doodle, pepper-and-salt.
 
-Convention (the suite's, see repro.langevin): a mask is 1 where a pixel is MISSING
+Convention (the suite's, see repro.core.langevin): a mask is 1 where a pixel is MISSING
 (it may move under Langevin dynamics) and 0 where it is observed (held fixed).
 Every generator returns a (B, 1, H, W) float tensor of 0/1 on ``generator.device``
 (one mask per image, shared by all colour channels) and draws all its randomness
