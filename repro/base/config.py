@@ -29,7 +29,8 @@ BATCHNORMS = ("global", "local")  # batch statistics of data-parallel runs (repr
 
 @dataclass(frozen=True)
 class GANConfig:
-    """The baselines the paper re-ran (repro.families.baselines): DCGAN, and the ContextEncoder's adversarial training."""
+    """The baselines the paper re-ran (repro.families.baselines): DCGAN, and the ContextEncoder's adversarial
+    training."""
     z_dim: int = 100  # DCGAN latent size (DCGAN paper); flag --z-dim
     lr: float = 2e-4  # Adam learning rate of DCGAN and ContextEncoder (both papers)
     beta1: float = 0.5  # Adam β1 of DCGAN and ContextEncoder (both papers)
