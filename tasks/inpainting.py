@@ -64,6 +64,11 @@ Choices the paper leaves open (ours):
   summed, divided by all pixels of the image). PSNR is computed per image on the masked pixels
   and averaged over images, in the [0, 1] convention (psnr01) and the [−1, 1] convention
   (psnr11 = psnr01 − 20·log10 2). Intervals: scipy percentile bootstrap of the mean over images.
+- Long runs and learning curves: --stop-at N trains a run only to iteration N of --n-iters this time (the same run
+  folder; a later command resumes it) and scores that partial model, its rows' iterations reading "N/n_iters" (the
+  report marks the block); --curve-every K scores the model every K iterations on the first --curve-images test
+  faces (the same faces in every profile) into inpainting_curve.csv, drawn by the report as
+  figures/inpainting_curve.png. A curve is read, never chosen from: the iteration count is the profile's.
 - Training models are cached in --runs under the tag "inpaint" (tag "inpaint-side<n>" for a
   non-default --train-mask-side, so models learned with other masks are never reused).
 """
