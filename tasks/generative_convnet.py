@@ -89,7 +89,7 @@ def textures(cfg, args, train_set, prov) -> list[dict]:
         one = ImageSet(train_set.images[[i] * cfg.batch_size], None, train_set.name)  # the image fills a batch
         learner, path = trained_learner(cfg, args.runs, one, tag=f"texture-{name}", progress=not args.no_progress)
         ref = train_set.batch([i], pixel_max=cfg.pixel_max, dtype=torch.float64)  # (1, C, S, S)
-        syn = learner.sample(cfg.gcn.chains)[0].double()  # (M̃, C, S, S): the learned chains
+        syn = learner.sample(cfg.gcn.n_chains)[0].double()  # (M̃, C, S, S): the learned chains
         gen = torch.Generator().manual_seed(cfg.seed)
         k = len(syn)
         values = {"gconvnet": gram_distance(syn, ref),
@@ -105,8 +105,8 @@ def objects(cfg, args, train_set, prov) -> list[dict]:
     learner, path = trained_learner(cfg, args.runs, train_set, tag="objects", progress=not args.no_progress)
     refs = train_set.batch(torch.arange(len(train_set)), pixel_max=cfg.pixel_max, dtype=torch.float64)
     test = load_dataset(cfg, "test")
-    held = test.batch(torch.arange(min(len(test), cfg.gcn.chains)), pixel_max=cfg.pixel_max, dtype=torch.float64)
-    syn = learner.sample(cfg.gcn.chains)[0].double()  # the learned chains
+    held = test.batch(torch.arange(min(len(test), cfg.gcn.n_chains)), pixel_max=cfg.pixel_max, dtype=torch.float64)
+    syn = learner.sample(cfg.gcn.n_chains)[0].double()  # the learned chains
     gen = torch.Generator().manual_seed(cfg.seed)
     noise = refs.mean() + refs.std() * torch.randn(syn.shape, generator=gen, dtype=torch.float64)
     values = {"gconvnet": gram_distance(syn, refs), "noise_floor": gram_distance(noise, refs),

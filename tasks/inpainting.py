@@ -196,7 +196,8 @@ class Procedure:
     """How the test-time chains run, beyond the budget; the defaults are the paper's procedure (one noisy
     chain from the observed-mean fill, coarse blocks held at their observed mean).
 
-    chains: the estimate is the mean of this many chains (independent noise).
+    n_chains: the estimate is the mean of this many chains (independent noise); key "chains" in a spec and a
+        setting name ("|chains=4").
     noise: Langevin noise at test time (None: as in training).
     start: "mean" (the paper's), "biharmonic" or "multigrid": a pixel that starts to move where the chain holds
         only a block mean starts from the biharmonic interpolation of the observed pixels, or from the multi-grid
@@ -204,12 +205,13 @@ class Procedure:
         that every scheme can be given the same start (repro.core.learner.synthesize).
     step_size: δ at test time (None: as in training).
     """
-    chains: int = 1
+    n_chains: int = 1
     noise: bool | None = None
     start: str = "mean"
     step_size: float | None = None
 
-    KEYS = ("chains", "noise", "start", "step_size")
+    KEYS = ("chains", "noise", "start", "step_size")  # spec and setting keys, in the fields' order
+    FIELDS = {"chains": "n_chains"}  # a key whose field has another name
 
     @classmethod
     def parse(cls, spec: str) -> "Procedure":
@@ -220,10 +222,10 @@ class Procedure:
             if key not in cls.KEYS or not value:
                 raise ValueError(f"bad test procedure {item!r} in {spec!r}; use key=value with keys "
                                  f"{', '.join(cls.KEYS)}")
-            kw[key] = {"chains": int, "step_size": float, "start": str,
-                       "noise": lambda v: {"on": True, "off": False}[v]}[key](value)
+            kw[cls.FIELDS.get(key, key)] = {"chains": int, "step_size": float, "start": str,
+                                            "noise": lambda v: {"on": True, "off": False}[v]}[key](value)
         proc = cls(**kw)
-        if proc.chains < 1 or proc.start not in ("mean", "biharmonic", "multigrid") or (proc.step_size or 1) <= 0:
+        if proc.n_chains < 1 or proc.start not in ("mean", "biharmonic", "multigrid") or (proc.step_size or 1) <= 0:
             raise ValueError(f"bad test procedure {spec!r}: chains ≥ 1, start mean|biharmonic|multigrid, "
                              f"step_size > 0")
         return proc
@@ -232,7 +234,7 @@ class Procedure:
         """Setting suffix naming the fields that differ from the paper's procedure ('' for it)."""
         default = Procedure()
         parts = [f"{k}={'on' if v is True else 'off' if v is False else v}" for k in self.KEYS
-                 if (v := getattr(self, k)) != getattr(default, k)]
+                 if (v := getattr(self, self.FIELDS.get(k, k))) != getattr(default, self.FIELDS.get(k, k))]
         return "".join(f"|{p}" for p in parts)
 
 
@@ -266,7 +268,7 @@ def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Gener
     elif proc.start == "multigrid":
         start_fill = multigrid_start_fill(x, mask, learner.cfg.grid_sizes)  # (B, C, H, W)
     out = learner.inpaint(x, mask, generator, steps=None if budget is None else steps_per_grid(learner, budget),
-                          chains=proc.chains, noise=proc.noise, start_fill=start_fill, step_size=proc.step_size)
+                          chains=proc.n_chains, noise=proc.noise, start_fill=start_fill, step_size=proc.step_size)
     held = ~mask.bool().expand_as(x)
     if not bool(((out == x) | ~held).all()):  # one host read per batch (boolean indexing would add syncs)
         raise AssertionError(f"inpaint: {learner.cfg.method} changed observed pixels")

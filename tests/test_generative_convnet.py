@@ -121,7 +121,7 @@ def test_task_profiles_resolve_to_the_papers_settings(tmp_path):
     assert (cfg.coop.steps, cfg.coop.step_size, cfg.coop.fc) == (10, 0.002, 50)
     cfg, _ = parse_task_args(generative_convnet.build_parser(), ["--profile", "paper", "--experiment", "textures"]
                              + where, **generative_convnet.defaults("paper", "textures"))
-    assert (cfg.image_size, cfg.gcn.iters_per_layer, cfg.n_iters, cfg.gcn.chains, cfg.steps_per_grid, cfg.sigma) == (
+    assert (cfg.image_size, cfg.gcn.iters_per_layer, cfg.n_iters, cfg.gcn.n_chains, cfg.steps_per_grid, cfg.sigma) == (
         224, 700, 2100, 16, 10, 1.0)
     cfg, _ = parse_task_args(generative_convnet.build_parser(), ["--profile", "paper", "--experiment", "autoencode"]
                              + where, **generative_convnet.defaults("paper", "autoencode"))

@@ -177,7 +177,7 @@ def test_test_procedures_parse_and_name_their_settings():
     from tasks.inpainting import Procedure
     assert Procedure.parse("") == Procedure() and Procedure().suffix() == ""
     p = Procedure.parse("chains=4,noise=off,start=biharmonic")
-    assert (p.chains, p.noise, p.start) == (4, False, "biharmonic")
+    assert (p.n_chains, p.noise, p.start) == (4, False, "biharmonic")
     assert p.suffix() == "|chains=4|noise=off|start=biharmonic"
     for bad in ("chains=0", "colour=red", "start=median", "noise"):
         with pytest.raises(ValueError, match="test procedure"):
@@ -201,7 +201,7 @@ def test_interpolated_start_and_chain_mean(smoke_cfg):
     out = inpaint(learner, x, m, gen(), None, Procedure(start="biharmonic"))
     assert torch.allclose(out, biharmonic_fill(x / 255, m) * 255, atol=1e-4)
     learner.steps = 3
-    out = inpaint(learner, x, m, gen(), None, Procedure(chains=3))
+    out = inpaint(learner, x, m, gen(), None, Procedure(n_chains=3))
     held = ~m.bool().expand_as(x)
     assert torch.equal(out[held], x[held])
 
@@ -216,7 +216,7 @@ def test_procedure_chosen_on_validation():
                  "dataset": "lfw_faces", "setting": m + suffix, "value": str(value)} for m in MASK_NAMES]
     table = rows("", 0.10) + rows("|chains=4", 0.08) + rows("|noise=off", 0.09) + rows("|chains=4", 0.01, "cd1")
     table += rows("|start=biharmonic", 0.01, experiment="inpainting")  # test rows are never read
-    assert chosen_on_validation(table, "multigrid", cfg) == Procedure(chains=4)
+    assert chosen_on_validation(table, "multigrid", cfg) == Procedure(n_chains=4)
     assert chosen_on_validation(rows("", 0.05) + rows("|chains=4", 0.08), "multigrid", cfg) is None
     assert chosen_on_validation(table, "pcd", cfg) is None
 

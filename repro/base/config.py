@@ -64,19 +64,20 @@ class GConvNetConfig:
     """The generative ConvNet (ICML 2016 §7): chains start at 0 (the mean image)."""
     net: str = "texture"  # texture (§7.1, 3 layers) | object (§7.2, 4 layers incl. one fully connected filter)
     iters_per_layer: int = 700  # T per added layer (§7); 0: all layers learned at once (§7.3)
-    chains: int = 16  # M̃ parallel chains (§7); their Langevin steps per iteration are steps_per_grid (L = 10)
+    n_chains: int = 16  # M̃ parallel chains (§7); their Langevin steps per iteration are steps_per_grid (L = 10)
     start: str = "persistent"  # persistent: Algorithm 1's chains, started at 0 (the mean) and carried |
     # observed: contrastive divergence, chains start at the batch's observed images (§7.3)
 
 
-# section field of Config → (its dataclass, the prefix of its flat names: flag and JSON key); z_dim keeps its name
+# section field of Config → (its dataclass, the prefix of its flat names: flag and JSON key)
 SECTIONS = {"gan": (GANConfig, "gan_"), "ce": (ContextEncoderConfig, "ce_"), "coop": (CoopNetsConfig, "coop_"),
             "gcn": (GConvNetConfig, "gcn_")}
-UNPREFIXED = {"z_dim"}  # flat names without their section's prefix (the flag --z-dim predates the sections)
+# flat names that are not <prefix><name>: they predate the sections (flags --z-dim, --gcn-chains)
+FLAT_NAMES = {("gan", "z_dim"): "z_dim", ("gcn", "n_chains"): "gcn_chains"}
 
 
 def _flat_name(section: str, name: str) -> str:
-    return name if name in UNPREFIXED else SECTIONS[section][1] + name
+    return FLAT_NAMES.get((section, name), SECTIONS[section][1] + name)
 
 
 @dataclass(frozen=True)

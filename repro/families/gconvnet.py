@@ -90,7 +90,7 @@ class GenerativeConvNet(Trainable):
         self.scheds = [torch.optim.lr_scheduler.LambdaLR(self.opts[0], lambda t: 1.0)]
         # (M̃, C, S, S) centred chain states: a buffer, so they live on the device of the net (not in nets: the
         # checkpoint holds them as the family's extra state)
-        self.register_buffer("chains", torch.zeros(cfg.gcn.chains, channels, cfg.image_size, cfg.image_size),
+        self.register_buffer("chains", torch.zeros(cfg.gcn.n_chains, channels, cfg.image_size, cfg.image_size),
                              persistent=False)
 
     @property
