@@ -275,3 +275,51 @@ def test_conditional_training_chains_start_from_the_fill_in_the_variant():
     literal = Learner(get_config("smoke", method="pcd"), 3, 4)
     literal.chains.store(idx, state)
     assert torch.equal(literal.start_chains(x, idx, m2), state)  # the paper's reading: carried everywhere
+
+
+class ToyFamily:
+    """A new model family as the checklist in docs/architecture.md adds one: a Trainable subclass (here defined in the
+    test, standing in for its module repro/families/toy.py) and one Family entry in repro/families/registry.py."""
+
+    @staticmethod
+    def build(cfg, channels, n_train):
+        import torch.nn as nn
+        from repro.core.trainable import Trainable, grad_l1
+
+        class Toy(Trainable):
+            sizes = (cfg.image_size,)
+
+            def __init__(self):
+                super().__init__(cfg)
+                self.nets = nn.ModuleList([nn.Conv2d(channels, 1, 3, padding=1)])
+                self.opts = [torch.optim.Adam(self.nets[0].parameters(), lr=1e-3)]
+                self.scheds = [torch.optim.lr_scheduler.LambdaLR(self.opts[0], lambda t: 1.0)]
+
+            def train_step(self, x, idx, mask=None):
+                self.opts[0].zero_grad()
+                noise = torch.randn(x.shape, generator=self.gen, device=x.device, dtype=x.dtype)
+                loss = (self.nets[0](x / 255 + 0.1 * noise) ** 2).mean()
+                self.backward(loss, self.nets[0])
+                stats = torch.stack([loss.detach(), loss.detach(), grad_l1(self.nets[0]), loss.detach()])[None]
+                self.step(stats, [(self.opts[0], self.scheds[0])])
+                return [x], stats
+
+        return Toy()
+
+
+def test_a_new_family_needs_its_module_and_one_registry_entry(monkeypatch, tmp_path):
+    """Walk through the checklist: with one Family entry, --method takes the new name, the runner trains it, writes
+    its run folder and checkpoint, and a resumed run equals an uninterrupted one; nothing else is touched."""
+    from repro.families import registry
+    from repro.runner import train as train_cli
+    from repro.runner.engine import load_learner
+    monkeypatch.setitem(registry.FAMILIES, "toy", registry.Family(ToyFamily.build, True, "a test's family"))
+    base = ["--profile", "smoke", "--method", "toy", "--batch-size", "4", "--checkpoint-every", "1", "--no-progress"]
+    assert train_cli.main([*base, "--n-iters", "4", "--out", str(tmp_path / "full")]) == 0
+    assert train_cli.main([*base, "--n-iters", "2", "--out", str(tmp_path / "half")]) == 0
+    # a constant-rate family (Family.fixed_schedule): the finished 2-iteration run extended to 4 is the 4-iteration run
+    assert train_cli.main([*base, "--n-iters", "4", "--out", str(tmp_path / "half"), "--resume"]) == 0
+    full, half = load_learner(str(tmp_path / "full")), load_learner(str(tmp_path / "half"))
+    assert type(full).__name__ == "Toy" and full.iteration == half.iteration == 4
+    assert all(torch.equal(a, b) for a, b in zip(full.nets.parameters(), half.nets.parameters()))
+
