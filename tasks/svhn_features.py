@@ -7,7 +7,7 @@ svhn_l2svm (CVPR Table 2): an L2-SVM on the max-pooled features (the ``features`
 model, DCGAN, the untrained model and the raw pixels. svhn_cnn (CVPR Table 3, arXiv Table 2): a CNN head on
 the top maps of each frozen model, the untrained model and the pixels, and the supervised baseline. Rows:
 setting "labels=<n>", metric "test_error" (% of the test split), seed 1,000,000 · training seed + draw
-seed; one "feature_dim" row per method. The protocol and its choices: repro.families.semisup; per-profile defaults:
+seed; one "feature_dim" row per method. The protocol and its choices: tasks.svhn_protocol; per-profile defaults:
 repro.base.config.TASK_CONFIG and TASK_OPTIONS.
 """
 from __future__ import annotations
@@ -26,10 +26,11 @@ from repro.evaluation.features import (DEFAULT_CS, SVM_SOLVERS, PixelMaps, TopMa
 from repro.base.io import provenance
 from repro.families.registry import initial_learner
 from repro.core.methods import METHODS
-from repro.families.semisup import (HEADS_FOLDER, UNSUP_SETS, Data, TopMapHead, fresh_nets, head_config, label_draws,
-                           load_data, row_seed, summary, svm_config, svm_errors)
+from repro.families.semisup import TopMapHead, fresh_nets, head_config
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
                           write_results)
+from tasks.svhn_protocol import (HEADS_FOLDER, UNSUP_SETS, Data, label_draws, load_data, row_seed, summary, svm_config,
+                                 svm_errors)
 
 EXPERIMENTS = ("svhn_l2svm", "svhn_cnn")
 

@@ -159,7 +159,7 @@ def verdict(op: str, a: Stat | None, b: Stat | None) -> str:
     return "holds" if below else "does not hold" if above else "cannot tell"
 
 
-# a classification row's seed is SEED_STRIDE × training seed + label draw (repro.families.semisup)
+# a classification row's seed is SEED_STRIDE × training seed + label draw (tasks.svhn_protocol.row_seed)
 SEED_STRIDE = 1_000_000
 # Controls whose value depends on a seed (an initialisation, a supervised training run): compared run by run, like
 # learned methods. Every other floor trains nothing and draws nothing: a fixed value.

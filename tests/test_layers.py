@@ -12,7 +12,7 @@ PARTS = ("repro.base", "repro.datasets", "repro.core", "repro.evaluation", "repr
 # the torch-free side: what `python -m tasks.report` and the README tool load
 TORCH_FREE = {"tasks.report", "tasks.tables", "tasks.figures", "tasks.files", "tasks.readme_blocks"}
 # libraries of the tasks, which every task may import (the experiments' CLIs are the other modules of tasks/)
-TASK_LIBRARIES = {"tasks.common"} | TORCH_FREE
+TASK_LIBRARIES = {"tasks.common", "tasks.svhn_protocol"} | TORCH_FREE
 FAMILIES = {"repro.core.learner", "repro.families.baselines", "repro.families.semisup", "repro.families.coopnets",
             "repro.families.gconvnet", "repro.families.latent", "repro.families.registry"}
 RUNNER = ("repro.runner",)

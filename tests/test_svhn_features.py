@@ -173,7 +173,7 @@ def test_untrained_learner_is_trainings_start(tmp_path, monkeypatch):
     from repro.runner.engine import train
     from repro.families.registry import initial_learner
     from repro.core.learner import Learner
-    from repro.families.semisup import svm_config
+    from tasks.svhn_protocol import svm_config
     cfg = svm_config(get_config("smoke", n_iters=1, batch_size=4, steps_per_grid=1, seed=3), "multigrid")
     images = ImageSet(torch.randint(0, 256, (8, 1, 32, 32), dtype=torch.uint8), None, "toy")
     start, step = {}, Learner.train_step
@@ -192,7 +192,7 @@ def test_untrained_learner_is_trainings_start(tmp_path, monkeypatch):
 
 
 def test_row_seed():
-    from repro.families.semisup import row_seed
+    from tasks.svhn_protocol import row_seed
     ids = {row_seed(t, 1000 * s + k) for s in range(3) for t in range(s, s + 3) for k in range(3)}
     assert len(ids) == 3 * 3 * 3 and row_seed(0, 1) == 1 and row_seed(2, 1001) == 2_001_001
     with pytest.raises(ValueError):
@@ -270,7 +270,7 @@ def test_smoke_run(tmp_path, monkeypatch):
 
     # the raw-pixel L2-SVM row, recomputed through the library: the same error
     from repro.base.config import get_config
-    from repro.families.semisup import label_draws, load_data, svm_errors
+    from tasks.svhn_protocol import label_draws, load_data, svm_errors
     cfg = get_config("smoke", dataset="digits", n_iters=2, batch_size=8, steps_per_grid=2)
     data = load_data(cfg)
     draws = label_draws(cfg, data.train.labels, [50], 100, 1)
@@ -315,7 +315,7 @@ def test_paper_profile_defaults_to_svhn_and_the_cvpr_unsupervised_set():
 
 
 def test_unsupervised_set_train_and_test():
-    from repro.families.semisup import Data
+    from tasks.svhn_protocol import Data
     from repro.datasets.data import ImageSet
     img = lambda n: ImageSet(torch.zeros(n, 1, 8, 8, dtype=torch.uint8), torch.zeros(n, dtype=torch.long), "d")  # noqa: E731
     data = Data(img(5), img(3), {})
@@ -379,7 +379,7 @@ def test_a_class_sorted_test_split_is_evaluated_in_mixed_batches(tmp_path):
     from repro.base.batching import fixed_batches
     from repro.base.config import get_config
     from repro.datasets.data import load_dataset
-    from repro.families.semisup import load_data
+    from tasks.svhn_protocol import load_data
     for split, n in (("train", 12), ("test", 16)):
         for c, value in (("cat", 20), ("dog", 230)):
             (tmp_path / split / c).mkdir(parents=True)
@@ -401,7 +401,8 @@ def test_label_draws_and_heads_use_the_folders_own_classes(tmp_path, n_classes):
     check is per class, and the CNN head has one output per class. (With 10 assumed, a 12-class folder drew every
     label from classes 0-9 and a 3-class one failed the size check at a tenth of what it needs.)"""
     from repro.base.config import get_config
-    from repro.families.semisup import TopMapHead, fresh_nets, label_draws, load_data
+    from repro.families.semisup import TopMapHead, fresh_nets
+    from tasks.svhn_protocol import label_draws, load_data
     from PIL import Image
     per = 6
     for split, n in (("train", per), ("test", 2)):

@@ -137,7 +137,7 @@ def cnn_rates(work: str) -> None:
     from repro.datasets.data import ImageSet
     from repro.evaluation.features import PixelMaps
     from repro.families.registry import initial_learner
-    from repro.families.semisup import Data
+    from tasks.svhn_protocol import Data
     from tasks.svhn_features import cnn_error
     cfg = get_config("reduced", **task_config("svhn_features", "reduced"))
     g = torch.Generator().manual_seed(0)
