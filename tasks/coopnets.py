@@ -49,6 +49,7 @@ from repro.base.io import atomic_save_image, provenance, save_panel
 from repro.datasets.masks import square_mask
 from repro.evaluation.metrics import bootstrap_ci, image_metrics
 from repro.evaluation.mrf import mrf_l1_fill, mrf_l2_fill
+from tasks.files import panel_name
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
                           write_results)
 
@@ -149,8 +150,8 @@ def main(argv=None) -> list[dict]:
             if method == "coopnets":
                 save_samples(learner, os.path.join(args.out, "coopnets_samples.png"), n_show)
         for k, out in outputs.items():
-            save_panel(os.path.join(args.out, f"coopnets_{method}_{k}.png"), images, out, masks[k], cfg.pixel_max,
-                       n_show)
+            save_panel(os.path.join(args.out, panel_name("coopnets", method=method, mask=k)), images, out, masks[k],
+                       cfg.pixel_max, n_show)
     path = write_results(args.out, EXPERIMENT, rows)
     print(f"wrote {path}")
     return rows

@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from tasks.files import atomic_write_bytes
+from tasks.files import atomic_write_bytes, panel_glob, parse_panel
 from tasks.tables import LONG_NAMES
 
 DPI = 100
@@ -290,11 +290,9 @@ def ordered(names, order) -> list[str]:
 def inpainting_panels(results_dir: str, out_dir: str) -> list[str]:
     """Per mask: original, masked input, then each method's result (rows of the task's panels)."""
     found: dict[str, dict[str, str]] = {}
-    for f in glob.glob(os.path.join(results_dir, "inpainting_*.png")):
-        stem = os.path.basename(f)[len("inpainting_"):-4]
-        if "_" in stem:
-            method, mask = stem.rsplit("_", 1)
-            found.setdefault(mask, {})[method] = f
+    for f in glob.glob(os.path.join(results_dir, panel_glob("inpainting"))):
+        if p := parse_panel("inpainting", os.path.basename(f)):
+            found.setdefault(p["mask"], {})[p["method"]] = f
     paths = []
     for mask, files in sorted(found.items()):
         methods = ordered(files, INPAINT_ORDER)
@@ -315,10 +313,9 @@ COOP_NAMES = {"coopnets": "CoopNets", "dcgan": "DCGAN", "biharmonic": "biharmoni
 def coopnets_panels(results_dir: str, out_dir: str) -> list[str]:
     """CoopNets Table 1, per mask size: original, masked input, then each column's completion (tasks.coopnets)."""
     found: dict[str, dict[str, str]] = {}
-    for f in glob.glob(os.path.join(results_dir, "coopnets_*_M*.png")):
-        m = re.fullmatch(r"coopnets_(.+)_(M\d+)\.png", os.path.basename(f))
-        if m:
-            found.setdefault(m.group(2), {})[m.group(1)] = f
+    for f in glob.glob(os.path.join(results_dir, panel_glob("coopnets"))):
+        if p := parse_panel("coopnets", os.path.basename(f)):
+            found.setdefault(p["mask"], {})[p["method"]] = f
     paths = []
     for mask, files in sorted(found.items()):
         methods = ordered(files, COOP_ORDER)
@@ -333,10 +330,9 @@ def coopnets_panels(results_dir: str, out_dir: str) -> list[str]:
 def synthesis_panels(results_dir: str, out_dir: str) -> list[str]:
     """Samples of each method at each grid, and each method's samples above their nearest training images."""
     grids: dict[str, dict[int, str]] = {}
-    for f in glob.glob(os.path.join(results_dir, "synthesis_*_grid*.png")):
-        m = re.fullmatch(r"synthesis_(.+)_grid(\d+)\.png", os.path.basename(f))
-        if m:
-            grids.setdefault(m.group(1), {})[int(m.group(2))] = f
+    for f in glob.glob(os.path.join(results_dir, panel_glob("synthesis_grid"))):
+        if p := parse_panel("synthesis_grid", os.path.basename(f)):
+            grids.setdefault(p["method"], {})[int(p["size"])] = f
     paths = []
     if grids:
         methods = ordered(grids, SYNTH_ORDER)
@@ -360,8 +356,8 @@ def synthesis_panels(results_dir: str, out_dir: str) -> list[str]:
         fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.55 / fig.get_figheight(), bottom=0.02,
                             wspace=0.05, hspace=0.08)
         paths.append(save(fig, os.path.join(out_dir, "synthesis_samples.png")))
-    nearest = {re.fullmatch(r"synthesis_(.+)_nearest_train\.png", os.path.basename(f)).group(1): f
-               for f in glob.glob(os.path.join(results_dir, "synthesis_*_nearest_train.png"))}
+    nearest = {p["method"]: f for f in glob.glob(os.path.join(results_dir, panel_glob("nearest_train")))
+               if (p := parse_panel("nearest_train", os.path.basename(f)))}
     if nearest:
         strips = []
         for method in ordered(nearest, SYNTH_ORDER):

@@ -9,6 +9,7 @@ leaves no temporary file. Only the standard library."""
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 
 TMP_PREFIX = ".tmp-"  # as repro.base.io.TMP_PREFIX: a kill can leave such files, which a resume removes
@@ -25,6 +26,32 @@ PER_IMAGE_COLUMNS = ["experiment", "method", "setting", "seed", "metric", "image
                      "run"]
 PER_IMAGE_KEY = ("experiment", "method", "setting", "seed", "metric", "image", "profile", "dataset")
 INPAINT_MASKS = ("square", "doodle", "pepper")  # the paper's test masks (CVPR Table 4), in its order
+
+# The PNG panels the tasks write and the report's figures read back, by kind: one template each, its fields a
+# method name (which may hold "_"), a mask name (none), a size (digits)
+PANELS = {"inpainting": "inpainting_{method}_{mask}.png",  # tasks.inpainting: original, masked input, result
+          "coopnets": "coopnets_{method}_{mask}.png",  # tasks.coopnets, per mask ("M20": its square's side)
+          "synthesis_grid": "synthesis_{method}_grid{size}.png",  # tasks.synthesis: samples at one grid
+          "nearest_train": "synthesis_{method}_nearest_train.png"}  # samples above their nearest training images
+_FIELD = {"method": r"(?P<method>.+)", "mask": r"(?P<mask>[^_]+)", "size": r"(?P<size>\d+)"}
+
+
+def panel_name(kind: str, **fields) -> str:
+    """The file name of a panel: panel_name("inpainting", method="cd1", mask="square")."""
+    return PANELS[kind].format(**fields)
+
+
+def panel_glob(kind: str) -> str:
+    """A glob pattern matching every panel of `kind`."""
+    return re.sub(r"\{\w+\}", "*", PANELS[kind])
+
+
+def parse_panel(kind: str, filename: str) -> dict | None:
+    """The fields of a panel's file name (its basename), or None when it is not one of `kind`."""
+    parts = re.split(r"(\{\w+\})", PANELS[kind])
+    pattern = "".join(_FIELD[p[1:-1]] if p.startswith("{") else re.escape(p) for p in parts)
+    m = re.fullmatch(pattern, filename)
+    return m.groupdict() if m else None
 
 
 def umask_mode() -> int:

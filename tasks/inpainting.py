@@ -93,7 +93,7 @@ from repro.base.io import provenance, read_csv, save_panel
 from repro.datasets.masks import get_mask, square_mask
 from repro.core.methods import METHODS
 from repro.evaluation.metrics import bootstrap_ci, image_metrics
-from tasks.files import INPAINT_MASKS
+from tasks.files import INPAINT_MASKS, panel_name
 from repro.runner.engine import check_stop_at
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, run_dir, task_parser,
                           trained_learner, write_curve, write_per_image, write_results)
@@ -370,8 +370,8 @@ def score(mcfg, method: str, images, masks, outputs: dict, prov: dict, *, boot_s
 def save_panels(out_dir: str, method: str, images, masks, outputs: dict, pixel_max: float, n: int) -> None:
     """One example panel per mask: <out>/inpainting_<method>_<mask>.png (original, masked input, result)."""
     for name, out in outputs.items():
-        save_panel(os.path.join(out_dir, f"inpainting_{method}_{name}.png"), images, out, masks[name], pixel_max,
-                   min(n, len(images)))
+        save_panel(os.path.join(out_dir, panel_name("inpainting", method=method, mask=name)), images, out, masks[name],
+                   pixel_max, min(n, len(images)))
 
 
 def main(argv=None) -> list[dict]:

@@ -42,6 +42,7 @@ from repro.evaluation.fidelity import (KEY_FID, KEY_IS, KEY_IS_STD, MissingWeigh
 from repro.base.io import atomic_path, atomic_save_image, provenance, read_csv, write_csv
 from repro.evaluation.metrics import bootstrap_ci, nearest_neighbours
 from repro.core.pyramid import downscale, upscale
+from tasks.files import panel_name
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
                           write_results)
 
@@ -108,7 +109,7 @@ def nearest_rows(cfg: Config, samples: torch.Tensor, train_set: ImageSet, test_s
         if kind == "synthesized":  # panel: each sample above its nearest training image
             k = min(len(imgs), cfg.n_show)
             pairs = torch.cat([imgs[:k], train[idx[:k]]]) * cfg.pixel_max
-            save_grid(pairs, os.path.join(out_dir, f"synthesis_{cfg.method}_nearest_train.png"), cfg, nrow=k)
+            save_grid(pairs, os.path.join(out_dir, panel_name("nearest_train", method=cfg.method)), cfg, nrow=k)
     return summary, per_image
 
 
@@ -183,7 +184,8 @@ def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov:
     grids = [learner.sample(per, gen, train_set=part, noise=noise) for learner, _, part in learned]
     grids = [torch.cat([g[k] for g in grids])[: args.n_samples] for k in range(len(grids[0]))]
     for size, imgs in zip(learned[0][0].sizes, grids):
-        save_grid(imgs[: cfg.n_show], os.path.join(args.out, f"synthesis_{tag}_grid{size}.png"), cfg)
+        save_grid(imgs[: cfg.n_show], os.path.join(args.out, panel_name("synthesis_grid", method=tag, size=size)),
+                  cfg)
     n_obs = min(cfg.n_show, len(train_set))
     save_grid(torch.cat([train_set.batch(torch.arange(n_obs)), grids[-1][:n_obs]]),
               os.path.join(args.out, f"synthesis_{tag}_observed_vs_synthesized.png"), cfg,

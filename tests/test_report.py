@@ -542,3 +542,26 @@ def test_report_errors_are_one_line_and_a_nan_is_shown_as_nan(tmp_path, capsys):
     assert report.main(["--results", str(res), "--no-figures"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "inpainting.csv, line 4" in err[0]
+
+
+def test_panel_names_are_written_and_read_from_one_template():
+    """tasks.files.PANELS is the one definition of the PNG panels' names: a name built from fields parses back to
+    them (a method may hold '_'), other files do not parse, and no task or figure spells one of these names itself
+    (names nothing reads back, like the report's own figures, are the writer's)."""
+    import re
+    from tasks.files import PANELS, panel_glob, panel_name, parse_panel
+    samples = {"inpainting": dict(method="context_encoder", mask="square"),
+               "coopnets": dict(method="mrf_l2", mask="M20"),
+               "synthesis_grid": dict(method="multigrid", size="16"),
+               "nearest_train": dict(method="dcgan")}
+    assert samples.keys() == PANELS.keys()
+    for kind, fields in samples.items():
+        name = panel_name(kind, **fields)
+        assert parse_panel(kind, name) == fields and re.fullmatch(panel_glob(kind).replace("*", ".*"), name)
+    assert parse_panel("inpainting", "inpainting_curve.png") is None
+    assert parse_panel("synthesis_grid", "synthesis_multigrid_grid.png") is None
+    root = os.path.join(os.path.dirname(__file__), "..", "tasks")
+    spelled = [f for f in os.listdir(root) if f.endswith(".py") and f != "files.py"
+               and re.search(r"f\"(inpainting|coopnets)_\{\w+\}_\{|f\"[^\"]*_grid\{|f\"[^\"]*_nearest_train\.png\"",
+                             open(os.path.join(root, f)).read())]
+    assert not spelled
