@@ -75,6 +75,7 @@ Choices the paper leaves open (ours):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import os
 from dataclasses import dataclass
@@ -334,11 +335,14 @@ def chosen_methods(cfg, args) -> list[str]:
 
 
 def floor_fns(train_set, cfg) -> dict:
-    """name → (x, mask) → filled x: the floors, each in the pixel units of the learned methods."""
-    mean_image = train_set.batch(torch.arange(len(train_set)), pixel_max=cfg.pixel_max,
-                                 dtype=torch.float64).mean(0)  # (C, H, W)
+    """name → (x, mask) → filled x: the floors, each in the pixel units of the learned methods. The training mean
+    face is computed on first use, once."""
+    @functools.cache
+    def mean_image() -> torch.Tensor:  # (C, H, W): one pass over the training images
+        return train_set.batch(torch.arange(len(train_set)), pixel_max=cfg.pixel_max, dtype=torch.float64).mean(0)
+
     return {"observed_mean": observed_mean_fill,
-            "mean_face": lambda x, m: mean_face_fill(x, m, mean_image),
+            "mean_face": lambda x, m: mean_face_fill(x, m, mean_image()),
             "biharmonic": lambda x, m: biharmonic_fill(x / cfg.pixel_max, m) * cfg.pixel_max,
             "multigrid_start": lambda x, m: multigrid_start_fill(x, m, cfg.grid_sizes)}
 
@@ -405,6 +409,7 @@ def main(argv=None) -> list[dict]:
     masks = test_masks(n_test, cfg.image_size, side, args.mask_seed)
     os.makedirs(args.out, exist_ok=True)
     prov, rows, per_image = provenance(cfg.torch_device()), [], []
+    floors = floor_fns(train_set, cfg)
     curve = None
     if args.curve_every:  # the first --curve-images test images, their own masks; the floors' flat lines first
         full = load_dataset(cfg, "test") if args.eval_split != "test" else test_set
@@ -415,12 +420,12 @@ def main(argv=None) -> list[dict]:
         write_curve(args.out, [
             result_row(fcfg, experiment=CURVE, method=name, setting=curve_setting(mask, fcfg), metric="mae_masked",
                        value=float(v.mean()), ci=bootstrap_ci(v, seed=args.mask_seed), n_images=n_curve, prov=prov)
-            for name, fill in floor_fns(train_set, cfg).items() if name != "mean_face"
+            for name, fill in floors.items() if name != "mean_face"
             for mask, m in curve[1].items()
             for v in [image_metrics(curve[0], fill(curve[0], m.to(curve[0].dtype)), m, cfg.pixel_max)["mae_masked"]]])
     if not args.no_floors:
         fcfg = dataclasses.replace(cfg, seed=args.mask_seed)  # a floor learns nothing: its seed is the masks'
-        for method, fill in floor_fns(train_set, cfg).items():
+        for method, fill in floors.items():
             if args.floors and method not in args.floors:
                 continue
             outputs = {name: fill(images, m.to(images.dtype)) for name, m in masks.items()}
