@@ -190,9 +190,10 @@ def learning_curves(log_csv: str, path: str) -> str | None:
     axes[1][1].set(xlabel="iteration", ylabel="learning rate", title="learning rate")
     for ax in axes[1][2:]:
         ax.set_axis_off()
-    fig.suptitle(f"Learning curves: {os.path.basename(os.path.dirname(log_csv))} · {run_progress(log_csv, log)}",
+    # two lines: a run folder's name (up to ~60 characters) fits the two-panel width on its own line
+    fig.suptitle(f"Learning curves: {os.path.basename(os.path.dirname(log_csv))}\n{run_progress(log_csv, log)}",
                  fontsize=10)
-    fig.subplots_adjust(left=0.08, right=0.97, top=0.88, bottom=0.09, hspace=0.45, wspace=0.35)
+    fig.subplots_adjust(left=0.08, right=0.97, top=0.86, bottom=0.09, hspace=0.45, wspace=0.35)
     return save(fig, path)
 
 

@@ -565,3 +565,24 @@ def test_panel_names_are_written_and_read_from_one_template():
                and re.search(r"f\"(inpainting|coopnets)_\{\w+\}_\{|f\"[^\"]*_grid\{|f\"[^\"]*_nearest_train\.png\"",
                              open(os.path.join(root, f)).read())]
     assert not spelled
+
+
+def test_learning_curves_title_fits_a_long_run_name(tmp_path, monkeypatch):
+    """The title names the run folder; a paper-profile folder name must not run off a one-grid figure."""
+    import pandas as pd
+
+    import tasks.figures as figures
+    run = tmp_path / "paper-images-context_encoder-seed0-inpaint-a57a8ecb"
+    run.mkdir()
+    (run / "config.json").write_text('{"n_iters": 3500}')  # "2 of 3500 iterations (unfinished)" in the title
+    pd.DataFrame({"iteration": [0, 1], "grid": [1, 1], "size": [64, 64], "f_obs": [1.0, 2.0],
+                  "f_syn": [1.0, 1.5], "grad_l1": [3.0, 2.0], "lr": [0.1, 0.1]}).to_csv(run / "log.csv", index=False)
+    drawn = []
+    monkeypatch.setattr(figures, "save", lambda fig, path: drawn.append(fig) or path)
+    figures.learning_curves(str(run / "log.csv"), str(tmp_path / "curves.png"))
+    fig, = drawn
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    title = fig._suptitle.get_window_extent(FigureCanvasAgg(fig).get_renderer())
+    page = fig.bbox
+    assert title.x0 >= page.x0 and title.x1 <= page.x1, (title, page)
+    assert run.name in fig._suptitle.get_text()
