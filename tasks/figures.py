@@ -372,9 +372,11 @@ def synthesis_panels(results_dir: str, out_dir: str) -> list[str]:
 # ----------------------------------------------------------------------------- all figures
 
 def write_figures(blocks, results_dir: str, runs_dir: str | None, out_dir: str, curve: pd.DataFrame | None = None,
-                  paper: pd.DataFrame | None = None) -> list[str]:
-    """Bar charts of every block that ran, labeled panels, learning curves of every run under runs_dir, and the
-    inpainting error against training iterations (curve: inpainting_curve rows)."""
+                  paper: pd.DataFrame | None = None, runs_used: set[str] | None = None) -> list[str]:
+    """Bar charts of every block that ran, labeled panels, learning curves of the runs under runs_dir (only those
+    named in runs_used, the `run` column of the folder's rows, when it is given: a results folder links the
+    curves of the runs behind its numbers, not of every run that shares the runs folder), and the inpainting
+    error against training iterations (curve: inpainting_curve rows)."""
     paths = []
     if curve is not None and len(curve):
         paths.append(inpainting_curve(curve, paper, os.path.join(out_dir, "inpainting_curve.png")))
@@ -386,5 +388,7 @@ def write_figures(blocks, results_dir: str, runs_dir: str | None, out_dir: str, 
     if runs_dir and os.path.isdir(runs_dir):
         for log in sorted(glob.glob(os.path.join(runs_dir, "*", "log.csv"))):
             name = os.path.basename(os.path.dirname(log))
+            if runs_used is not None and name not in runs_used:
+                continue
             paths.append(learning_curves(log, os.path.join(out_dir, f"learning_{name}.png")))
     return [p for p in paths if p]

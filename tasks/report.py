@@ -2,7 +2,7 @@
 
 Reads only the tidy result CSVs (``DIR/*.csv``), the paper's published numbers
 (``repro/data/paper_numbers.csv``), the task-written PNG panels in DIR and, for learning curves, the
-``log.csv`` of each run folder under ``--runs``. Writes:
+``log.csv`` of each run folder under ``--runs`` that the result rows name. Writes:
 
 * ``DIR/tables.md``: one block per paper table and per (profile, dataset) that ran, in the paper's shape
   (its rows, its columns), each cell ``ours [95% interval] · paper value``; floors and controls set apart;
@@ -483,7 +483,8 @@ def figure_section(paths: list[str], results_dir: str) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", default="results", help="folder of result CSVs and task PNGs")
-    parser.add_argument("--runs", default="runs", help="folder of run folders (learning curves; skipped if absent)")
+    parser.add_argument("--runs", default="runs",
+                        help="folder of run folders (learning curves of the runs the rows name; skipped if absent)")
     parser.add_argument("--out", default=None, help="output markdown (default: RESULTS/tables.md)")
     parser.add_argument("--no-figures", action="store_true", help="write tables.md and cells.csv only")
     parser.add_argument("--curves", nargs="*", default=[], metavar="DIR",
@@ -513,8 +514,10 @@ def report(args) -> int:
     figs = []
     if not args.no_figures:
         from tasks.figures import write_figures  # matplotlib only when figures are wanted
+        curve = load_curves([args.results, *args.curves])
+        runs_used = {r for r in (*results.run, *curve.run) if isinstance(r, str) and r}
         figs = write_figures(blocks, args.results, args.runs, os.path.join(args.results, "figures"),
-                             curve=load_curves([args.results, *args.curves]), paper=paper)
+                             curve=curve, paper=paper, runs_used=runs_used)
     path = args.out or os.path.join(args.results, "tables.md")
     atomic_write_bytes(path, (text + "\n" + figure_section(figs, os.path.dirname(os.path.abspath(path)))).encode())
     buf = io.StringIO()

@@ -302,7 +302,9 @@ def written(tmp_path_factory):
     from matplotlib.image import imsave
     from tasks.common import write_curve, write_results
     res, runs = tmp_path_factory.mktemp("results"), tmp_path_factory.mktemp("runs")
-    write_results(str(res), "inpainting", inpainting_rows())
+    named = "smoke-x-multigrid-seed0-abc"  # the run behind the multi-grid rows: its learning curves are drawn
+    write_results(str(res), "inpainting", [dict(r, run=named if r["method"] == "multigrid" else "")
+                                           for r in inpainting_rows()])
     write_results(str(res), "svhn_l2svm", svhn_rows())
     other = tmp_path_factory.mktemp("paper_scale")  # a second folder's curve, drawn beside this one's (--curves)
     write_curve(str(res), curve_rows("multigrid", "smoke", "0.25", [2, 4, 8], [0.20, 0.15, 0.12]))
@@ -312,12 +314,13 @@ def written(tmp_path_factory):
     for size in (2, 16):
         imsave(res / f"synthesis_multigrid_grid{size}.png", torchvision_grid(2, 2, 16, 1, size))
     imsave(res / "synthesis_multigrid_nearest_train.png", torchvision_grid(2, 4, 16, 1, 3))
-    run = runs / "smoke-x-multigrid-seed0-abc"
-    run.mkdir()
-    it = np.repeat(np.arange(20), 2)
-    pd.DataFrame({"iteration": it, "grid": np.tile([1, 2], 20), "size": np.tile([4, 16], 20),
-                  "f_obs": np.sin(it), "f_syn": np.cos(it), "grad_l1": 1 + it, "loss": 0.0, "lr": 0.3 - 0.01 * it,
-                  "seconds": 0.1}).to_csv(run / "log.csv", index=False)
+    for name in (named, "smoke-x-pcd-seed0-def"):  # the second run shares the runs folder but no row names it
+        run = runs / name
+        run.mkdir()
+        it = np.repeat(np.arange(20), 2)
+        pd.DataFrame({"iteration": it, "grid": np.tile([1, 2], 20), "size": np.tile([4, 16], 20),
+                      "f_obs": np.sin(it), "f_syn": np.cos(it), "grad_l1": 1 + it, "loss": 0.0,
+                      "lr": 0.3 - 0.01 * it, "seconds": 0.1}).to_csv(run / "log.csv", index=False)
     assert report.main(["--results", str(res), "--runs", str(runs), "--curves", str(other)]) == 0
     return res
 
