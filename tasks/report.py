@@ -509,13 +509,13 @@ def report(args) -> int:
         print(f"warning: {r.experiment} {r.method} {r.setting} {r.metric} (seed {r.seed}) is not a number; "
               f"its cell shows nan", file=sys.stderr)
     blocks = all_blocks(results, paper, per_image)
-    data = known_data_folders(args.results, data_folders(args.runs))
+    curve = load_curves([args.results, *args.curves])
+    runs_used = {r for r in (*results.run, *curve.run) if isinstance(r, str) and r}  # the runs behind the rows
+    data = known_data_folders(args.results, {k: v for k, v in data_folders(args.runs).items() if k in runs_used})
     text = build_tables(results, paper, args.results.rstrip("/") or ".", data, per_image)
     figs = []
     if not args.no_figures:
         from tasks.figures import write_figures  # matplotlib only when figures are wanted
-        curve = load_curves([args.results, *args.curves])
-        runs_used = {r for r in (*results.run, *curve.run) if isinstance(r, str) and r}
         figs = write_figures(blocks, args.results, args.runs, os.path.join(args.results, "figures"),
                              curve=curve, paper=paper, runs_used=runs_used)
     path = args.out or os.path.join(args.results, "tables.md")

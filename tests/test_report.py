@@ -321,6 +321,7 @@ def written(tmp_path_factory):
         pd.DataFrame({"iteration": it, "grid": np.tile([1, 2], 20), "size": np.tile([4, 16], 20),
                       "f_obs": np.sin(it), "f_syn": np.cos(it), "grad_l1": 1 + it, "loss": 0.0,
                       "lr": 0.3 - 0.01 * it, "seconds": 0.1}).to_csv(run / "log.csv", index=False)
+        (run / "config.json").write_text(json.dumps({"data_root": f"/data/{name}-faces", "n_iters": 20}))
     assert report.main(["--results", str(res), "--runs", str(runs), "--curves", str(other)]) == 0
     return res
 
@@ -350,6 +351,11 @@ def test_cli_writes_tables_cells_and_figures(written):
     assert "inpainting_curve" not in set(report.load_results(str(written)).experiment)  # a figure's points only
     curve = report.load_curves([str(written)])
     assert set(curve.method) == {"multigrid", "biharmonic", "observed_mean"} and len(curve) == 3 * 3 + 3 * 2
+
+
+def test_only_the_runs_the_rows_name_are_recorded_with_their_data_folder(written):
+    recorded = json.loads((written / report.DATA_FOLDERS).read_text())
+    assert recorded == {"smoke-x-multigrid-seed0-abc": "smoke-x-multigrid-seed0-abc-faces"}  # not the pcd run
 
 
 def test_each_figure_is_a_png_of_the_expected_size_and_not_blank(written):
