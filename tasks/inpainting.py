@@ -37,6 +37,9 @@ Choices the paper leaves open (ours):
   inpainting_validation.csv), never on the test images: --procedure-from-val then adds, per method, the
   procedure with the lowest validation masked MAE averaged over the three masks (if it is not the
   paper's) as its own setting on the test images.
+- Fit check (--eval-split train): the same scores on the first --n-test-images training images, rows in
+  inpainting_train.csv. A model whose training-image error is close to its test error does not fit
+  (longer training or more capacity may help); one far below it does not generalise.
 - Coarser grids (multigrid): a coarse pixel moves only when its whole block is missing; a
   partly observed block is held at the mean of its observed pixels (repro.core.learner.coarse_observation).
   At the finest grid the observed pixels are reset and held, so they equal the input bit for
@@ -101,6 +104,8 @@ from tasks.common import (check_results, cli, parse_task_args, result_row, run_c
 
 DEFAULT_METHODS = ("pcd", "cd1", "singlegrid", "context_encoder", "multigrid")  # the paper's table order
 MASK_NAMES = INPAINT_MASKS  # the paper's test masks (tasks.files)
+# --eval-split → the experiment (and CSV) its rows go to
+EXPERIMENTS = {"test": "inpainting", "val": "inpainting_validation", "train": "inpainting_train"}
 METRICS = ("mae_masked", "mae_whole", "rmse_masked", "psnr01_masked", "psnr11_masked", "missing_fraction")
 
 
@@ -124,9 +129,12 @@ def build_parser():
     parser.add_argument("--procedure-from-val", action="store_true",
                         help="also run, for each method, the procedure with the lowest masked MAE (mean over the "
                              "masks) among those in <out>/inpainting_validation.csv, if it is not the paper's")
-    parser.add_argument("--eval-split", choices=("test", "val"), default="test",
-                        help="score on the test images (default) or on the validation split (held-out train "
-                             "images; rows go to inpainting_validation.csv): make choices on val, never on test")
+    parser.add_argument("--eval-split", choices=tuple(EXPERIMENTS), default="test",
+                        help="score on the test images (default), on the validation split (held-out train "
+                             "images; rows go to inpainting_validation.csv): make choices on val, never on test; "
+                             "or on the first --n-test-images training images themselves (rows go to "
+                             "inpainting_train.csv): a fit check that tells a model that does not fit its own "
+                             "training images from one that does not generalise")
     parser.add_argument("--test-steps", type=int, default=None,
                         help="an extra test-time budget, Langevin steps in all spread over a scheme's grids, "
                              "reported as setting <mask>|test_steps=N beside the paper's l·S = steps_per_grid × "
@@ -388,7 +396,7 @@ def main(argv=None) -> list[dict]:
     if args.procedure_from_val and not os.path.exists(val_path):
         raise FileNotFoundError(f"--procedure-from-val: no {val_path}; run with --eval-split val first")
     val_rows = read_csv(val_path) if args.procedure_from_val else []
-    experiment = "inpainting" if args.eval_split == "test" else "inpainting_validation"
+    experiment = EXPERIMENTS[args.eval_split]
     check_stop_at(args.stop_at, cfg.n_iters)
     if args.curve_every is not None and (args.curve_every < 1 or args.curve_images < 1):
         raise ValueError(f"--curve-every {args.curve_every} and --curve-images {args.curve_images} must be at least 1")

@@ -275,6 +275,38 @@ def test_every_scheme_can_be_given_the_multigrid_start(smoke_cfg, tmp_path):
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())  # nothing trained
 
 
+def test_the_fit_check_scores_the_training_images_of_the_model_it_reuses(tmp_path):
+    """--eval-split train scores the first --n-test-images training images (the very images the model learned
+    from), writes its rows to inpainting_train.csv and leaves inpainting.csv alone; the model is the test run's,
+    loaded, not trained again."""
+    from repro.base.config import get_config
+    from repro.datasets.data import load_dataset
+    from repro.evaluation.floors import biharmonic_fill
+    from repro.evaluation.metrics import image_metrics
+    from tasks.inpainting import main, test_masks
+    out, runs = tmp_path / "o", tmp_path / "r"
+    base = ["--methods", "cd1", "--n-iters", "2", "--batch-size", "8", "--steps-per-grid", "2", "--n-test-images",
+            "8", "--floors", "biharmonic", "--out", str(out), "--runs", str(runs), "--no-progress"]
+    test_rows = main(base)
+    before, trained = (out / "inpainting.csv").read_bytes(), sorted(os.listdir(runs))
+    mtimes = {f: os.path.getmtime(runs / trained[0] / f) for f in os.listdir(runs / trained[0])}
+    rows = main([*base, "--eval-split", "train"])
+    assert (out / "inpainting.csv").read_bytes() == before and (out / "inpainting_train.csv").exists()
+    assert sorted(os.listdir(runs)) == trained and all(  # loaded, not trained again
+        os.path.getmtime(runs / trained[0] / f) == t for f, t in mtimes.items())
+    assert {r["experiment"] for r in rows} == {"inpainting_train"} and {r["method"] for r in rows} == {
+        "cd1", "biharmonic"}
+    cfg = get_config("smoke")
+    x = load_dataset(cfg, "train").batch(torch.arange(8), pixel_max=cfg.pixel_max, dtype=cfg.dtype())  # (8, C, S, S)
+    m = test_masks(8, cfg.image_size, cfg.image_size // 2, 0)["square"].to(x.dtype)
+    want = float(image_metrics(x, biharmonic_fill(x / cfg.pixel_max, m) * cfg.pixel_max, m,
+                               cfg.pixel_max)["mae_masked"].mean())
+    got = {(r["method"], r["setting"], r["metric"]): float(r["value"]) for r in rows}
+    assert got[("biharmonic", "square", "mae_masked")] == pytest.approx(want, abs=1e-6)
+    test_value = {(r["method"], r["setting"], r["metric"]): float(r["value"]) for r in test_rows}
+    assert test_value[("biharmonic", "square", "mae_masked")] != pytest.approx(want, abs=1e-6)  # other images
+
+
 @pytest.mark.slow
 def test_a_learning_curve_and_a_partial_run_leave_training_as_it_was(tmp_path):
     """--curve-every scores the model while it trains (the floors once, as flat lines) without changing what it
