@@ -132,7 +132,7 @@ def build_parser():
     parser.add_argument("--eval-split", choices=tuple(EXPERIMENTS), default="test",
                         help="score on the test images (default), on the validation split (held-out train "
                              "images; rows go to inpainting_validation.csv): make choices on val, never on test; "
-                             "or on the first --n-test-images training images themselves (rows go to "
+                             "or on the training images themselves (the first --n-test-images of them; rows go to "
                              "inpainting_train.csv): a fit check that tells a model that does not fit its own "
                              "training images from one that does not generalise")
     parser.add_argument("--test-steps", type=int, default=None,
