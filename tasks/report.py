@@ -15,6 +15,9 @@ Imports only the standard library, pandas and matplotlib (no torch): it runs in 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import fcntl
 import glob
 import io
 import json
@@ -26,7 +29,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.files import OPTIONAL_COLUMNS, RESULT_COLUMNS, atomic_write_bytes, check_csv
+from tasks.files import (OPTIONAL_COLUMNS, PER_IMAGE_COLUMNS, RESULT_COLUMNS, TMP_PREFIX, atomic_write_bytes,
+                         check_csv, read_csv_strict)
 from tasks.tables import (SEEDED_CONTROLS, TABLES, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat, half_width,
                           match, run_difference, summarise, unit_means, verdict)
 
@@ -41,6 +45,19 @@ CELL_COLUMNS = ["table", "profile", "dataset", "row", "column", "floor", "method
 
 # ----------------------------------------------------------------------------- inputs
 
+def read_frame(path: str, columns=None, required=()) -> pd.DataFrame:
+    """A CSV as a frame of strings, read strictly (tasks.files.read_csv_strict): any damage, a foreign header (one
+    outside `columns`, or without `required`) or an empty file is one ValueError naming the file, never a pandas
+    message without it or an AttributeError later."""
+    rows = read_csv_strict(path, columns, required, after="no table was written")
+    with open(path, newline="") as fh:
+        header = next(csv.reader(fh), None)
+    if not header:
+        raise ValueError(f"{path} is empty (not even a header line); no table was written: remove it, or run again "
+                         f"the task that writes it")
+    return pd.DataFrame(rows, columns=header, dtype=str)
+
+
 def load_results(results_dir: str) -> pd.DataFrame:
     """Every tidy result CSV directly in results_dir (other CSVs are skipped), as one frame of strings
     with value/ci_low/ci_high numeric; optional columns missing from old files are filled with ''."""
@@ -48,7 +65,7 @@ def load_results(results_dir: str) -> pd.DataFrame:
     for f in sorted(glob.glob(os.path.join(results_dir, "*.csv"))):
         if os.path.basename(f) == "inpainting_curve.csv":  # a figure's points (load_curves), never a table's
             continue
-        df = pd.read_csv(f, dtype=str, keep_default_na=False)  # commit hashes stay strings
+        df = read_frame(f)  # strings: commit hashes stay as written
         if {"experiment", "method", "setting", "metric", "value", "profile"} <= set(df.columns):
             frames.append(df)
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=BASE_COLUMNS)
@@ -392,7 +409,7 @@ def load_curves(folders: list[str]) -> pd.DataFrame:
         check_csv(f)
     if not files:
         return pd.DataFrame(columns=RESULT_COLUMNS)
-    df = pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False) for f in files], ignore_index=True)
+    df = pd.concat([read_frame(f, RESULT_COLUMNS, BASE_COLUMNS) for f in files], ignore_index=True)
     df["value"] = pd.to_numeric(df.value, errors="coerce")
     return df.drop_duplicates(subset=["method", "setting", "seed", "profile", "run", "iterations"])
 
@@ -402,7 +419,8 @@ def load_per_image(results_dir: str) -> pd.DataFrame | None:
     files = sorted(glob.glob(os.path.join(results_dir, "per_image", "*.csv")))
     if not files:
         return None
-    df = pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False) for f in files], ignore_index=True)
+    required = [c for c in PER_IMAGE_COLUMNS if c != "run"]  # files from before the run column lack it
+    df = pd.concat([read_frame(f, PER_IMAGE_COLUMNS, required) for f in files], ignore_index=True)
     df["value"] = pd.to_numeric(df.value, errors="coerce")
     return df
 
@@ -502,12 +520,37 @@ def report(args) -> int:
     if not os.path.isdir(args.results):
         raise FileNotFoundError(f"--results {args.results!r} is not a folder of results (a typo? run a task first, "
                                 f"or bash run_all.sh)")
+    with report_lock(args.results):
+        return write_report(args)
+
+
+@contextlib.contextmanager
+def report_lock(results: str):
+    """One report at a time per results folder (a lock on the folder itself, so no file is added), under which the
+    temporary files that a killed report left behind are removed: those in figures/ (only the report writes there)
+    and those of its own outputs in the folder. A task writing the folder meanwhile keeps its own temporary files."""
+    fd = os.open(results, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):  # a file system without locks: the report runs unlocked
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        own = ("tables.md", "cells.csv", DATA_FOLDERS)
+        stale = glob.glob(os.path.join(results, "figures", TMP_PREFIX + "*"))
+        stale += [f for name in own for f in glob.glob(os.path.join(results, TMP_PREFIX + "*" + name))]
+        for f in stale:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def write_report(args) -> int:
     for name in sorted(glob.glob(os.path.join(args.results, "*.csv"))):  # a malformed CSV: file and line, not pandas
         check_csv(name)
     results, paper, per_image = load_results(args.results), paper_numbers(), load_per_image(args.results)
-    for r in results[results.value.isna() & results.metric.ne("")].itertuples():
-        print(f"warning: {r.experiment} {r.method} {r.setting} {r.metric} (seed {r.seed}) is not a number; "
-              f"its cell shows nan", file=sys.stderr)
+    for r in results[~results.value.map(math.isfinite) & results.metric.ne("")].itertuples():
+        print(f"warning: {r.experiment} {r.method} {r.setting} {r.metric} (seed {r.seed}) is not a finite number; "
+              f"its cell shows {r.value}", file=sys.stderr)
     blocks = all_blocks(results, paper, per_image)
     curve = load_curves([args.results, *args.curves])
     runs_used = {r for r in (*results.run, *curve.run) if isinstance(r, str) and r}  # the runs behind the rows

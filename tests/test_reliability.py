@@ -466,6 +466,7 @@ IN_PLACE_WRITERS = {
     ("tasks/common.py", 'with open(path + ".lock", "a") as lock:'): "a lock file, never written to",
     ("repro/runner/engine.py", 'with open(os.path.join(path, ".lock"), "a") as lock:'):
         "a run folder's lock, never written",
+    ("repro/runner/engine.py", 'fh = open(lock, "a")'): "a run folder's lock (run_lock), never written",
     ("repro/base/io.py", 'with open(path, "a", newline="") as fh:'):
         "log.csv, append-only and fsynced; a resume cuts it back to the checkpoint (the commit point)",
     ("tools/spread.py", 'log = open(os.path.join(logs, f"{line}.log"), "w")'): "a command's live log, streamed",
@@ -537,7 +538,7 @@ def test_a_flipped_byte_in_a_checkpoint_is_found_and_the_previous_one_is_kept(sm
     out = tmp_path / "run"
     train(cfg, str(out), train_set=faces, progress=False)
     ckpt, prev = out / "checkpoint.pt", out / PREVIOUS
-    assert prev.exists() and torch.load(prev, weights_only=False)["format"].startswith("mgcd-checkpoint")
+    assert prev.exists() and torch.load(prev, weights_only=True)["format"].startswith("mgcd-checkpoint")
     data = bytearray(ckpt.read_bytes())
     mid = len(data) // 2
     data[mid:mid + 64] = bytes(b ^ 0xFF for b in data[mid:mid + 64])
@@ -554,7 +555,7 @@ def test_a_flipped_byte_in_a_checkpoint_is_found_and_the_previous_one_is_kept(sm
     assert {p: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     os.replace(prev, ckpt)  # the offered way back: resume from the previous checkpoint (iteration 1)
     assert train_main(flags) == 0
-    assert torch.load(ckpt, weights_only=False)["format"].startswith("mgcd-checkpoint")
+    assert torch.load(ckpt, weights_only=True)["format"].startswith("mgcd-checkpoint")
 
 
 def test_resume_restores_the_thread_count_the_run_was_trained_with(smoke_cfg, faces, tmp_path, capsys):

@@ -76,8 +76,9 @@ determinism() {
       --out "$WORK/det_$r" || return 1
   done
   $PY - "$WORK" <<'EOF'
-import sys, torch
-a, b = (torch.load(f"{sys.argv[1]}/det_{r}/checkpoint.pt", weights_only=False)["nets"] for r in "ab")
+import sys
+from repro.runner.engine import load_checkpoint
+a, b = (load_checkpoint(f"{sys.argv[1]}/det_{r}/checkpoint.pt")["nets"] for r in "ab")
 d = max(float((a[k] - b[k]).abs().max()) for k in a)
 print(f"without --deterministic two identical 3-iteration runs differ by at most {d:.3g} in a weight")
 EOF

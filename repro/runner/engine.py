@@ -16,6 +16,7 @@ import json
 import math
 import os
 import pickle
+import re
 import shutil
 import sys
 import time
@@ -74,10 +75,43 @@ def checkpoint_bytes(state: dict) -> bytes:
     return out.getvalue()
 
 
+# What a checkpoint may hold, in one place. A run folder travels (copied between machines, downloaded with a paper,
+# shared on a cluster), so a checkpoint is read as data, never as code: both the wrapper and the payload load with
+# torch's weights-only unpickler, which builds tensors, dicts, lists, tuples, strings, bytes, numbers and booleans
+# and refuses every other class or function *before* calling it. The checksum cannot protect here (anyone can
+# compute one for any payload); the unpickler does. Checkpoints name no class of any module (checkpoint_bytes saves
+# state dicts and plain containers only), so the list of extra globals the loader allows is empty.
+CHECKPOINT_GLOBALS: tuple = ()
+# The entries every run checkpoint holds, with their types: a file whose state lacks one, or holds another type, is
+# refused with one line rather than failing later with a KeyError or TypeError deep in a restore.
+CHECKPOINT_ENTRIES = {"config": dict, "iteration": int, "channels": int, "n_train": int, "nets": dict,
+                      "opts": list, "scheds": list, "gen": torch.Tensor, "extra": (dict, type(None))}
+
+
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint that would run code when unpickled (a crafted file): refused before anything in it runs."""
+
+
+def _load_data(source, what) -> object:
+    """torch.load restricted to data (CHECKPOINT_GLOBALS); `what` names the file in a refusal."""
+    try:
+        allow = torch.serialization.safe_globals(list(CHECKPOINT_GLOBALS)) if CHECKPOINT_GLOBALS else \
+            contextlib.nullcontext()  # torch before 2.5 has no safe_globals; none are needed today
+        with allow:
+            return torch.load(source, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL (\S+)", str(err))
+        if found is None:
+            raise
+        raise UnsafeCheckpointError(f"checkpoint {what!r} holds a Python object ({found.group(1)}), not only tensors "
+                                    f"and plain data: refused without running it. A run folder from elsewhere is "
+                                    f"data; delete this one and train the run again") from None
+
+
 def load_checkpoint(path: str) -> dict:
-    """The state in a checkpoint file, its checksum verified; a truncated, corrupt or altered file is a ValueError
-    that says what to do (and names the previous checkpoint kept beside it). Checkpoints written before checksums
-    (a bare state) load as they are."""
+    """The state in a checkpoint file, its checksum verified; a truncated, corrupt, altered or crafted file is a
+    ValueError that says what to do (and names the previous checkpoint kept beside it). Checkpoints written before
+    checksums (a bare state) load as they are. Nothing in the file is ever executed (CHECKPOINT_GLOBALS)."""
     def corrupt(why: str) -> ValueError:
         prev = os.path.join(os.path.dirname(path), PREVIOUS)
         offer = (f"; the previous checkpoint {prev} is kept: move it to {os.path.basename(path)} to resume from it"
@@ -86,19 +120,47 @@ def load_checkpoint(path: str) -> dict:
         return ValueError(f"checkpoint {path!r} {why}{offer}")
     unreadable = (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, KeyError, TypeError)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        obj = _load_data(path, path)
+    except UnsafeCheckpointError:
+        raise
     except unreadable as err:
         if isinstance(err, FileNotFoundError):
             raise
         raise corrupt(f"is truncated or corrupt ({type(err).__name__})") from None
-    if not (isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT):
-        return obj  # written before checksums
-    if hashlib.sha256(obj["payload"]).hexdigest() != obj["sha256"]:
-        raise corrupt("fails its checksum: its contents were altered after it was written")
-    try:
-        return torch.load(io.BytesIO(obj["payload"]), map_location="cpu", weights_only=False)
-    except unreadable as err:
-        raise corrupt(f"is corrupt ({type(err).__name__})") from None
+    if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
+        if not (isinstance(obj.get("payload"), bytes) and isinstance(obj.get("sha256"), str)):
+            raise corrupt("has a damaged wrapper (no payload bytes or checksum)")
+        if hashlib.sha256(obj["payload"]).hexdigest() != obj["sha256"]:
+            raise corrupt("fails its checksum: its contents were altered after it was written")
+        try:
+            obj = _load_data(io.BytesIO(obj["payload"]), path)
+        except UnsafeCheckpointError:
+            raise
+        except unreadable as err:
+            raise corrupt(f"is corrupt ({type(err).__name__})") from None
+    # else: written before checksums, a bare state
+    problem = state_problem(obj)
+    if problem:
+        raise corrupt(f"is not a run checkpoint of this suite ({problem})")
+    return obj
+
+
+def state_problem(state) -> str | None:
+    """Why `state` is not a run checkpoint's state (CHECKPOINT_ENTRIES), or None when it is one."""
+    if not isinstance(state, dict):
+        return f"it holds a {type(state).__name__}, not a dict of the run's state"
+    missing = [k for k in CHECKPOINT_ENTRIES if k not in state]
+    if missing:
+        return f"no {', '.join(missing)}"
+    wrong = [f"{k} is a {type(state[k]).__name__}" for k, t in CHECKPOINT_ENTRIES.items()
+             if not isinstance(state[k], t) or isinstance(state[k], bool)]
+    if wrong:
+        return "; ".join(wrong)
+    gen, cpu_bytes = state["gen"], len(torch.Generator().get_state())  # a CUDA (Philox) random state is 16 bytes
+    if gen.dtype != torch.uint8 or gen.dim() != 1 or len(gen) not in (cpu_bytes, 16):
+        return (f"its random state ({gen.numel()} {gen.dtype} values) is neither a CPU ({cpu_bytes} bytes) nor a CUDA "
+                f"(16 bytes) one")
+    return None
 
 
 def restore_threads(ckpt: dict, device: torch.device) -> None:
@@ -389,7 +451,10 @@ def run_lock(path: str, wait: bool = True):
 
     def acquire() -> None:
         os.makedirs(path, exist_ok=True)
-        fh = open(os.path.join(path, ".lock"), "a")
+        lock = os.path.join(path, ".lock")
+        if os.path.isdir(lock):
+            raise ValueError(f"{lock!r} is a folder, not the run's lock file; remove it and run again")
+        fh = open(lock, "a")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -399,6 +464,10 @@ def run_lock(path: str, wait: bool = True):
                                  f"choose another --out") from None
             print(f"waiting for {path}: another process is training it", flush=True)
             fcntl.flock(fh, fcntl.LOCK_EX)
+        except OSError as err:  # ENOSYS, ENOLCK, EOPNOTSUPP: a file system without locks (NFS or Lustre so mounted)
+            fh.close()
+            raise ValueError(f"the file system of {path!r} does not support file locks ({os.strerror(err.errno)}); "
+                             f"put --runs/--out on a local disk, or on a mount with locking") from None
         held["fh"] = fh
 
     dist.on_main(acquire)  # a refusal raises on every process
