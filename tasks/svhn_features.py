@@ -8,18 +8,22 @@ model, DCGAN, the untrained model and the raw pixels. svhn_cnn (CVPR Table 3, ar
 the top maps of each frozen model, the untrained model and the pixels, and the supervised baseline. Rows:
 setting "labels=<n>", metric "test_error" (% of the test split), seed 1,000,000 · training seed + draw
 seed; one "feature_dim" row per method. The protocol and its choices: tasks.svhn_protocol; per-profile defaults:
-repro.base.config.TASK_CONFIG and TASK_OPTIONS.
+repro.base.config.TASK_CONFIG and TASK_OPTIONS. Every check of settings and data (two classes or more, the label
+counts, each training run's batch against its images and the processes) runs before the first model is trained or
+row written (check_plan).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import hashlib
+import math
 import os
 import sys
 
 import torch.nn as nn
 
+from repro.base import dist
 from repro.base.config import task_config, task_options
 from repro.evaluation.features import (DEFAULT_CS, SVM_SOLVERS, PixelMaps, TopMapClassifier, error_percent, extract,
                                        pixel_features)
@@ -70,6 +74,59 @@ def resolve(args, profile: str):
     if args.train_seeds < 1 or args.label_seeds < 1:
         raise ValueError("--train-seeds and --label-seeds must be at least 1")
     return args
+
+
+def check_plan(cfg, args, data) -> None:
+    """Every refusal the tables would otherwise meet part-way (after a table or a model had been written), made
+    before the first model is trained or the first row written (docs/reliability.md): the task's own options,
+    the row seeds, and the images each model and CNN head trains on, in batches split over the processes."""
+    check_options(args)
+    for k in range(args.label_seeds):  # the draw seeds label_draws makes
+        row_seed(cfg.seed, 1000 * cfg.seed + k)
+    check_batches(cfg, args, data)
+
+
+def check_options(args) -> None:
+    if min(args.labels) < 2:
+        raise ValueError(f"--labels {min(args.labels)}: a labeled set needs at least two images (the classifiers "
+                         f"tell two or more classes apart)")
+    if args.val_labels < 1:
+        raise ValueError(f"--val-labels {args.val_labels}: the SVM's C is chosen on validation images; give 1 or more")
+    bad = [c for c in args.svm_cs if not (math.isfinite(c) and c > 0)]
+    if bad:
+        raise ValueError(f"--svm-cs {bad[0]:g}: the SVM's C values must be positive and finite")
+    if args.classifier_epochs < 1:
+        raise ValueError(f"--classifier-epochs {args.classifier_epochs}: the CNN heads train for one epoch or more")
+    if not (math.isfinite(args.classifier_lr) and args.classifier_lr > 0):
+        raise ValueError(f"--classifier-lr {args.classifier_lr:g}: the CNN heads' learning rate must be positive "
+                         f"and finite")
+
+
+def trains_models(args, experiment: str) -> bool:
+    """Whether the experiment trains energy models (or DCGAN) on its unsupervised set; "untrained" trains none."""
+    learned = any(m != "untrained" for m in args.methods)
+    return learned or (experiment == "svhn_l2svm" and not args.no_dcgan)
+
+
+def check_batches(cfg, args, data) -> None:
+    """The batch of every training run (repro.runner.engine.train's refusals, made up front): it splits over the
+    processes, and it fits in the unsupervised set of each experiment's models and in each labeled set of the CNN
+    heads (which train at the task's batch size)."""
+    b, n_proc = cfg.batch_size, dist.world_size()
+    training = [e for e in args.experiments if e == "svhn_cnn" or trains_models(args, e)]  # the CNN: heads
+    if training and b % n_proc:
+        fits = [k for k in range(2, min(b, 64) + 1) if b % k == 0]
+        raise ValueError(f"batch size {b} does not split evenly over {n_proc} processes; with this batch size run "
+                         f"{', '.join(map(str, fits)) or 1} processes, or pass a --batch-size that {n_proc} divides")
+    for experiment in [e for e in args.experiments if trains_models(args, e)]:
+        unsup = args.l2svm_unsup if experiment == "svhn_l2svm" else args.cnn_unsup
+        n = len(data.train) + (len(data.test) if unsup == "train+test" else 0)
+        if b > n:
+            raise ValueError(f"batch size {b} exceeds the {n} images the models learn from ({experiment}, {unsup}); "
+                             f"use --batch-size {n} or less")
+    if "svhn_cnn" in args.experiments and b > min(args.labels):
+        raise ValueError(f"batch size {b} exceeds the {min(args.labels)} labeled images a CNN head trains on "
+                         f"(labels={min(args.labels)}); use --batch-size {min(args.labels)} or less, or more --labels")
 
 
 def train_seeds(cfg, args) -> list[int]:
@@ -182,7 +239,8 @@ def main(argv=None) -> list[dict]:
     cfg, args = parse_task_args(parser, argv, **task_config("svhn_features", pre.preset))
     check_results(args.out, *EXPERIMENTS)  # a malformed results file stops the task before it writes anything
     args = resolve(args, cfg.profile)
-    data = load_data(cfg)
+    data = load_data(cfg)  # refuses a labeled set of one class
+    check_plan(cfg, args, data)
     draws = label_draws(cfg, data.train.labels, args.labels, args.val_labels, args.label_seeds, data.n_classes)
     prov, all_rows = provenance(cfg.torch_device()), []
     for experiment, make in (("svhn_l2svm", l2svm_rows), ("svhn_cnn", cnn_rows)):

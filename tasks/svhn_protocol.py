@@ -135,7 +135,18 @@ def load_data(cfg: Config) -> Data:
     # the test split is evaluated in batches through batch norm (batch statistics): read class by class
     # (ImageFolder), its batches would each hold one class. Labeled and validation draws come mixed already.
     test = test.subset(mixed_order(len(test), cfg.split_seed))
+    check_classes(cfg.dataset, train.labels)
     return Data(train, test, {"pixel_max": cfg.pixel_max, "dtype": cfg.dtype(), "device": cfg.torch_device()})
+
+
+def check_classes(dataset: str, labels: torch.Tensor) -> None:
+    """Refuse a labeled training split of fewer than two classes, before any model is trained: the L2-SVM and the
+    CNN heads tell classes apart (one class folder would train every model, then fail at the first fit)."""
+    present = torch.unique(labels).tolist()
+    if len(present) < 2:
+        raise ValueError(f"{dataset}: the train split holds images of one class (label {present[0]}); "
+                         f"classification needs at least two classes: give --data-root two or more class "
+                         f"folders with images")
 
 
 def label_draws(cfg: Config, labels: torch.Tensor, counts, n_val: int, n_draws: int,

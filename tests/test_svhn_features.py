@@ -425,3 +425,119 @@ def test_label_draws_and_heads_use_the_folders_own_classes(tmp_path, n_classes):
     head = TopMapHead(cfg, 3, len(lab), labeled=data.train.subset(lab), nets=list(fresh_nets(cfg, 3)),
                       n_classes=data.n_classes)
     assert head.logits(data.train.batch(lab[:4])).shape == (4, n_classes)
+
+
+# --- refusals before the first write ----------------------------------------------------------------------------
+
+def _class_folders(root, n_classes: int = 3, train: int = 12, test: int = 2):
+    """An imagefolder with train/ and test/ splits: n_classes classes of 8×8 PNGs, each class its own grey level."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for split, n in (("train", train), ("test", test)):
+        for c in range(n_classes):
+            folder = root / split / f"class{c}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pixels = np.clip(60 * c + rng.integers(0, 40, (8, 8, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+
+
+def _snapshot(folder) -> dict:
+    """Every file below folder (its bytes and mtime) and every subfolder: what a refused command must leave as it
+    found it."""
+    return {str(p): "dir" if p.is_dir() else (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+def _refused(argv, capsys) -> str:
+    """Run the task as its command line does: exit status 2 and one line `error: ...` on stderr (no traceback)."""
+    import functools
+
+    import tasks.svhn_features as svf
+    from tasks.common import cli
+    capsys.readouterr()
+    assert cli(functools.partial(svf.main, argv)) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+def _folder_task(tmp_path, n_classes: int = 3, train: int = 12):
+    """An imagefolder run of tasks.svhn_features (tiny, one label draw) whose --out already holds a results file;
+    returns its arguments."""
+    _class_folders(tmp_path / "data", n_classes, train)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "svhn_l2svm.csv").write_text(",".join(RESULT_COLUMNS) + "\n")
+    return ["--dataset", "imagefolder", "--data-root", str(tmp_path / "data"), "--data-cache", "off",
+            "--labels", "6", "--val-labels", "3", "--label-seeds", "1", "--n-iters", "1", "--steps-per-grid", "1",
+            "--batch-size", "4", "--classifier-epochs", "1", "--methods", "cd1", "--no-dcgan",
+            "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"), "--no-progress"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    # the CNN heads train on the labeled images at the task's batch size: 8 > 6 stopped the CNN table after the
+    # L2-SVM table was written
+    (["--batch-size", "8"], "batch size 8 exceeds the 6 labeled images .*labels=6"),
+    (["--classifier-epochs", "0"], "--classifier-epochs 0"),
+    (["--classifier-lr", "0"], "learning rate|lr"),
+    (["--experiments", "svhn_l2svm", "--batch-size", "64"], "batch size 64 exceeds the 36 images the models learn"),
+    (["--svm-cs", "0"], "--svm-cs"),
+    (["--val-labels", "0", "--no-floors"], "--val-labels 0"),
+    (["--labels", "1", "--no-floors", "--experiments", "svhn_l2svm"], "--labels 1"),
+    (["--seed", "1000", "--no-floors"], "--seed 0..999"),
+])
+def test_settings_the_data_cannot_meet_are_refused_before_any_write(tmp_path, capsys, extra, message):
+    """docs/reliability.md: every check of settings and data runs before the first write. These were refused after
+    a table (or a model under --runs) had been written, or not refused at all (--svm-cs 0: a Cholesky traceback)."""
+    argv = [*_folder_task(tmp_path), *extra]
+    before = _snapshot(tmp_path)
+    line = _refused(argv, capsys)
+    assert _snapshot(tmp_path) == before
+    import re
+    assert re.search(message, line), line
+
+
+def test_a_single_class_folder_is_refused_before_training(tmp_path, capsys):
+    """One class folder: the SVM needs two classes. The task trained its models first, then refused."""
+    argv = _folder_task(tmp_path, n_classes=1, train=12)
+    before = _snapshot(tmp_path)
+    line = _refused([*argv, "--labels", "2", "--val-labels", "1", "--no-floors"], capsys)
+    assert _snapshot(tmp_path) == before
+    assert "one class" in line and "at least two" in line, line
+
+
+def test_batch_split_over_processes_is_checked_up_front(tmp_path, monkeypatch):
+    """The check behind the torchrun test below, in one process: the batch must split over the processes."""
+    import tasks.svhn_features as svf
+    from repro.base import dist
+    argv = _folder_task(tmp_path)
+    parser = svf.build_parser()
+    args = svf.resolve(parser.parse_args([*argv, "--batch-size", "5"]), "smoke")
+    from repro.base.config import get_config
+    from tasks.svhn_protocol import load_data
+    cfg = get_config("smoke", dataset="imagefolder", data_root=str(tmp_path / "data"), data_cache="off", batch_size=5)
+    data = load_data(cfg)
+    svf.check_plan(cfg, args, data)  # one process: any batch size
+    monkeypatch.setattr(dist, "world_size", lambda: 2)
+    with pytest.raises(ValueError, match="batch size 5 does not split evenly over 2 processes"):
+        svf.check_plan(cfg, args, data)
+
+
+@pytest.mark.slow
+def test_under_torchrun_an_uneven_batch_is_refused_before_any_row(tmp_path):
+    """Two gloo processes: the batch of 5 does not split over them. The task replaced the raw-pixel rows of
+    svhn_l2svm.csv first, then the first model's training refused."""
+    import subprocess
+    import sys
+    argv = [*_folder_task(tmp_path), "--batch-size", "5"]
+    before = _snapshot(tmp_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "tasks.svhn_features", *argv]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0
+    first = res.stderr.splitlines()[:2]  # each process's one line; torchrun's own report (a traceback) follows
+    assert all(e.startswith("error: batch size 5 does not split evenly over 2 processes") for e in first), \
+        res.stderr[-3000:]
+    assert _snapshot(tmp_path) == before

@@ -26,7 +26,11 @@ Two general folder loaders read any images (``repro.datasets.imagefiles``: PIL d
 - ``imagefolder``: one subfolder per class (torchvision ``ImageFolder``:
   classes are the sorted subfolder names, hidden folders ignored). With both
   ``DIR/train/`` and ``DIR/test/`` those are the splits; otherwise the fixed
-  seeded split of DIR.
+  seeded split of DIR. A file in both DIR/train and DIR/test (the same real file, through a link) is
+  refused; a class folder without images is named in a warning.
+
+Folders are walked following symbolic links, each real file and folder once (``ImageLister``): a link loop
+ends, and a file reached through two links is one image (a note on stderr says how many were skipped).
 
 Caps (``n_train``/``n_test`` smaller than a split) keep a plain seeded random
 subset (``split_seed``; not class-balanced), in the split's order, and are
@@ -35,6 +39,7 @@ applied before anything is resized or decoded: only the kept images are.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -275,9 +280,43 @@ def _find_classes(folder: str) -> dict[str, int]:
     return {c: i for i, c in enumerate(classes)}
 
 
-def _labeled_files(folder: str, class_to_idx: dict[str, int]) -> list[tuple[str, int]]:
-    from torchvision.datasets.folder import make_dataset
-    return make_dataset(folder, class_to_idx, extensions=imagefiles.image_extensions(), allow_empty=True)
+def _labeled_files(folder: str, class_to_idx: dict[str, int], lister) -> tuple[list[tuple[str, int]], list[str]]:
+    """([(path, class index)] in torchvision make_dataset's order, the class folders that hold no image), each real
+    file once (lister: repro.datasets.imagefiles.ImageLister); missing class folders are skipped, as there."""
+    items, empty = [], []
+    for name in sorted(class_to_idx):
+        target = os.path.join(folder, name)
+        if os.path.isdir(target):
+            files = lister.walk(target)
+            items += [(f, class_to_idx[name]) for f in files]
+            empty += [] if files else [target]
+    return items, empty
+
+
+def _warn_empty(folders: list[str]) -> None:
+    """An empty class folder is a class the split has no image of: most likely a copy that went wrong."""
+    for folder in folders:
+        print(f"warning: dataset 'imagefolder': class folder {folder} holds no images (extensions "
+              f"{', '.join(imagefiles.image_extensions())}); its class has no image in this split",
+              file=sys.stderr, flush=True)
+
+
+def _split_items(root: str, split: str, classes: dict[str, int]) -> list[tuple[str, int]]:
+    """The labeled files of DIR/<split>, refused when a file is also one of the other split's (by real path):
+    a test image that is a training image (a copy by link, or a linked folder) would flatter every test error."""
+    listed = {}
+    for s in SPLITS:
+        lister = imagefiles.ImageLister()
+        listed[s] = (*_labeled_files(os.path.join(root, s), classes, lister), lister)
+    both = sorted(listed["train"][2].real.keys() & listed["test"][2].real.keys())
+    if both:
+        train_path, test_path = listed["train"][2].real[both[0]], listed["test"][2].real[both[0]]
+        raise ValueError(f"dataset 'imagefolder': {train_path} is also {test_path} ({len(both)} image(s) in both "
+                         f"{root}/train and {root}/test, by real path); remove them from one split")
+    items, empty, lister = listed[split]
+    lister.note(os.path.join(root, split))
+    _warn_empty(empty)
+    return items
 
 
 def _imagefolder(cfg: Config, split: str):
@@ -292,10 +331,13 @@ def _imagefolder(cfg: Config, split: str):
         classes = _find_classes(os.path.join(root, "train"))
         if _find_classes(os.path.join(root, "test")).keys() - classes.keys():
             raise ValueError(f"dataset 'imagefolder': {root}/test has classes missing from {root}/train")
-        items = _labeled_files(os.path.join(root, split), classes)
+        items = _split_items(root, split, classes)
         idx = torch.arange(len(items))
     else:
-        items = _labeled_files(root, _find_classes(root))
+        lister = imagefiles.ImageLister()
+        items, empty = _labeled_files(root, _find_classes(root), lister)
+        lister.note(root)
+        _warn_empty(empty)
         n_test = cfg.n_test if cfg.n_test is not None else max(1, len(items) // 10)
         idx = _fixed_split(len(items), split, min(n_test, len(items) - 1), cfg.split_seed).sort().values
     if not items:

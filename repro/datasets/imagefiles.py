@@ -3,7 +3,8 @@
 Every folder dataset of ``repro.datasets.data`` (``images``, ``imagefolder``, ``places``, ``lsun_bedroom``)
 goes through ``decode_cached``: the caller picks the files a run keeps first, and only those are
 decoded. Decoding opens a file with PIL as RGB, takes a centered square crop when asked, resizes the
-shorter side to the training size (antialiased) and center-crops to a square.
+shorter side to the training size (antialiased) and center-crops to a square. Listing follows symbolic
+links and keeps each real file once (``ImageLister``).
 
 The decoded tensors are cached as one ``.pt`` file per (files kept, their mtimes and sizes, labels,
 crop, size, skip setting): a second run with the same settings reads one file instead of decoding
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 
 import torch
 
@@ -38,14 +40,68 @@ def image_extensions() -> tuple[str, ...]:
     return IMG_EXTENSIONS
 
 
+class ImageLister:
+    """Image files below folders, following symbolic links, each real file and folder once (os.path.realpath).
+
+    A link back to an ancestor would make os.walk list a folder's images dozens of times (until the path grows too
+    long), and two links to one file would count it twice: the fixed seeded split then puts copies of training
+    images into the test split. A folder already visited is not entered again (so a loop ends) and a file already
+    listed is dropped; the first path in walk order (folders and names sorted) is the one kept. One lister can walk
+    several folders (the classes of an image folder): a file is kept under the first of them."""
+
+    def __init__(self):
+        self.real: dict[str, str] = {}  # real path → the listed path, of every file kept
+        self.dirs: set[str] = set()  # real paths of the folders walked
+        self.skipped_dirs = self.skipped_files = 0
+
+    def walk(self, root: str) -> list[str]:
+        """Image files below root, the cache folder excluded, in torchvision make_dataset's order: folders
+        sorted as path strings, then file names."""
+        groups = []  # (folder, its new image files)
+        if not self._first_visit(root):
+            return []
+        for folder, dirs, names in os.walk(root, followlinks=True):
+            dirs[:] = [d for d in sorted(dirs) if d != CACHE_DIRNAME and self._first_visit(os.path.join(folder, d))]
+            groups.append((folder, self._new_files(folder, names)))
+        return [p for _, paths in sorted(groups) for p in paths]
+
+    def _new_files(self, folder: str, names: list[str]) -> list[str]:
+        ext, real_folder = image_extensions(), os.path.realpath(folder)
+        paths = [os.path.join(folder, f) for f in sorted(names) if f.lower().endswith(ext)]
+        return [p for p in paths if self._first_file(p, real_folder)]
+
+    def _first_visit(self, folder: str) -> bool:
+        real = os.path.realpath(folder)
+        if real in self.dirs:
+            self.skipped_dirs += 1
+            return False
+        self.dirs.add(real)
+        return True
+
+    def _first_file(self, path: str, real_folder: str) -> bool:
+        # one lstat per file: only a link needs resolving, the folder's real path is known
+        real = os.path.realpath(path) if os.path.islink(path) else os.path.join(real_folder, os.path.basename(path))
+        if real in self.real:
+            self.skipped_files += 1
+            return False
+        self.real[real] = path
+        return True
+
+    def note(self, where: str) -> None:
+        """One line on stderr when links reached a folder or a file a second time (a loop, or two links)."""
+        if self.skipped_dirs or self.skipped_files:
+            print(f"note: {where}: skipped {self.skipped_dirs} folder(s) and {self.skipped_files} file(s) reached a "
+                  f"second time through symbolic links (a link loop, or two links to one place); each image is "
+                  f"read once, by its real path", file=sys.stderr, flush=True)
+
+
 def list_images(root: str) -> list[str]:
-    """Every image file below root (recursive, sorted paths), the cache folder excluded."""
-    ext = image_extensions()
-    files = []
-    for folder, dirs, names in os.walk(root, followlinks=True):
-        dirs[:] = [d for d in dirs if d != CACHE_DIRNAME]
-        files += [os.path.join(folder, f) for f in names if f.lower().endswith(ext)]
-    return sorted(files)
+    """Every image file below root (recursive, links followed, each real file once; sorted paths), the cache
+    folder excluded."""
+    lister = ImageLister()
+    files = sorted(lister.walk(root))
+    lister.note(root)
+    return files
 
 
 def crop_side(crop: float | None, width: int, height: int, path: str) -> int | None:
