@@ -17,12 +17,14 @@ import shutil
 import sys
 import tempfile
 
+import torch
+
 from repro.base import dist, speed
 from repro.base.config import Config, add_config_args, config_from_args
 from repro.datasets.data import DATASETS
 from repro.runner.engine import run_dir, trained_learner  # noqa: F401  (the tasks' cached models)
 from repro.base.io import check_writable, error_line, provenance, write_csv
-from repro.families.registry import FAMILIES
+from repro.families.registry import FAMILIES, make_learner
 
 from tasks.files import PER_IMAGE_COLUMNS, PER_IMAGE_KEY, RESULT_COLUMNS, RESULT_KEY, read_csv_strict
 
@@ -63,6 +65,33 @@ def parse_task_args(parser: argparse.ArgumentParser, argv=None, **defaults) -> t
         args.no_progress = True
         sys.stdout = open(os.devnull, "w")  # one voice: rank 0's (errors still reach stderr)
     return cfg, args
+
+
+def check_at_least(args, low: int, *dests: str) -> None:
+    """Raise one ValueError naming every one of the task's options `dests` (None: its default) below `low`; e.g.
+    --n-panels 0 would be a division by zero after the first panel was written."""
+    bad = [f"--{d.replace('_', '-')} {getattr(args, d)}" for d in dests
+           if getattr(args, d) is not None and getattr(args, d) < low]
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: must be at least {low}")
+
+
+def check_trainable(cfg: Config, train_set) -> None:
+    """The checks training makes at its start (repro.runner.engine.train and the family's constructor), made by a
+    task before it writes anything: the batch splits evenly over the processes (torchrun) and fits the training
+    set, and the family builds at these settings (image and grid sizes). The model is built on the meta device:
+    no weights are allocated and, under fork_rng, no random number is drawn."""
+    n_proc = dist.world_size()
+    if cfg.batch_size % n_proc:
+        fits = [k for k in range(2, min(cfg.batch_size, 64) + 1) if cfg.batch_size % k == 0]
+        raise ValueError(f"batch size {cfg.batch_size} does not split evenly over {n_proc} processes; with this "
+                         f"batch size run {', '.join(map(str, fits))} processes (or spread independent runs over "
+                         f"the GPUs instead: tools.spread)")
+    if cfg.batch_size > len(train_set):
+        raise ValueError(f"batch size {cfg.batch_size} exceeds the {len(train_set)} training images of "
+                         f"{train_set.name}; use --batch-size {len(train_set)} or less")
+    with torch.device("meta"), torch.random.fork_rng(devices=[]):
+        make_learner(cfg, train_set.channels, len(train_set))
 
 
 def result_row(cfg: Config, *, experiment: str, method: str, setting: str, metric: str, value: float,

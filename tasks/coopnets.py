@@ -33,6 +33,7 @@ repro.families.coopnets and repro.base.config for the training settings):
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 
@@ -49,9 +50,9 @@ from repro.base.io import atomic_save_image, provenance, save_panel
 from repro.datasets.masks import square_mask
 from repro.evaluation.metrics import bootstrap_ci, image_metrics
 from repro.evaluation.mrf import mrf_l1_fill, mrf_l2_fill
-from tasks.files import panel_name
-from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
-                          write_results)
+from tasks.files import inside, panel_name
+from tasks.common import (check_at_least, check_results, check_trainable, cli, parse_task_args, result_row, run_columns,
+                          task_parser, trained_learner, write_results)
 
 EXPERIMENT = "coopnets"
 MASK_SIDES = (20, 30, 40)  # M20, M30, M40 at 64×64
@@ -122,16 +123,28 @@ def save_samples(learner, path: str, n: int) -> None:
     atomic_save_image((torch.cat([y, rev]) / learner.cfg.pixel_max).float().clamp(0, 1), path, nrow=n)
 
 
+def check_settings(cfg, args, train_set) -> None:
+    """Every refusal that depends on the settings, made before the task writes anything (a learned column's samples
+    and panels come before the next column is trained): counts, the inference's settings, and what training checks
+    at its start for each learned column (tasks.common.check_trainable: the batch over the processes, the sizes)."""
+    check_at_least(args, 1, "n_panels", "n_test_images")
+    check_at_least(args, 0, "mask_seed", "infer_steps")
+    if not 0 < args.infer_step_size < math.inf:
+        raise ValueError(f"--infer-step-size {args.infer_step_size} must be a finite number above 0")
+    for method in args.methods:
+        if method in LEARNED:
+            check_trainable(dataclasses.replace(cfg, method=method), train_set)
+
+
 def main(argv=None) -> list[dict]:
     parser = build_parser()
     profile = parser.parse_known_args(argv)[0].preset
     cfg, args = parse_task_args(parser, argv, **task_config("coopnets", profile))
     check_results(args.out, EXPERIMENT)  # a malformed results file stops the task before it writes anything
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
+    check_settings(cfg, args, train_set)
     n_test = min(args.n_test_images, len(test_set))
     images = test_set.batch(torch.arange(n_test), pixel_max=cfg.pixel_max, dtype=cfg.dtype())  # (N, C, H, W)
-    if args.mask_seed < 0:
-        raise ValueError(f"--mask-seed {args.mask_seed} must be at least 0")
     masks = test_masks(n_test, cfg.image_size, args.mask_seed)
     os.makedirs(args.out, exist_ok=True)
     prov, rows, n_show = provenance(cfg.torch_device()), [], min(args.n_panels, n_test)
@@ -150,8 +163,8 @@ def main(argv=None) -> list[dict]:
             if method == "coopnets":
                 save_samples(learner, os.path.join(args.out, "coopnets_samples.png"), n_show)
         for k, out in outputs.items():
-            save_panel(os.path.join(args.out, panel_name("coopnets", method=method, mask=k)), images, out, masks[k],
-                       cfg.pixel_max, n_show)
+            path = inside(args.out, os.path.join(args.out, panel_name("coopnets", method=method, mask=k)))
+            save_panel(path, images, out, masks[k], cfg.pixel_max, n_show)
     path = write_results(args.out, EXPERIMENT, rows)
     print(f"wrote {path}")
     return rows

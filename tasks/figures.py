@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from tasks.files import atomic_write_bytes, panel_glob, parse_panel
+from tasks.files import atomic_write_bytes, inside, panel_glob, parse_panel, safe_name
 from tasks.tables import LONG_NAMES
 
 DPI = 100
@@ -48,6 +48,12 @@ def save(fig: Figure, path: str) -> str:
 
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
+
+
+def figure_path(out_dir: str, stem: str) -> str:
+    """out_dir/<stem>.png, the stem as tasks.files.safe_name makes it: parts of it (a profile, a mask, a run folder's
+    name) are read from CSVs and folders, so they must not name another folder, or a file too long to write."""
+    return inside(out_dir, os.path.join(out_dir, safe_name(stem) + ".png"))
 
 
 # ----------------------------------------------------------------------------- bar charts
@@ -302,7 +308,7 @@ def inpainting_panels(results_dir: str, out_dir: str) -> list[str]:
         strips += [(NAMES.get(m, m) + (" (floor)" if m in FLOORS else ""), grid_rows(rgb(imread(files[m])), 3, 2)[2])
                    for m in methods]
         title = f"Inpainting, {mask} mask\nrows: original, masked input (missing pixels grey), each method's result"
-        paths.append(labeled_strips(strips, title, os.path.join(out_dir, f"inpainting_{mask}.png")))
+        paths.append(labeled_strips(strips, title, figure_path(out_dir, f"inpainting_{mask}")))
     return paths
 
 
@@ -324,7 +330,7 @@ def coopnets_panels(results_dir: str, out_dir: str) -> list[str]:
         strips = [("original", first[0]), ("masked input", first[1])]
         strips += [(COOP_NAMES.get(m, m), grid_rows(rgb(imread(files[m])), 3, 2)[2]) for m in methods]
         title = f"CoopNets face completion, {mask}\nrows: original, masked input (grey), each column's completion"
-        paths.append(labeled_strips(strips, title, os.path.join(out_dir, f"coopnets_{mask}.png")))
+        paths.append(labeled_strips(strips, title, figure_path(out_dir, f"coopnets_{mask}")))
     return paths
 
 
@@ -356,7 +362,7 @@ def synthesis_panels(results_dir: str, out_dir: str) -> list[str]:
         fig.suptitle("Synthesis: samples at each grid (multi-grid: chains from the 1×1 histogram)", fontsize=10)
         fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.55 / fig.get_figheight(), bottom=0.02,
                             wspace=0.05, hspace=0.08)
-        paths.append(save(fig, os.path.join(out_dir, "synthesis_samples.png")))
+        paths.append(save(fig, figure_path(out_dir, "synthesis_samples")))
     nearest = {p["method"]: f for f in glob.glob(os.path.join(results_dir, panel_glob("nearest_train")))
                if (p := parse_panel("nearest_train", os.path.basename(f)))}
     if nearest:
@@ -365,7 +371,7 @@ def synthesis_panels(results_dir: str, out_dir: str) -> list[str]:
             top, bottom = grid_rows(rgb(imread(nearest[method])), 2, 1)
             strips += [(f"{NAMES.get(method, method)}: sample", top), ("nearest training image", bottom)]
         paths.append(labeled_strips(strips, "Synthesized images above their nearest training images",
-                                    os.path.join(out_dir, "synthesis_nearest_train.png"), scale=1.5))
+                                    figure_path(out_dir, "synthesis_nearest_train"), scale=1.5))
     return paths
 
 
@@ -379,10 +385,10 @@ def write_figures(blocks, results_dir: str, runs_dir: str | None, out_dir: str, 
     error against training iterations (curve: inpainting_curve rows)."""
     paths = []
     if curve is not None and len(curve):
-        paths.append(inpainting_curve(curve, paper, os.path.join(out_dir, "inpainting_curve.png")))
+        paths.append(inpainting_curve(curve, paper, figure_path(out_dir, "inpainting_curve")))
     for b in blocks:
         if b.profile:
-            paths.append(bar_chart(b, os.path.join(out_dir, f"{slug(b.spec.key)}_{b.profile}_{slug(b.dataset)}.png")))
+            paths.append(bar_chart(b, figure_path(out_dir, f"{slug(b.spec.key)}_{b.profile}_{b.dataset}")))
     paths += inpainting_panels(results_dir, out_dir) + synthesis_panels(results_dir, out_dir)
     paths += coopnets_panels(results_dir, out_dir)
     if runs_dir and os.path.isdir(runs_dir):
@@ -390,5 +396,5 @@ def write_figures(blocks, results_dir: str, runs_dir: str | None, out_dir: str, 
             name = os.path.basename(os.path.dirname(log))
             if runs_used is not None and name not in runs_used:
                 continue
-            paths.append(learning_curves(log, os.path.join(out_dir, f"learning_{name}.png")))
+            paths.append(learning_curves(log, figure_path(out_dir, f"learning_{name}")))
     return [p for p in paths if p]

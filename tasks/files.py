@@ -8,6 +8,7 @@ and the rename after it; the file gets the user's umask (mkstemp's 0600 is never
 leaves no temporary file. Only the standard library."""
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -36,9 +37,38 @@ PANELS = {"inpainting": "inpainting_{method}_{mask}.png",  # tasks.inpainting: o
 _FIELD = {"method": r"(?P<method>.+)", "mask": r"(?P<mask>[^_]+)", "size": r"(?P<size>\d+)"}
 
 
+NAME_MAX = 100  # characters of a name from data; a file name adds a prefix, a suffix and mkstemp's 13 to it (< 255)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=|+-]")  # anything else (slashes, NUL, controls, spaces, non-ASCII) is replaced
+
+
+def safe_name(text: str) -> str:
+    """`text` (a profile, dataset, method, setting, run or mask name, read from data) as one path component: the
+    characters [A-Za-z0-9._=|+-] are kept, every other one becomes "_", runs of dots and a leading dot too, so that
+    the name is never "..", hidden or a path. A plain name is returned as it is; an altered or over-long one is cut
+    to NAME_MAX characters and ends in 10 hex digits of the original's SHA-1, so two different names do not share a
+    file (a name that was already safe keeps its own, and is never shortened to another's)."""
+    text = str(text)
+    name = re.sub(r"\.{2,}", "_", _UNSAFE.sub("_", text))
+    name = "_" + name[1:] if name.startswith(".") else name
+    if name == text and 0 < len(name) <= NAME_MAX:
+        return name
+    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{name[:NAME_MAX - 11] or '_'}-{digest}"
+
+
+def inside(root: str, path: str) -> str:
+    """path, once its real location (links followed) is checked to lie inside root's; else a ValueError naming
+    both. The last guard before a write whose name was built from data."""
+    real_root, real = os.path.realpath(root), os.path.realpath(path)
+    if os.path.commonpath([real_root, real]) != real_root:
+        raise ValueError(f"refusing to write {path!r}: it lies outside {root!r} (a name read from data holds a path?)")
+    return path
+
+
 def panel_name(kind: str, **fields) -> str:
-    """The file name of a panel: panel_name("inpainting", method="cd1", mask="square")."""
-    return PANELS[kind].format(**fields)
+    """The file name of a panel: panel_name("inpainting", method="cd1", mask="square"); each field as safe_name
+    makes it, so that a panel never lands outside its folder."""
+    return PANELS[kind].format(**{k: safe_name(str(v)) for k, v in fields.items()})
 
 
 def panel_glob(kind: str) -> str:

@@ -80,6 +80,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import math
 import os
 from dataclasses import dataclass
 import sys
@@ -95,12 +96,13 @@ from repro.core.pyramid import observed_mean_fill
 from repro.evaluation.floors import biharmonic_fill, mean_face_fill, multigrid_start_fill
 from repro.base.io import provenance, read_csv, save_panel
 from repro.datasets.masks import get_mask, square_mask
-from repro.core.methods import METHODS
+from repro.core.learner import check_sizes
+from repro.core.methods import METHODS, get_method
 from repro.evaluation.metrics import bootstrap_ci, image_metrics
-from tasks.files import INPAINT_MASKS, panel_name
+from tasks.files import INPAINT_MASKS, inside, panel_name
 from repro.runner.engine import check_stop_at
-from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, run_dir, task_parser,
-                          trained_learner, write_curve, write_per_image, write_results)
+from tasks.common import (check_at_least, check_results, check_trainable, cli, parse_task_args, result_row, run_columns,
+                          run_dir, task_parser, trained_learner, write_curve, write_per_image, write_results)
 
 DEFAULT_METHODS = ("pcd", "cd1", "singlegrid", "context_encoder", "multigrid")  # the paper's table order
 MASK_NAMES = INPAINT_MASKS  # the paper's test masks (tasks.files)
@@ -225,18 +227,22 @@ class Procedure:
     @classmethod
     def parse(cls, spec: str) -> "Procedure":
         """'chains=4,noise=off,start=biharmonic,step_size=0.1' → Procedure."""
-        kw = {}
+        kw, bad = {}, ValueError(f"bad test procedure {spec!r}: chains ≥ 1, noise on|off, start "
+                                 f"mean|biharmonic|multigrid, step_size a finite number > 0")
         for item in filter(None, spec.split(",")):
             key, _, value = item.partition("=")
             if key not in cls.KEYS or not value:
                 raise ValueError(f"bad test procedure {item!r} in {spec!r}; use key=value with keys "
                                  f"{', '.join(cls.KEYS)}")
-            kw[cls.FIELDS.get(key, key)] = {"chains": int, "step_size": float, "start": str,
-                                            "noise": lambda v: {"on": True, "off": False}[v]}[key](value)
+            try:  # noise=maybe or chains=two (a setting read back from a CSV, too) is the one-line refusal
+                kw[cls.FIELDS.get(key, key)] = {"chains": int, "step_size": float, "start": str,
+                                                "noise": lambda v: {"on": True, "off": False}[v]}[key](value)
+            except (KeyError, ValueError):
+                raise bad from None
         proc = cls(**kw)
-        if proc.n_chains < 1 or proc.start not in ("mean", "biharmonic", "multigrid") or (proc.step_size or 1) <= 0:
-            raise ValueError(f"bad test procedure {spec!r}: chains ≥ 1, start mean|biharmonic|multigrid, "
-                             f"step_size > 0")
+        step = 1.0 if proc.step_size is None else proc.step_size
+        if proc.n_chains < 1 or proc.start not in ("mean", "biharmonic", "multigrid") or not 0 < step < math.inf:
+            raise bad
         return proc
 
     def suffix(self) -> str:
@@ -382,8 +388,33 @@ def score(mcfg, method: str, images, masks, outputs: dict, prov: dict, *, boot_s
 def save_panels(out_dir: str, method: str, images, masks, outputs: dict, pixel_max: float, n: int) -> None:
     """One example panel per mask: <out>/inpainting_<method>_<mask>.png (original, masked input, result)."""
     for name, out in outputs.items():
-        save_panel(os.path.join(out_dir, panel_name("inpainting", method=method, mask=name)), images, out, masks[name],
-                   pixel_max, min(n, len(images)))
+        path = inside(out_dir, os.path.join(out_dir, panel_name("inpainting", method=method, mask=name)))
+        save_panel(path, images, out, masks[name], pixel_max, min(n, len(images)))
+
+
+def floors_to_score(args) -> list[str]:
+    """The floors this command scores (--floors, --no-floors)."""
+    return [] if args.no_floors else [f for f in FLOORS if not args.floors or f in args.floors]
+
+
+def check_settings(cfg, args, train_set, methods: list[str]) -> None:
+    """Every refusal that depends on the settings, made before the task writes anything (the floors' panels and
+    curve rows come first, then each method's training): counts, the mask side, the grids (the multi-grid start
+    floor and every scheme downscale by them), --test-steps against each scheme's grids, and what training checks
+    at its start (tasks.common.check_trainable: the batch over the processes, the family's sizes)."""
+    check_at_least(args, 1, "n_panels", "n_test_images")
+    side = args.train_mask_side
+    if side is not None and not 1 <= side <= cfg.image_size:
+        raise ValueError(f"--train-mask-side {side} must lie between 1 and the image size {cfg.image_size}")
+    if args.curve_every or "multigrid_start" in floors_to_score(args) or set(methods) & set(METHODS):
+        check_sizes(cfg.grid_sizes, cfg.image_size)
+    for method in methods:
+        mcfg = dataclasses.replace(cfg, method=method)
+        n = len(get_method(method).grid_sizes(cfg)) if method in METHODS else None
+        if args.test_steps is not None and n and (args.test_steps < 1 or args.test_steps % n):
+            raise ValueError(f"--test-steps {args.test_steps} must be a positive multiple of the {n} grids of "
+                             f"{method}")
+        check_trainable(mcfg, train_set)
 
 
 def main(argv=None) -> list[dict]:
@@ -403,10 +434,10 @@ def main(argv=None) -> list[dict]:
     # a malformed results file stops the task before it writes anything
     check_results(args.out, experiment, *([CURVE] if args.curve_every else []))
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, args.eval_split)
-    if chosen_methods(cfg, args) and min(cfg.batch_size, len(train_set)) != cfg.batch_size:
-        # the runner refuses it too, but only after the floors below have drawn their panels over the good ones
-        raise ValueError(f"batch size {cfg.batch_size} exceeds the {len(train_set)} training images of "
-                         f"{train_set.name}; use --batch-size {len(train_set)} or less")
+    # the runner and the sampler refuse these too, but only after the floors have drawn their panels over the good ones
+    check_settings(cfg, args, train_set, chosen_methods(cfg, args))
+    chosen = {m: chosen_on_validation(val_rows, m, cfg) for m in chosen_methods(cfg, args)} \
+        if args.procedure_from_val else {}  # a bad setting in the CSV stops the task here, not after the floors
     n_test = args.n_test_images or task_options("inpainting", cfg.profile).get("n_test_images") or len(test_set)
     if n_test > len(test_set):
         print(f"inpainting: only {len(test_set)} test images, using all of them")
@@ -433,9 +464,8 @@ def main(argv=None) -> list[dict]:
             for v in [image_metrics(curve[0], fill(curve[0], m.to(curve[0].dtype)), m, cfg.pixel_max)["mae_masked"]]])
     if not args.no_floors:
         fcfg = dataclasses.replace(cfg, seed=args.mask_seed)  # a floor learns nothing: its seed is the masks'
-        for method, fill in floors.items():
-            if args.floors and method not in args.floors:
-                continue
+        for method in floors_to_score(args):
+            fill = floors[method]
             outputs = {name: fill(images, m.to(images.dtype)) for name, m in masks.items()}
             r, p = score(fcfg, method, images, masks, outputs, prov, boot_seed=args.mask_seed, experiment=experiment)
             rows, per_image = rows + r, per_image + p
@@ -454,7 +484,7 @@ def main(argv=None) -> list[dict]:
         runs = [(steps, Procedure(), "" if j == 0 else f"|test_steps={steps}")
                 for j, steps in enumerate(test_budgets(learner, budget, args.test_steps))]
         extra = list(procs)
-        if args.procedure_from_val and (best := chosen_on_validation(val_rows, method, cfg)) and best not in extra:
+        if (best := chosen.get(method)) and best not in extra:
             print(f"{method}: procedure chosen on validation: {best.suffix()[1:]}")
             extra.append(best)
         if learner.steps:  # test-time procedures of a chain sampler

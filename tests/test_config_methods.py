@@ -73,3 +73,33 @@ def test_cli_flags_from_fields():
     assert cfg.method == "pcd" and cfg.lr == 0.1 and cfg.batch_size == 100  # rest from the preset
     with pytest.raises(SystemExit):
         p.parse_args(["--method", "cd7"])
+
+
+BAD_NAMES = ["../x", "a/../../ESCAPED", "/tmp/x", "a\x00b", "a\nb", "..", ".hidden", "", "n" * 10_000]
+
+
+@pytest.mark.parametrize("field", ["profile", "dataset", "method"])
+@pytest.mark.parametrize("value", BAD_NAMES)
+def test_a_name_that_names_the_run_folder_must_be_plain(field, value, tmp_path):
+    """profile, dataset and method make the run folder's name (run_dir), and a Config is also read back from a
+    checkpoint or config.json: a value that is not a plain name (a path, a NUL, 10,000 characters) is one line,
+    from validate and from from_dict alike, before any folder is named."""
+    import json
+    with pytest.raises(ValueError, match=f"--{field} .* is not a plain name") as err:
+        get_config("smoke", **{field: value}).validate()
+    assert "\n" not in str(err.value) and len(str(err.value)) < 300
+    (tmp_path / "config.json").write_text(json.dumps({**get_config("smoke").to_dict(), field: value}))
+    with pytest.raises(ValueError, match="is not a plain name"):
+        Config.from_dict(json.loads((tmp_path / "config.json").read_text()))
+
+
+def test_plain_names_are_those_the_report_keeps_as_they_are():
+    """The torch side's rule (Config's PLAIN_NAME) and the report's (tasks.files.safe_name) are one rule: a name
+    either accepts is kept by the other."""
+    from repro.base.config import PLAIN_NAME
+    from tasks.files import safe_name
+    for value in [*BAD_NAMES, "multigrid", "lfw_faces", "paper", "custom", "a.b", "a..b", "square|chains=4", "x+y",
+                  "-x", "é", "a b", "n" * 100, "n" * 101]:
+        assert bool(PLAIN_NAME.fullmatch(value)) == (safe_name(value) == value), value
+    for name in ("paper", "reduced", "smoke"):
+        get_config(name).validate()  # the presets' names are plain

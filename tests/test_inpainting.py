@@ -351,3 +351,112 @@ def test_a_learning_curve_and_a_partial_run_leave_training_as_it_was(tmp_path):
     assert {r["iterations"] for r in resumed_rows} == {4} and all(same(plain[k], resumed[k]) for k in plain)
     with pytest.raises(ValueError, match="--stop-at 5"):
         run("bad", "--stop-at", "5")
+
+
+# --- every refusal before the first write (docs/reliability.md) ------------------------------------------------
+
+TINY = ["--n-iters", "2", "--batch-size", "8", "--steps-per-grid", "2", "--n-test-images", "8", "--no-progress"]
+
+
+def snapshot(folder) -> dict:
+    """Every file under folder: its bytes and modification time (an overwrite with the same bytes shows too)."""
+    out = {}
+    for d, _, files in os.walk(folder):
+        for f in files:
+            path = os.path.join(d, f)
+            with open(path, "rb") as fh:
+                out[os.path.relpath(path, folder)] = (fh.read(), os.stat(path).st_mtime_ns)
+    return out
+
+
+def refused(main, argv, capsys) -> str:
+    """The one line a refused command prints, run as its command line does (tasks.common.cli: exit status 2)."""
+    from tasks.common import cli
+    capsys.readouterr()
+    assert cli(lambda: main(argv)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def inpainted(tmp_path_factory):
+    """An --out folder after one good tiny run (cd1 and the floors; its model cached in --runs), beside a validation
+    CSV whose procedure setting ("chains=two") cannot be read back."""
+    from tasks.inpainting import main
+    root = tmp_path_factory.mktemp("refusals")
+    out, runs = root / "out", root / "runs"
+    out.mkdir()
+    with open(out / "inpainting_validation.csv", "w", newline="") as fh:
+        from tasks.files import RESULT_COLUMNS
+        w = csv.DictWriter(fh, RESULT_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows({**{c: "" for c in RESULT_COLUMNS}, "experiment": "inpainting_validation", "method": "cd1",
+                     "setting": mask + suffix, "seed": "0", "metric": "mae_masked", "value": v, "profile": "smoke",
+                     "dataset": "lfw_faces"} for mask in ("square", "doodle", "pepper")
+                    for suffix, v in (("", "0.2"), ("|chains=two", "0.1")))
+    base = ["--methods", "cd1", *TINY, "--out", str(out), "--runs", str(runs)]
+    main(base)
+    assert len([f for f in os.listdir(out) if f.endswith(".png")]) == 15  # 4 floors and cd1, 3 masks each
+    return base, out
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--image-size", "30"], "finest grid must be the image size 30"),  # wrote 9 PNGs, then refused
+    (["--grid-sizes", "2", "8", "31"], "finest grid must be the image size 32"),
+    (["--test-steps", "-3"], "--test-steps -3 must be a positive multiple"),  # wrote 15 PNGs after training
+    (["--test-steps", "0"], "--test-steps 0 must be a positive multiple"),  # was ignored without a word
+    (["--methods", "multigrid", "--test-steps", "4"], "--test-steps 4 must be a positive multiple of the 3 grids"),
+    (["--methods", "context_encoder", "--image-size", "24", "--grid-sizes", "2", "6", "24"], "image size 4·2^k"),
+    (["--n-panels", "0"], "--n-panels 0: must be at least 1"),  # a ZeroDivisionError traceback
+    (["--n-test-images", "-1"], "--n-test-images -1: must be at least 1"),  # a RuntimeError traceback
+    (["--train-mask-side", "40"], "--train-mask-side 40 must lie between 1 and the image size 32"),
+    (["--procedures", "noise=maybe"], "bad test procedure 'noise=maybe'"),  # a KeyError traceback
+    (["--procedure-from-val"], "bad test procedure 'chains=two'"),  # a setting read from the CSV, after the floors
+])
+def test_a_refused_inpainting_command_leaves_its_out_folder_as_it_was(inpainted, extra, says, capsys):
+    from tasks.inpainting import main
+    base, out = inpainted
+    before = snapshot(out)
+    assert says in refused(main, [*base, *extra], capsys)
+    assert snapshot(out) == before
+
+
+def test_a_refused_coopnets_command_leaves_its_out_folder_as_it_was(tmp_path, capsys):
+    """tasks.coopnets makes the same checks first: --n-panels 0 was a ZeroDivisionError traceback, and a learned
+    column that cannot be built at the image size (DCGAN at 24) was refused after the floor's panels."""
+    from tasks.coopnets import main
+    base = ["--methods", "biharmonic", "--n-test-images", "8", "--out", str(tmp_path / "out"), "--runs",
+            str(tmp_path / "runs"), "--no-progress"]
+    main(base)
+    before = snapshot(tmp_path / "out")
+    for extra, says in ((["--n-panels", "0"], "--n-panels 0: must be at least 1"),
+                        (["--n-test-images", "0"], "--n-test-images 0: must be at least 1"),
+                        (["--infer-steps", "-1"], "--infer-steps -1: must be at least 0"),
+                        (["--infer-step-size", "0"], "--infer-step-size 0.0 must be a finite number above 0"),
+                        (["--methods", "biharmonic", "dcgan", "--image-size", "24", "--grid-sizes", "24"],
+                         "image size 4·2^k")):
+        assert says in refused(main, [*base, *extra], capsys)
+        assert snapshot(tmp_path / "out") == before, extra
+    assert not (tmp_path / "runs").exists() or not os.listdir(tmp_path / "runs")  # nothing trained either
+
+
+@pytest.mark.slow
+def test_a_batch_that_does_not_split_over_the_processes_is_refused_before_the_floors(inpainted):
+    """Under torchrun with two processes, --batch-size 15 overwrote the floors' 12 PNGs before training said that the
+    batch does not split evenly; now each process says so first, and the folder is as it was."""
+    import subprocess
+    import sys
+    base, out = inpainted
+    before = snapshot(out)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "tasks.inpainting", *base, "--batch-size", "15"]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 2 and all("batch size 15 does not split evenly over 2 processes" in e for e in errors), \
+        res.stderr[-3000:]
+    assert snapshot(out) == before

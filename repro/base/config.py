@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -176,7 +177,7 @@ class Config:
     def validate(self) -> "Config":
         """Raise one ValueError listing every setting out of range, each with its flag; returns self.
         Called when a config is built from the command line and by repro.runner.engine.train before any work."""
-        problems = [p for p in (*_range_problems(self), _device_problem(self.device)) if p]
+        problems = [p for p in (*_name_problems(self), *_range_problems(self), _device_problem(self.device)) if p]
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -218,8 +219,12 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
-        """The config of a flat dict (config.json, to_dict); settings it does not name keep their defaults."""
-        return cls().replace(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        """The config of a flat dict (config.json, to_dict); settings it does not name keep their defaults. Its
+        names are checked (_name_problems): a checkpoint or config.json is data, and they name run folders."""
+        cfg = cls().replace(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        if problems := _name_problems(cfg):
+            raise ValueError("; ".join(problems))
+        return cfg
 
 
 # flat name → None for a field of Config itself, or (section, name in the section)
@@ -244,6 +249,24 @@ def _flag(name: str) -> str:
 
 def _finite_positive(x) -> bool:
     return x is not None and math.isfinite(x) and x > 0
+
+
+# A plain name: the characters tasks.files.safe_name keeps, no leading dot, no "..", at most 100 of them. The
+# profile, dataset and method name the run folder (repro.runner.engine.run_dir), so none may hold a path.
+PLAIN_NAME = re.compile(r"(?!.*\.\.)[A-Za-z0-9_=|+-][A-Za-z0-9._=|+-]{0,99}")
+NAMED_FIELDS = ("profile", "dataset", "method")
+
+
+def _name_problems(config: Config) -> list[str]:
+    """One message per name field (NAMED_FIELDS) that is not a plain name (PLAIN_NAME)."""
+    out = []
+    for name in NAMED_FIELDS:
+        value = getattr(config, name)
+        if not (isinstance(value, str) and PLAIN_NAME.fullmatch(value)):
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            out.append(f"{_flag(name)} {shown} is not a plain name (letters, digits and . _ = | + -, at most 100, "
+                       f"no leading dot, no ..): it names the run folder")
+    return out
 
 
 def _range_problems(config: Config) -> list[str]:
