@@ -13,6 +13,8 @@ Copies of another tables.md (another profile) match nothing here and are left al
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
@@ -42,8 +44,8 @@ def find_blocks(lines: list[str]) -> dict[tuple[str, str], list[Span]]:
         k = next((j for j in range(t1, len(lines)) if lines[j].strip()), len(lines))
         orderings = None
         if k < len(lines) and lines[k].startswith(ORDERINGS):
-            end = next((j for j in range(k + 1, len(lines)) if lines[j].strip() and not lines[j].startswith("- ")),
-                       len(lines))
+            end = next((j for j in range(k + 1, len(lines))  # the orderings: bullets, or a table since Holm
+                        if lines[j].strip() and not lines[j].startswith(("- ", "|"))), len(lines))
             while not lines[end - 1].strip():
                 end -= 1
             orderings = (k, end)
@@ -73,6 +75,52 @@ def sync(readme: str, tables: str) -> tuple[str, list[str]]:
     for a, z, new in sorted(edits, reverse=True):  # from the end, so earlier line numbers stay valid
         r[a:z] = new
     return "\n".join(r), changed
+
+
+# A sentence that states an ordering cites the report's verdict it rests on, as a link whose text is the verdict and
+# whose title names the row: [holds](reduced/tables.md "L2-SVM · 1000 labels · multi-grid < one-step CD"), the title
+# being a word of the table's section title, the row's "where" and its ordering. check_citations holds every such link
+# to the committed report, so a verdict in the prose cannot drift from the rows.
+VERDICTS = ("holds", "does not hold", "cannot tell", "too few runs", "not run", "holds on one training run")
+CITATION = re.compile(r"\[(?P<said>[^\]]+)\]\((?P<path>[^)\s]*tables\.md) \"(?P<key>[^\"]+)\"\)")
+
+
+def report_verdict(tables: str, key: str) -> str | None:
+    """The verdict of the orderings-table row that key ("section word · where · ordering") names, in the first block of
+    the first section whose title contains the section word; None where there is no such row."""
+    section, _, rest = key.partition(" · ")
+    where, _, ordering = rest.rpartition(" · ")  # a "where" may hold " · " itself (error · square)
+    if not (section and where and ordering):
+        return None
+    in_section = False
+    for line in tables.split("\n"):
+        if line.startswith("## "):
+            in_section = section in line
+        elif in_section and line.startswith("| "):
+            cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+            if len(cells) >= 3 and cells[0] == where and cells[1] == ordering:
+                return cells[2]
+    return None
+
+
+def check_citations(readme_path: str) -> list[str]:
+    """Every verdict that readme_path cites, checked against the tables.md it links (relative to the README): one
+    problem per citation whose row is missing or whose verdict differs from the link's text."""
+    with open(readme_path, encoding="utf-8") as f:
+        text = f.read()
+    problems, cache = [], {}
+    for m in CITATION.finditer(text):
+        path = os.path.normpath(os.path.join(os.path.dirname(readme_path), m["path"]))
+        if path not in cache:
+            with open(path, encoding="utf-8") as g:
+                cache[path] = g.read()
+        found = report_verdict(cache[path], m["key"])
+        if m["said"] not in VERDICTS:
+            problems.append(f"{readme_path}: [{m['said']}] is no verdict (one of {', '.join(VERDICTS)})")
+        elif found != m["said"]:
+            problems.append(f"{readme_path}: says [{m['said']}] for {m['key']!r} but {m['path']} says "
+                            f"{found or 'nothing (no such row)'}")
+    return problems
 
 
 def main(argv=None) -> int:

@@ -30,9 +30,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from tasks.files import (OPTIONAL_COLUMNS, PER_IMAGE_COLUMNS, RESULT_COLUMNS, TMP_PREFIX, atomic_write_bytes,
-                         check_csv, read_csv_strict)
-from tasks.tables import (SEEDED_CONTROLS, TABLES, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat, half_width,
-                          match, run_difference, summarise, unit_means, verdict)
+                         check_csv, read_csv_strict, safe_name)
+from tasks.stats import Difference, holm
+from tasks.tables import (ALPHA, SEEDED_CONTROLS, TABLES, Z95, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat,
+                          match, run_test, runs_label, summarise, unit_means, verdict)
 
 BASE_COLUMNS = [c for c in RESULT_COLUMNS if c not in OPTIONAL_COLUMNS]  # what every result CSV has
 PAPER_CSV = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "repro", "data",
@@ -278,31 +279,32 @@ def claim_stat(b: Block, operand: Axis, where: Axis) -> Stat | None:
     return cell_stat(b.spec, b.rows, operand_keys(operand, where))
 
 
-def image_half(rows: pd.DataFrame) -> float:
-    """Mean half-width of the rows' own intervals (over test images); 0 for rows without one."""
+def image_se(rows: pd.DataFrame) -> float:
+    """Standard error of the rows' means over test images, from their own 95% intervals (half-width / 1.96); 0 for
+    rows without one."""
     lo, hi = (pd.to_numeric(rows[c], errors="coerce") for c in ("ci_low", "ci_high"))
     half = ((hi - lo) / 2).dropna()
-    return float(half.mean()) if len(half) else 0.0
+    return float(half.mean()) / Z95 if len(half) else 0.0
 
 
-def claim_difference(b: Block, cl: Claim) -> tuple[Stat | None, str]:
-    """(a − b over training runs, how many runs each side has) for a '<' or '>' claim: repro's unit of
-    replication is the training run (tasks.tables.run_difference); (None, why) where the runs give no interval."""
+def claim_test(b: Block, cl: Claim) -> tuple[Difference | str | None, str]:
+    """(the test of a − b over training runs, or why there is none; how many runs each side has) for a '<' or '>'
+    claim: the unit of replication is the training run (tasks.tables.run_test)."""
     ra, rb = (match(b.rows, operand_keys(x, cl.where)) for x in (cl.a, cl.b))
     ua, ub = unit_means(ra), unit_means(rb)
     fixed = [x.floor and dict(x.keys).get("method") not in SEEDED_CONTROLS for x in (cl.a, cl.b)]
-    paired = paired_image_half(b, cl)
-    images = math.hypot(image_half(ra), image_half(rb)) if paired is None else paired[0]
-    d = run_difference(list(ua.values()), list(ub.values()), a_fixed=fixed[0], b_fixed=fixed[1], extra_half=images)
-    runs = lambda x, u, f: "a floor" if f else f"{len(u)} training run{'s' if len(u) != 1 else ''}"  # noqa: E731
-    how = f"{runs(cl.a, ua, fixed[0])} vs {runs(cl.b, ub, fixed[1])}"
-    return d, how + (f", paired over {paired[1]} test images" if paired else "")
+    paired = paired_image_se(b, cl)
+    images = math.hypot(image_se(ra), image_se(rb)) if paired is None else paired[0]
+    test = run_test(list(ua.values()), list(ub.values()), a_fixed=fixed[0], b_fixed=fixed[1], extra_se=images,
+                    extra_df=math.inf if paired is None else paired[1] - 1)
+    how = f"{runs_label(list(ua), fixed[0])} vs {runs_label(list(ub), fixed[1])}"
+    return test, how + (f", paired over {paired[1]} images" if paired else "")
 
 
-def paired_image_half(b: Block, cl: Claim) -> tuple[float, int] | None:
-    """(half-width, images) of the 95% t interval of a − b paired image by image, each side's value of an image
-    averaged over its training runs; None without per-image values for both sides. Two methods see the same test
-    images, masks and noise, so the paired difference leaves out what an image moves in both."""
+def paired_image_se(b: Block, cl: Claim) -> tuple[float, int] | None:
+    """(standard error, images) of a − b paired image by image, each side's value of an image averaged over its
+    training runs; None without per-image values for both sides. Two methods see the same test images, masks and
+    noise, so the paired difference leaves out what an image moves in both."""
     if b.per_image is None or b.per_image.empty:
         return None
     side = [match(b.per_image, {k: v for k, v in operand_keys(x, cl.where).items() if k in b.per_image})
@@ -311,38 +313,73 @@ def paired_image_half(b: Block, cl: Claim) -> tuple[float, int] | None:
     if len(shared) < 2:
         return None
     diff = side[0][shared] - side[1][shared]
-    return half_width(float(diff.std(ddof=1)), len(diff)), len(diff)
+    return float(diff.std(ddof=1)) / math.sqrt(len(diff)), len(diff)
 
 
-def claim_text(b: Block, cl: Claim) -> str:
-    sa, sb = claim_stat(b, cl.a, cl.where), claim_stat(b, cl.b, cl.where)
+@dataclass(frozen=True)
+class Judged:
+    """One ordering's verdict and what it rests on, as the block's orderings table shows it."""
+    where: str
+    claim: str
+    verdict: str
+    values: str  # the two cells compared
+    difference: str  # a − b [interval at the level], or "—"
+    level: str  # the level the interval is at
+    runs: str  # training runs per side
+
+
+def judge_block(b: Block) -> list[Judged]:
+    """Every ordering of a block, judged together: the run-level tests (claim_test) go through Holm's procedure over
+    the block (tasks.stats.holm, ALPHA), and each interval is shown at the level its ordering was judged at. '≈'
+    claims and per-image statistics are read from the cells' 95% intervals, outside the Holm family."""
+    claims = b.spec.claims(b.row_axes, b.col_axes)
+    stats = [(claim_stat(b, cl.a, cl.where), claim_stat(b, cl.b, cl.where)) for cl in claims]
+    on_runs = [cl.op != "≈" and b.spec.stat is None and bool(sa and sb) for cl, (sa, sb) in zip(claims, stats)]
+    tests = [claim_test(b, cl) if run else (None, "") for cl, run in zip(claims, on_runs)]
+    family = [i for i, (t, _) in enumerate(tests) if isinstance(t, Difference)]
+    levels = dict(zip(family, holm([tests[i][0].p for i in family], ALPHA)))
     shown = lambda s: fmt_stat(b.spec, s) if s else "not run"  # noqa: E731
-    if cl.op == "≈" or b.spec.stat is not None or not (sa and sb):  # '≈', per-image statistics: the cells' intervals
-        v = verdict(cl.op, sa, sb)
-        runs = {u for x in (cl.a, cl.b) for u in unit_means(match(b.rows, operand_keys(x, cl.where)))}
-        if cl.op != "≈" and v in ("holds", "does not hold") and len(runs) == 1 and not (cl.a.floor or cl.b.floor):
-            v += " on one training run"  # two sets scored by one model: a new seed may move them
-        return f"{cl.a.label} {cl.op} {cl.b.label}: {v} ({shown(sa)} vs {shown(sb)})"
-    d, runs = claim_difference(b, cl)
-    if d is not None:
-        v, diff = verdict(cl.op, d, Stat(0.0)), f", difference {shown(d)} over training runs: {runs}"
-    elif runs == "a floor vs a floor":
-        v, diff = verdict(cl.op, sa, sb), ""
-    else:
-        v, diff = "cannot tell", f", {runs}: no interval over training runs"
-    return f"{cl.a.label} {cl.op} {cl.b.label}: {v} ({shown(sa)} vs {shown(sb)}{diff})"
+    m = len(family)
+    out = []
+    for i, (cl, (sa, sb), run) in enumerate(zip(claims, stats, on_runs)):
+        test, runs = tests[i]
+        values = f"{shown(sa)} vs {shown(sb)}"
+        if isinstance(test, Difference):
+            level = levels[i][1]
+            low, high = test.interval(level)
+            d = Stat(test.diff, low, high)
+            v = verdict(cl.op, d, Stat(0.0))
+            out.append(Judged(cl.where.label, f"{cl.a.label} {cl.op} {cl.b.label}", v, values, shown(d),
+                              f"{100 * (1 - level):.4g}% (Holm, {m})", runs))
+        elif isinstance(test, str):
+            out.append(Judged(cl.where.label, f"{cl.a.label} {cl.op} {cl.b.label}", "too few runs", values, "—",
+                              "—", test.removeprefix("too few runs: ")))
+        else:  # two floors, '≈', per-image statistics: the cells' own intervals
+            v = verdict(cl.op, sa, sb)
+            if run is False and cl.op != "≈" and v in ("holds", "does not hold") and not (cl.a.floor or cl.b.floor):
+                units = {u for x in (cl.a, cl.b) for u in unit_means(match(b.rows, operand_keys(x, cl.where)))}
+                v += " on one training run" if len(units) == 1 else ""
+            out.append(Judged(cl.where.label, f"{cl.a.label} {cl.op} {cl.b.label}", v, values, "—",
+                              "—" if v == "not run" else "cells' 95%", runs or "—"))
+    return out
+
+
+ORDERING_COLUMNS = ("where", "ordering", "verdict", "ours", "difference [interval]", "level", "runs per side")
 
 
 def ordering_lines(b: Block) -> list[str]:
-    claims = b.spec.claims(b.row_axes, b.col_axes)
-    if not claims or not b.profile:
+    if not b.profile:
         return []
-    by_where: dict[str, list[str]] = {}
-    for cl in claims:
-        by_where.setdefault(cl.where.label, []).append(claim_text(b, cl))
-    head = ("The paper's orderings in this run (the difference over training runs, see the rules above: holds / "
-            "does not hold / cannot tell):")
-    return [head, ""] + [f"- {where}: " + "; ".join(texts) + "." for where, texts in by_where.items()]
+    judged = judge_block(b)
+    if not judged:
+        return []
+    head = ("The paper's orderings in this run (rules above; the interval is at the level Holm's procedure judged "
+            "the ordering at, so that the block's chance of any false verdict stays at 5%):")
+    lines = [head, "", "| " + " | ".join(ORDERING_COLUMNS) + " |", "|" + "---|" * len(ORDERING_COLUMNS)]
+    for j in judged:
+        cells = (j.where, j.claim, j.verdict, j.values, j.difference, j.level, j.runs)
+        lines.append("| " + " | ".join(esc(c) for c in cells) + " |")
+    return lines
 
 
 def covered(b: Block) -> set:
@@ -440,11 +477,14 @@ times wider than mean ± 1.96·sd/√2); a cell that pools training runs of a me
 interval over the runs and the images' interval in quadrature. Under each block, the paper's orderings are
 checked with the training run as the unit, since a new seed can move a learned number more than an interval
 over test images or label draws shows: each run's rows are averaged first, then the difference of the two
-sides gets a 95% t interval over the runs (pooled two-sample t; against a floor that trains nothing,
-one-sample t; for means over test images, the images' interval added in quadrature). *Holds* when that
-interval lies on the claimed side of 0, *does not hold* when it lies on the other side, *cannot tell*
-otherwise, and also where the runs give no interval: one training run against one, or against a floor. With
-no real difference the rule says *holds* about 2.5% of the time (tests/test_report.py measures it). Two
+sides is tested over the runs with Welch's t (each side's spread from its own runs, Welch–Satterthwaite degrees
+of freedom; against a floor that trains nothing, one-sample t; for means over test images, the images' standard
+error added in quadrature). A learned side needs at least 3 training runs: with fewer the verdict is *too few
+runs*, never a guess. A block's orderings are judged together by Holm's procedure, so that the chance of any
+false *holds* or *does not hold* in the block stays at 5%; each interval is shown at the level its ordering was
+judged at. *Holds* when that interval lies on the claimed side of 0, *does not hold* when it lies on the other
+side, *cannot tell* otherwise. tests/test_verdicts.py measures the false-verdict rate of one ordering over a
+grid of nulls (unequal spreads, floors, test-image and label-draw terms) and prints the power. Two
 floors, and "≈" claims, are read from the cells' intervals (for "≈", *holds* when they overlap).
 """
 
@@ -491,11 +531,25 @@ def cell_records(blocks: list[Block], results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(recs, columns=CELL_COLUMNS)
 
 
-def figure_section(paths: list[str], results_dir: str) -> str:
-    if not paths:
+def figure_section(paths: list[str], results_dir: str, kept: list[str] = ()) -> str:
+    """The figures' links; `kept`: learning curves drawn earlier from run folders that this checkout lacks."""
+    if not paths and not kept:
         return ""
-    rel = [os.path.relpath(p, results_dir) for p in paths]
-    return "\n".join(["## Figures", ""] + [f"- [{r}]({r})" for r in rel] + [""])
+    links = [f"- [{r}]({r})" for r in (os.path.relpath(p, results_dir) for p in paths)]
+    links += [f"- [{r}]({r}) (run folder not in this checkout: the figure drawn when it was)"
+              for r in (os.path.relpath(p, results_dir) for p in kept)]
+    return "\n".join(["## Figures", ""] + links + [""])
+
+
+def kept_curves(figures_dir: str, runs_dir: str, runs_used: set[str]) -> list[str]:
+    """Learning-curve figures of the runs the rows name whose folders are not under runs_dir (a fresh clone has no
+    runs/): the committed figure is kept and linked, so the report of a clone rewrites the committed tables.md."""
+    out = []
+    for name in sorted(runs_used):
+        path = os.path.join(figures_dir, safe_name(f"learning_{name}") + ".png")
+        if not os.path.isdir(os.path.join(runs_dir, name)) and os.path.exists(path):
+            out.append(path)
+    return out
 
 
 def main(argv=None) -> int:
@@ -561,8 +615,10 @@ def write_report(args) -> int:
         from tasks.figures import write_figures  # matplotlib only when figures are wanted
         figs = write_figures(blocks, args.results, args.runs, os.path.join(args.results, "figures"),
                              curve=curve, paper=paper, runs_used=runs_used)
+    kept = [] if args.no_figures else kept_curves(os.path.join(args.results, "figures"), args.runs, runs_used)
     path = args.out or os.path.join(args.results, "tables.md")
-    atomic_write_bytes(path, (text + "\n" + figure_section(figs, os.path.dirname(os.path.abspath(path)))).encode())
+    section = figure_section(figs, os.path.dirname(os.path.abspath(path)), kept)
+    atomic_write_bytes(path, (text + "\n" + section).encode())
     buf = io.StringIO()
     cell_records(blocks, results).to_csv(buf, index=False, lineterminator="\n")
     atomic_write_bytes(os.path.join(args.results, "cells.csv"), buf.getvalue().encode())

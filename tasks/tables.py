@@ -18,6 +18,7 @@ from typing import Callable
 import pandas as pd
 
 from tasks.files import INPAINT_MASKS
+from tasks.stats import Difference, welch
 
 # Student-t 0.975 quantiles for 1..30 degrees of freedom (mathematical constants); beyond 30 the
 # Cornish-Fisher expansion around the normal quantile Z95 is exact to 1e-4.
@@ -182,35 +183,33 @@ def unit_means(rows: pd.DataFrame) -> dict[str, float]:
     return {str(k): float(v) for k, v in rows.value.astype(float).groupby(unit).mean().items()}
 
 
-def run_difference(a: list[float], b: list[float], *, a_fixed: bool = False, b_fixed: bool = False,
-                   extra_half: float = 0.0) -> Stat | None:
-    """mean(a) − mean(b) over training units (a, b: one mean per training run), with a 95% t interval over runs.
+MIN_RUNS = 3  # training runs each learned side of an ordering needs before it is called either way
+ALPHA = 0.05  # the chance of any false "holds" or "does not hold" in one block's orderings (Holm over the block)
 
-    Two sides that both learned: the pooled-variance two-sample t interval (df = n_a + n_b − 2; one side's runs
-    stand in for the other's spread where it has one run). A fixed side (a floor that trains nothing: one value,
-    no seed to vary) against learned runs: the one-sample t interval of the runs about it (df = n − 1).
-    extra_half: a half-width added in quadrature (the test images' own interval, for rows that are means over
-    test images). None where runs give no interval: one run against one run, or one run against a floor, or two
-    floors (compare those by their cells' intervals): a single training run cannot show how far a seed moves it."""
+
+def run_test(a: list[float], b: list[float], *, a_fixed: bool = False, b_fixed: bool = False,
+             extra_se: float = 0.0, extra_df: float = math.inf) -> Difference | str | None:
+    """mean(a) − mean(b) over training units (a, b: one mean per training run), as a Welch test (tasks.stats.welch).
+
+    A fixed side (a floor that trains nothing: one value, no seed to vary) against learned runs: the one-sample t of
+    the runs about it. extra_se, extra_df: a standard error added in quadrature and its degrees of freedom (the test
+    images', for rows that are means over test images; tasks.stats.welch). Returns why there is no test where a
+    learned side has fewer than MIN_RUNS runs ("too few runs: 2 runs vs 1 run, 3 a side needed"): two runs that
+    happen to agree say nothing of how far a third would move; None for two floors (compare those by their cells'
+    intervals)."""
     if a_fixed and b_fixed:
         return None
-    d = sum(a) / len(a) - sum(b) / len(b)
-    if a_fixed or b_fixed:
-        runs = b if a_fixed else a
-        if len(runs) < 2:
-            return None
-        m = sum(runs) / len(runs)
-        sd = math.sqrt(sum((x - m) ** 2 for x in runs) / (len(runs) - 1))
-        half = half_width(sd, len(runs))
-    else:
-        df = len(a) + len(b) - 2
-        if df < 1:
-            return None
-        ma, mb = sum(a) / len(a), sum(b) / len(b)
-        sd = math.sqrt((sum((x - ma) ** 2 for x in a) + sum((x - mb) ** 2 for x in b)) / df)
-        half = t95(df) * sd * math.sqrt(1 / len(a) + 1 / len(b))
-    half = math.hypot(half, extra_half)
-    return Stat(d, d - half, d + half, len(a) + len(b), sd)
+    short = [n for n, fixed in ((len(a), a_fixed), (len(b), b_fixed)) if not fixed and n < MIN_RUNS]
+    if short:
+        return f"too few runs: {runs_label(a, a_fixed)} vs {runs_label(b, b_fixed)}, {MIN_RUNS} a side needed"
+    if a_fixed:
+        t = welch(b, a, b_fixed=True, extra_se=extra_se, extra_df=extra_df)
+        return Difference(-t.diff, t.se, t.df, t.p)
+    return welch(a, b, b_fixed=b_fixed, extra_se=extra_se, extra_df=extra_df)
+
+
+def runs_label(values: list[float], fixed: bool) -> str:
+    return "a floor" if fixed else f"{len(values)} run{'s' if len(values) != 1 else ''}"
 
 
 # ----------------------------------------------------------------------------- shared pieces
@@ -468,11 +467,13 @@ def gcn_autoencode_claims(rws, cols):
 # ----------------------------------------------------------------------------- the tables
 
 RULE_ORDERINGS = ("Orderings take the training run as the unit: each run's rows (label draws, test images) are "
-                  "averaged first, then the difference of the two sides' means gets a 95% t interval over the runs "
-                  "(pooled two-sample t; against a floor that trains nothing, one-sample t; where rows are means "
-                  "over test images, their interval is added in quadrature). It holds when the interval lies on the "
-                  "claimed side of 0, does not hold when it lies on the other, and is \"cannot tell\" otherwise, "
-                  "also when the runs give no interval (one training run against one, or against a floor).")
+                  "averaged first, then the difference of the two sides' means is tested over the runs (Welch's t, "
+                  "each side's spread from its own runs; against a floor that trains nothing, one-sample t; where "
+                  "rows are means over test images, their standard error is added in quadrature). A learned side "
+                  "needs at least 3 runs, else \"too few runs\". The block's orderings are judged together (Holm, "
+                  "5% chance of any false verdict in the block): an ordering holds when its interval at its "
+                  "adjusted level lies on the claimed side of 0, does not hold when it lies on the other, and is "
+                  "\"cannot tell\" otherwise.")
 RULE_ERRORS = ("Cells: ours [95% interval] · paper value. Inpainting error is the mean absolute error on the "
                "masked (missing) pixels, pixels in [0, 1], averaged over test images (the paper's \"per-pixel "
                "difference\"); PSNR is on the masked pixels under the [−1, 1] convention (add 20·log10 2 ≈ 6.02 dB "

@@ -10,7 +10,7 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 # inside a function counts too). The package's own __init__ (it installs the torchvision shim) counts as base.
 PARTS = ("repro.base", "repro.datasets", "repro.core", "repro.evaluation", "repro.families", "repro.runner")
 # the torch-free side: what `python -m tasks.report` and the README tool load
-TORCH_FREE = {"tasks.report", "tasks.tables", "tasks.figures", "tasks.files", "tasks.readme_blocks"}
+TORCH_FREE = {"tasks.report", "tasks.tables", "tasks.stats", "tasks.figures", "tasks.files", "tasks.readme_blocks"}
 # libraries of the tasks, which every task may import (the experiments' CLIs are the other modules of tasks/)
 TASK_LIBRARIES = {"tasks.common", "tasks.svhn_protocol"} | TORCH_FREE
 FAMILIES = {"repro.core.learner", "repro.families.baselines", "repro.families.semisup", "repro.families.coopnets",

@@ -90,3 +90,24 @@ def test_the_results_readme_states_the_committed_reduced_results_as_the_report_w
     assert sum(len(v) for k, v in readme_blocks.find_blocks(readme.split("\n")).items()
                if k[0].startswith("Provenance: profile reduced")) >= 3
     assert readme_blocks.sync(readme, tables)[1] == []
+
+
+def test_every_verdict_the_readmes_cite_is_the_reports():
+    """A sentence that states an ordering cites the report's row as a link whose text is the verdict; each such link
+    in README.md and results/README.md must name a row of the committed tables.md with that very verdict."""
+    for readme in ("README.md", os.path.join("results", "README.md")):
+        assert readme_blocks.check_citations(os.path.join(ROOT, readme)) == [], readme
+
+
+def test_a_citation_that_drifts_from_the_report_is_found(tmp_path):
+    tables = tmp_path / "tables.md"
+    tables.write_text("## CVPR Table 2: SVHN\n\n| where | ordering | verdict |\n|---|---|---|\n"
+                      "| 1000 labels | multi-grid < CD1 | too few runs |\n")
+    good = '[too few runs](tables.md "Table 2 · 1000 labels · multi-grid < CD1")'
+    (tmp_path / "README.md").write_text(f"Multi-grid < CD1: {good}.\n")
+    assert readme_blocks.check_citations(str(tmp_path / "README.md")) == []
+    (tmp_path / "README.md").write_text(good.replace("[too few runs]", "[holds]") + "\n"
+                                        + good.replace("CD1", "PCD") + "\n" + good.replace("[too few runs]", "[yes]"))
+    problems = readme_blocks.check_citations(str(tmp_path / "README.md"))
+    assert len(problems) == 3 and "says [holds]" in problems[0] and "no such row" in problems[1]
+    assert "is no verdict" in problems[2]

@@ -2,6 +2,7 @@
 from intervals, figures that are real PNGs, and no torch."""
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -9,7 +10,6 @@ import sys
 
 import numpy as np
 import pandas as pd
-
 import pytest
 
 from tasks import figures, report
@@ -69,7 +69,31 @@ def block(md: str, heading: str) -> list[str]:
 
 
 def table_lines(lines):
-    return [line for line in lines if line.startswith("|")]
+    """The rows of the block's first table (the paper's cells; the orderings table comes after it)."""
+    first = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    end = next((i for i in range(first, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return lines[first:end]
+
+
+def orderings(md: str, heading: str, where: str) -> dict[str, dict]:
+    """{ordering: its row of the orderings table} for the rows checked in `where`, in the first block under heading."""
+    lines = block(md, heading)
+    first = next(i for i, line in enumerate(lines) if line.startswith("| where |"))
+    out = {}
+    for line in lines[first + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        r = dict(zip(report.ORDERING_COLUMNS, cells))
+        if r["where"] == where:
+            out[r["ordering"]] = r
+    return out
+
+
+def said(r: dict) -> str:
+    """One ordering as a line: 'a < b: verdict (ours; difference; level; runs)'."""
+    return (f"{r['ordering']}: {r['verdict']} ({r['ours']}; {r['difference [interval]']}; {r['level']}; "
+            f"{r['runs per side']})")
 
 
 def test_inpainting_block_has_the_papers_header_row_order_and_one_cell_per_row_and_column():
@@ -134,19 +158,18 @@ def test_provenance_names_the_data_folder_each_run_learned_from(tmp_path):
     assert "data folder" not in report.provenance_line(df)
 
 
-def ordering(md: str, start: str) -> str:
-    line = next(row for row in block(md, "inpainting") if row.startswith("- error · square"))
-    return next(part for part in line.split(": ", 1)[1].split("; ") if start in part)
+def ordering(md: str, start: str, heading: str = "inpainting", where: str = "error · square") -> str:
+    return next(said(r) for k, r in orderings(md, heading, where).items() if start in k)
 
 
-def two_runs(rows, spread=0.002):
-    """Each learned row as two training runs (run folders, seeds 0 and 1), ±spread around its value."""
+def three_runs(rows, spread=0.002):
+    """Each learned row as three training runs (run folders, seeds 0, 1 and 2), spread around its value."""
     out = []
     for r in rows:
         if r["method"] in ("biharmonic", "observed_mean", "mean_face"):
             out.append({**r, "run": "", "iterations": ""})
             continue
-        for seed, d in ((0, -spread), (1, spread)):
+        for seed, d in ((0, -spread), (1, spread), (2, 0.0)):
             out.append({**r, "seed": seed, "value": r["value"] + d, "ci_low": r["ci_low"] + d,
                         "ci_high": r["ci_high"] + d, "run": f"{r['method']}-s{seed}", "iterations": "400"})
     return out
@@ -154,19 +177,19 @@ def two_runs(rows, spread=0.002):
 
 @pytest.mark.slow
 def test_an_ordering_line_flips_when_a_row_changes():
-    holds = ordering(tables(two_runs(inpainting_rows())), "multi-grid < single-grid")
+    holds = ordering(tables(three_runs(inpainting_rows())), "multi-grid < single-grid")
     assert holds.startswith("multi-grid < single-grid: holds (0.050 [")
-    assert "2 training runs vs 2 training runs" in holds
-    flipped = ordering(tables(two_runs(inpainting_rows(mg=(0.10, 0.095, 0.105)))), "multi-grid < single-grid")
-    assert flipped.startswith("multi-grid < single-grid: does not hold (0.100")
-    unclear = ordering(tables(two_runs(inpainting_rows(mg=(0.075, 0.06, 0.085)))), "multi-grid < single-grid")
+    assert holds.endswith("(Holm, 4); 3 runs vs 3 runs)")  # the interval's level: Holm over the block's 4 tests
+    flipped = ordering(tables(three_runs(inpainting_rows(mg=(0.12, 0.115, 0.125)))), "multi-grid < single-grid")
+    assert flipped.startswith("multi-grid < single-grid: does not hold (0.120")
+    unclear = ordering(tables(three_runs(inpainting_rows(mg=(0.075, 0.06, 0.085)))), "multi-grid < single-grid")
     assert unclear.startswith("multi-grid < single-grid: cannot tell")
-    # one training run each: no interval over runs, whatever the gap over test images
+    # one training run each: no verdict, whatever the gap over test images
     one = ordering(tables(inpainting_rows()), "multi-grid < single-grid")
-    assert one == ("multi-grid < single-grid: cannot tell (0.050 [0.040, 0.060] vs 0.080 [0.070, 0.090], 1 training "
-                   "run vs 1 training run: no interval over training runs)")
+    assert one == ("multi-grid < single-grid: too few runs (0.050 [0.040, 0.060] vs 0.080 [0.070, 0.090]; —; —; "
+                   "1 run vs 1 run, 3 a side needed)")
     assert "multi-grid < ContextEncoder: not run" in ordering(tables(inpainting_rows()), "ContextEncoder")
-    assert "multi-grid < biharmonic: cannot tell" in ordering(tables(two_runs(inpainting_rows())), "biharmonic")
+    assert "multi-grid < biharmonic: cannot tell" in ordering(tables(three_runs(inpainting_rows())), "biharmonic")
 
 
 def test_verdict_rules():
@@ -192,75 +215,31 @@ def test_t95_matches_scipy_at_every_sample_size():
         t95(0)
 
 
-def test_the_difference_over_training_runs_is_the_textbook_t_interval():
-    """run_difference: two learned sides → the pooled two-sample t interval; a floor → the one-sample t interval of
-    the runs about it; extra_half in quadrature; no interval from one run against one run or against a floor."""
-    from scipy import stats
-    from tasks.tables import run_difference
-    a, b = [10.0, 11.0, 10.4], [13.0, 14.5]
-    d = run_difference(a, b)
-    res = stats.ttest_ind(a, b, equal_var=True)
-    lo, hi = res.confidence_interval(0.95)
-    near = lambda x: pytest.approx(x, rel=1e-4)  # noqa: E731  (t95 is tabled to 4 decimals)
-    assert d.value == pytest.approx(np.mean(a) - np.mean(b)) and (d.low, d.high) == (near(lo), near(hi))
-    f = run_difference(a, [12.0], b_fixed=True)
-    lo, hi = stats.ttest_1samp(a, 12.0).confidence_interval(0.95)
-    assert (f.low - f.value + np.mean(a), f.high - f.value + np.mean(a)) == (near(lo), near(hi))
-    wide = run_difference(a, b, extra_half=3.0)
-    assert wide.high - wide.value == pytest.approx(np.hypot(d.high - d.value, 3.0))
-    assert run_difference([1.0], [2.0]) is None and run_difference([1.0], [2.0], b_fixed=True) is None
-    assert run_difference([1.0, 1.2], [2.0]) is not None  # 2 runs against 1: df = 1
-    assert run_difference([1.0], [2.0], a_fixed=True, b_fixed=True) is None  # floors: read from the cells
-
-
-def test_no_difference_rarely_holds():
-    """With no real difference between two schemes (the same distribution of training runs: a run effect, plus
-    label-draw noise inside each run), the rule says "holds" for "a < b" at most about 5% of the time, for every
-    number of runs a table has (measured over 4,000 synthetic tables each; the rule's design rate is 2.5%, one
-    side of a 95% interval). The old rule (paired difference over label draws, every run on its side) said
-    "holds" up to 1 time in 6 with 2 runs against 2."""
-    from tasks.tables import run_difference, verdict
-    rng = np.random.default_rng(0)
-    draws = 2
-    for n_a, n_b, floor in ((2, 2, False), (2, 1, False), (3, 3, False), (5, 5, False), (2, 1, True), (4, 1, True)):
-        holds = 0
-        for _ in range(4000):
-            shared = rng.normal(0, 0.5, draws)  # label draws seen by every run alike
-            run = lambda: float(np.mean(rng.normal(0, 1.0) + shared + rng.normal(0, 0.3, draws)))  # noqa: E731
-            a = [run() for _ in range(n_a)]
-            b = [float(np.mean(shared))] if floor else [run() for _ in range(n_b)]
-            d = run_difference(a, b, b_fixed=floor)
-            holds += d is not None and verdict("<", d, Stat(0.0)) == "holds"
-        rate = holds / 4000
-        print(f"no real difference, {n_a} runs vs {'a floor' if floor else f'{n_b} runs'}: 'holds' {100 * rate:.1f}%")
-        assert rate <= 0.06, (n_a, n_b, floor, rate)
-    # and a real difference of 4 run standard deviations is found with 3 runs a side
-    found = sum(verdict("<", run_difference(list(rng.normal(0, 1, 3)), list(rng.normal(4, 1, 3))), Stat(0.0)) ==
-                "holds" for _ in range(1000))
-    assert found > 800
-
-
 def test_svhn_orderings_take_the_training_run_as_the_unit():
-    runs = {("multigrid", 0): "mg-s0", ("multigrid", 1): "mg-s1", ("cd1", 0): "cd1-s0", ("cd1", 1): "cd1-s1",
-            ("singlegrid", 0): "sg-s0"}
+    runs = {("multigrid", k): f"mg-s{k}" for k in range(3)} | {("cd1", k): f"cd1-s{k}" for k in range(3)}
+    runs |= {("singlegrid", k): f"sg-s{k}" for k in range(2)}
     rows = []
     for r in svhn_rows():
-        for train_seed in (0, 1):
+        if r["seed"] == 1:
+            continue  # one label draw per run here
+        for train_seed in (0, 1, 2):
             run = runs.get((r["method"], train_seed))
-            if run or r["method"] == "untrained":  # the untrained network: two initialisations, no run folder
+            if run or r["method"] == "untrained":  # the untrained network: three initialisations, no run folder
                 shift = 6.0 if run == "mg-s1" else 0.3 * train_seed
                 rows.append({**r, "seed": 1_000_000 * train_seed + r["seed"], "value": r["value"] + shift,
                              "run": run or "", "iterations": "1000" if run else ""})
-    line = next(row for row in block(tables(rows), "L2-SVM") if row.startswith("- 100 labels"))
-    # multi-grid's two runs are 6 points apart: the interval over runs spans 0
-    assert "multi-grid < single-grid: cannot tell (" in line and "2 training runs vs 1 training run" in line
-    # the untrained network counts its two initialisations as two runs
-    untrained = next(part for part in line.split("; ") if part.startswith("multi-grid < untrained network"))
-    assert untrained.endswith("over training runs: 2 training runs vs 2 training runs)")
+    got = orderings(tables(rows), "L2-SVM", "100 labels")
+    # multi-grid's runs spread by 6 points: the interval over runs spans 0
+    assert got["multi-grid < one-step CD"]["verdict"] == "cannot tell"
+    assert got["multi-grid < one-step CD"]["runs per side"] == "3 runs vs 3 runs"
+    # the untrained network counts its three initialisations as three runs
+    assert got["multi-grid < untrained network"]["runs per side"] == "3 runs vs 3 runs"
+    # two single-grid runs: too few for a verdict, however far apart the means
+    assert got["multi-grid < single-grid"]["verdict"] == "too few runs"
     fine = [{**r, "value": r["value"] - 6.0 + 0.3} if r["run"] == "mg-s1" else r for r in rows]
-    line = next(row for row in block(tables(fine), "L2-SVM") if row.startswith("- 100 labels"))
-    assert "multi-grid < one-step CD: holds (" in line  # two runs each, close together, 11 points apart
-    assert "multi-grid < single-grid: holds (" in line  # 2 runs against 1: df = 1, t = 12.7
+    got = orderings(tables(fine), "L2-SVM", "100 labels")
+    assert got["multi-grid < one-step CD"]["verdict"] == "holds"  # three runs each, close together, 11 points apart
+    assert got["multi-grid < single-grid"]["verdict"] == "too few runs"
 
 
 def test_test_time_variants_go_below_the_block_and_cited_paper_values_are_marked():
@@ -418,11 +397,12 @@ def test_inception_block_pairs_real_images_with_samples_of_the_same_size():
     assert keys["multi-grid"]["setting"] == "final_noise=off|inception_size=32"
 
 
-def two_training_seeds(rows):
-    """Each row again for a second training seed (seed + 1,000,000, value + 0.2); learned rows name their run."""
+def three_training_seeds(rows):
+    """Each row again for a second and third training seed (seed + k·1,000,000, value + 0.2·k); learned rows name
+    their run."""
     out = []
     for r in rows:
-        for k in (0, 1):
+        for k in (0, 1, 2):
             run = f"{r['method']}-s{k}" if r["method"] not in ("untrained", "raw_pixels", "supervised") else ""
             out.append({**r, "seed": 1_000_000 * k + r["seed"], "value": r["value"] + 0.2 * k, "run": run,
                         "iterations": "1000" if run else ""})
@@ -430,13 +410,13 @@ def two_training_seeds(rows):
 
 
 def test_svhn_block_checks_multigrid_against_every_scheme_it_has_a_row_for():
-    md = tables(two_training_seeds(svhn_rows()))
-    line = next(row for row in block(md, "L2-SVM") if row.startswith("- 100 labels"))
-    assert "multi-grid < one-step CD: holds" in line and "multi-grid < DCGAN: not run" in line
-    assert "multi-grid < single-grid: holds" in line and "single-grid < one-step CD: holds" in line
-    cnn = [{**r, "experiment": "svhn_cnn"} for r in two_training_seeds(svhn_rows())]
-    line = next(row for row in block(tables(cnn), "CNN") if row.startswith("- 100 labels"))
-    assert "DCGAN" not in line and "multi-grid + CNN classifier < one-step CD: holds" in line  # Table 3: no DCGAN row
+    md = tables(three_training_seeds(svhn_rows()))
+    got = {k: v["verdict"] for k, v in orderings(md, "L2-SVM", "100 labels").items()}
+    assert got["multi-grid < one-step CD"] == "holds" and got["multi-grid < DCGAN"] == "not run"
+    assert got["multi-grid < single-grid"] == "holds" and got["single-grid < one-step CD"] == "holds"
+    cnn = [{**r, "experiment": "svhn_cnn"} for r in three_training_seeds(svhn_rows())]
+    got = {k: v["verdict"] for k, v in orderings(tables(cnn), "CNN", "100 labels").items()}
+    assert not any("DCGAN" in k for k in got) and got["multi-grid + CNN classifier < one-step CD"] == "holds"
 
 
 def test_learning_curves_of_an_unfinished_run_say_so(tmp_path):
@@ -457,20 +437,19 @@ def test_learning_curves_of_an_unfinished_run_say_so(tmp_path):
 
 def test_label_draws_inside_a_run_only_make_that_runs_mean():
     """Two label draws of one untrained initialisation against raw pixels (a floor): one training unit against a
-    floor gives no interval over training runs, however consistent the draws are (the old paired difference over
-    draws said "holds" here); two initialisations give one."""
+    floor gives no verdict, however consistent the draws are (the old paired difference over draws said "holds"
+    here); three initialisations give one."""
     rows = [row(experiment="svhn_l2svm", method=m, setting="labels=100", seed=seed, metric="test_error", value=v,
                 ci_low="", ci_high="", profile="smoke", dataset="digits", n_images=360, device="cpu")
             for m, values in (("untrained", (10.0, 20.0)), ("raw_pixels", (11.0, 21.1)))
             for seed, v in enumerate(values)]
-    line = next(r for r in block(tables(rows), "L2-SVM") if r.startswith("- 100 labels"))
-    claim = next(part for part in line.split("; ") if "untrained network < raw pixels" in part)
-    assert claim.startswith("untrained network < raw pixels: cannot tell (15.00 [")
-    assert "1 training run vs a floor" in line
-    second = rows + [{**r, "seed": 1_000_000 + r["seed"], "value": r["value"] - 0.02} for r in rows
-                     if r["method"] == "untrained"]
-    line = next(r for r in block(tables(second), "L2-SVM") if r.startswith("- 100 labels"))
-    assert "untrained network < raw pixels: holds (" in line and "2 training runs vs a floor" in line
+    claim = orderings(tables(rows), "L2-SVM", "100 labels")["untrained network < raw pixels"]
+    assert claim["verdict"] == "too few runs" and claim["ours"].startswith("15.00 [")
+    assert claim["runs per side"] == "1 run vs a floor, 3 a side needed"
+    more = rows + [{**r, "seed": 1_000_000 * k + r["seed"], "value": r["value"] - 0.02 * k} for r in rows
+                   if r["method"] == "untrained" for k in (1, 2)]
+    claim = orderings(tables(more), "L2-SVM", "100 labels")["untrained network < raw pixels"]
+    assert claim["verdict"] == "holds" and claim["runs per side"] == "3 runs vs a floor"
 
 
 def test_a_value_that_rounds_to_zero_is_shown_without_a_sign():
@@ -508,8 +487,8 @@ def test_inpainting_orderings_pair_methods_image_by_image():
     images = rng.uniform(0.1, 0.3, 200)
     summary, per_image = [], []
     for method, shift in (("multigrid", 0.0), ("singlegrid", 0.01)):
-        for seed in (0, 1):
-            v = images + shift + 0.0005 * seed  # two training runs, close together
+        for seed in (0, 1, 2):
+            v = images + shift + 0.0005 * seed  # three training runs, close together
             half = 1.96 * v.std(ddof=1) / np.sqrt(len(v))
             summary.append(row(method=method, seed=seed, value=float(v.mean()), ci_low=float(v.mean() - half),
                                ci_high=float(v.mean() + half), run=f"{method}-s{seed}", iterations="10"))
@@ -523,7 +502,7 @@ def test_inpainting_orderings_pair_methods_image_by_image():
         df[col] = pd.to_numeric(df[col], errors="coerce")
     md = report.build_tables(df, report.paper_numbers(), per_image=pd.DataFrame(per_image))
     paired = ordering(md, "multi-grid < single-grid")
-    assert paired.startswith("multi-grid < single-grid: holds") and "paired over 200 test images" in paired
+    assert paired.startswith("multi-grid < single-grid: holds") and "paired over 200 images" in paired
 
 
 def test_report_errors_are_one_line_and_a_nan_is_shown_as_nan(tmp_path, capsys):
