@@ -625,3 +625,19 @@ def test_a_full_disk_or_no_memory_is_one_line(smoke_cfg, tmp_path, capsys, monke
     assert train_main(flags) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and ("No space left" in err[0] if failure == "full disk" else "out of memory" in err[0])
+
+
+def test_every_test_the_reliability_doc_names_exists():
+    """docs/reliability.md lists its guarantees with the tests that hold them: each named test must exist, so a
+    renamed or removed test cannot leave a guarantee pointing at nothing."""
+    import re
+    root = os.path.join(os.path.dirname(__file__), "..")
+    doc = open(os.path.join(root, "docs", "reliability.md"), encoding="utf-8").read()
+    files = {n[:-3] for n in os.listdir(os.path.join(root, "tests")) if n.endswith(".py")}
+    named = set(re.findall(r"\b(test_\w+)\b", doc)) - files - {"test_steps"}  # tests, not files or a flag
+    defined = set()
+    for name in os.listdir(os.path.join(root, "tests")):
+        if name.endswith(".py"):
+            defined |= set(re.findall(r"^def (test_\w+)", open(os.path.join(root, "tests", name), encoding="utf-8")
+                                      .read(), re.M))
+    assert named and not named - defined, sorted(named - defined)

@@ -424,6 +424,7 @@ def trained_learner(cfg: Config, runs_root: str, train_set: ImageSet, *, tag: st
     stop_at: as for `train`; a run whose checkpoint has reached stop_at is loaded as it is (a partial model: its
         learner.iteration says how far it got)."""
     check_stop_at(stop_at, cfg.n_iters)
+    cfg.validate()  # before its name makes a folder: the run folder's name is built from the settings
     path = run_dir(cfg, runs_root, tag)
     kw = dict(train_set=train_set, mask_fn=mask_fn, progress=progress, build=build, callback=callback, stop_at=stop_at)
     with run_lock(path):
