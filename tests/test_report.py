@@ -574,3 +574,16 @@ def test_learning_curves_title_fits_a_long_run_name(tmp_path, monkeypatch):
     page = fig.bbox
     assert title.x0 >= page.x0 and title.x1 <= page.x1, (title, page)
     assert run.name in fig._suptitle.get_text()
+
+
+def test_no_interval_leaves_its_metrics_range():
+    """Two label draws give a t interval 12.7 standard errors wide, which can reach below 0% error; cut to the
+    range, it keeps its coverage (the true rate lies in [0, 100]). A PSNR or a score has no range and is kept."""
+    from tasks.tables import within_range
+    assert within_range(Stat(14.44, -13.79, 42.68), "test_error") == Stat(14.44, 0.0, 42.68)
+    assert within_range(Stat(90.0, 60.0, 120.0), "test_error") == Stat(90.0, 60.0, 100.0)
+    assert within_range(Stat(0.01, -0.02, 0.04), "mae_masked").low == 0.0
+    assert within_range(Stat(-3.0, -5.0, -1.0), "psnr11_masked") == Stat(-3.0, -5.0, -1.0)
+    md = tables(svhn_rows())
+    cells = [c for line in table_lines(block(md, "L2-SVM")) for c in line.split("|")]
+    assert not any(re.search(r"\[-\d", c) for c in cells)
