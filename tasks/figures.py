@@ -30,6 +30,7 @@ NAMES = {**LONG_NAMES, "dcgan": "DCGAN", "observed_mean": "observed mean", "mean
          "multigrid_start": "multi-grid start", "cd1_fill_start": "CD1 trained from the fill",
          "pcd_fill_start": "PCD trained from the fill"}
 INPAINT_ORDER = ["pcd", "cd1", "singlegrid", "context_encoder", "multigrid", "cd1_fill_start", "pcd_fill_start",
+                 "context_encoder_jitter", "context_encoder_running_bn",
                  "observed_mean", "mean_face", "biharmonic", "multigrid_start"]
 FLOORS = {"observed_mean", "mean_face", "biharmonic", "multigrid_start"}
 SYNTH_ORDER = ["dcgan", "singlegrid", "multigrid"]

@@ -335,9 +335,13 @@ def curve_callback(mcfg, label: str, run_path: str, images: torch.Tensor, masks:
 
 def method_label(method: str, cfg) -> str:
     """The rows' method name: the scheme's, with "_fill_start" for the variant whose training chains start from the
-    masked image filled as at test time (--cond-start fill), so that it sits beside the paper's reading, never in
-    its place."""
-    return method if cfg.cond_start == "observed" or method == "context_encoder" else f"{method}_fill_start"
+    masked image filled as at test time (--cond-start fill), and for the ContextEncoder "_jitter" (their random crop
+    and flip, --ce-load-scale) and "_running_bn" (their test-time batch-norm averages, --ce-test-bn running): a
+    variant sits beside the paper's reading, never in its place."""
+    if method == "context_encoder":
+        return method + ("_jitter" if cfg.ce.load_scale else "") + ("_running_bn" if cfg.ce.test_bn == "running"
+                                                                     else "")
+    return method if cfg.cond_start == "observed" else f"{method}_fill_start"
 
 
 def chosen_methods(cfg, args) -> list[str]:

@@ -286,7 +286,9 @@ def inpaint_paper_cell(r: Axis, c: Axis):
 
 
 LONG_NAMES = {"pcd": "PCD", "cd1": "CD1", "singlegrid": "single-grid", "context_encoder": "ContextEncoder",
-              "multigrid": "multi-grid", "biharmonic": "biharmonic", "multigrid_start": "its start (no model)"}
+              "multigrid": "multi-grid", "biharmonic": "biharmonic", "multigrid_start": "its start (no model)",
+              "context_encoder_jitter": "ContextEncoder with their crop and flip",
+              "context_encoder_running_bn": "ContextEncoder with running batch norm"}
 
 
 def inpaint_claims(rws, cols):
@@ -307,7 +309,12 @@ def inpaint_claims(rws, cols):
                 for m in ("singlegrid", "cd1", "pcd")]
         out += [Claim(col["multigrid"], "<", Axis(f"{LONG_NAMES[m]} trained from the fill",
                                                   (("method", f"{m}_fill_start"),)), r) for m in ("cd1", "pcd")]
+        # the ContextEncoder as their code trains (random crop and flip) and tests (running batch-norm averages)
+        out += [Claim(col["multigrid"], "<", Axis(LONG_NAMES[m], (("method", m),)), r) for m in CE_VARIANTS]
     return out
+
+
+CE_VARIANTS = ("context_encoder_jitter", "context_encoder_running_bn")
 
 
 # ----------------------------------------------------------------------------- SVHN (CVPR Tables 2 and 3)

@@ -133,3 +133,47 @@ def test_context_encoder_follows_train_random_lua(faces):
     assert torch.equal(seen[0], x_u) and not torch.equal(seen[1].where(mask.bool(), x_u), seen[1])
     grey = ce_fill(1)
     assert grey.shape == (1,) and grey.item() == pytest.approx((117 + 104 + 123) / 3 * 2 / 255 - 1)
+
+
+def test_context_encoder_jitter_crops_an_upscaled_image_and_flips_half():
+    """ce_load_scale (their donkey_folder.lua's trainHook): each training image is scaled up, a window of its size
+    is cut at a random place, and half the windows are flipped; every output is such a window of the scaled image."""
+    import torch.nn.functional as F
+    cfg = get_config("smoke", method="context_encoder", ce_load_scale=2.0)
+    ce = ContextEncoder(cfg, 1, 16)
+    x = torch.rand(16, 1, 8, 8) * 255
+    out = ce.jitter(x)
+    big = F.interpolate(x, size=(16, 16), mode="bilinear", align_corners=False)
+    assert out.shape == x.shape
+    flipped = 0
+    for i in range(16):
+        windows = big[i].unfold(1, 8, 1).unfold(2, 8, 1)  # (C, 9, 9, 8, 8): every 8×8 window
+        plain = (windows == out[i][:, None, None]).flatten(3).all(-1).any()
+        mirrored = (windows == out[i].flip(-1)[:, None, None]).flatten(3).all(-1).any()
+        assert plain or mirrored
+        flipped += bool(mirrored and not plain)
+    assert 3 <= flipped <= 13  # a fair coin over 16 images
+    assert "ce_load_scale" not in get_config("smoke", method="context_encoder").to_dict()  # run names unchanged
+
+
+def test_context_encoder_with_running_statistics_fills_images_alike_in_any_batch(faces):
+    """ce_test_bn "running" (their test_random.lua's net:evaluate()): the encoder-decoder keeps running averages
+    while training and fills test images with them, so an image's fill no longer depends on the other images of its
+    batch; with batch statistics (the default) it does."""
+    x = faces.batch(torch.arange(8))
+    mask = square_mask(8, 32, 16, torch.Generator().manual_seed(0))
+    for test_bn in ("running", "batch"):
+        torch.manual_seed(0)
+        ce = ContextEncoder(get_config("smoke", method="context_encoder", ce_test_bn=test_bn), 1, len(faces))
+        for _ in range(2):
+            ce.train_step(x, torch.arange(8), mask)
+        alone, together = ce.inpaint(x[:2], mask[:2]), ce.inpaint(x, mask)[:2]  # 2: batch statistics need two
+        same = torch.allclose(alone, together, atol=1e-3)
+        assert same == (test_bn == "running"), test_bn
+        buffers = {n for n, _ in ce.nets[1].named_buffers() if n.endswith("running_mean")}
+        assert bool(buffers) == (test_bn == "running")
+        assert ce.nets[1].training  # inpaint leaves the network in training mode
+    with pytest.raises(ValueError, match="ce_test_bn"):
+        get_config("smoke", ce_test_bn="population").validate()
+    with pytest.raises(ValueError, match="ce-load-scale"):
+        get_config("smoke", ce_load_scale=0.5).validate()

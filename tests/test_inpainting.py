@@ -460,3 +460,16 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused_before_the_fl
     assert len(errors) == 2 and all("batch size 15 does not split evenly over 2 processes" in e for e in errors), \
         res.stderr[-3000:]
     assert snapshot(out) == before
+
+
+def test_variants_get_their_own_method_names():
+    """A variant trained or scored otherwise than the paper's reading writes rows under its own method name, so that
+    a merge never puts its number in the paper's column (the result key holds no run)."""
+    from repro.base.config import get_config
+    from tasks.inpainting import method_label
+    label = lambda method, **kw: method_label(method, get_config("smoke", method=method, **kw))  # noqa: E731
+    assert label("context_encoder") == "context_encoder" and label("multigrid") == "multigrid"
+    assert label("context_encoder", ce_load_scale=2.734375) == "context_encoder_jitter"
+    assert label("context_encoder", ce_test_bn="running") == "context_encoder_running_bn"
+    assert label("context_encoder", ce_load_scale=2.0, ce_test_bn="running") == "context_encoder_jitter_running_bn"
+    assert label("cd1", cond_start="fill") == "cd1_fill_start"

@@ -44,6 +44,12 @@ class ContextEncoderConfig:
     rec_weight: float = 0.999  # weight w of the L2 loss, 1 − w of the adversarial (their wtl2)
     overlap_pred: bool = False  # observed pixels weigh 10× in the L2 (their useOverlapPred; their README's
     # random-region command turns it off)
+    load_scale: float = 0.0  # their data jitter (donkey_folder.lua's trainHook): each training image scaled to
+    # load_scale × its size, a random crop of its size taken, flipped left-right with probability 1/2; their
+    # train_random.lua's loadSize / fineSize is 350 / 128 = 2.734375. 0: off (this suite's default)
+    test_bn: str = "batch"  # batch norm when filling test images: "batch" statistics (this suite's default, as the
+    # energy nets), or "running" averages kept during training (momentum 0.1, as Torch's), their test_random.lua's
+    # net:evaluate()
 
 
 @dataclass(frozen=True)
@@ -238,7 +244,8 @@ FLAT_DEFAULTS = Config().flat()
 # changed from False to True (issue 29) → their defaults; see Config.to_dict
 LATER_FIELDS = {k: v for k, v in FLAT_DEFAULTS.items()
                 if (FLAT_FIELDS[k] or ("",))[0] in ("coop", "gcn") or k in ("tf32", "deterministic", "batchnorm",
-                                                                            "cond_start")}
+                                                                            "cond_start", "ce_load_scale",
+                                                                            "ce_test_bn")}
 
 
 # --- ranges of the settings (Config.validate) ---------------------------------------------
@@ -282,7 +289,7 @@ def _range_problems(config: Config) -> list[str]:
     unit = {"beta1": (0, 1, False), "gan_beta1": (0, 1, False), "ce_rec_weight": (0, 1, True)}
     named = {"precision": tuple(PRECISIONS), "compile_mode": COMPILE_MODES, "autocast": AUTOCASTS,
              "gcn_net": ("texture", "object"), "gcn_start": ("persistent", "observed"),
-             "batchnorm": BATCHNORMS, "cond_start": ("observed", "fill")}
+             "batchnorm": BATCHNORMS, "cond_start": ("observed", "fill"), "ce_test_bn": ("batch", "running")}
     out = []
     for name, low in at_least.items():
         if getattr(cfg, name) < low:
@@ -296,6 +303,8 @@ def _range_problems(config: Config) -> list[str]:
         v = getattr(cfg, n)
         if not (math.isfinite(v) and low <= v and (v <= high if closed else v < high)):
             out.append(f"{_flag(n)} is {v}, must lie in [{low}, {high}{']' if closed else ')'}")
+    if not (cfg.ce_load_scale == 0 or (math.isfinite(cfg.ce_load_scale) and cfg.ce_load_scale >= 1)):
+        out.append(f"--ce-load-scale is {cfg.ce_load_scale}, must be 0 (off) or a finite number of 1 or more")
     if not (math.isfinite(cfg.leak) and cfg.leak >= 0):
         out.append(f"--leak is {cfg.leak}, must be a finite number of 0 or more")
     if not cfg.grid_sizes or min(cfg.grid_sizes) < 1:

@@ -112,6 +112,16 @@ def all_true(flags: torch.Tensor) -> torch.Tensor:
     return gather(flags.reshape(1, -1).int()).all(dim=0)
 
 
+def max_over_processes(value: int, device: torch.device) -> int:
+    """The largest of every process's `value` (one collective; `value` itself without a process group). E.g. the
+    signal that asked some of the processes to stop (0: none), so that all stop after the same iteration."""
+    if world_size() == 1 or not dist.is_initialized():
+        return value
+    t = torch.tensor([value], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
+
+
 def active() -> bool:
     return _SHARDED and world_size() > 1
 
@@ -191,11 +201,13 @@ class _AllReduceSum(torch.autograd.Function):
 
 
 class BatchNorm2d(nn.BatchNorm2d):
-    """Batch norm with batch statistics (no running averages), taken over the global batch inside
-    data_parallel(). Same parameters and state-dict keys as ``torch.nn.BatchNorm2d``."""
+    """Batch norm with batch statistics, taken over the global batch inside data_parallel(). Same parameters and
+    state-dict keys as ``torch.nn.BatchNorm2d``. running: also keep running averages (momentum 0.1) for a network
+    that is scored in eval mode (the ContextEncoder's ce_test_bn "running"); they never change a training output,
+    and inside data_parallel() with global batch norm they are not updated (no such run uses them)."""
 
-    def __init__(self, num_features: int, eps: float = 1e-5):
-        super().__init__(num_features, eps=eps, track_running_stats=False)
+    def __init__(self, num_features: int, eps: float = 1e-5, running: bool = False):
+        super().__init__(num_features, eps=eps, track_running_stats=running)
 
     @torch.compiler.disable
     def _global_forward(self, x: torch.Tensor) -> torch.Tensor:  # x (B_local, C, H, W)

@@ -45,7 +45,9 @@ each image during training"), one per image, where their random-region variant d
 pattern (≈25% of the pixels) per batch; batch norm with batch statistics throughout (as the energy
 nets); data order, batch size and iterations are this suite's (the shared loop). At test time the
 observed pixels are copied from the input bit for bit and only the missing pixels come from the
-network.
+network. Their code does two things this suite's default does not, both available as settings for variant
+runs: it jitters the training images (random crop of an up-scaled image and a random flip, ce_load_scale) and it
+fills test images with the running batch-norm averages of training (net:evaluate(), ce_test_bn "running").
 """
 from __future__ import annotations
 
@@ -223,29 +225,32 @@ def _down_channels(image_size: int, width: float) -> list[int]:
     return [_width(64 * 2 ** i, width) for i in range(_n_doublings(image_size))]
 
 
-def _down(image_size: int, channels: int, width: float) -> list[nn.Module]:
-    """4×4 stride-2 convolutions to 4×4 maps; batch norm on all but the first; leaky ReLU 0.2; no bias."""
+def _down(image_size: int, channels: int, width: float, running: bool = False) -> list[nn.Module]:
+    """4×4 stride-2 convolutions to 4×4 maps; batch norm on all but the first (running: with running averages,
+    dist.BatchNorm2d); leaky ReLU 0.2; no bias."""
     layers, c_in = [], channels
     for i, c in enumerate(_down_channels(image_size, width)):
-        layers += [nn.Conv2d(c_in, c, 4, 2, 1, bias=False), BatchNorm2d(c) if i else nn.Identity(),
+        layers += [nn.Conv2d(c_in, c, 4, 2, 1, bias=False), BatchNorm2d(c, running=running) if i else nn.Identity(),
                    nn.LeakyReLU(0.2)]
         c_in = c
     return layers
 
 
 class EncoderDecoder(nn.Module):
-    """Masked image (B, C, S, S) in [−1, 1] → full image in [−1, 1] (Pathak et al.'s netG)."""
+    """Masked image (B, C, S, S) in [−1, 1] → full image in [−1, 1] (Pathak et al.'s netG). running: its batch
+    norms keep running averages, for scoring in eval mode."""
 
-    def __init__(self, image_size: int, channels: int, width: float, bottleneck: int):
+    def __init__(self, image_size: int, channels: int, width: float, bottleneck: int, running: bool = False):
         super().__init__()
         chans = _down_channels(image_size, width)
         b = _width(bottleneck, width)
-        enc = _down(image_size, channels, width) + [nn.Conv2d(chans[-1], b, 4, bias=False), BatchNorm2d(b),
-                                                     nn.LeakyReLU(0.2)]  # → (B, b, 1, 1)
-        dec = [nn.ConvTranspose2d(b, chans[-1], 4, bias=False), BatchNorm2d(chans[-1]), nn.ReLU()]  # → 4×4
+        bn = lambda c: BatchNorm2d(c, running=running)  # noqa: E731
+        enc = _down(image_size, channels, width, running) + [nn.Conv2d(chans[-1], b, 4, bias=False), bn(b),
+                                                              nn.LeakyReLU(0.2)]  # → (B, b, 1, 1)
+        dec = [nn.ConvTranspose2d(b, chans[-1], 4, bias=False), bn(chans[-1]), nn.ReLU()]  # → 4×4
         rev = chans[::-1]
         for a, c in zip(rev, rev[1:]):
-            dec += [nn.ConvTranspose2d(a, c, 4, 2, 1, bias=False), BatchNorm2d(c), nn.ReLU()]
+            dec += [nn.ConvTranspose2d(a, c, 4, 2, 1, bias=False), bn(c), nn.ReLU()]
         dec += [nn.ConvTranspose2d(rev[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*enc, *dec)
 
@@ -283,8 +288,9 @@ class ContextEncoder(_Adversarial):
     def __init__(self, cfg: Config, channels: int, n_train: int):
         super().__init__(cfg)
         self.sizes = (cfg.image_size,)
+        running = cfg.ce.test_bn == "running"
         self.nets = nn.ModuleList([CEDiscriminator(cfg.image_size, channels, cfg.width),
-                                   EncoderDecoder(cfg.image_size, channels, cfg.width, cfg.ce.bottleneck)])
+                                   EncoderDecoder(cfg.image_size, channels, cfg.width, cfg.ce.bottleneck, running)])
         dcgan_init(self.nets)
         w = cfg.ce.rec_weight
         self._optimise(g_lr_factor=10.0 if 0 < w < 1 else 1.0)  # their LR of Gen: 10× Adv when 0 < wtl2 < 1
@@ -298,10 +304,34 @@ class ContextEncoder(_Adversarial):
 
     def inpaint(self, x: torch.Tensor, mask: torch.Tensor, generator=None, **sampler) -> torch.Tensor:
         """x (B, C, S, S) in [0, pixel_max]; missing pixels from the network, observed ones copied. The network
-        draws nothing: generator and the chain sampler's settings do not apply."""
-        with torch.no_grad():
-            out, _ = self.complete(self.to_unit(x), mask)
+        draws nothing: generator and the chain sampler's settings do not apply. With ce_test_bn "running" the
+        encoder-decoder runs in eval mode (its running averages), so an image's fill does not depend on the
+        other images of its batch."""
+        g = self.nets[1]
+        was_training = g.training
+        g.train(self.cfg.ce.test_bn != "running")
+        try:
+            with torch.no_grad():
+                out, _ = self.complete(self.to_unit(x), mask)
+        finally:
+            g.train(was_training)
         return torch.where(mask.bool().expand_as(x), self.to_pixels(out), x)
+
+    def jitter(self, x: torch.Tensor) -> torch.Tensor:
+        """Their training-data jitter (ce_load_scale > 0): x (B, C, S, S) scaled to round(load_scale·S), a random
+        S×S crop of each image, each flipped left-right with probability 1/2, drawn from the model's generator;
+        indices stay on the device (no host read)."""
+        b, c, s, _ = x.shape
+        load = max(s, round(self.cfg.ce.load_scale * s))
+        big = F.interpolate(x, size=(load, load), mode="bilinear", align_corners=False)  # (B, C, L, L)
+        off = torch.randint(0, load - s + 1, (2, b), generator=self.gen, device=self.gen.device).to(x.device)
+        flip = torch.rand(b, generator=self.gen, device=self.gen.device).to(x.device) < 0.5
+        span = torch.arange(s, device=x.device)
+        rows = (off[0, :, None] + span)[:, None, :, None]  # (B, 1, S, 1)
+        cols = (off[1, :, None] + span)  # (B, S)
+        cols = torch.where(flip[:, None], cols.flip(-1), cols)[:, None, None, :]  # (B, 1, 1, S)
+        return big[torch.arange(b, device=x.device)[:, None, None, None],
+                   torch.arange(c, device=x.device)[None, :, None, None], rows, cols]  # (B, C, S, S)
 
     def rec_loss(self, out: torch.Tensor, x_u: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean squared error over the whole output; observed pixels weigh CE_OVERLAP_WEIGHT× with
@@ -315,6 +345,8 @@ class ContextEncoder(_Adversarial):
     def train_step(self, x, idx, mask=None):
         if mask is None:
             raise ValueError("the ContextEncoder learns to fill masked pixels: it needs a training mask")
+        if self.cfg.ce.load_scale:
+            x = self.jitter(x)
         x_u = self.to_unit(x)
         out, completed = self.complete(x_u, mask)
         d_stats = self.d_step(x_u, out)  # the discriminator sees the raw output
