@@ -1,10 +1,15 @@
-"""The benchmark runs, and its fast Langevin paths give the reference path's samples (not a timing test)."""
+"""The benchmark runs, its fast Langevin paths give the reference path's samples, and each row records the backend
+flags it ran under (not a timing test)."""
 import math
 
 import pytest
 import torch
 
+from repro.base import speed
+from repro.base.config import get_config
 from repro.base.io import provenance, read_csv
+from repro.core.models import build_energy_net
+from tools import bench
 from tools.bench import COLUMNS, bench_preset, main
 
 
@@ -36,3 +41,65 @@ def test_fast_paths_match_reference_and_rows(tmp_path):
                  "--out", str(out)]) == 0
     written = read_csv(str(out))
     assert list(written[0]) == COLUMNS and {r["preset"] for r in written} == {"smoke"}
+
+
+@pytest.fixture
+def restore_backend_flags():
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark)
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark = saved
+
+
+def cuda_like_flags(cfg, device):
+    """repro.base.speed.apply_backend_flags as on CUDA, on any device: the CPU test sees which flags each path set."""
+    torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
+    torch.backends.cudnn.allow_tf32 = cfg.tf32
+
+
+@pytest.mark.slow
+def test_each_row_records_the_flags_it_ran_under(monkeypatch, restore_backend_flags):
+    """Every learner is built before the iterations are timed, and building one sets its flags: a benchmark that
+    did not set each path's flags right before measuring it would time every iteration under the last learner's
+    (bf16's, TF32 off), and this test would find matmul_tf32=False on the tf32 rows."""
+    monkeypatch.setattr(speed, "apply_backend_flags", cuda_like_flags)
+    monkeypatch.setattr(bench, "CUDA_ONLY", set())  # tf32 timed on the CPU (no effect there; its flags are read)
+    cpu = torch.device("cpu")
+    rows = bench_preset("smoke", 2, 1, cpu, provenance(cpu), variants=["fast", "tf32", "bf16"])
+    for what in ("langevin_step", "multigrid_iteration"):
+        got = {(r["path"], r["size"]): dict(kv.split("=") for kv in r["flags"].split()) for r in rows
+               if r["what"] == what}
+        assert {p for p, _ in got} == {"reference", "fast", "tf32", "bf16"}, got
+        for (path, _), flags in got.items():
+            assert flags["matmul_tf32"] == flags["cudnn_tf32"] == str(path == "tf32"), (what, path, flags)
+            assert flags["autocast"] == ("bfloat16" if path == "bf16" else "none"), (what, path, flags)
+
+
+def test_flags_are_read_back_from_torch(restore_backend_flags):
+    cfg = get_config("smoke", autocast="bf16")
+    scorer = speed.Scorer(build_energy_net(8, 3, width=0.25), cfg)
+    assert bench.flags_in_force(torch.device("cpu"), [scorer])["autocast"] == "not called"
+    scorer(torch.rand(2, 3, 8, 8) * 255)
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = True, False
+    flags = bench.flags_in_force(torch.device("cpu"), [scorer])
+    assert flags["autocast"] == "bfloat16" and flags["matmul_tf32"] is True and flags["cudnn_tf32"] is False
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # a path without scorers: the process's autocast state
+        assert bench.flags_in_force(torch.device("cpu"))["autocast"] == "bfloat16"
+    assert bench.flags_in_force(torch.device("cpu"))["autocast"] == "none"
+
+
+def test_every_variant_is_named_by_its_precision():
+    """A variant's name says its math: tf32 or bf16 in the name exactly when it turns them on; none: exact fp32."""
+    cfg = get_config("paper")
+    for name in bench.VARIANTS:
+        vcfg = bench._variant_cfg(cfg, name)
+        assert ("tf32" in name) == vcfg.tf32 and ("bf16" in name) == (vcfg.autocast == "bf16"), name
+    assert bench._variant_cfg(cfg, "compile_cudagraphs+tf32").compile_mode == "reduce-overhead"
+    assert set(bench.ITERATION_VARIANTS) <= set(bench.VARIANTS) and bench.CUDA_ONLY <= set(bench.VARIANTS)
+
+
+def test_compile_builds_static_graphs(monkeypatch):
+    """torch.compile with dynamic=False: a static graph per grid size, not a recompilation to symbolic shapes."""
+    seen = {}
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: seen.update(kw) or fn)
+    speed.Scorer(build_energy_net(8, 3, width=0.25), get_config("smoke", compile=True))
+    assert seen.get("dynamic") is False, seen

@@ -12,8 +12,10 @@ CI has no GPU, so the suite runs here on PyTorch's ``meta`` device, which stands
 - a random draw on meta with a CPU generator other than ``repro.core.trainable.device_generator``'s stand-in
   fails here as it fails on a GPU ("Expected a 'cuda' device type for generator").
 Meta computes shapes only, so nothing numeric is checked here: tests elsewhere check the numbers on the
-CPU, and tools/gpu_check.sh on a real GPU. Reintroducing the generative ConvNet's CPU chains (issue 29:
-``self.chains = y.detach().cpu()`` in repro.families.gconvnet) fails ``test_every_family_runs_on_the_device``.
+CPU, and tools/gpu_check.sh on a real GPU. After each training iteration and verb, ``misplaced`` lists every tensor
+of the model's state off the device: reintroducing the generative ConvNet's CPU chains (issue 29:
+``self.chains = y.detach().cpu()`` in repro.families.gconvnet) fails ``test_every_family_runs_on_the_device`` with
+"after training iteration 0: GenerativeConvNet.chains (4, 3, 48, 48) is on cpu, the model on meta".
 """
 import pytest
 import torch
@@ -69,6 +71,45 @@ class OnMeta(TorchDispatchMode):
         return func(*args, **kwargs)
 
 
+def misplaced(learner: torch.nn.Module, device: torch.device = META) -> list[str]:
+    """Each tensor of the model's state that is not on `device`, named, with its shape and device: parameters,
+    buffers, tensors a module holds as plain attributes, and the optimisers' state (0-dim tensors, such as Adam's
+    step count, excepted: CUDA takes them from the CPU too). State a family keeps on the CPU by design is held
+    outside the modules (repro.core.learner.PersistentChains) and is not counted."""
+    out = []
+
+    def check(name, t):
+        if isinstance(t, torch.Tensor) and t.dim() > 0 and t.device != device:
+            out.append(f"{type(learner).__name__}.{name} {tuple(t.shape)} is on {t.device}, the model on {device}")
+    for name, t in [*learner.named_parameters(), *learner.named_buffers()]:
+        check(name, t)
+    for mod_name, mod in learner.named_modules():
+        for attr, t in vars(mod).items():
+            check(f"{mod_name + '.' if mod_name else ''}{attr}", t)
+    for i, opt in enumerate(getattr(learner, "opts", [])):
+        for k, (p, state) in enumerate(opt.state.items()):
+            for key, t in state.items():
+                check(f"opts[{i}].state[{k}][{key!r}]", t)
+    return out
+
+
+def on_device_step(learner, what: str, fn):
+    """fn() (a training step or a verb of learner), then the census above: a tensor left on the CPU is named in the
+    failure (which tensor, which device), also when the step itself fails on it (a device mix, or a stand-in
+    value read from a CPU copy that makes the chains look diverged)."""
+    try:
+        out = fn()
+    except Exception as err:
+        wrong = misplaced(learner)
+        if not wrong:
+            raise
+        raise AssertionError(f"{what} raised {type(err).__name__} ({str(err)[:200]}) with tensors off the model's "
+                             f"device: " + "; ".join(wrong)) from err
+    wrong = misplaced(learner)
+    assert not wrong, f"after {what}: " + "; ".join(wrong)
+    return out
+
+
 def small(method: str, **kw):
     base = dict(method=method, batch_size=4, steps_per_grid=2, n_iters=2, z_dim=8, ce_bottleneck=8,
                 coop_steps=2)
@@ -97,7 +138,8 @@ def test_every_family_runs_on_the_device(method):
     train_mask = mask_cpu.to(META) if method == "context_encoder" else None
     with OnMeta() as mode:
         for t in range(2):  # the second iteration reads what the first carried (chains, persistent state)
-            samples, stats = learner.train_step(x_cpu.to(META), torch.arange(4), train_mask)
+            samples, stats = on_device_step(learner, f"training iteration {t}",
+                                            lambda: learner.train_step(x_cpu.to(META), torch.arange(4), train_mask))
             learner.iteration = t + 1
             assert all(y.device == META for y in samples) and stats.device == META
         gen = device_generator(META).manual_seed(0)
@@ -107,7 +149,7 @@ def test_every_family_runs_on_the_device(method):
                            ("inpaint", lambda: learner.inpaint(x_cpu.to(META), mask_cpu.to(META), gen, steps=2)),
                            ("features", lambda: learner.features(x_cpu.to(META)))]:
             try:
-                out = call()
+                out = on_device_step(learner, verb, call)
             except NotImplementedError:
                 continue
             outs = out if isinstance(out, list) else [out]
@@ -191,3 +233,12 @@ def test_the_stand_in_catches_a_tensor_left_on_the_cpu_and_a_cpu_generator():
         net(torch.rand(4, 3, 8, 8))  # images left on the CPU
     with OnMeta(), pytest.raises(RuntimeError, match="generator"):
         torch.randn(4, device=META, generator=torch.Generator())  # a plain CPU generator
+    _, learner = on_meta("pcd")
+    assert misplaced(learner) == []  # the persistent chains live on the CPU by design, outside the modules
+    net = learner.nets[0]  # a parameter, a buffer and a plain attribute, each on the CPU
+    net.fc.bias = torch.nn.Parameter(torch.zeros(1))
+    net.register_buffer("center", torch.zeros(3, 1, 1))
+    net.stray = torch.zeros(2, 3)
+    with pytest.raises(AssertionError, match=r"nets\.0\.fc\.bias \(1,\) is on cpu, the model on meta; .*"
+                                             r"nets\.0\.center \(3, 1, 1\) is on cpu.*nets\.0\.stray \(2, 3\)"):
+        on_device_step(learner, "a step", lambda: None)

@@ -8,7 +8,10 @@ For each grid network of a preset (smoke, paper, reduced) it times, on the same 
   ``VARIANTS`` (channels-last, torch.compile, and on CUDA TF32, bf16 autocast, CUDA graphs),
   checking each against the reference samples (same noise: max |Δ| in pixel units, 0..255);
 - one parameter update of the whole learner (every grid), and one full multi-grid iteration on the
-  reference path, on the plain fast path and with the preset's own switches.
+  reference path, on the plain fast path, with the preset's own switches and under ``ITERATION_VARIANTS``.
+Each measurement sets its own backend flags right before it runs (the paths are timed in interleaved rounds), and
+each row records the flags in force, read back from torch afterwards (``flags_in_force``: TF32 of matmuls and
+convolutions, cuDNN benchmark, deterministic algorithms, the autocast dtype the networks saw).
 It prints milliseconds, images per second, the reference/variant ratio, the FLOP count of a step
 (torch.utils.flop_counter: forward and backward to the input), the achieved TFLOP/s and peak
 memory on CUDA, and writes rows to results/bench.csv with device, commit and date. It is a
@@ -34,20 +37,39 @@ from repro.core.pyramid import downscale, upscale
 
 COLUMNS = ["preset", "what", "size", "batch", "path", "ms", "images_per_s", "ratio_ref_over_fast",
            "ratio_plain_over_this", "max_abs_diff", "gflop", "tflops", "fraction_of_peak", "peak_mem_mb",
-           "first_call_ms", "device", "commit", "date"]
+           "first_call_ms", "flags", "device", "commit", "date"]
 # Dense peak TFLOP/s of the math a variant uses (vendor data sheets, SXM parts), by GPU name.
 PEAK_TFLOPS = {"H100": {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4},
                "H200": {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4},
                "A100": {"fp32": 19.5, "tf32": 156.0, "bf16": 312.0}}
 
 
-def peak_tflops(device: torch.device, vcfg) -> float | None:
-    """The hardware limit a variant is held to: bf16 under autocast, tf32 when allowed, else fp32."""
+def peak_tflops(device: torch.device, flags: dict) -> float | None:
+    """The hardware limit a measurement is held to, by the math it ran under (``flags_in_force``): bf16 under
+    autocast, tf32 when cuDNN's convolutions may use it (the networks' work), else fp32."""
     if device.type != "cuda":
         return None
     name = torch.cuda.get_device_name(device)
-    math = "bf16" if vcfg.autocast == "bf16" else "tf32" if vcfg.tf32 else "fp32"
+    math = "bf16" if flags["autocast"] == "bfloat16" else "tf32" if flags["cudnn_tf32"] else "fp32"
     return next((p[math] for k, p in PEAK_TFLOPS.items() if k in name), None)
+
+
+def flags_in_force(device: torch.device, scorers=()) -> dict:
+    """The backend flags a measurement ran under, read back from torch (not from the variant's settings): TF32 of
+    cuBLAS matmuls and cuDNN convolutions, cuDNN's algorithm search, deterministic algorithms (each effective on CUDA
+    only), and the autocast dtype the sampler's networks saw (repro.base.speed.Scorer.autocast_seen; the process's
+    autocast state for a path without scorers)."""
+    seen = {s.autocast_seen for s in scorers}
+    if not scorers:
+        seen = {torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else None}
+    return {"autocast": "+".join(sorted("none" if d is None else str(d).removeprefix("torch.") for d in seen)),
+            "matmul_tf32": torch.backends.cuda.matmul.allow_tf32, "cudnn_tf32": torch.backends.cudnn.allow_tf32,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "deterministic": torch.are_deterministic_algorithms_enabled()}
+
+
+def flags_text(flags: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in flags.items())  # the flags column
 
 
 def _sync(device: torch.device) -> None:
@@ -97,12 +119,13 @@ VARIANTS: dict[str, dict] = {
     "bf16": {"autocast": "bf16"},
     "compile+tf32": {"compile": True, "tf32": True},
     "compile+bf16": {"compile": True, "autocast": "bf16"},
-    "compile_cudagraphs": {"compile": True, "compile_mode": "reduce-overhead"},
+    # CUDA graphs as a GPU run would use them: with TF32 (the CUDA default); a name without tf32 or bf16 is exact fp32
+    "compile_cudagraphs+tf32": {"compile": True, "compile_mode": "reduce-overhead", "tf32": True},
 }
-CUDA_ONLY = {"tf32", "compile+tf32", "compile_cudagraphs"}  # bf16 autocast runs on the CPU too (slowly)
+CUDA_ONLY = {"tf32", "compile+tf32", "compile_cudagraphs+tf32"}  # bf16 autocast runs on the CPU too (slowly)
 SWITCHES = ("compile", "compile_mode", "channels_last", "autocast", "tf32")
 # Variants also timed over a whole multi-grid iteration (beside the plain fast path and the preset's switches)
-ITERATION_VARIANTS = ("tf32", "bf16", "compile_cudagraphs")
+ITERATION_VARIANTS = ("tf32", "bf16", "compile_cudagraphs+tf32")
 
 
 def _variant_cfg(cfg, variant: str):
@@ -126,10 +149,10 @@ def _peak(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _achieved(flop: float, seconds: float, device: torch.device, vcfg) -> dict:
+def _achieved(flop: float, seconds: float, device: torch.device, flags: dict) -> dict:
     if device.type != "cuda":
         return {}
-    tflops, peak = flop / seconds / 1e12, peak_tflops(device, vcfg)
+    tflops, peak = flop / seconds / 1e12, peak_tflops(device, flags)
     return {"tflops": tflops, "fraction_of_peak": tflops / peak if peak else ""}
 
 
@@ -143,6 +166,35 @@ def reference_iteration(learner: Learner, x: torch.Tensor) -> None:
     learner.update(x, samples)
 
 
+def _run(fn, cfg, device: torch.device, scorers=()):
+    """fn() under cfg's backend flags, set right before it (the paths of one round set their own in turn; the
+    learners' construction set the last one's): (seconds, fn's result, the flags read back after it)."""
+    speed.apply_backend_flags(cfg, device)
+    _sync(device)
+    tic = time.perf_counter()
+    out = fn()
+    _sync(device)
+    return time.perf_counter() - tic, out, flags_in_force(device, scorers)
+
+
+def _measure(paths: dict, device: torch.device, repeats: int, first_kw=dict):
+    """paths: name → (fn, cfg, scorers). One warm-up call of each, fn(**first_kw()) (compilation: first-call
+    seconds; peak memory; its output), then `repeats` interleaved rounds, so that a slow spell of a shared machine
+    hits them alike. Returns per path: median seconds, first-call seconds, peak memory, warm-up output, flags."""
+    first, peaks, outs, flags = {}, {}, {}, {}
+    for p, (fn, cfg, scorers) in paths.items():
+        _peak_reset(device)
+        first[p], outs[p], _ = _run(lambda: fn(**first_kw()), cfg, device, scorers)
+        peaks[p] = _peak(device)
+    times = {p: [] for p in paths}
+    for _ in range(repeats):
+        for p, (fn, cfg, scorers) in paths.items():
+            t, _, flags[p] = _run(fn, cfg, device, scorers)
+            times[p].append(t)
+    med = {p: sorted(v)[len(v) // 2] for p, v in times.items()}
+    return med, first, peaks, outs, flags
+
+
 def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.device, prov: dict,
                  variants=None) -> list[dict]:
     cfg = get_config(preset, device=str(device), **({"batch_size": batch} if batch else {}))
@@ -153,95 +205,61 @@ def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.dev
     b, rows = cfg.batch_size, []
     row = lambda **kw: {"preset": preset, "batch": b, "ratio_ref_over_fast": "", "ratio_plain_over_this": "",  # noqa
                         "max_abs_diff": "", "gflop": "",
-                        "tflops": "", "fraction_of_peak": "", "peak_mem_mb": "", "first_call_ms": "", **kw,
-                        **{k: prov[k] for k in ("device", "commit", "date")}}
+                        "tflops": "", "fraction_of_peak": "", "peak_mem_mb": "", "first_call_ms": "", "flags": "",
+                        **kw, **{k: prov[k] for k in ("device", "commit", "date")}}
     x = torch.rand(b, 3, cfg.image_size, cfg.image_size, device=device) * cfg.pixel_max
     for net, size in zip(learner.nets, learner.sizes):
         y = torch.rand(b, 3, size, size, device=device) * cfg.pixel_max
         kw = dict(steps=1, step_size=cfg.step_size, sigma=cfg.sigma, clip=cfg.clip())
         flop = step_flops(net, y)
-        paths = {"reference": (lambda g=None: reference_langevin(net, y, **kw, generator=g), plain)}
+        paths = {"reference": (lambda g=None: reference_langevin(net, y, **kw, generator=g), plain, ())}
         for v in variants:  # each variant scores with its own copy of the network (own memory format)
             vcfg = _variant_cfg(cfg, v)
             vnet = copy.deepcopy(net).to(memory_format=torch.channels_last if vcfg.channels_last
                                          else torch.contiguous_format)
-            paths[v] = (lambda g=None, sc=speed.Scorer(vnet, vcfg): langevin(sc, y, **kw, generator=g), vcfg)
-        out, peaks, first, times = {}, {}, {}, {p: [] for p in paths}
-        for p, (fn, vcfg) in paths.items():  # same noise: the samples must agree; warm-up (compilation
-            speed.apply_backend_flags(vcfg, device)  # time: first_call_ms) and peak memory
-            _peak_reset(device)
-            _sync(device)
-            tic = time.perf_counter()
-            out[p] = fn(torch.Generator(device).manual_seed(1))
-            _sync(device)
-            first[p] = time.perf_counter() - tic
-            peaks[p] = _peak(device)
-        for _ in range(repeats):  # interleaved rounds
-            for p, (fn, vcfg) in paths.items():
-                speed.apply_backend_flags(vcfg, device)
-                _sync(device)
-                tic = time.perf_counter()
-                fn()
-                _sync(device)
-                times[p].append(time.perf_counter() - tic)
-        speed.apply_backend_flags(plain, device)
-        med = {p: sorted(v)[len(v) // 2] for p, v in times.items()}
-        for p, (_, vcfg) in paths.items():
+            sc = speed.Scorer(vnet, vcfg)
+            paths[v] = (lambda g=None, sc=sc: langevin(sc, y, **kw, generator=g), vcfg, (sc,))
+        # the same noise in each path's warm-up call: the samples must agree with the reference's
+        med, first, peaks, out, flags = _measure(paths, device, repeats,
+                                                 first_kw=lambda: {"g": torch.Generator(device).manual_seed(1)})
+        for p in paths:
             rows.append(row(what="langevin_step", size=size, path=p, ms=1e3 * med[p], images_per_s=b / med[p],
                             ratio_ref_over_fast=med["reference"] / med[p], ratio_plain_over_this=med["fast"] / med[p],
                             max_abs_diff=float((out[p] - out["reference"]).abs().max()), gflop=flop / 1e9,
-                            peak_mem_mb=peaks[p], first_call_ms=1e3 * first[p],
-                            **_achieved(flop, med[p], device, vcfg)))
+                            peak_mem_mb=peaks[p], first_call_ms=1e3 * first[p], flags=flags_text(flags[p]),
+                            **_achieved(flop, med[p], device, flags[p])))
+    speed.apply_backend_flags(plain, device)
     # whole iterations: the reference path, the plain fast path, and the preset's own switches
     state = {k: v.clone() for k, v in learner.state_dict().items()}
     samples = learner.run_chains(x, torch.arange(b))
     _peak_reset(device)
     t_upd = timed(lambda: learner.update(x, samples), device, repeats)
     rows.append(row(what="update_all_grids", size=cfg.image_size, path="fast", ms=1e3 * t_upd,
-                    images_per_s=b / t_upd, peak_mem_mb=_peak(device)))
-    it_repeats = max(1, repeats // 2)
-    flop_kw = lambda t, c: {}  # noqa: E731
+                    images_per_s=b / t_upd, peak_mem_mb=_peak(device), flags=flags_text(flags_in_force(device))))
+    flop_kw = lambda t, f: {}  # noqa: E731
     if device.type == "cuda":  # FLOPs of one whole iteration (the plain path's work), for TFLOP/s
         from torch.utils.flop_counter import FlopCounterMode
         with FlopCounterMode(display=False) as counter:
             learner.train_step(x, torch.arange(b))
         it_flop = float(counter.get_total_flops())
         learner.load_state_dict(state)
-        flop_kw = lambda t, c: {"gflop": it_flop / 1e9, **_achieved(it_flop, t, device, c)}  # noqa: E731
-    # the paths are timed in interleaved rounds (one iteration of each per round), so that a slow
-    # spell of a shared machine hits them alike
-    paths = {"reference": (lambda: reference_iteration(learner, x), plain)}
+        flop_kw = lambda t, f: {"gflop": it_flop / 1e9, **_achieved(it_flop, t, device, f)}  # noqa: E731
+    paths = {"reference": (lambda: reference_iteration(learner, x), plain, ())}
     on_device = cfg if device.type == "cuda" else dataclasses.replace(cfg, tf32=False)  # TF32 is CUDA's alone
     its = {"fast": plain, "preset": cfg} if plain != on_device else {"fast": plain}
     its.update({v: _variant_cfg(cfg, v) for v in variants if v in ITERATION_VARIANTS})
-    for name, icfg in its.items():
+    for name, icfg in its.items():  # each learner's construction sets its flags: _run sets each path's again
         it_learner = initial_learner(icfg, 3, b, device=device)
         it_learner.load_state_dict(state)
         path = name if name != "preset" else "preset:" + "+".join(f"{k}={getattr(cfg, k)}" for k in SWITCHES
                                                                   if getattr(cfg, k) != getattr(plain, k))
-        paths[path] = (lambda learner=it_learner: learner.train_step(x, torch.arange(b)), icfg)
-    times, peaks, first = {p: [] for p in paths}, {}, {}
-    for p, (fn, _) in paths.items():  # warm-up (compilation), and peak memory of one iteration
-        _peak_reset(device)
-        _sync(device)
-        tic = time.perf_counter()
-        fn()
-        _sync(device)
-        first[p] = time.perf_counter() - tic
-        peaks[p] = _peak(device)
-    for _ in range(it_repeats):
-        for p, (fn, _) in paths.items():
-            _sync(device)
-            tic = time.perf_counter()
-            fn()
-            _sync(device)
-            times[p].append(time.perf_counter() - tic)
-    med = {p: sorted(v)[len(v) // 2] for p, v in times.items()}
-    for p, (_, icfg) in paths.items():
+        paths[path] = (lambda learner=it_learner: learner.train_step(x, torch.arange(b)), icfg, it_learner.scorers)
+    med, first, peaks, _, flags = _measure(paths, device, max(1, repeats // 2))
+    for p in paths:
         rows.append(row(what="multigrid_iteration", size=cfg.image_size, path=p, ms=1e3 * med[p],
                         images_per_s=b / med[p], ratio_ref_over_fast=med["reference"] / med[p],
                         ratio_plain_over_this=med["fast"] / med[p], peak_mem_mb=peaks[p],
-                        first_call_ms=1e3 * first[p], **flop_kw(med[p], icfg)))
+                        first_call_ms=1e3 * first[p], flags=flags_text(flags[p]), **flop_kw(med[p], flags[p])))
     speed.apply_backend_flags(cfg, device)
     return rows
 
@@ -255,7 +273,17 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=5, help="timed repetitions (median reported)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="results/bench.csv")
+    p.add_argument("--quick", action="store_true",
+                   help="a check that the benchmark runs, not a measurement: the smoke preset at batch 4, 1 repeat "
+                        "(tools/gpu_check.sh on the CPU)")
     args = p.parse_args(argv)
+    try:  # a device that is not there (--device cuda without CUDA): one line before any work
+        get_config("smoke", device=args.device).validate()
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.quick:
+        args.presets, args.repeats, args.batch_size = ["smoke"], 1, args.batch_size or 4
     device = get_config("smoke", device=args.device).torch_device()
     prov, rows = provenance(device), []
     for preset in args.presets:
@@ -267,6 +295,7 @@ def main(argv=None) -> int:
         ratio += f"  {r['tflops']:.1f} TFLOP/s" if r["tflops"] != "" else ""
         ratio += f" ({100 * r['fraction_of_peak']:.0f}% of peak)" if r["fraction_of_peak"] != "" else ""
         ratio += f"  peak {r['peak_mem_mb']:.0f} MiB" if r["peak_mem_mb"] != "" else ""
+        ratio += f"  [{r['flags']}]" if r["what"] == "multigrid_iteration" else ""
         print(f"{r['preset']:7s} {r['what']:20s} {r['size']:3d} {r['path']:22s} {r['ms']:9.2f} ms "
               f"{r['images_per_s']:9.1f} img/s{ratio}")
     write_csv(args.out, rows, COLUMNS)

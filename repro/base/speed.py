@@ -75,7 +75,10 @@ class Scorer(nn.Module):
             dynamo_config = torch._dynamo.config
             dynamo_config.cache_size_limit = max(dynamo_config.cache_size_limit, 64)
             dynamo_config.accumulated_cache_size_limit = max(dynamo_config.accumulated_cache_size_limit, 512)
-        self._set_fn(torch.compile(net, mode=cfg.compile_mode) if cfg.compile else net)
+        # dynamic=False: one static graph per grid size; without it dynamo recompiles the second grid size it meets
+        # with symbolic shapes (slower kernels, and again for each new size)
+        self._set_fn(torch.compile(net, mode=cfg.compile_mode, dynamic=False) if cfg.compile else net)
+        self.__dict__["autocast_seen"] = "not called"  # the autocast dtype of the last call (None: off; tools.bench)
 
     def _set_fn(self, fn) -> None:
         self.__dict__["_fn"] = fn  # a plain attribute: not a registered submodule
@@ -85,6 +88,8 @@ class Scorer(nn.Module):
         ctx = (torch.autocast(y.device.type, dtype=torch.bfloat16) if self.cfg.autocast == "bf16"
                and y.device.type in ("cuda", "cpu") else contextlib.nullcontext())
         with ctx:
+            on = y.device.type in ("cuda", "cpu") and torch.is_autocast_enabled(y.device.type)
+            self.__dict__["autocast_seen"] = torch.get_autocast_dtype(y.device.type) if on else None
             try:
                 f = self._fn(y)
             except torch._dynamo.exc.BackendCompilerFailed as err:  # e.g. no C++ compiler on the machine
