@@ -9,7 +9,8 @@
 # --runs DIR (trained models; reused and resumed when present), --seed N.
 # Several GPUs: --gpus "0 1 2 3" runs the tasks side by side, one per GPU (tools.spread), then the report;
 # several nodes sharing a file system: add --nodes N --node-rank R on each node, then run the report once
-# all are done. --print-commands lists the task commands (one per line) instead of running them.
+# all are done (--gpus stops at once, with one line, where torch sees no CUDA GPU). --print-commands lists the
+# task commands (one per line) instead of running them.
 # Layout of DIR for the reduced and paper profiles (nothing is downloaded):
 #   DIR/celeba/img_align_celeba/ + DIR/celeba/*.txt    (torchvision CelebA layout), or, reduced profile only,
 #   DIR/faces/<aligned face images, any layout>         (read by --dataset images, the paper's 108-of-178 crop)
@@ -35,7 +36,7 @@ while [ $# -gt 0 ]; do
     --nodes) NODES=$2; shift 2 ;;
     --node-rank) NODE_RANK=$2; shift 2 ;;
     --print-commands) PRINT=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "run_all.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,6 +44,14 @@ done
 [ -n "$OUT" ] || { [ "$PROFILE" = reduced ] && OUT=results/reduced || OUT=results; }
 PY=${PYTHON:-python3}
 if [ -z "${VIRTUAL_ENV:-}" ] && [ -x .venv/bin/python ]; then PY=.venv/bin/python; fi
+# GPUs asked for: stop before any work when torch sees none (else the paper profile would run on the CPU)
+if [ -n "$GPUS" ] && [ "$PRINT" = 0 ] && ! WHY=$($PY -c 'import torch
+if not torch.cuda.is_available():
+    print("this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible")
+    raise SystemExit(1)' 2>&1 | tail -n 1); then
+  echo "run_all.sh: --gpus \"$GPUS\" asks for GPUs, but CUDA is not available ($WHY); run without --gpus to use the CPU" >&2
+  exit 2
+fi
 COMMON=(--profile "$PROFILE" --device "$DEVICE" --seed "$SEED" --out "$OUT" --runs "$RUNS")
 
 step() { [ -n "$COMMANDS" ] && return; echo; echo "=== [$(date +%H:%M:%S)] $*"; }

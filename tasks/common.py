@@ -23,14 +23,14 @@ from repro.base import dist, speed
 from repro.base.config import Config, add_config_args, config_from_args
 from repro.datasets.data import DATASETS
 from repro.runner.engine import run_dir, trained_learner  # noqa: F401  (the tasks' cached models)
-from repro.base.io import check_writable, error_line, provenance, write_csv
+from repro.base.io import Interrupted, check_writable, error_line, provenance, write_csv
 from repro.families.registry import FAMILIES, make_learner
 
 from tasks.files import PER_IMAGE_COLUMNS, PER_IMAGE_KEY, RESULT_COLUMNS, RESULT_KEY, read_csv_strict
 
 
 def task_parser(description: str) -> argparse.ArgumentParser:
-    """--profile/--preset, one flag per Config field (--dataset, --data-root, --method, --seed,
+    """--profile (alias --preset), one flag per Config field (--dataset, --data-root, --method, --seed,
     --device, ...), --out for result CSVs and --runs for trained-model folders."""
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -182,9 +182,20 @@ def merge_csv(path: str, rows: list[dict], columns: list[str], key_cols, same) -
 
 def cli(main) -> int:
     """Run a task's main from the command line: bad input (unknown names, missing files, an existing
-    run folder, a diverged energy) ends with one 'error: …' line and exit status 2, not a traceback."""
+    run folder, a diverged energy) ends with one 'error: …' line and exit status 2, not a traceback. SIGINT or
+    SIGTERM while a model trains checkpoints it and ends with one line (status 130 or 143); the same command then
+    resumes the run (trained_learner) and reuses every run and result row already finished."""
     try:
         main()
+    except Interrupted as stop:
+        if dist.is_main():
+            print(stop.line(), file=sys.stderr)
+        return stop.status
+    except KeyboardInterrupt:  # outside training: every file written is whole (atomic writes)
+        if dist.is_main():
+            print("interrupted (SIGINT); every file written is whole: run the same command again to go on, "
+                  "finished runs and result rows are reused", file=sys.stderr)
+        return 130
     except Exception as err:  # expected errors: one line (repro.base.io.error_line); any other keeps its traceback
         if (line := error_line(err)) is None:
             raise

@@ -11,11 +11,14 @@ seed; one "feature_dim" row per method. The protocol and its choices: tasks.svhn
 repro.base.config.TASK_CONFIG and TASK_OPTIONS. Every check of settings and data (two classes or more, the label
 counts, each training run's batch against its images and the processes) runs before the first model is trained or
 row written (check_plan).
+
+Output: one line per fit as it ends (feature source, labels, row seed, test error; for the L2-SVM the solver and
+the C chosen), also under --no-progress; with progress on, also the bars and one line per value of C tried
+(feature source, row seed, labels, C, seconds, validation error), which --no-progress hides.
 """
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import math
 import os
@@ -184,19 +187,30 @@ def rows(cfg, data, prov, experiment, errors: list, dims: dict) -> list[dict]:
             + [row(m, "all", "feature_dim", d) for m, d in dims.items()])
 
 
-def say(experiment: str, method: str, n: int, seed: int, err: float) -> None:
-    """One line per fit as it ends (also under --no-progress, which hides bars only): never a silent wait."""
-    print(f"{experiment} {method} labels={n} seed={seed}: test error {err:.2f}%", flush=True)
+def say(experiment: str, method: str, n: int, seed: int, err: float, how: str = "") -> None:
+    """One line per fit (feature source, labels, draw) as it ends, also under --no-progress (which hides bars and the
+    per-C lines): never a silent wait."""
+    print(f"{experiment} {method} labels={n} seed={seed}: test error {err:.2f}%{how}", flush=True)
+
+
+def c_logger(method: str, train_seed: int, progress: bool):
+    """With progress on, one line per value of C (its seconds and validation error) naming the feature source and
+    the row seed; under --no-progress None: silent, the fit's own line (say) is enough."""
+    if not progress:
+        return None
+    return lambda draw, line: print(f"  svhn_l2svm {method} seed={row_seed(train_seed, draw)}: {line.strip()}",
+                                    flush=True)
 
 
 def l2svm_rows(cfg, args, data, draws: dict, prov: dict):
     """Yields each feature source's rows as its fits end."""
-    log = functools.partial(print, flush=True)
     for method, train_seed, fn, dim, run in svm_sources(cfg, args, data):
-        res = svm_errors(cfg, data, draws, fn, cs=args.svm_cs, solver=args.svm_solver, log=log)
-        errors = [(method, n, row_seed(train_seed, draw), err, run) for (n, draw), (err, _) in res.items()]
-        for _, n, seed, err, _ in errors:
-            say("svhn_l2svm", method, n, seed, err)
+        res = svm_errors(cfg, data, draws, fn, cs=args.svm_cs, solver=args.svm_solver,
+                         log=c_logger(method, train_seed, not args.no_progress))
+        errors = []
+        for (n, draw), (err, c) in res.items():
+            errors.append((method, n, row_seed(train_seed, draw), err, run))
+            say("svhn_l2svm", method, n, errors[-1][2], err, f", L2-SVM ({args.svm_solver}) C={c:g}")
         yield rows(cfg, data, prov, "svhn_l2svm", errors, {method: dim})
 
 

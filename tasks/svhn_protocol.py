@@ -72,8 +72,9 @@ Choices where the papers are silent (or disagree):
   the smaller C; the SVM is fit to the labeled images only. ``--svm-solver newton`` (default) solves
   it exactly in the span of the labeled features, warm-started along the C path (repro.evaluation.l2svm);
   ``--svm-solver liblinear`` runs scikit-learn's LinearSVC on the span-projected features
-  (repro.evaluation.features.SpanProjection), which stops at its iteration limit at large C. One line per fit
-  (labels, C, seconds, validation error) unless --no-progress.
+  (repro.evaluation.features.SpanProjection), which stops at its iteration limit at large C. One line per value
+  of C (feature source, labels, C, seconds, validation error) unless --no-progress; under --no-progress one line
+  per fit (feature source, labels, draw: its test error and the C chosen).
 - CNN classifier: a Trainable (``TopMapHead``) trained by repro.runner.engine.train, so it has the runner's
   checkpoints, resume, non-finite check and data parallelism; its run folder (under --runs/cnn_heads) is named
   from its settings, the labeled draw and the run of the model it reads. Adam (lr ``--classifier-lr``
@@ -92,6 +93,7 @@ Choices where the papers are silent (or disagree):
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -182,14 +184,16 @@ def svm_config(cfg: Config, method: str) -> Config:
 
 def svm_errors(cfg: Config, data: Data, draws: dict, fn, *, cs, solver: str, log=None) -> dict:
     """{(n, draw seed): (test error %, chosen C)} of the L2-SVM on fn's features (B, C, H, H) → (B, d),
-    for every label draw; C chosen on the draw's validation images."""
+    for every label draw; C chosen on the draw's validation images. log: called with (draw seed, line) for each
+    value of C (repro.evaluation.features.fit_l2svm); None: silent."""
     feats = lambda s: extract(fn, s, cfg.batch_size, **data.kw)  # noqa: E731
     test_f, val_f, out = feats(data.test), {}, {}  # (N_test, d)
     for (n, seed), (lab, val) in draws.items():
         if seed not in val_f:  # the validation draw depends on the seed only
             val_f[seed] = feats(data.train.subset(val))
         model, c = fit_l2svm(feats(data.train.subset(lab)), data.train.labels[lab], val_f[seed],
-                             data.train.labels[val], cs, solver=solver, log=log)
+                             data.train.labels[val], cs, solver=solver,
+                             log=None if log is None else functools.partial(log, seed))
         out[n, seed] = classification_error(model, test_f, data.test.labels), c
     return out
 

@@ -164,7 +164,9 @@ def fidelity_rows(cfg, args, fake, train_set, prov, setting, real_cache: dict) -
         if first:
             real_cache["real"] = fidelity_metrics(real, isc=True, weights_path=args.inception_weights)
     except MissingWeights as err:
-        print(f"[synthesis] Inception score and FID skipped: {err}", file=sys.stderr)
+        if "skipped" not in real_cache:  # one notice per run, not one per method
+            print(f"[synthesis] Inception score and FID skipped: {err}", file=sys.stderr)
+            real_cache["skipped"] = True
         return []
     row = lambda method, st, metric, v, n: result_row(  # noqa: E731
         cfg, experiment="synthesis", method=method, setting=st, metric=metric, value=v, n_images=n, prov=prov)

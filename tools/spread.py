@@ -1,9 +1,11 @@
 """Spread independent commands over GPUs and nodes: ``python -m tools.spread --gpus 0 1 2 3 COMMANDS``.
 
 COMMANDS is a file with one shell command per line (blank lines and lines starting with # are skipped), for
-instance the tasks of ``bash run_all.sh --print-commands``, or one training seed or method per line. Each
-command runs alone on one GPU (``CUDA_VISIBLE_DEVICES`` set to it, so its ``--device auto`` or ``cuda`` is
-that GPU), at most one command per GPU at a time, the next command starting on the first GPU that frees up.
+instance the tasks of ``bash run_all.sh --print-commands``, or one training seed or method per line; it may come
+before or after the GPUs, or as ``--commands FILE``, and the GPUs may also be one word (``--gpus 0,1,2,3`` or
+``--gpus "0 1 2 3"``). Each command runs alone on one GPU (``CUDA_VISIBLE_DEVICES`` set to it, so its
+``--device auto`` or ``cuda`` is that GPU), at most one command per GPU at a time, the next command starting on
+the first GPU that frees up.
 With ``--nodes N --node-rank R`` (the same file on every node, R = 0..N−1), node R runs commands R, R + N,
 R + 2N, ...; the nodes share nothing but the file system that holds --out and --runs.
 
@@ -67,15 +69,31 @@ def spread(commands: list[tuple[int, str]], gpus: list[str], logs: str, poll: fl
     return failed
 
 
-def main(argv=None) -> int:
+def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("commands", help="file with one shell command per line")
-    p.add_argument("--gpus", nargs="+", required=True, help="GPU indices (as CUDA_VISIBLE_DEVICES names them)")
+    p.add_argument("commands", nargs="?", help="file with one shell command per line (also: --commands FILE)")
+    p.add_argument("--commands", dest="commands_file", metavar="FILE", help="the same file, as an option")
+    p.add_argument("--gpus", nargs="+", required=True,
+                   help="GPU indices (as CUDA_VISIBLE_DEVICES names them), as words or one word split at commas or "
+                        "spaces; a commands file given last (--gpus 0 1 2 3 COMMANDS) is taken as the file")
     p.add_argument("--nodes", type=int, default=1, help="number of nodes sharing the file")
     p.add_argument("--node-rank", type=int, default=0, help="this node's rank, 0 .. nodes − 1")
     p.add_argument("--logs", default="logs/spread", help="folder for each command's output")
     p.add_argument("--dry-run", action="store_true", help="list this node's commands and stop")
     args = p.parse_args(argv)
+    if args.commands and args.commands_file:
+        p.error("give the commands file once: as an argument or as --commands FILE")
+    args.commands = args.commands or args.commands_file
+    if args.commands is None:  # --gpus took every word after it (nargs="+"): the last one is the file
+        if len(args.gpus) < 2:
+            p.error("the following arguments are required: commands (a file, or --commands FILE)")
+        args.commands = args.gpus.pop()
+    args.gpus = [g for word in args.gpus for g in word.replace(",", " ").split()]
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
     try:
         mine = share(read_commands(args.commands), args.nodes, args.node_rank)
     except (OSError, ValueError) as err:

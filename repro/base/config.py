@@ -445,9 +445,10 @@ def _parse_bool(text: str) -> bool:
 
 
 def add_config_args(parser: argparse.ArgumentParser, choices: dict[str, list[str]] | None = None) -> None:
-    """Add --preset and one --field flag per Config field (default: the preset's value)."""
-    parser.add_argument("--preset", "--profile", dest="preset", default="smoke", choices=list(PRESETS),
-                        help="named preset the other flags override")
+    """Add --profile (alias --preset) and one --field flag per Config field (default: the profile's value)."""
+    parser.add_argument("--profile", "--preset", dest="preset", default="smoke", choices=list(PRESETS),
+                        help="profile: the named preset (smoke, reduced, paper) the other flags override; --preset "
+                             "is an alias")
     hints = _flat_hints()
     choices = choices or {}
     for name in FLAT_FIELDS:

@@ -12,6 +12,7 @@ import datetime as _dt
 import glob
 import io
 import os
+import signal
 import subprocess
 import tempfile
 
@@ -209,6 +210,29 @@ class NonFiniteError(RuntimeError):
     """A score, a sample or a gradient became NaN or infinite. Raised by the sampler and the training step
     (repro.core); defined here, beside ``error_line`` that prints it, so that this lowest part needs nothing above
     it."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by SIGINT or SIGTERM (repro.runner.engine.train): the iteration under way was finished and
+    checkpointed, so nothing done is lost. iteration: the iterations in that checkpoint, or None when a second
+    signal stopped the run at once (its last checkpoint on disk is whole: every write is atomic). A KeyboardInterrupt,
+    so that no ``except Exception`` on the way swallows it; a command prints ``line`` and exits with ``status``."""
+
+    def __init__(self, signum: int, run: str, iteration: int | None, n_iters: int):
+        self.signum, self.run, self.iteration, self.n_iters = signum, run, iteration, n_iters
+        super().__init__(self.line())
+
+    @property
+    def status(self) -> int:
+        """The conventional exit status of a process stopped by the signal: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + self.signum
+
+    def line(self, resume: str = "run the same command again to resume it") -> str:
+        name = signal.Signals(self.signum).name
+        where = (f"stopped at once by a second {name}, without a new checkpoint; {self.run} keeps its last one whole"
+                 if self.iteration is None else
+                 f"stopped after iteration {self.iteration} of {self.n_iters}, checkpointed in {self.run}")
+        return f"interrupted ({name}): {where}; {resume}"
 
 
 def error_line(err: BaseException) -> str | None:

@@ -18,7 +18,9 @@ import os
 import pickle
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
 
 import torch
@@ -27,7 +29,7 @@ from tqdm import tqdm
 from repro.base import dist, speed
 from repro.base.config import Config
 from repro.datasets.data import ImageSet, load_dataset
-from repro.base.io import (append_csv, atomic_save_image, atomic_write_bytes, changed_since,
+from repro.base.io import (Interrupted, append_csv, atomic_save_image, atomic_write_bytes, changed_since,
                       check_writable, provenance, read_complete_rows, remove_orphans, write_csv)
 from repro.families.registry import check_method, fixed_schedule, initial_learner, make_learner
 from repro.core.pyramid import upscale
@@ -271,6 +273,8 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
     Launched by torchrun with N > 1 processes, the iterations are data-parallel (repro.base.dist): each
     process runs its shard of every batch, rank 0 writes; the result equals the 1-process run up to
     floating-point rounding, and a checkpoint can be resumed with any number of processes.
+    SIGINT or SIGTERM (Ctrl-C, a scheduler's stop) finishes the iteration under way, checkpoints it and raises
+    ``repro.base.io.Interrupted`` (``StopRequest``): the run resumes from exactly there.
     """
     cfg.validate()  # every setting in range before any work
     if cfg.n_iters < 1:
@@ -312,20 +316,31 @@ def _train(cfg, out_dir, resume, train_set, mask_fn, callback, progress, build, 
     if resume and not main:  # the others read the checkpoint rank 0 has checked
         ckpt = load_checkpoint(os.path.join(out_dir, "checkpoint.pt"))
     learner = initial_learner(cfg, train_set.channels, len(train_set), build=build, device=device)
-    start, log = 0, []  # log: the rows since the last checkpoint
+    start = 0
     if ckpt is not None:
         learner.restore(ckpt)
         start = ckpt["iteration"]
         restore_threads(ckpt, device)
-    if main:
-        record_session(out_dir, {**provenance(device), "processes": n_proc, "from_iteration": start},
-                       {"dataset": train_set.name, "n_train": len(train_set), "method": cfg.method})
     order = BatchOrder(len(train_set), cfg.batch_size, cfg.seed)
     if order.batch_size % n_proc:
         raise ValueError(f"a batch of {order.batch_size} images does not split evenly over {n_proc} processes")
+    with StopRequest(out_dir, cfg.n_iters) as stop:  # SIGINT/SIGTERM: finish the iteration, checkpoint, stop
+        if main:  # the session's record is the loop's first write: a signal from here on is caught
+            record_session(out_dir, {**provenance(device), "processes": n_proc, "from_iteration": start},
+                           {"dataset": train_set.name, "n_train": len(train_set), "method": cfg.method})
+        _loop(cfg, out_dir, train_set, mask_fn, callback, progress, device, dtype, n_proc, main, learner, order,
+              start, end, stop)
+    if n_proc > 1:
+        torch.distributed.barrier()  # the last checkpoint is on disk before any process reads it
+    return learner
+
+
+def _loop(cfg, out_dir, train_set, mask_fn, callback, progress, device, dtype, n_proc, main, learner, order, start, end,
+          stop):
+    """Iterations start .. end - 1, a checkpoint every cfg.checkpoint_every, at the end, and where a stop is asked."""
     bar = tqdm(range(start, end), initial=start, total=cfg.n_iters, disable=not (progress and main),
                desc=f"{cfg.method} {train_set.name}", unit="it")
-    samples = None
+    samples, log = None, []  # log: the rows since the last checkpoint
     for t in bar:
         tic = time.perf_counter()
         with dist.data_parallel(cfg.batchnorm):
@@ -335,8 +350,10 @@ def _train(cfg, out_dir, resume, train_set, mask_fn, callback, progress, build, 
             if mask_fn is not None:  # drawn for the global batch, then sharded
                 mask = dist.shard(mask_fn(x.new_empty((len(x) * n_proc, *x.shape[1:])), learner.gen))
             samples, stats = learner.train_step(x, idx, mask)
-            checkpoint_now = (t + 1) % cfg.checkpoint_every == 0 or t + 1 in (cfg.n_iters, end)
-            if checkpoint_now and n_proc > 1:
+        stopping = stop.requested(device)  # the same on every process (under torchrun one collective, not the model's)
+        checkpoint_now = (t + 1) % cfg.checkpoint_every == 0 or t + 1 in (cfg.n_iters, end) or stopping
+        if checkpoint_now and n_proc > 1:
+            with dist.data_parallel(cfg.batchnorm):
                 samples = [dist.gather(s) for s in samples]  # the sample grids show the global batch
         seconds, lr = time.perf_counter() - tic, learner.scheds[0].get_last_lr()[0]
         for g, (f_obs, f_syn, g1, loss) in enumerate(stats.tolist()):  # one row per network
@@ -351,9 +368,58 @@ def _train(cfg, out_dir, resume, train_set, mask_fn, callback, progress, build, 
             log = []
         if callback is not None:
             callback(t, learner, samples, stats)
-    if n_proc > 1:
-        torch.distributed.barrier()  # the last checkpoint is on disk before any process reads it
-    return learner
+        if stopping:
+            bar.update()  # count the iteration just done (the bar counts one when the next begins)
+            bar.close()
+            raise stop.interrupted(t + 1, n_proc)
+    bar.close()
+    if stop.requested(device):  # a signal after the last iteration's check: its checkpoint is on disk
+        raise stop.interrupted(end, n_proc)
+
+
+class StopRequest:
+    """SIGINT or SIGTERM during training, handled as Lightning and torchtune do: the handler only notes the signal;
+    the loop finishes the iteration under way, checkpoints it and raises Interrupted, so a resume loses no
+    iteration (also before the first regular checkpoint). A second signal raises at once, wherever the loop is (a
+    second Ctrl-C while the checkpoint is written: the atomic writes leave every file old or whole). The handlers
+    are installed in the main thread only (Python allows no other) and the previous ones restored on exit."""
+
+    def __init__(self, run: str, n_iters: int):
+        self.run, self.n_iters, self._old = run, n_iters, {}
+        self.received, self.signum = 0, 0  # the signal this process got; the one every process acts on
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                if signal.getsignal(sig) is not signal.SIG_IGN:  # an ignored signal stays ignored (nohup, `cmd &`)
+                    self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, signal.SIG_DFL if old is None else old)  # None: a handler not set from Python
+        self._old = {}
+
+    def _handle(self, signum, frame) -> None:
+        if not self.received:
+            self.received = signum  # acted on after the iteration under way
+            return
+        self._restore()  # a third signal gets the previous handlers
+        raise Interrupted(signum, self.run, None, self.n_iters)
+
+    def requested(self, device: torch.device) -> bool:
+        """Whether a signal asked this process, or (under torchrun) any process, to stop: one collective, so that
+        every process stops after the same iteration even where the signal reached them at different instants."""
+        self.signum = dist.max_over_processes(self.received, device)
+        return bool(self.signum)
+
+    def interrupted(self, iteration: int, n_proc: int) -> Interrupted:
+        if n_proc > 1:
+            torch.distributed.barrier()  # rank 0's checkpoint is on disk before any process stops
+        return Interrupted(self.signum, self.run, iteration, self.n_iters)
 
 
 def record_session(out_dir: str, session: dict, run: dict) -> dict:
@@ -438,17 +504,28 @@ _HELD: set[str] = set()  # run folders whose lock this process holds (run_lock i
 
 
 @contextlib.contextmanager
-def run_lock(path: str, wait: bool = True):
+def run_lock(path: str, wait: bool = True, timeout: float | None = None):
     """Hold an exclusive lock on <run folder>/.lock (taken by rank 0, its outcome handed to every process) while a
     run is looked up and trained, so that two processes never train one run folder at once (its log would hold
     every row twice). wait: wait for the other process (two tasks, or two commands of tools.spread, that need the
-    same model: the second then loads the finished run); else stop at once with one line (two `repro.runner.train --out`
-    on one folder). Re-entrant within a process."""
+    same model: the second then loads the finished run), for at most `timeout` seconds (None: the environment's
+    MGCD_LOCK_TIMEOUT, else 6 hours, longer than any profile's training of one model), then stop with one line
+    naming the folder (a process that hangs while holding the lock would otherwise hold up the other forever);
+    else stop at once with one line (two `repro.runner.train --out` on one folder). Re-entrant within a process."""
     key = os.path.abspath(path)
     if key in _HELD:
         yield
         return
     held = {}
+    if wait and timeout is None:
+        setting = os.environ.get("MGCD_LOCK_TIMEOUT", "21600")  # 6 hours
+        try:
+            timeout = float(setting)
+        except ValueError:
+            timeout = math.nan
+        if not timeout >= 0:
+            raise ValueError(f"MGCD_LOCK_TIMEOUT={setting!r}: give the seconds to wait for a run folder's lock, 0 or "
+                             f"more")
 
     def acquire() -> None:
         os.makedirs(path, exist_ok=True)
@@ -463,8 +540,20 @@ def run_lock(path: str, wait: bool = True):
                 fh.close()
                 raise ValueError(f"{path!r} is being trained by another process; wait for it to finish, or "
                                  f"choose another --out") from None
-            print(f"waiting for {path}: another process is training it", flush=True)
-            fcntl.flock(fh, fcntl.LOCK_EX)
+            print(f"waiting for {path}: another process is training it (at most {timeout:g} s, MGCD_LOCK_TIMEOUT)",
+                  flush=True)
+            deadline = time.monotonic() + timeout
+            while True:
+                time.sleep(max(0.0, min(0.5, deadline - time.monotonic())))
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        fh.close()
+                        raise ValueError(f"{path!r} is still locked by another process after {timeout:g} s of "
+                                         f"waiting (MGCD_LOCK_TIMEOUT): is that process alive? Wait longer, or "
+                                         f"stop it and run again") from None
         except OSError as err:  # ENOSYS, ENOLCK, EOPNOTSUPP: a file system without locks (NFS or Lustre so mounted)
             fh.close()
             raise ValueError(f"the file system of {path!r} does not support file locks ({os.strerror(err.errno)}); "
