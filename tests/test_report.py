@@ -587,3 +587,32 @@ def test_no_interval_leaves_its_metrics_range():
     md = tables(svhn_rows())
     cells = [c for line in table_lines(block(md, "L2-SVM")) for c in line.split("|")]
     assert not any(re.search(r"\[-\d", c) for c in cells)
+
+
+# The committed report folders and how they are rebuilt (results/README.md; run_all.sh's last step for the first)
+COMMITTED_REPORTS = [("results", []), ("results/reduced", ["results/reduced_width", "results/paper_scale"]),
+                     ("results/paper_scale", [])]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder,curves", COMMITTED_REPORTS, ids=[f for f, _ in COMMITTED_REPORTS])
+def test_the_report_rebuilds_the_committed_tables_from_the_committed_rows(folder, curves, tmp_path, capsys):
+    """On a fresh clone (no runs/), `python -m tasks.report` rewrites the committed tables.md, cells.csv and figures
+    byte for byte: the report is a function of the committed rows (and of the figures of runs the clone lacks,
+    which it keeps and marks)."""
+    shutil.copytree(os.path.join(ROOT, "results"), tmp_path / "results")
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        argv = ["--results", folder, "--runs", "no-runs-in-a-fresh-clone"] + (["--curves", *curves] if curves else [])
+        assert report.main(argv) == 0, capsys.readouterr().err
+    finally:
+        os.chdir(cwd)
+    out = tmp_path / folder
+    for name in ("tables.md", "cells.csv"):
+        assert (out / name).read_bytes() == open(os.path.join(ROOT, folder, name), "rb").read(), name
+    figs = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert figs == sorted(os.listdir(os.path.join(ROOT, folder, "figures")))
+    changed = [f for f in figs if (out / "figures" / f).read_bytes()
+               != open(os.path.join(ROOT, folder, "figures", f), "rb").read()]
+    assert not changed, changed
