@@ -61,7 +61,6 @@ FLOORS = {"biharmonic": lambda x, m, pmax: biharmonic_fill(x / pmax, m) * pmax,
           "mrf_l2": lambda x, m, pmax: mrf_l2_fill(x, m),
           "mrf_l1": lambda x, m, pmax: mrf_l1_fill(x, m)}
 METRICS = ("mae_masked", "rmse_masked", "psnr01_masked", "psnr11_masked")
-# Task settings per profile, under the user's flags: the paper's (§5.1), a CPU-sized subset, the embedded smoke data
 
 
 def build_parser():

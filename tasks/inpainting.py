@@ -13,7 +13,7 @@ The ContextEncoder (repro.families.baselines, "inpaintRandom": trained on the sa
 square masks) is scored by the very same code; only its missing pixels come from its network.
 Training-free floors (observed-pixel mean, training mean face, biharmonic inpainting, and the multi-grid start:
 the block-held fill multi-grid's chains start from, with no model and 0 steps) are scored on the same images and
-masks. Multi-grid's lead under doodle and pepper must be read against its own start (issue 27): there nearly every
+masks. Multi-grid's lead under doodle and pepper must be read against its own start: there nearly every
 coarse block is partly observed, so the start alone is a local block-mean interpolation. The test-time procedure
 start=multigrid gives every scheme that same start (its own setting, "|start=multigrid").
 
@@ -41,7 +41,7 @@ Choices the paper leaves open (ours):
   inpainting_train.csv. A model whose training-image error is close to its test error does not fit
   (longer training or more capacity may help); one far below it does not generalise.
 - Coarser grids (multigrid): a coarse pixel moves only when its whole block is missing; a
-  partly observed block is held at the mean of its observed pixels (repro.core.learner.coarse_observation).
+  partly observed block is held at the mean of its observed pixels (repro.core.pyramid.coarse_observation).
   At the finest grid the observed pixels are reset and held, so they equal the input bit for
   bit (checked). The sampler only ever sees the masked input, never the true missing pixels.
   Under the pepper mask nearly every coarse block is partly observed, so the coarse grids keep

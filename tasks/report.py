@@ -567,7 +567,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return report(args)
-    except (OSError, ValueError, pd.errors.ParserError) as err:  # one line, not a traceback (issue 28)
+    except (OSError, ValueError, pd.errors.ParserError) as err:  # one line, not a traceback
         print(f"error: {err}".splitlines()[0], file=sys.stderr)
         return 2
 

@@ -299,9 +299,9 @@ def inpaint_claims(rws, cols):
         if dict(r.keys)["metric"] != "mae_masked":
             continue
         rivals = ["singlegrid", "cd1", "pcd", "context_encoder"] + (["biharmonic"] if "square" in r.label else [])
-        rivals += ["multigrid_start"]  # ours: what the learned steps add to the chain's own start (issue 27)
+        rivals += ["multigrid_start"]  # ours: what the learned steps add to the chain's own start
         out += [Claim(col["multigrid"], "<", col[m], r) for m in rivals if m in col]
-        # ours (issue 27): learning against learning. The other schemes from multi-grid's own start (the test-time
+        # ours: learning against learning. The other schemes from multi-grid's own start (the test-time
         # procedure start=multigrid), and the variants trained from the masked image's fill (--cond-start fill)
         mask = dict(r.keys)["setting"]
         out += [Claim(col["multigrid"], "<", Axis(f"{LONG_NAMES[m]} from the multi-grid start",

@@ -158,7 +158,7 @@ class Config:
     # Recorded in the rows' device column
     cond_start: str = "observed"  # conditional learning (a training mask): where the training chains start. observed:
     # the paper's reading, from the observed training image, hidden pixels included (CD1: x; 1×1 schemes: its 1×1
-    # mean; PCD: x, then carried); fill: from the masked image filled as at test time (issue 27; a variant row)
+    # mean; PCD: x, then carried); fill: from the masked image filled as at test time (a variant row)
     batchnorm: str = "global"  # data-parallel runs (torchrun): global: batch statistics over the whole batch, as in one
     # process (2 collectives per batch-norm layer per Langevin step); local: each process's own share (no collective
     # while sampling, but another model: statistics of B/N images). No effect in one process
@@ -240,8 +240,8 @@ FLAT_FIELDS: dict[str, tuple[str, str] | None] = {
 FLAT_DEFAULTS = Config().flat()
 
 
-# Fields added after runs were made (issue 16, companion papers; deterministic), and tf32, whose default
-# changed from False to True (issue 29) → their defaults; see Config.to_dict
+# Fields added after runs were made (the companion papers' sections; deterministic), and tf32, whose default
+# changed from False to True when GPU runs were made fast → their defaults; see Config.to_dict
 LATER_FIELDS = {k: v for k, v in FLAT_DEFAULTS.items()
                 if (FLAT_FIELDS[k] or ("",))[0] in ("coop", "gcn") or k in ("tf32", "deterministic", "batchnorm",
                                                                             "cond_start", "ce_load_scale",

@@ -68,7 +68,7 @@ PREVIOUS = "checkpoint.prev.pt"  # the checkpoint before the last, kept beside i
 
 def checkpoint_bytes(state: dict) -> bytes:
     """A checkpoint file's bytes: the state serialised by torch.save, wrapped with the SHA-256 of that payload so
-    that a flipped byte anywhere in it is found on load (issue 28), not trained on."""
+    that a flipped byte anywhere in it is found on load, not trained on."""
     buf = io.BytesIO()
     torch.save(state, buf)
     payload = buf.getvalue()
@@ -167,7 +167,7 @@ def state_problem(state) -> str | None:
 
 def restore_threads(ckpt: dict, device: torch.device) -> None:
     """On the CPU, resume with the torch thread count the run was trained with: one thread instead of two changes
-    the order of float sums, which training amplifies into another model (issue 28: weights 16% apart), so a
+    the order of float sums, which training amplifies into another model (measured: weights 16% apart), so a
     resume is bit-identical only at the same count. The count is set, with a note, where it differs."""
     saved = ckpt.get("threads")  # checkpoints from before this have none
     if device.type != "cpu" or saved is None or saved == torch.get_num_threads():
