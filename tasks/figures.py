@@ -155,6 +155,61 @@ def bar_chart(b, path: str) -> str | None:
     return save(fig, path)
 
 
+def score_rows(b) -> dict[str, dict[str, list]]:
+    """The score-diagnostics block as {row of panels: {grid: [(image set, Stat)]}}: the trained network's values,
+    the untrained network's and the paper's, each a row of its own (rows without values left out)."""
+    untrained = "ours, untrained network (its initial weights)"
+    rows: dict[str, dict[str, list]] = {"ours, trained network": {}, untrained: {}, "the paper": {}}
+    for cell in b.cells:
+        if cell.stat is None:
+            continue
+        grid, label = cell.col.label, cell.row.label
+        if cell.row.floor:
+            rows[untrained].setdefault(grid, []).append((label.split(" · ")[-1], cell.stat))
+            continue
+        rows["ours, trained network"].setdefault(grid, []).append((label, cell.stat))
+        if cell.paper is not None:
+            rows["the paper"].setdefault(grid, []).append((label, type(cell.stat)(cell.paper)))
+    return {k: v for k, v in rows.items() if v}
+
+
+def score_chart(b, path: str) -> str | None:
+    """arXiv Table 1 as rows of panels (score_rows), one panel per grid in each: the trained network's mean f(Y) per
+    image set (bars with 95% intervals), the untrained network's (on its own scale: it scores every set near 0,
+    which beside the trained values could not be seen), and the paper's values (on their own scale: another network
+    and other images; drawn on a second axis of another scale they read as ours). A set keeps its colour in every
+    row."""
+    rows = score_rows(b)
+    if not rows:
+        return None
+    grids = list(dict.fromkeys(g for by_grid in rows.values() for g in by_grid))
+    sets = list(dict.fromkeys(lab for by_grid in rows.values() for items in by_grid.values() for lab, _ in items))
+    fig = Figure(figsize=(PANEL_W * len(grids) + LEGEND_W, 0.4 + 0.85 * PANEL_H * len(rows)))
+    axes = fig.subplots(len(rows), len(grids), squeeze=False)
+    for ax_row, (name, by_grid) in zip(axes, rows.items()):
+        for ax, grid in zip(ax_row, grids):
+            for label, st in by_grid.get(grid, []):
+                k = sets.index(label)
+                err = [[st.value - st.low], [st.high - st.value]] if st.has_interval else None
+                ax.bar(k, st.value, 0.8, yerr=err, capsize=2, color=BAR_COLORS[k % len(BAR_COLORS)], label=label,
+                       error_kw={"linewidth": 0.8})
+            ax.set_xticks([])
+            ax.axhline(0, color="black", linewidth=0.5)
+            ax.grid(axis="y", alpha=0.3)
+            ax.set_title(f"{grid}: {name}", fontsize=8)
+            ax.set_ylabel("mean f(Y)", fontsize=8)
+            ax.tick_params(labelsize=7)
+    handles = {n: h for ax in fig.axes for h, n in zip(*ax.get_legend_handles_labels())}
+    fig.legend(list(handles.values()), list(handles), loc="center right", fontsize=7, frameon=False,
+               title="image set", title_fontsize=7)
+    ds = b.dataset if b.dataset == b.spec.paper_dataset else f"{b.dataset} (stand-in for {b.spec.paper_dataset})"
+    fig.suptitle(f"{b.spec.title}\n{b.profile} profile, {ds}: ours (95% intervals over images), each row on its own "
+                 f"scale", fontsize=9)
+    fig.subplots_adjust(left=0.8 / fig.get_figwidth(), right=1 - (LEGEND_W - 0.1) / fig.get_figwidth(),
+                        top=1 - 0.75 / fig.get_figheight(), bottom=0.05, wspace=0.45, hspace=0.45)
+    return save(fig, path)
+
+
 # ----------------------------------------------------------------------------- learning curves
 
 def run_progress(log_csv: str, log: pd.DataFrame) -> str:
@@ -354,11 +409,14 @@ def synthesis_panels(results_dir: str, out_dir: str) -> list[str]:
                 ax.set_yticks([])
                 if size in grids[method]:
                     ax.imshow(rgb(imread(grids[method][size])), interpolation="nearest")
-                else:
-                    ax.set_axis_off()
+                else:  # DCGAN and single-grid sample at the finest size only: no coarser grid exists for them
+                    for side in ax.spines.values():
+                        side.set_visible(False)
+                    ax.text(0.5, 0.5, f"not applicable:\n{NAMES.get(method, method)}\nhas no {size}×{size} grid",
+                            ha="center", va="center", fontsize=8, color="#555555", transform=ax.transAxes)
                 if i == 0:
                     ax.set_title(f"grid {size}×{size}", fontsize=9)
-                if j == 0 or size == min(grids[method]):
+                if j == 0:
                     ax.set_ylabel(NAMES.get(method, method), fontsize=9)
         fig.suptitle("Synthesis: samples at each grid (multi-grid: chains from the 1×1 histogram)", fontsize=10)
         fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.55 / fig.get_figheight(), bottom=0.02,
@@ -389,7 +447,8 @@ def write_figures(blocks, results_dir: str, runs_dir: str | None, out_dir: str, 
         paths.append(inpainting_curve(curve, paper, figure_path(out_dir, "inpainting_curve")))
     for b in blocks:
         if b.profile:
-            paths.append(bar_chart(b, figure_path(out_dir, f"{slug(b.spec.key)}_{b.profile}_{b.dataset}")))
+            chart = score_chart if b.spec.key == "score_diagnostics_celeba" else bar_chart
+            paths.append(chart(b, figure_path(out_dir, f"{slug(b.spec.key)}_{b.profile}_{b.dataset}")))
     paths += inpainting_panels(results_dir, out_dir) + synthesis_panels(results_dir, out_dir)
     paths += coopnets_panels(results_dir, out_dir)
     if runs_dir and os.path.isdir(runs_dir):

@@ -616,3 +616,28 @@ def test_the_report_rebuilds_the_committed_tables_from_the_committed_rows(folder
     changed = [f for f in figs if (out / "figures" / f).read_bytes()
                != open(os.path.join(ROOT, folder, "figures", f), "rb").read()]
     assert not changed, changed
+
+
+def test_score_diagnostics_draw_the_untrained_network_and_the_paper_in_rows_of_their_own():
+    """The untrained network scores every set near 0 and the paper's values are on another scale: each gets a row of
+    panels of its own (once a second axis of another scale made the paper's values read as ours, and the untrained
+    line at 0 could not be seen beside values of 1e5)."""
+    from tasks.figures import score_rows
+    rows = []
+    for grid, (trained, paper_scale) in {"grid1": (6e4, 5e4), "grid2": (1e6, 8e5)}.items():
+        for k, image_set in enumerate(("training", "testing", "negative")):
+            rows.append(row(experiment="score_diagnostics", method="multigrid", setting=image_set,
+                            metric=f"{grid}_mean", value=trained - 1e4 * k, ci_low="", ci_high=""))
+            rows.append(row(experiment="score_diagnostics", method="untrained", setting=image_set,
+                            metric=f"{grid}_mean", value=-0.9 + 0.1 * k, ci_low="", ci_high=""))
+    df = pd.DataFrame(rows).astype(str)
+    for col in ("value", "ci_low", "ci_high"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    for col in ("run", "iterations"):
+        df[col] = ""
+    b = next(b for b in report.all_blocks(df, report.paper_numbers()) if b.spec.key == "score_diagnostics_celeba")
+    drawn = score_rows(b)
+    assert list(drawn) == ["ours, trained network", "ours, untrained network (its initial weights)", "the paper"]
+    untrained = drawn["ours, untrained network (its initial weights)"]
+    assert all(abs(st.value) < 1 for items in untrained.values() for _, st in items) and len(untrained) == 2
+    assert all(st.value > 1e4 for items in drawn["the paper"].values() for _, st in items)
