@@ -94,7 +94,19 @@ def test_every_variant_is_named_by_its_precision():
         vcfg = bench._variant_cfg(cfg, name)
         assert ("tf32" in name) == vcfg.tf32 and ("bf16" in name) == (vcfg.autocast == "bf16"), name
     assert bench._variant_cfg(cfg, "compile_cudagraphs+tf32").compile_mode == "reduce-overhead"
-    assert set(bench.ITERATION_VARIANTS) <= set(bench.VARIANTS) and bench.CUDA_ONLY <= set(bench.VARIANTS)
+    assert set(bench.ITERATION_VARIANTS) <= set(bench.VARIANTS)
+    assert bench.CUDA_ONLY <= set(bench.VARIANTS) | {bench.LOOP_GRAPH} and "tf32" in bench.LOOP_GRAPH
+
+
+def test_the_loop_graph_path_is_skipped_with_a_line_where_capture_fails(capsys):
+    """The whole-loop CUDA graph runs first on a GPU no test has seen: a capture that fails costs its own row only,
+    with one line saying why (on the CPU, CapturedLangevin refuses at once)."""
+    cfg = get_config("smoke")
+    net = build_energy_net(8, 3, width=0.25)
+    y = torch.rand(2, 3, 8, 8) * 255
+    kw = dict(steps=1, step_size=cfg.step_size, sigma=cfg.sigma, clip=cfg.clip())
+    assert bench.loop_graph_path(net, y, kw, cfg, torch.device("cpu")) == {}
+    assert "cudagraph_loop+tf32 not measured: ValueError" in capsys.readouterr().err
 
 
 def test_compile_builds_static_graphs(monkeypatch):

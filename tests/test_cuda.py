@@ -204,3 +204,22 @@ def test_cuda_tests_see_the_gpu():
     """tests/conftest.py hides a GPU from every test but those marked `cuda` (tests/test_gpu_check.py::
     test_tests_run_on_the_cpu): these see torch's own answer. Runs without a GPU too."""
     assert torch.cuda.is_available.__module__ == "torch.cuda" and os.environ.get("CUDA_VISIBLE_DEVICES") != ""
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(DEVICE.type != "cuda" or not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
+def test_a_captured_chain_equals_the_chain_it_captures():
+    """The whole Langevin loop captured as one CUDA graph (repro.core.langevin.CapturedLangevin) and replayed twice
+    on new inputs gives the chain langevin computes from the same start and noise (float32, TF32 off: equal up to the
+    order of float sums that another algorithm choice may bring, 1e-3 of a pixel level)."""
+    from repro.core.langevin import CapturedLangevin, draw_noise, langevin
+    from repro.core.models import build_energy_net
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    net = build_energy_net(16, 3, width=0.25).to(DEVICE)
+    kw = dict(steps=6, step_size=0.3, sigma=50.0, clip=(0.0, 255.0))
+    captured = CapturedLangevin(net, (8, 3, 16, 16), **kw, device=DEVICE)
+    gen = torch.Generator(DEVICE).manual_seed(0)
+    for _ in range(2):
+        y = torch.rand(8, 3, 16, 16, device=DEVICE, generator=gen) * 255
+        draws = draw_noise(6, y.shape, generator=gen, device=DEVICE, dtype=y.dtype)
+        assert torch.allclose(captured(y, draws), langevin(net, y, **kw, noise_draws=draws), atol=1e-3, rtol=0)

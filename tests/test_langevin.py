@@ -128,3 +128,30 @@ def test_fast_path_equals_the_reference(channels_last):
     fast = langevin(scorer, y0, generator=torch.Generator().manual_seed(1), **kw)
     assert (fast - ref).abs().max() < 1e-3 and (ref - y0).abs().max() > 1  # agree, and the chain moved
     assert all(p.requires_grad for p in net.parameters())  # the fast path handed the parameters back
+
+
+@pytest.mark.parametrize("noise", [True, False])
+def test_noise_drawn_before_the_chain_gives_the_same_chain_bit_for_bit(noise):
+    """draw_noise draws every step's noise before the loop with the calls the loop would make: the chain given those
+    draws equals the chain that draws as it goes, bit for bit, and the generator ends in the same state. This is
+    what lets the whole loop be captured as a CUDA graph (CapturedLangevin) without changing a single draw."""
+    from repro.core.langevin import draw_noise
+    net = build_energy_net(16, 3, width=0.25)
+    y = torch.rand(4, 3, 16, 16) * 255
+    kw = dict(steps=5, step_size=0.3, sigma=50.0, noise=noise, clip=(0.0, 255.0))
+    as_it_goes, before = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    a = langevin(net, y, **kw, generator=as_it_goes)
+    draws = draw_noise(5, y.shape, generator=before, device=y.device, dtype=y.dtype)
+    b = langevin(net, y, **kw, noise_draws=draws)
+    assert torch.equal(a, b)
+    if noise:  # the same draws, in the same order
+        assert torch.equal(as_it_goes.get_state(), before.get_state())
+    with pytest.raises(ValueError, match="noise_draws of shape"):
+        langevin(net, y, **kw, noise_draws=draws[:4])
+
+
+def test_a_captured_chain_needs_a_gpu():
+    from repro.core.langevin import CapturedLangevin
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        CapturedLangevin(build_energy_net(16, 3, width=0.25), (4, 3, 16, 16), steps=2, step_size=0.3, sigma=50.0,
+                         device="cpu")

@@ -122,7 +122,10 @@ VARIANTS: dict[str, dict] = {
     # CUDA graphs as a GPU run would use them: with TF32 (the CUDA default); a name without tf32 or bf16 is exact fp32
     "compile_cudagraphs+tf32": {"compile": True, "compile_mode": "reduce-overhead", "tf32": True},
 }
-CUDA_ONLY = {"tf32", "compile+tf32", "compile_cudagraphs+tf32"}  # bf16 autocast runs on the CPU too (slowly)
+# The whole Langevin loop captured as one CUDA graph (repro.core.langevin.CapturedLangevin), its noise drawn before the
+# loop, under TF32: not a config switch but a path of its own, timed per Langevin step beside the variants
+LOOP_GRAPH = "cudagraph_loop+tf32"
+CUDA_ONLY = {"tf32", "compile+tf32", "compile_cudagraphs+tf32", LOOP_GRAPH}  # bf16 autocast runs on the CPU too
 SWITCHES = ("compile", "compile_mode", "channels_last", "autocast", "tf32")
 # Variants also timed over a whole multi-grid iteration (beside the plain fast path and the preset's switches)
 ITERATION_VARIANTS = ("tf32", "bf16", "compile_cudagraphs+tf32")
@@ -195,11 +198,30 @@ def _measure(paths: dict, device: torch.device, repeats: int, first_kw=dict):
     return med, first, peaks, outs, flags
 
 
+def loop_graph_path(net, y: torch.Tensor, kw: dict, cfg, device: torch.device) -> dict:
+    """{LOOP_GRAPH: (fn, cfg, scorers)}: the chain of `kw` captured whole as a CUDA graph under TF32, its noise drawn
+    before each replay from the call's generator as the chain would draw it (draw_noise); {} with a one-line note when
+    capture fails, so that a first GPU still measures every other path."""
+    from repro.core.langevin import CapturedLangevin, draw_noise
+    gcfg = _variant_cfg(cfg, "tf32")
+    speed.apply_backend_flags(gcfg, device)
+    sc = speed.Scorer(copy.deepcopy(net), gcfg)
+    try:
+        captured = CapturedLangevin(sc, tuple(y.shape), device=device, **kw)
+    except Exception as err:  # a capture that fails on a new GPU or torch costs this row only
+        print(f"[bench] {LOOP_GRAPH} not measured: {type(err).__name__}: {err}".splitlines()[0], file=sys.stderr)
+        return {}
+
+    def run(g=None):
+        return captured(y, draw_noise(kw["steps"], y.shape, generator=g, device=y.device, dtype=y.dtype))
+    return {LOOP_GRAPH: (run, gcfg, (sc,))}
+
+
 def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.device, prov: dict,
                  variants=None) -> list[dict]:
     cfg = get_config(preset, device=str(device), **({"batch_size": batch} if batch else {}))
-    variants = ["fast", *(v for v in (variants or VARIANTS) if v != "fast" and (device.type == "cuda" or
-                                                                             v not in CUDA_ONLY))]
+    variants = ["fast", *(v for v in (variants or [*VARIANTS, LOOP_GRAPH]) if v != "fast" and
+                          (device.type == "cuda" or v not in CUDA_ONLY))]
     plain = _variant_cfg(cfg, "fast")
     learner = initial_learner(plain, 3, cfg.batch_size, device=device)
     b, rows = cfg.batch_size, []
@@ -213,12 +235,14 @@ def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.dev
         kw = dict(steps=1, step_size=cfg.step_size, sigma=cfg.sigma, clip=cfg.clip())
         flop = step_flops(net, y)
         paths = {"reference": (lambda g=None: reference_langevin(net, y, **kw, generator=g), plain, ())}
-        for v in variants:  # each variant scores with its own copy of the network (own memory format)
+        for v in (v for v in variants if v != LOOP_GRAPH):  # each with its own copy of the network
             vcfg = _variant_cfg(cfg, v)
             vnet = copy.deepcopy(net).to(memory_format=torch.channels_last if vcfg.channels_last
                                          else torch.contiguous_format)
             sc = speed.Scorer(vnet, vcfg)
             paths[v] = (lambda g=None, sc=sc: langevin(sc, y, **kw, generator=g), vcfg, (sc,))
+        if LOOP_GRAPH in variants:
+            paths.update(loop_graph_path(net, y, kw, cfg, device))
         # the same noise in each path's warm-up call: the samples must agree with the reference's
         med, first, peaks, out, flags = _measure(paths, device, repeats,
                                                  first_kw=lambda: {"g": torch.Generator(device).manual_seed(1)})
@@ -267,7 +291,7 @@ def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.dev
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--presets", nargs="+", default=["smoke", "reduced", "paper"])
-    p.add_argument("--variants", nargs="+", default=None, choices=list(VARIANTS),
+    p.add_argument("--variants", nargs="+", default=None, choices=[*VARIANTS, LOOP_GRAPH],
                    help="speed switches to time (default: all; the CUDA-only ones only on CUDA)")
     p.add_argument("--batch-size", type=int, default=None, help="override the presets' batch size")
     p.add_argument("--repeats", type=int, default=5, help="timed repetitions (median reported)")

@@ -32,7 +32,8 @@
 #   task            (50 s / 40 s) two tasks end to end on the device, smoke profile, a few iterations: the
 #                   generative ConvNet's auto-encoding experiment (the crash of issue 29) and inpainting
 #   bench           (180 s / 20 s) python -m tools.bench at the paper preset, plain path and variants tf32, bf16,
-#                   compile+tf32, compile_cudagraphs+tf32: ms per Langevin step and per iteration, each variant's ratio
+#                   compile+tf32, compile_cudagraphs+tf32, cudagraph_loop+tf32 (the whole Langevin loop as one
+#                   captured CUDA graph; a failed capture skips that row only): ms per Langevin step and per iteration, each variant's ratio
 #                   to the plain path and the backend flags in force (bench.csv in the archive); --quick and --device
 #                   cpu: its quick mode (the CUDA-only variants are left out on the CPU)
 #   bn_collectives  (90 s / 45 s) seconds per iteration of 2-process data-parallel training (torchrun) with global and
@@ -168,7 +169,7 @@ bench() {
   local mode=(--presets paper --repeats 3)
   { [ "$QUICK" = 1 ] || [ "$DEV" = cpu ]; } && mode=(--quick)
   $PY -m tools.bench "${mode[@]}" --device "$DEV" --out "$LOGS/bench.csv" \
-    --variants fast tf32 bf16 compile+tf32 compile_cudagraphs+tf32 || return 1
+    --variants fast tf32 bf16 compile+tf32 compile_cudagraphs+tf32 cudagraph_loop+tf32 || return 1
   $PY - "$LOGS/bench.csv" <<'EOF'
 import csv, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["what"] == "multigrid_iteration"]
