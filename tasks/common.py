@@ -37,7 +37,9 @@ def task_parser(description: str) -> argparse.ArgumentParser:
     add_config_args(parser, choices={"method": list(FAMILIES), "dataset": list(DATASETS)})
     parser.add_argument("--out", default="results", help="folder for result CSVs and figures")
     parser.add_argument("--runs", default="runs", help="folder for trained models (reused when present)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress output (on a terminal a bar with an ETA, elsewhere a plain line with an ETA "
+                             "every 30 s or tenth of the iterations)")
     return parser
 
 

@@ -11,12 +11,16 @@ import csv
 import datetime as _dt
 import glob
 import io
+import math
 import os
 import signal
 import subprocess
+import sys
 import tempfile
+import time
 
 import torch
+from tqdm import tqdm
 
 
 TMP_PREFIX = ".tmp-"  # temporary files of atomic writes; a kill can leave them (remove_orphans)
@@ -263,3 +267,81 @@ def save_panel(path: str, x: torch.Tensor, out: torch.Tensor, mask: torch.Tensor
     shown = torch.where(mask.bool(), 0.5 * pixel_max, x)  # (N, C, H, W)
     grid = torch.cat([x[:n], shown[:n], out[:n]]) / pixel_max  # (3n, C, H, W)
     atomic_save_image(grid.float().clamp(0, 1), path, nrow=n)
+
+
+def duration(seconds: float) -> str:
+    """Seconds as the README writes times: '8 s', '3 min 10 s', '1 h 01 min'."""
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+class Progress:
+    """Progress of training iterations range(start, end) of `total`, with an ETA from the measured seconds per
+    iteration (wall time between iterations, the session's first one, which compiles and warms up, left out once a
+    second is done). On a terminal: a tqdm bar whose postfix ends "ETA 3 min 10 s for this model". Elsewhere (a log
+    file, a pipe): one plain line every `every` seconds or tenth of the session's iterations, and at the end, so that
+    a log holds short lines instead of tqdm's carriage-return runs. Disabled (--no-progress): nothing at all.
+    Used as tqdm was: iterate over it, set_postfix(**values), update() (an iteration left by a break), close()."""
+
+    def __init__(self, iterations: range, *, total: int, desc: str, enabled: bool = True, file=None,
+                 every: float = 30.0):
+        self.file = sys.stderr if file is None else file
+        self.iterations, self.total, self.desc, self.enabled, self.every = iterations, total, desc, enabled, every
+        self.done = self.shown = iterations.start  # iterations finished; the count the last plain line showed
+        self.stride = max(1, math.ceil(len(iterations) / 10))  # a plain line at least every tenth of the session
+        self.tty = enabled and self.file.isatty()
+        self.bar = tqdm(total=total, initial=iterations.start, desc=desc, unit="it", file=self.file,
+                             disable=not self.tty)
+        self.seconds: list[float] = []  # wall seconds of each iteration of this session
+        self.postfix = ""
+        self.began = self.last = self.printed = time.monotonic()
+
+    def __iter__(self):
+        self.began = self.last = self.printed = time.monotonic()
+        for t in self.iterations:
+            yield t
+            self.update()
+
+    def set_postfix(self, **values) -> None:
+        self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
+
+    def per_iteration(self) -> float:
+        """Measured seconds per iteration: the mean over this session, without its first iteration once there are
+        two or more."""
+        return sum(self.seconds[1:] or self.seconds) / len(self.seconds[1:] or self.seconds)
+
+    def eta(self) -> str:
+        left = self.iterations.stop - self.done
+        to = "for this model" if self.iterations.stop == self.total else f"to iteration {self.iterations.stop}"
+        return f"ETA {duration(left * self.per_iteration())} {to}"
+
+    def update(self) -> None:
+        """Count one finished iteration."""
+        now = time.monotonic()
+        self.seconds.append(now - self.last)
+        self.last, self.done = now, self.done + 1
+        if not self.enabled:
+            return
+        if self.tty:
+            self.bar.set_postfix_str(", ".join(filter(None, (self.postfix, self.eta()))), refresh=False)
+            self.bar.update()
+        elif (self.done - self.shown >= self.stride or now - self.printed >= self.every
+              or self.done == self.iterations.stop):
+            self._line()
+
+    def _line(self) -> None:
+        self.printed, self.shown = time.monotonic(), self.done
+        end = (f"done in {duration(self.printed - self.began)}" if self.done == self.iterations.stop
+               else self.eta())
+        tail = f"; {self.postfix}" if self.postfix else ""
+        print(f"{self.desc}: iteration {self.done}/{self.total}, {self.per_iteration():.3g} s/it, {end}{tail}",
+              file=self.file, flush=True)
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.enabled and not self.tty and self.shown != self.done:  # stopped between two plain lines
+            self._line()

@@ -24,12 +24,11 @@ import threading
 import time
 
 import torch
-from tqdm import tqdm
 
 from repro.base import dist, speed
 from repro.base.config import Config
 from repro.datasets.data import ImageSet, load_dataset
-from repro.base.io import (Interrupted, append_csv, atomic_save_image, atomic_write_bytes, changed_since,
+from repro.base.io import (Interrupted, Progress, append_csv, atomic_save_image, atomic_write_bytes, changed_since,
                       check_writable, provenance, read_complete_rows, remove_orphans, write_csv)
 from repro.families.registry import check_method, fixed_schedule, initial_learner, make_learner
 from repro.core.pyramid import upscale
@@ -338,8 +337,8 @@ def _train(cfg, out_dir, resume, train_set, mask_fn, callback, progress, build, 
 def _loop(cfg, out_dir, train_set, mask_fn, callback, progress, device, dtype, n_proc, main, learner, order, start, end,
           stop):
     """Iterations start .. end - 1, a checkpoint every cfg.checkpoint_every, at the end, and where a stop is asked."""
-    bar = tqdm(range(start, end), initial=start, total=cfg.n_iters, disable=not (progress and main),
-               desc=f"{cfg.method} {train_set.name}", unit="it")
+    bar = Progress(range(start, end), total=cfg.n_iters, enabled=progress and main,  # a plain line when not a tty
+                   desc=f"{cfg.method} {train_set.name}")
     samples, log = None, []  # log: the rows since the last checkpoint
     for t in bar:
         tic = time.perf_counter()
