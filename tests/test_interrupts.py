@@ -19,6 +19,24 @@ from repro.datasets.data import load_dataset
 from repro.runner.engine import PREVIOUS, load_checkpoint, train
 
 
+@pytest.fixture(autouse=True)
+def sigint_not_ignored():
+    """A process started in the background by a non-interactive shell (`cmd &`, nohup, some CI runners) inherits
+    SIGINT ignored, and training rightly leaves an ignored signal ignored; these tests are about the handler, so they
+    give SIGINT Python's own handler for their duration, whatever the runner did."""
+    old = signal.getsignal(signal.SIGINT)
+    if old is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def sigint_default() -> None:
+    """For a child process (preexec_fn): SIGINT back to its default, so that the child's Python installs its own
+    handler even when this test process was started with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def faces():
     from repro.base.config import get_config
@@ -151,7 +169,8 @@ def command(out, every: int) -> list[str]:
 def whole_run(tmp_path_factory):
     """The uninterrupted run (one process, one thread, as the interrupted ones)."""
     out = tmp_path_factory.mktemp("whole") / "run"
-    subprocess.run(command(out, N_ITERS), env=ENV, check=True, capture_output=True, timeout=120)
+    subprocess.run(command(out, N_ITERS), env=ENV, check=True, capture_output=True, timeout=120,
+                   preexec_fn=sigint_default)
     return out
 
 
@@ -169,7 +188,8 @@ def wait_for(path, proc, timeout: float = 60) -> None:
 def test_a_signal_from_outside_stops_with_one_line_and_the_resume_command_gives_the_whole_run(
         whole_run, tmp_path, sig, every, marker):
     out = tmp_path / "run"
-    proc = subprocess.Popen(command(out, every), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command(out, every), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default)
     wait_for(out / marker, proc)  # run_info.json: the loop's first write, with the handlers in place
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
@@ -183,7 +203,7 @@ def test_a_signal_from_outside_stops_with_one_line_and_the_resume_command_gives_
     assert sorted({int(r["iteration"]) for r in log_rows(out)}) == list(range(k))  # every iteration done is kept
     resume = shlex.split(lines[0].split("resume with: ")[1])
     assert resume == command(out, every) + ["--resume"]
-    res = subprocess.run(resume, env=ENV, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(resume, env=ENV, capture_output=True, text=True, timeout=120, preexec_fn=sigint_default)
     assert res.returncode == 0, res.stderr[-2000:]
     a, b = load_checkpoint(str(out / "checkpoint.pt")), load_checkpoint(str(whole_run / "checkpoint.pt"))
     assert a["iteration"] == N_ITERS and same(state(a), state(b))
