@@ -161,8 +161,9 @@ def fmt_stat(spec: TableSpec, s: Stat) -> str:
 
 
 def cell_text(spec: TableSpec, c: Cell) -> str:
-    if c.cited_only:
-        return "cited" + (f" · paper {spec.fmt(c.paper)}" if c.paper is not None else "")
+    if c.cited_only:  # a row the paper quotes from other work: never run here; say so, and what it quotes
+        return ("not run here · paper " + spec.fmt(c.paper) + " (cited from other work)" if c.paper is not None
+                else "not run here (the paper cites this row from other work, at its own settings)")
     text = fmt_stat(spec, c.stat) if c.stat else "not run"
     if c.paper is not None:
         text += f" · paper {spec.fmt(c.paper)}" + (f" ± {spec.fmt(c.paper_sd)}" if c.paper_sd else "")
@@ -468,26 +469,26 @@ Written by `python -m tasks.report --results {results}`; the same cells in long 
 the figures in `figures/`.
 
 How to read: each cell is **ours [95% interval] · paper value**. "not run" marks a cell this run did not
-produce; "cited" marks a row the paper cites from other work. Floors and controls need no learning (or no
-learned weights) and are set apart from the methods. Each block states its provenance once. A block from the
-**smoke** profile runs the whole pipeline at toy scale on an embedded dataset: **smoke numbers are not a
-reproduction**, and the paper's values beside them are for orientation only. A dataset other than the paper's
-is named as a stand-in. An interval over seeds and label draws is Student-t (with 2 values it is 6.5 times
-wider than mean ± 1.96·sd/√2); a cell that pools training runs of a mean over test images adds that t interval
-over the runs and the images' interval in quadrature. An interval is cut to its metric's range (an error rate
-to [0, 100], an error at 0), which keeps its coverage since the true value lies in the range. Under each
-block, the paper's orderings are checked with the training run as the unit, since a new seed can move a
-learned number more than an interval over test images or label draws shows: each run's rows are averaged
-first, then the difference of the two sides is tested over the runs with Welch's t (each side's spread from
-its own runs, Welch–Satterthwaite degrees of freedom; against a floor that trains nothing, one-sample t; for
-means over test images, the images' standard error added in quadrature). A learned side needs at least 3
-training runs: with fewer the verdict is *too few runs*, never a guess. A block's orderings are judged
-together by Holm's procedure, so that the chance of any false *holds* or *does not hold* in the block stays at
-5%; each interval is shown at the level its ordering was judged at. *Holds* when that interval lies on the
-claimed side of 0, *does not hold* when it lies on the other side, *cannot tell* otherwise.
-tests/test_verdicts.py measures the false-verdict rate of one ordering over a grid of nulls (unequal spreads,
-floors, test-image and label-draw terms) and prints the power. Two floors, and "≈" claims, are read from the
-cells' intervals (for "≈", *holds* when they overlap).
+produce; "not run here" marks a row the paper cites from other work (with its value where the paper gives one
+at this column). Floors and controls need no learning (or no learned weights) and are set apart from the
+methods. Each block states its provenance once. A block from the **smoke** profile runs the whole pipeline at
+toy scale on an embedded dataset: **smoke numbers are not a reproduction**, and the paper's values beside them
+are for orientation only. A dataset other than the paper's is named as a stand-in. An interval over seeds and
+label draws is Student-t (with 2 values it is 6.5 times wider than mean ± 1.96·sd/√2); a cell that pools
+training runs of a mean over test images adds that t interval over the runs and the images' interval in
+quadrature. An interval is cut to its metric's range (an error rate to [0, 100], an error at 0), which keeps
+its coverage since the true value lies in the range. Under each block, the paper's orderings are checked with
+the training run as the unit, since a new seed can move a learned number more than an interval over test
+images or label draws shows: each run's rows are averaged first, then the difference of the two sides is
+tested over the runs with Welch's t (each side's spread from its own runs, Welch–Satterthwaite degrees of
+freedom; against a floor that trains nothing, one-sample t; for means over test images, the images' standard
+error added in quadrature). A learned side needs at least 3 training runs: with fewer the verdict is *too few
+runs*, never a guess. A block's orderings are judged together by Holm's procedure, so that the chance of any
+false *holds* or *does not hold* in the block stays at 5%; each interval is shown at the level its ordering
+was judged at. *Holds* when that interval lies on the claimed side of 0, *does not hold* when it lies on the
+other side, *cannot tell* otherwise. tests/test_verdicts.py measures the false-verdict rate of one ordering
+over a grid of nulls (unequal spreads, floors, test-image and label-draw terms) and prints the power. Two
+floors, and "≈" claims, are read from the cells' intervals (for "≈", *holds* when they overlap).
 """
 
 

@@ -126,7 +126,8 @@ def test_smoke_block_has_the_profiles_own_columns_and_a_stand_in_title():
     assert rows[0] == "|  | 100 labels | 200 labels |"
     mg = next(r for r in rows if r.startswith("| multi-grid |"))
     assert "13.00 [" in mg and "paper" not in mg  # no paper cell at 100 labels
-    assert "| Wasserstein GAN | cited | cited |" in rows
+    cited = "not run here (the paper cites this row from other work, at its own settings)"
+    assert f"| Wasserstein GAN | {cited} | {cited} |" in rows
     assert "*floors and controls*" in rows[rows.index(mg) + 1]
     assert "| not run | not run |" in next(r for r in rows if r.startswith("| raw pixels |"))
 
@@ -254,6 +255,9 @@ def test_test_time_variants_go_below_the_block_and_cited_paper_values_are_marked
     md = tables([row(experiment="synthesis", method="dcgan", setting="final_noise=off", metric="inception_score",
                      value=6.0, ci_low="", ci_high="", dataset="cifar10")], paper)
     assert "| DCGAN | 6.00 · paper 6.58 (cited) | not run |" in md
+    cited = [line for line in tables(svhn_rows()).splitlines() if line.startswith("| Wasserstein GAN |")]
+    assert cited and "| cited |" not in cited[0]  # a cited-only row says what it is, never a bare "cited"
+    assert "not run here (the paper cites this row from other work" in cited[0]
 
 
 # ----------------------------------------------------------------------------- CLI, figures, no torch
