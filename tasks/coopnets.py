@@ -17,7 +17,7 @@ priors with ℓ2 and ℓ1 potentials solved on the hole (repro.evaluation.mrf; t
 
 Rows: <out>/coopnets.csv (experiment coopnets, setting M20|M30|M40); panels <out>/coopnets_<method>_<M>.png
 (rows: original, masked input, completion) and <out>/coopnets_samples.png (generator samples g(X) above their
-descriptor revisions).
+descriptor revisions, drawn for a family that revises its samples: the registry's capability "revise").
 
 Choices the paper leaves open (ours, or from the authors' TensorFlow release where stated; see
 repro.families.coopnets and repro.base.config for the training settings):
@@ -42,6 +42,7 @@ import torch
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
 from repro.base.batching import evaluate
 from repro.base.config import task_config
+from repro.families import registry
 from repro.families.latent import INFER_STEP_SIZE, INFER_STEPS
 from repro.datasets.data import load_dataset
 from repro.core.trainable import device_generator
@@ -56,11 +57,15 @@ from tasks.common import (check_at_least, check_results, check_trainable, cli, p
 
 EXPERIMENT = "coopnets"
 MASK_SIDES = (20, 30, 40)  # M20, M30, M40 at 64×64
-LEARNED = ("coopnets", "dcgan")  # Table 1's "Ours" and "GAN"
 FLOORS = {"biharmonic": lambda x, m, pmax: biharmonic_fill(x / pmax, m) * pmax,
           "mrf_l2": lambda x, m, pmax: mrf_l2_fill(x, m),
           "mrf_l1": lambda x, m, pmax: mrf_l1_fill(x, m)}
 METRICS = ("mae_masked", "rmse_masked", "psnr01_masked", "psnr11_masked")
+
+
+def learned() -> list[str]:
+    """Table 1's "Ours" and "GAN": the families that complete by latent inference (repro.families.registry)."""
+    return registry.having("inpaint", inpaint_by=("latent",))
 
 
 def build_parser():
@@ -70,7 +75,7 @@ def build_parser():
                         help="Langevin steps inferring X (paper: 1,000)")
     parser.add_argument("--infer-step-size", type=float, default=INFER_STEP_SIZE,
                         help="their step size (release: 0.1)")
-    parser.add_argument("--methods", nargs="+", choices=[*LEARNED, *FLOORS], default=[*LEARNED, *FLOORS],
+    parser.add_argument("--methods", nargs="+", choices=[*learned(), *FLOORS], default=[*learned(), *FLOORS],
                         help="columns to compute (default: all)")
     parser.add_argument("--n-panels", type=int, default=8, help="test images shown per panel")
     parser.add_argument("--mask-seed", type=int, default=0,
@@ -95,9 +100,9 @@ def complete_all(learner, images: torch.Tensor, mask: torch.Tensor, *, steps: in
     """Complete (N, C, H, W) images under (N, 1, H, W) masks with the learner's ``inpaint`` verb (latent inference,
     for CoopNets and DCGAN alike), in the suite's fixed batches (repro.base.batching: min(batch size, N) images each,
     the last filled up from the first, dropped)."""
-    p = next(learner.parameters())
-    gen = device_generator(p.device).manual_seed(seed)
-    fill = lambda x, m: learner.inpaint(x.to(p.device, p.dtype), m.to(p.device, p.dtype), gen,  # noqa: E731
+    device, dtype = learner.device, learner.dtype
+    gen = device_generator(device).manual_seed(seed)
+    fill = lambda x, m: learner.inpaint(x.to(device, dtype), m.to(device, dtype), gen,  # noqa: E731
                                         steps=steps, step_size=step_size)
     return evaluate(fill, len(images), learner.cfg.batch_size, images, mask)
 
@@ -117,8 +122,7 @@ def score(cfg, method: str, images, masks, outputs, prov, run: dict | None = Non
 
 def save_samples(learner, path: str, n: int) -> None:
     """Generator samples g(X) (top row) above their descriptor revisions (bottom row)."""
-    p = next(learner.parameters())
-    y, rev = learner.sample_with_revision(n, device_generator(p.device).manual_seed(learner.cfg.seed + 7))
+    y, rev = learner.sample_with_revision(n, device_generator(learner.device).manual_seed(learner.cfg.seed + 7))
     atomic_save_image((torch.cat([y, rev]) / learner.cfg.pixel_max).float().clamp(0, 1), path, nrow=n)
 
 
@@ -131,7 +135,7 @@ def check_settings(cfg, args, train_set) -> None:
     if not 0 < args.infer_step_size < math.inf:
         raise ValueError(f"--infer-step-size {args.infer_step_size} must be a finite number above 0")
     for method in args.methods:
-        if method in LEARNED:
+        if method in learned():
             check_trainable(dataclasses.replace(cfg, method=method), train_set)
 
 
@@ -159,7 +163,7 @@ def main(argv=None) -> list[dict]:
                                        seed=args.mask_seed * 1000 + 200 + j) for j, (k, m) in enumerate(masks.items())}
             rows += score(mcfg, method, images, masks, outputs, prov, run_columns([(learner, path)]),
                           boot_seed=args.mask_seed)
-            if method == "coopnets":
+            if registry.can(method, "revise"):
                 save_samples(learner, os.path.join(args.out, "coopnets_samples.png"), n_show)
         for k, out in outputs.items():
             path = inside(args.out, os.path.join(args.out, panel_name("coopnets", method=method, mask=k)))

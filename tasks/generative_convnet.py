@@ -72,12 +72,13 @@ def image_name(train_set: ImageSet, i: int) -> str:
 
 
 def distance_rows(cfg, experiment: str, setting: str, values: dict, n: int, prov, run: dict) -> list[dict]:
-    """One row per method (gconvnet, noise floor, ceiling) of the mean Gram distance with its interval."""
+    """One row per method (the learned model, cfg.method's; the noise floor; the ceiling) of the mean Gram distance
+    with its interval; the learned model's row carries its run."""
     rows = []
     for method, v in values.items():
         rows.append(result_row(cfg, experiment=experiment, method=method, setting=setting, metric="gram_distance",
                                value=float(v.mean()), ci=bootstrap_ci(v, seed=cfg.seed), n_images=n, prov=prov,
-                               **(run if method == "gconvnet" else {})))
+                               **(run if method == cfg.method else {})))
         print(f"{experiment} {setting}: {method} gram distance {float(v.mean()):.3f}")
     return rows
 
@@ -92,7 +93,7 @@ def textures(cfg, args, train_set, prov) -> list[dict]:
         syn = learner.sample(cfg.gcn.n_chains)[0].double()  # (M̃, C, S, S): the learned chains
         gen = torch.Generator().manual_seed(cfg.seed)
         k = len(syn)
-        values = {"gconvnet": gram_distance(syn, ref),
+        values = {cfg.method: gram_distance(syn, ref),
                   "noise_floor": gram_distance(noise_like(ref, k, gen), ref),
                   "ceiling": gram_distance(random_crops(ref, k, 3 * cfg.image_size // 4, gen), ref)}
         rows += distance_rows(cfg, SYNTHESIS, f"texture:{name}", values, k, prov, run_columns([(learner, path)]))
@@ -109,7 +110,7 @@ def objects(cfg, args, train_set, prov) -> list[dict]:
     syn = learner.sample(cfg.gcn.n_chains)[0].double()  # the learned chains
     gen = torch.Generator().manual_seed(cfg.seed)
     noise = refs.mean() + refs.std() * torch.randn(syn.shape, generator=gen, dtype=torch.float64)
-    values = {"gconvnet": gram_distance(syn, refs), "noise_floor": gram_distance(noise, refs),
+    values = {cfg.method: gram_distance(syn, refs), "noise_floor": gram_distance(noise, refs),
               "ceiling": gram_distance(held, refs)}
     rows = distance_rows(cfg, SYNTHESIS, "objects", values, len(syn), prov, run_columns([(learner, path)]))
     panel = torch.cat([refs[:4], syn[:4]]) / cfg.pixel_max  # 4 training images above 4 synthesized

@@ -10,7 +10,9 @@ each averaged over images with a bootstrap 95% interval. Rows go to <out>/inpain
 (experiment=inpainting, setting=square|doodle|pepper) and one example panel per method and mask
 (rows: original, masked input with missing pixels grey, result) to <out>/inpainting_<method>_<mask>.png.
 The ContextEncoder (repro.families.baselines, "inpaintRandom": trained on the same images with the same random
-square masks) is scored by the very same code; only its missing pixels come from its network.
+square masks) is scored by the very same code; only its missing pixels come from its network. The methods are the
+registry's families that inpaint with chains or a network (repro.families.registry: Family.inpaint_by); the
+test-time procedure (start fill, chains, budget) is the library's (repro.core.inpaint).
 Training-free floors (observed-pixel mean, training mean face, biharmonic inpainting, and the multi-grid start:
 the block-held fill multi-grid's chains start from, with no model and 0 steps) are scored on the same images and
 masks. Multi-grid's lead under doodle and pepper must be read against its own start: there nearly every
@@ -80,23 +82,21 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-import math
 import os
-from dataclasses import dataclass
 import sys
 
 import torch
 
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
-from repro.base.batching import evaluate
-from repro.core.trainable import device_generator
 from repro.base.config import task_options
 from repro.datasets.data import load_dataset
 from repro.core.pyramid import observed_mean_fill
 from repro.evaluation.floors import biharmonic_fill, mean_face_fill, multigrid_start_fill
 from repro.base.io import provenance, read_csv, save_panel
 from repro.datasets.masks import get_mask, square_mask
+from repro.core.inpaint import Procedure, inpaint_all
 from repro.core.learner import check_sizes
+from repro.families import registry
 from repro.core.methods import METHODS, get_method
 from repro.evaluation.metrics import bootstrap_ci, image_metrics
 from tasks.files import INPAINT_MASKS, inside, panel_name
@@ -104,7 +104,13 @@ from repro.runner.engine import check_stop_at
 from tasks.common import (check_at_least, check_results, check_trainable, cli, parse_task_args, result_row, run_columns,
                           run_dir, task_parser, trained_learner, write_curve, write_per_image, write_results)
 
-DEFAULT_METHODS = ("pcd", "cd1", "singlegrid", "context_encoder", "multigrid")  # the paper's table order
+
+def inpainters() -> list[str]:
+    """The families --methods takes, and its default: those the registry says inpaint with chains or a network,
+    learned with the training masks (repro.families.registry.Family.inpaint_by)."""
+    return registry.having("inpaint", inpaint_by=("chains", "network"))
+
+
 MASK_NAMES = INPAINT_MASKS  # the paper's test masks (tasks.files)
 # --eval-split → the experiment (and CSV) its rows go to
 EXPERIMENTS = {"test": "inpainting", "val": "inpainting_validation", "train": "inpainting_train"}
@@ -116,8 +122,8 @@ FLOORS = ("observed_mean", "mean_face", "biharmonic", "multigrid_start")  # trai
 
 def build_parser():
     parser = task_parser(__doc__)
-    parser.add_argument("--methods", nargs="*", choices=[*METHODS, "context_encoder"], default=None,
-                        help=f"methods to compare (default: {' '.join(DEFAULT_METHODS)}; or --method for one; "
+    parser.add_argument("--methods", nargs="*", choices=inpainters(), default=None,
+                        help=f"methods to compare (default: {' '.join(inpainters())}; or --method for one; "
                              f"--methods with no name: the floors alone)")
     parser.add_argument("--n-test-images", type=int, default=None,
                         help="test images to inpaint (default: 1000 in the paper profile, else all)")
@@ -194,65 +200,6 @@ def test_budgets(learner, budget: int, extra: int | None = None) -> list[int]:
     return out + ([extra] if extra and extra not in out else [])
 
 
-def steps_per_grid(learner, budget: int) -> int:
-    """Langevin steps at each of the learner's grids for a total test budget."""
-    n = len(learner.sizes)
-    if budget < 1 or budget % n:
-        raise ValueError(f"--test-steps {budget} must be a positive multiple of the {n} grids of {learner.cfg.method}")
-    return budget // n
-
-
-@dataclass(frozen=True)
-class Procedure:
-    """How the test-time chains run, beyond the budget; the defaults are the paper's procedure (one noisy
-    chain from the observed-mean fill, coarse blocks held at their observed mean).
-
-    n_chains: the estimate is the mean of this many chains (independent noise); key "chains" in a spec and a
-        setting name ("|chains=4").
-    noise: Langevin noise at test time (None: as in training).
-    start: "mean" (the paper's), "biharmonic" or "multigrid": a pixel that starts to move where the chain holds
-        only a block mean starts from the biharmonic interpolation of the observed pixels, or from the multi-grid
-        start (repro.evaluation.floors.multigrid_start_fill: the block-held fill multi-grid's chains start from), so
-        that every scheme can be given the same start (repro.core.learner.synthesize).
-    step_size: δ at test time (None: as in training).
-    """
-    n_chains: int = 1
-    noise: bool | None = None
-    start: str = "mean"
-    step_size: float | None = None
-
-    KEYS = ("chains", "noise", "start", "step_size")  # spec and setting keys, in the fields' order
-    FIELDS = {"chains": "n_chains"}  # a key whose field has another name
-
-    @classmethod
-    def parse(cls, spec: str) -> "Procedure":
-        """'chains=4,noise=off,start=biharmonic,step_size=0.1' → Procedure."""
-        kw, bad = {}, ValueError(f"bad test procedure {spec!r}: chains ≥ 1, noise on|off, start "
-                                 f"mean|biharmonic|multigrid, step_size a finite number > 0")
-        for item in filter(None, spec.split(",")):
-            key, _, value = item.partition("=")
-            if key not in cls.KEYS or not value:
-                raise ValueError(f"bad test procedure {item!r} in {spec!r}; use key=value with keys "
-                                 f"{', '.join(cls.KEYS)}")
-            try:  # noise=maybe or chains=two (a setting read back from a CSV, too) is the one-line refusal
-                kw[cls.FIELDS.get(key, key)] = {"chains": int, "step_size": float, "start": str,
-                                                "noise": lambda v: {"on": True, "off": False}[v]}[key](value)
-            except (KeyError, ValueError):
-                raise bad from None
-        proc = cls(**kw)
-        step = 1.0 if proc.step_size is None else proc.step_size
-        if proc.n_chains < 1 or proc.start not in ("mean", "biharmonic", "multigrid") or not 0 < step < math.inf:
-            raise bad
-        return proc
-
-    def suffix(self) -> str:
-        """Setting suffix naming the fields that differ from the paper's procedure ('' for it)."""
-        default = Procedure()
-        parts = [f"{k}={'on' if v is True else 'off' if v is False else v}" for k in self.KEYS
-                 if (v := getattr(self, self.FIELDS.get(k, k))) != getattr(default, self.FIELDS.get(k, k))]
-        return "".join(f"|{p}" for p in parts)
-
-
 def chosen_on_validation(rows: list[dict], method: str, cfg) -> Procedure | None:
     """The procedure with the lowest masked MAE averaged over the three masks on the validation split, from
     inpainting_validation rows of this method, profile and dataset; None when there are none or when the
@@ -271,34 +218,11 @@ def chosen_on_validation(rows: list[dict], method: str, cfg) -> Procedure | None
     return None if best == "" else Procedure.parse(best.replace("|", ","))
 
 
-def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator,
-            budget: int | None = None, proc: Procedure = Procedure()) -> torch.Tensor:
-    """Inpaint x (B, C, H, W) where mask (B, 1, H, W) is 1 with the learner's ``inpaint`` verb → (B, C, H, W):
-    `budget` Langevin steps in all (None: the scheme's training budget), chains run as `proc` says (a family
-    without chains, the ContextEncoder, fills the missing pixels with its network's output). Checks that no
-    observed pixel moved."""
-    start_fill = None
-    if proc.start == "biharmonic":
-        start_fill = biharmonic_fill(x / learner.cfg.pixel_max, mask) * learner.cfg.pixel_max  # (B, C, H, W)
-    elif proc.start == "multigrid":
-        start_fill = multigrid_start_fill(x, mask, learner.cfg.grid_sizes)  # (B, C, H, W)
-    out = learner.inpaint(x, mask, generator, steps=None if budget is None else steps_per_grid(learner, budget),
-                          chains=proc.n_chains, noise=proc.noise, start_fill=start_fill, step_size=proc.step_size)
-    held = ~mask.bool().expand_as(x)
-    if not bool(((out == x) | ~held).all()):  # one host read per batch (boolean indexing would add syncs)
-        raise AssertionError(f"inpaint: {learner.cfg.method} changed observed pixels")
-    return out
-
-
-def inpaint_all(learner, images: torch.Tensor, masks: torch.Tensor, seed: int, budget: int | None = None,
-                proc: Procedure = Procedure()) -> torch.Tensor:
-    """Inpaint (N, C, H, W) images under (N, 1, H, W) masks in fixed batches of the training batch size
-    (repro.base.batching), with a test budget of `budget` Langevin steps → (N, C, H, W) on the CPU."""
-    p = next(learner.nets.parameters())
-    gen = device_generator(p.device).manual_seed(seed)
-    return evaluate(lambda x, m: inpaint(learner, x.to(device=p.device, dtype=p.dtype),
-                                         m.to(device=p.device, dtype=p.dtype), gen, budget, proc),
-                    len(images), learner.cfg.batch_size, images, masks)
+def start_fills(cfg) -> dict:
+    """The test-time chain starts beyond the observed mean (repro.core.inpaint.Procedure.start), each (x, mask) →
+    filled x in pixel units: the biharmonic interpolation and the multi-grid start (repro.evaluation.floors)."""
+    return {"biharmonic": lambda x, m: biharmonic_fill(x / cfg.pixel_max, m) * cfg.pixel_max,
+            "multigrid": lambda x, m: multigrid_start_fill(x, m, cfg.grid_sizes)}
 
 
 CURVE = "inpainting_curve"  # experiment of the learning-curve rows (tasks.common.write_curve)
@@ -333,21 +257,10 @@ def curve_callback(mcfg, label: str, run_path: str, images: torch.Tensor, masks:
     return callback
 
 
-def method_label(method: str, cfg) -> str:
-    """The rows' method name: the scheme's, with "_fill_start" for the variant whose training chains start from the
-    masked image filled as at test time (--cond-start fill), and for the ContextEncoder "_jitter" (their random crop
-    and flip, --ce-load-scale) and "_running_bn" (their test-time batch-norm averages, --ce-test-bn running): a
-    variant sits beside the paper's reading, never in its place."""
-    if method == "context_encoder":
-        return method + ("_jitter" if cfg.ce.load_scale else "") + ("_running_bn" if cfg.ce.test_bn == "running"
-                                                                     else "")
-    return method if cfg.cond_start == "observed" else f"{method}_fill_start"
-
-
 def chosen_methods(cfg, args) -> list[str]:
     if args.methods is not None:  # [] (--methods alone): the floors only
         return list(args.methods)
-    return [cfg.method] if "method" in vars(args) else list(DEFAULT_METHODS)
+    return [cfg.method] if "method" in vars(args) else inpainters()
 
 
 
@@ -359,10 +272,11 @@ def floor_fns(train_set, cfg) -> dict:
     def mean_image() -> torch.Tensor:  # (C, H, W): one pass over the training images
         return train_set.batch(torch.arange(len(train_set)), pixel_max=cfg.pixel_max, dtype=torch.float64).mean(0)
 
+    starts = start_fills(cfg)
     return {"observed_mean": observed_mean_fill,
             "mean_face": lambda x, m: mean_face_fill(x, m, mean_image()),
-            "biharmonic": lambda x, m: biharmonic_fill(x / cfg.pixel_max, m) * cfg.pixel_max,
-            "multigrid_start": lambda x, m: multigrid_start_fill(x, m, cfg.grid_sizes)}
+            "biharmonic": starts["biharmonic"],
+            "multigrid_start": starts["multigrid"]}
 
 
 PAIRED_METRICS = ("mae_masked", "psnr11_masked")  # the table's metrics, also kept per image (tasks.common)
@@ -479,7 +393,7 @@ def main(argv=None) -> list[dict]:
         mcfg = dataclasses.replace(cfg, method=method, seed=seed)
         callback = None
         if curve is not None:
-            callback = curve_callback(mcfg, method_label(method, cfg), run_dir(mcfg, args.runs, tag), *curve, args,
+            callback = curve_callback(mcfg, registry.method_label(mcfg), run_dir(mcfg, args.runs, tag), *curve, args,
                                       prov, args.stop_at or cfg.n_iters)
         learner, run_path = trained_learner(mcfg, args.runs, train_set, tag=tag, mask_fn=square_mask_fn(side),
                                             progress=not args.no_progress, callback=callback, stop_at=args.stop_at)
@@ -493,10 +407,11 @@ def main(argv=None) -> list[dict]:
             extra.append(best)
         if learner.steps:  # test-time procedures of a chain sampler
             runs += [(budget, proc, proc.suffix()) for proc in extra]
+        label = registry.method_label(mcfg)
         for steps, proc, suffix in runs:
             outputs = {name: inpaint_all(learner, images, masks[name], seed=args.mask_seed * 1000 + 100 + k,
-                                         budget=steps or None, proc=proc) for k, name in enumerate(MASK_NAMES)}
-            label = method_label(method, cfg)
+                                         budget=steps or None, proc=proc, start_fills=start_fills(cfg))
+                       for k, name in enumerate(MASK_NAMES)}
             r, p = score(mcfg, label, images, masks, outputs, prov, boot_seed=args.mask_seed, setting_suffix=suffix,
                          experiment=experiment, run=run)
             rows, per_image = rows + r, per_image + p

@@ -24,34 +24,21 @@ import sys
 import torch
 
 from repro.datasets.data import ImageSet, load_dataset
-from repro.base.batching import evaluate, mixed_order
+from repro.base.batching import mixed_order
 from repro.base.io import provenance
 from repro.core.trainable import device_generator
-from repro.families.registry import initial_learner
-from repro.core.pyramid import downscale
+from repro.families.registry import can, having, initial_learner
 from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
                           write_results)
 
 SETS = ("training", "testing", "synthesized", "synthesized_final_downscaled", "negative")
 
 
-@torch.no_grad()
 def grid_scores(learner, images) -> torch.Tensor:
-    """Scores f_s at each grid s → (grids, N), in batches of the training batch size.
-
-    images: (N, C, H, W), down-scaled to each grid; or a list with one (N, C, s, s) batch per grid
-    (each grid's own chain output), scored as it is."""
-    device = next(learner.parameters()).device
-    if isinstance(images, (list, tuple)):
-        if [x.shape[-1] for x in images] != list(learner.sizes):
-            raise ValueError(f"per-grid images of sizes {[x.shape[-1] for x in images]}, grids {learner.sizes}")
-        per_grid = list(images)
-    else:
-        per_grid = [images] * len(learner.sizes)
-    out = []
-    for net, size, x in zip(learner.nets, learner.sizes, per_grid):
-        out.append(evaluate(lambda b: net(downscale(b.to(device), size)), len(x), learner.cfg.batch_size, x))
-    return torch.stack(out)
+    """Scores f_s at each grid s → (grids, N), through the family's ``score_per_grid`` verb (in batches of the
+    training batch size). images: (N, C, H, W), down-scaled to each grid; or a list with one (N, C, s, s) batch
+    per grid (each grid's own chain output), scored as it is."""
+    return torch.stack(learner.score_per_grid(images))
 
 
 def score_rows(cfg, method: str, learner, sets: dict, prov: dict, run: dict | None = None) -> list[dict]:
@@ -83,6 +70,9 @@ def main(argv=None) -> int:
                         help="center crop of the negatives (as --center-crop; default none)")
     parser.add_argument("--n-score", type=int, default=10_000, help="at most this many images per set")
     cfg, args = parse_task_args(parser, argv, method="multigrid")
+    if not can(cfg.method, "score_per_grid"):
+        raise ValueError(f"--method {cfg.method} has no energy per grid to score; the families with one: "
+                         f"{', '.join(having('score_per_grid'))}")
     check_results(args.out, "score_diagnostics")  # a malformed results file stops the task before it writes anything
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
     neg_name = args.negatives or ("lfw_nonfaces" if cfg.dataset == "lfw_faces" else "places")

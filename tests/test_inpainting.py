@@ -130,6 +130,7 @@ def test_test_time_budget_is_shared_and_cd1_also_reports_its_own(monkeypatch, sm
     import dataclasses
     import repro.core.learner
     from repro.core.learner import Learner
+    import repro.core.inpaint as core_inpaint
     import tasks.inpainting as inp
     seen = []
     real = repro.core.learner.synthesize
@@ -143,13 +144,13 @@ def test_test_time_budget_is_shared_and_cd1_also_reports_its_own(monkeypatch, sm
     assert inp.test_budgets(cd1, 90) == [90, 1] and inp.test_budgets(mg, 90) == [90]
     # --test-steps adds its budget under its own name, never in the paper procedure's place (issue 28, probe 9)
     assert inp.test_budgets(mg, 90, 3) == [90, 3] and inp.test_budgets(cd1, 90, 1) == [90, 1]
-    inp.inpaint(cd1, x, m, gen(), 90)
-    inp.inpaint(cd1, x, m, gen(), 1)
-    inp.inpaint(mg, x, m, gen(), 90)
-    inp.inpaint(cd1, x, m, gen(), 12)
+    core_inpaint.inpaint(cd1, x, m, gen(), 90)
+    core_inpaint.inpaint(cd1, x, m, gen(), 1)
+    core_inpaint.inpaint(mg, x, m, gen(), 90)
+    core_inpaint.inpaint(cd1, x, m, gen(), 12)
     assert seen == [90, 1, 30, 12]
     with pytest.raises(ValueError, match="multiple of the 3 grids"):
-        inp.inpaint(mg, x, m, gen(), 10)
+        core_inpaint.inpaint(mg, x, m, gen(), 10)
 
 
 @pytest.mark.slow
@@ -161,7 +162,8 @@ def test_trained_cd1_moves_missing_pixels_at_test_time(tmp_path):
     from repro.datasets.data import load_dataset
     from repro.runner.engine import train
     from repro.core.pyramid import observed_mean_fill
-    from tasks.inpainting import inpaint, square_mask_fn, test_masks
+    from repro.core.inpaint import inpaint
+    from tasks.inpainting import square_mask_fn, test_masks
     cfg = get_config("smoke", method="cd1", n_iters=20)
     learner = train(cfg, str(tmp_path / "cd1"), train_set=load_dataset(cfg, "train"), mask_fn=square_mask_fn(16),
                     progress=False)
@@ -174,7 +176,7 @@ def test_trained_cd1_moves_missing_pixels_at_test_time(tmp_path):
 
 
 def test_test_procedures_parse_and_name_their_settings():
-    from tasks.inpainting import Procedure
+    from repro.core.inpaint import Procedure
     assert Procedure.parse("") == Procedure() and Procedure().suffix() == ""
     p = Procedure.parse("chains=4,noise=off,start=biharmonic")
     assert (p.n_chains, p.noise, p.start) == (4, False, "biharmonic")
@@ -192,13 +194,14 @@ def test_interpolated_start_and_chain_mean(smoke_cfg):
     import dataclasses
     from repro.core.learner import Learner
     from repro.evaluation.floors import biharmonic_fill
-    from tasks.inpainting import Procedure, inpaint
+    from repro.core.inpaint import Procedure, inpaint
+    from tasks.inpainting import start_fills
     cfg = dataclasses.replace(smoke_cfg, method="cd1")
     learner = Learner(cfg, 1, 8)
     x = torch.rand(8, 1, 32, 32, generator=gen()) * 255
     m = pepper_mask(8, 32, gen(2))
     learner.steps = 0  # no Langevin step: the output is the chain's start
-    out = inpaint(learner, x, m, gen(), None, Procedure(start="biharmonic"))
+    out = inpaint(learner, x, m, gen(), None, Procedure(start="biharmonic"), start_fills(cfg))
     assert torch.allclose(out, biharmonic_fill(x / 255, m) * 255, atol=1e-4)
     learner.steps = 3
     out = inpaint(learner, x, m, gen(), None, Procedure(n_chains=3))
@@ -260,13 +263,16 @@ def test_every_scheme_can_be_given_the_multigrid_start(smoke_cfg, tmp_path):
     import dataclasses
     from repro.evaluation.floors import multigrid_start_fill
     from repro.core.learner import Learner
-    from tasks.inpainting import Procedure, inpaint, main
+    from repro.core.inpaint import Procedure, inpaint
+    from tasks.inpainting import main, start_fills
     for method in ("singlegrid", "cd1", "multigrid"):
         learner = Learner(dataclasses.replace(smoke_cfg, method=method), 1, 8)
         learner.steps = 0
         x = torch.rand(8, 1, 32, 32, generator=gen()) * 255
         m = pepper_mask(8, 32, gen(2))
-        out = inpaint(learner, x, m, gen(), None, Procedure(start="multigrid"))
+        out = inpaint(learner, x, m, gen(), None, Procedure(start="multigrid"), start_fills(learner.cfg))
+        with pytest.raises(ValueError, match="start=multigrid"):  # the library holds no fill of the evaluation part
+            inpaint(learner, x, m, gen(), None, Procedure(start="multigrid"))
         assert torch.allclose(out, multigrid_start_fill(x, m, smoke_cfg.grid_sizes), atol=1e-4), method
     assert Procedure.parse("start=multigrid").suffix() == "|start=multigrid"
     rows = main(["--methods", "--floors", "multigrid_start", "--out", str(tmp_path / "o"), "--runs",
@@ -466,8 +472,8 @@ def test_variants_get_their_own_method_names():
     """A variant trained or scored otherwise than the paper's reading writes rows under its own method name, so that
     a merge never puts its number in the paper's column (the result key holds no run)."""
     from repro.base.config import get_config
-    from tasks.inpainting import method_label
-    label = lambda method, **kw: method_label(method, get_config("smoke", method=method, **kw))  # noqa: E731
+    from repro.families.registry import method_label
+    label = lambda method, **kw: method_label(get_config("smoke", method=method, **kw))  # noqa: E731
     assert label("context_encoder") == "context_encoder" and label("multigrid") == "multigrid"
     assert label("context_encoder", ce_load_scale=2.734375) == "context_encoder_jitter"
     assert label("context_encoder", ce_test_bn="running") == "context_encoder_running_bn"

@@ -156,3 +156,35 @@ def test_an_upward_import_is_seen(tmp_path):
     rel = tmp_path / "rel.py"
     rel.write_text("from ..runner import engine\n")
     assert relative_imports(str(rel)) == [1]
+
+
+def family_name_tests(path: str, names) -> list[int]:
+    """Lines where a file compares a value with a string literal naming a model family (`method == "coopnets"`,
+    `m in ("coopnets", "dcgan")`): a task that branches on a family's name instead of asking the registry what it
+    can do (repro.families.registry: Family.capabilities, inpaint_by, label)."""
+    def literals(node) -> list:
+        elts = node.elts if isinstance(node, (ast.Tuple, ast.List, ast.Set)) else [node]
+        return [e.value for e in elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    return sorted({n.lineno for n in ast.walk(tree) if isinstance(n, ast.Compare)
+                   and any(v in names for side in (n.left, *n.comparators) for v in literals(side))})
+
+
+def test_no_task_tests_a_family_by_name():
+    """Tasks ask the registry (a capability, a family attribute), never compare a method with a family's name. The
+    report side (TORCH_FREE) reads CSVs and imports no repro, so it is not held to this."""
+    from repro.families.registry import FAMILIES
+    mods = modules()
+    bad = {m: family_name_tests(p, set(FAMILIES)) for m, p in mods.items()
+           if under(m, ("tasks",)) and m not in TORCH_FREE}
+    assert not {m: v for m, v in bad.items() if v}
+
+
+def test_a_family_name_test_is_seen(tmp_path):
+    """The check itself: a comparison with a family's name, in either order or as a member of a literal tuple, is
+    seen; a row label, a registry query and a non-family literal pass."""
+    task = tmp_path / "task.py"
+    task.write_text('if method == "context_encoder":\n    pass\nok = "coopnets" != m\nx = m in ("dcgan", "x")\n'
+                    'label = "context_encoder_jitter"\nfine = method == "observed_mean"\nq = can(m, "revise")\n')
+    assert family_name_tests(str(task), {"context_encoder", "coopnets", "dcgan"}) == [1, 3, 4]

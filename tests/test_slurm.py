@@ -69,3 +69,17 @@ def test_help_and_a_missing_file():
     missing = run_tool("no/such/commands.txt", "--executor", "local")
     assert missing.returncode == 2 and missing.stdout == ""
     assert len(missing.stderr.splitlines()) == 1 and "no/such/commands.txt" in missing.stderr
+
+
+@pytest.mark.slow
+def test_a_smoke_command_of_the_suite_runs_as_a_job(tmp_path, capsys):
+    """A real command of the suite's list (a smoke training run, sized down) through the local executor: it trains
+    and checkpoints its run folder as it would on a cluster node."""
+    out = tmp_path / "run"
+    cmds = tmp_path / "commands.txt"
+    cmds.write_text(f"{sys.executable} -m repro.runner.train --profile smoke --n-iters 2 --batch-size 8 "
+                    f"--steps-per-grid 2 --checkpoint-every 1 --no-progress --device cpu --out {out}\n")
+    status = main([str(cmds), "--executor", "local", "--gpus-per-node", "0", "--timeout-min", "5",
+                   "--folder", str(tmp_path / "logs")])
+    assert status == 0, capsys.readouterr()
+    assert (out / "checkpoint.pt").exists() and "1 of 1 commands succeeded" in capsys.readouterr().out

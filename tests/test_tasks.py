@@ -156,14 +156,16 @@ class _StubNet(torch.nn.Module):
 
 
 def test_synthesized_row_scores_each_grids_own_samples():
-    """Grid s scores the chain's output at grid s, not the final samples down-scaled."""
-    from types import SimpleNamespace
+    """Grid s scores the chain's output at grid s, not the final samples down-scaled (the energy family's
+    score_per_grid verb, which the task calls)."""
+    from repro.base.config import get_config
+    from repro.core.learner import Learner
     from repro.core.pyramid import downscale
     from tasks.score_diagnostics import grid_scores
     calls = []
-    stub = torch.nn.Module()
+    stub = Learner(get_config("smoke", method="multigrid", batch_size=4), 1, 6)
     stub.nets = torch.nn.ModuleList([_StubNet(calls) for _ in range(3)])
-    stub.sizes, stub.cfg = (2, 8, 32), SimpleNamespace(batch_size=4)
+    stub.sizes = (2, 8, 32)
     g = torch.Generator().manual_seed(0)
     chains = [torch.rand(6, 1, s, s, generator=g) * 255 for s in stub.sizes]  # unrelated images per grid
     per_grid = grid_scores(stub, chains)

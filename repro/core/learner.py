@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from repro.base import dist, speed
-from repro.base.batching import fixed_batches
+from repro.base.batching import evaluate, fixed_batches
 from repro.base.config import Config
 from repro.datasets.data import ImageSet
 from repro.core.langevin import langevin
@@ -203,7 +203,7 @@ class Learner(Trainable):
         (repro.base.batching). starts: (n, C, 1, 1) starting images; None: drawn from the 1×1 histogram of
         train_set (``sample_1x1``), all n before the first chain runs."""
         y0 = sample_1x1(train_set, n, generator, self.cfg) if starts is None else starts
-        y0 = y0.to(next(self.parameters()).device)
+        y0 = y0.to(self.device)
         batches = [(synthesize(self.scorers, self.sizes, y0[idx], steps=self.steps, cfg=self.cfg, generator=generator,
                                noise=noise), keep) for idx, keep in fixed_batches(len(y0), self.cfg.batch_size)]
         return [torch.cat([b[g][:keep].cpu() for b, keep in batches]) for g in range(len(self.sizes))]
@@ -226,6 +226,21 @@ class Learner(Trainable):
                              noise=noise, observed=filled, mask=mask, start_fill=start_fill,
                              step_size=step_size)[-1] for _ in range(chains)) / chains  # (B, C, H, W)
         return torch.where(mask.bool().expand_as(x), out, x)  # the mean of chains: observed pixels as given
+
+    @torch.no_grad()
+    def score_per_grid(self, images) -> list[torch.Tensor]:
+        """f_s at each grid s → one (N,) CPU tensor per grid, each grid in fixed batches of the training batch size
+        (repro.base.batching). images: (N, C, H, W) in [0, pixel_max], down-scaled to each grid; or a list with one
+        (N, C, s, s) batch per grid (each grid's own chain output), scored as it is."""
+        if isinstance(images, (list, tuple)):
+            if [x.shape[-1] for x in images] != list(self.sizes):
+                raise ValueError(f"per-grid images of sizes {[x.shape[-1] for x in images]}, grids {self.sizes}")
+            per_grid = list(images)
+        else:
+            per_grid = [images] * len(self.sizes)
+        device = self.device
+        return [evaluate(lambda b: net(downscale(b.to(device), size)), len(x), self.cfg.batch_size, x)
+                for net, size, x in zip(self.nets, self.sizes, per_grid)]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, H) images in [0, pixel_max] → (B, feature_dim): the finest net's conv blocks, each

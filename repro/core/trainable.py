@@ -6,9 +6,10 @@ models of the four learning schemes (repro.core.learner.Learner), the baselines 
 with (repro.families.baselines: DCGAN, ContextEncoder) and the SVHN classifiers (repro.families.semisup) are
 Trainables, so they share data order, checkpoints, resume, logs, progress bars and the non-finite check.
 
-The tasks ask a trained model for what it can do through three verbs, never by its class:
-``sample`` (synthesis), ``inpaint`` (inpainting) and ``features`` (the L2-SVM read-out). A family
-implements the verbs that make sense for it; the others raise NotImplementedError naming the family.
+The tasks ask a trained model for what it can do through its verbs, never by its class: ``sample``
+(synthesis), ``inpaint`` (inpainting), ``features`` (the L2-SVM read-out) and ``score_per_grid`` (the
+score diagnostics). A family implements the verbs that make sense for it, and its registry entry
+(repro.families.registry.Family.capabilities) says which; the others raise NotImplementedError naming the family.
 """
 from __future__ import annotations
 
@@ -81,6 +82,22 @@ class Trainable(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, H) images in [0, pixel_max] → (B, feature_dim) features for a linear classifier."""
         raise NotImplementedError(f"{type(self).__name__} has no feature read-out")
+
+    def score_per_grid(self, images) -> list[torch.Tensor]:
+        """The energy f_s at each grid s: one (N,) CPU tensor per size in ``sizes``, in fixed batches of the training
+        batch size (repro.base.batching). images: (N, C, H, W) in [0, pixel_max], down-scaled to each grid; or a
+        list with one (N, C, s, s) batch per grid (each grid's own chain output), scored as it is."""
+        raise NotImplementedError(f"{type(self).__name__} has no energy per grid")
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the family's parameters (where its verbs want their inputs)."""
+        return next(self.nets.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating-point type of the family's parameters (that of its verbs' inputs)."""
+        return next(self.nets.parameters()).dtype
 
     def to_device(self, device: torch.device, dtype: torch.dtype) -> "Trainable":
         fmt = torch.channels_last if self.cfg.channels_last else torch.preserve_format
