@@ -20,12 +20,12 @@ import tempfile
 import torch
 
 from repro.base import dist, speed
-from repro.base.config import Config, add_config_args, config_from_args
-from repro.datasets.data import DATASETS
-from repro.runner.engine import run_dir, trained_learner  # noqa: F401  (the tasks' cached models)
+from repro.base.config import PRESETS, Config, add_config_args, config_from_args
 from repro.base.io import Interrupted, check_writable, error_line, provenance, write_csv
+from repro.configs import options
+from repro.datasets.data import DATASETS
 from repro.families.registry import FAMILIES, make_learner
-
+from repro.runner.engine import run_dir, trained_learner  # noqa: F401  (the tasks' cached models)
 from tasks.files import PER_IMAGE_COLUMNS, PER_IMAGE_KEY, RESULT_COLUMNS, RESULT_KEY, read_csv_strict
 
 
@@ -43,8 +43,41 @@ def task_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def profile_of(argv=None) -> str:
+    """The profile argv names (--profile, alias --preset; smoke when none), read before the full parse so that a task's
+    parser can take its profile's defaults (repro.configs); a name that is no profile is left to the full parse."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--profile", "--preset", dest="preset", default="smoke")
+    name = pre.parse_known_args(argv)[0].preset
+    return name if name in PRESETS else "smoke"
+
+
+def with_defaults(parser: argparse.ArgumentParser, experiment: str, profile: str) -> argparse.ArgumentParser:
+    """The parser, its task options' defaults set to the experiment's under the profile (repro.configs: OPTIONS); called
+    after its arguments are added (argparse's set_defaults), so that --help shows the profile's defaults."""
+    parser.set_defaults(**options(experiment, profile))
+    return parser
+
+
+def _shown(value) -> str:
+    """A setting's value in a row's setting string: on/off, lists joined by "+", numbers as %g."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (list, tuple)):
+        return "+".join(map(_shown, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def departures(args, defaults: dict, names) -> str:
+    """The setting suffix recording each option of `names` whose value in args departs from `defaults` (the
+    experiment's OPTIONS for the profile, repro.configs): "|infer_steps=500|mask_seed=1"; "" where every one is at its
+    default, so that rows at the defaults keep their keys (the style of "|test_steps=1")."""
+    return "".join(f"|{n}={_shown(getattr(args, n))}" for n in names if getattr(args, n) != defaults[n])
+
+
 def parse_task_args(parser: argparse.ArgumentParser, argv=None, **defaults) -> tuple[Config, argparse.Namespace]:
-    """Parse; `defaults` are the task's own settings, applied under the user's flags.
+    """Parse; `defaults` are the task's own Config settings (repro.configs: config_overrides), applied under the
+    user's flags.
 
     Under torchrun with several processes, training is data-parallel (repro.base.dist) and every process
     also runs the task's evaluation (same seeds, same numbers); only rank 0's CSVs and figures are
@@ -206,3 +239,9 @@ def cli(main) -> int:
     finally:
         dist.teardown()
     return 0
+
+
+def panel_title(cfg: Config, what: str) -> str:
+    """The title band of a task's PNG (repro.base.io.atomic_save_image): what it shows, then the run's profile,
+    dataset and seed, so that a PNG copied out of its folder still says where it comes from."""
+    return f"{what} · {cfg.profile} · {cfg.dataset} · seed {cfg.seed}"

@@ -15,12 +15,15 @@
 Floors, scored by the same code on the same masks: biharmonic (repro.evaluation.floors), and nearest-neighbour MRF
 priors with ℓ2 and ℓ1 potentials solved on the hole (repro.evaluation.mrf; the paper's methods 1 and 2).
 
-Rows: <out>/coopnets.csv (experiment coopnets, setting M20|M30|M40); panels <out>/coopnets_<method>_<M>.png
-(rows: original, masked input, completion) and <out>/coopnets_samples.png (generator samples g(X) above their
-descriptor revisions, drawn for a family that revises its samples: the registry's capability "revise").
+Rows: <out>/coopnets.csv (experiment coopnets, setting M20|M30|M40; a learned column's setting adds each of
+--infer-steps, --infer-step-size and --mask-seed that departs from its default: "M20|infer_steps=500"); panels
+<out>/coopnets_<method>_<M>.png (rows: original, masked input, completion) and <out>/coopnets_samples.png (generator
+samples g(X) above their descriptor revisions, drawn for a family that revises its samples: the registry's
+capability "revise").
 
 Choices the paper leaves open (ours, or from the authors' TensorFlow release where stated; see
-repro.families.coopnets and repro.base.config for the training settings):
+repro.families.coopnets and repro.base.config for the model's settings; this experiment's, per profile, and the
+options' defaults: repro.configs.coopnets):
 - "600 iterations": read as 600 passes over the 10,000 faces (MatConvNet counts epochs, as the suite reads
   the multi-grid paper's "400 iterations"): 60,000 updates of batch 100 in the paper profile; the DCGAN column
   gets the same number (the paper: "changing the number of learning iterations to 600").
@@ -40,20 +43,34 @@ import sys
 import torch
 
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
-from repro.base.batching import evaluate
-from repro.base.config import task_config
-from repro.families import registry
-from repro.families.latent import INFER_STEP_SIZE, INFER_STEPS
-from repro.datasets.data import load_dataset
-from repro.core.trainable import device_generator
-from repro.evaluation.floors import biharmonic_fill
 from repro.base.io import atomic_save_image, provenance, save_panel
+from repro.configs import config_overrides, options
+from repro.configs.coopnets import RECORDED
+from repro.core.inpaint import complete_all
+from repro.core.trainable import device_generator
+from repro.datasets.data import load_dataset
 from repro.datasets.masks import square_mask
+from repro.evaluation.floors import biharmonic_fill
 from repro.evaluation.metrics import bootstrap_ci, image_metrics
 from repro.evaluation.mrf import mrf_l1_fill, mrf_l2_fill
+from repro.families import registry
+from tasks.common import (
+    check_at_least,
+    check_results,
+    check_trainable,
+    cli,
+    departures,
+    panel_title,
+    parse_task_args,
+    profile_of,
+    result_row,
+    run_columns,
+    task_parser,
+    trained_learner,
+    with_defaults,
+    write_results,
+)
 from tasks.files import inside, panel_name
-from tasks.common import (check_at_least, check_results, check_trainable, cli, parse_task_args, result_row, run_columns,
-                          task_parser, trained_learner, write_results)
 
 EXPERIMENT = "coopnets"
 MASK_SIDES = (20, 30, 40)  # M20, M30, M40 at 64×64
@@ -68,20 +85,30 @@ def learned() -> list[str]:
     return registry.having("inpaint", inpaint_by=("latent",))
 
 
-def build_parser():
+def build_parser(profile: str = "smoke"):
+    """The task's flags, their defaults the profile's (repro.configs.coopnets)."""
     parser = task_parser(__doc__)
-    parser.add_argument("--n-test-images", type=int, default=100, help="test images to complete (paper: 100)")
-    parser.add_argument("--infer-steps", type=int, default=INFER_STEPS,
-                        help="Langevin steps inferring X (paper: 1,000)")
-    parser.add_argument("--infer-step-size", type=float, default=INFER_STEP_SIZE,
-                        help="their step size (release: 0.1)")
+    parser.add_argument("--n-test-images", type=int, help="test images to complete (default %(default)s; paper: 100)")
+    parser.add_argument("--infer-steps", type=int,
+                        help="Langevin steps inferring X (default %(default)s; paper: 1,000); another count is "
+                             "recorded in the learned rows' setting (|infer_steps=N)")
+    parser.add_argument("--infer-step-size", type=float,
+                        help="their step size (default %(default)s, the release's); recorded as --infer-steps")
     parser.add_argument("--methods", nargs="+", choices=[*learned(), *FLOORS], default=[*learned(), *FLOORS],
                         help="columns to compute (default: all)")
-    parser.add_argument("--n-panels", type=int, default=8, help="test images shown per panel")
-    parser.add_argument("--mask-seed", type=int, default=0,
+    parser.add_argument("--n-panels", type=int, help="test images shown per panel (default %(default)s)")
+    parser.add_argument("--mask-seed", type=int,
                         help="seed of the test masks and the inference noise, shared by every method and training "
-                             "seed (default 0)")
-    return parser
+                             "seed (default %(default)s; the floors' seed; another one is recorded in the learned "
+                             "rows' setting)")
+    return with_defaults(parser, "coopnets", profile)
+
+
+def setting_suffix(args, profile: str, learned: bool) -> str:
+    """What a row's setting adds to the mask's name ("M20"): for a learned column each option of RECORDED that departs
+    from the profile's default ("M20|infer_steps=500"); none for a floor, whose numbers depend on --mask-seed alone,
+    its seed."""
+    return departures(args, options("coopnets", profile), RECORDED) if learned else ""
 
 
 def mask_side(m: int, image_size: int) -> int:
@@ -95,25 +122,14 @@ def test_masks(n: int, size: int, seed: int) -> dict[str, torch.Tensor]:
             for k, m in enumerate(MASK_SIDES)}
 
 
-def complete_all(learner, images: torch.Tensor, mask: torch.Tensor, *, steps: int, step_size: float,
-                 seed: int) -> torch.Tensor:
-    """Complete (N, C, H, W) images under (N, 1, H, W) masks with the learner's ``inpaint`` verb (latent inference,
-    for CoopNets and DCGAN alike), in the suite's fixed batches (repro.base.batching: min(batch size, N) images each,
-    the last filled up from the first, dropped)."""
-    device, dtype = learner.device, learner.dtype
-    gen = device_generator(device).manual_seed(seed)
-    fill = lambda x, m: learner.inpaint(x.to(device, dtype), m.to(device, dtype), gen,  # noqa: E731
-                                        steps=steps, step_size=step_size)
-    return evaluate(fill, len(images), learner.cfg.batch_size, images, mask)
-
-
-def score(cfg, method: str, images, masks, outputs, prov, run: dict | None = None, boot_seed: int = 0) -> list[dict]:
-    """Result rows of one method: each metric of repro.evaluation.metrics.image_metrics, per mask, with its interval
-    (a bootstrap over the images seeded by boot_seed); the rows carry cfg.seed."""
+def score(cfg, method: str, images, masks, outputs, *, prov, run: dict | None = None, boot_seed: int = 0,
+          suffix: str = "") -> list[dict]:
+    """Result rows of one method: each metric of repro.evaluation.metrics.image_metrics, per mask (setting: the mask's
+    name + suffix), with its interval (a bootstrap over the images seeded by boot_seed); the rows carry cfg.seed."""
     rows = []
     for name, out in outputs.items():
         values = image_metrics(images, out, masks[name], cfg.pixel_max)
-        rows += [result_row(cfg, experiment=EXPERIMENT, method=method, setting=name, metric=metric,
+        rows += [result_row(cfg, experiment=EXPERIMENT, method=method, setting=name + suffix, metric=metric,
                             value=float(values[metric].mean()), ci=bootstrap_ci(values[metric], seed=boot_seed),
                             n_images=len(images), prov=prov, **(run or {})) for metric in METRICS]
         print(f"{method:>10} {name}: error {float(values['mae_masked'].mean()):.4f}")
@@ -123,7 +139,8 @@ def score(cfg, method: str, images, masks, outputs, prov, run: dict | None = Non
 def save_samples(learner, path: str, n: int) -> None:
     """Generator samples g(X) (top row) above their descriptor revisions (bottom row)."""
     y, rev = learner.sample_with_revision(n, device_generator(learner.device).manual_seed(learner.cfg.seed + 7))
-    atomic_save_image((torch.cat([y, rev]) / learner.cfg.pixel_max).float().clamp(0, 1), path, nrow=n)
+    atomic_save_image((torch.cat([y, rev]) / learner.cfg.pixel_max).float().clamp(0, 1), path, nrow=n,
+                      title=panel_title(learner.cfg, "CoopNets · top: generator samples g(X), bottom: their revisions"))
 
 
 def check_settings(cfg, args, train_set) -> None:
@@ -140,9 +157,8 @@ def check_settings(cfg, args, train_set) -> None:
 
 
 def main(argv=None) -> list[dict]:
-    parser = build_parser()
-    profile = parser.parse_known_args(argv)[0].preset
-    cfg, args = parse_task_args(parser, argv, **task_config("coopnets", profile))
+    profile = profile_of(argv)
+    cfg, args = parse_task_args(build_parser(profile), argv, **config_overrides("coopnets", profile))
     check_results(args.out, EXPERIMENT)  # a malformed results file stops the task before it writes anything
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
     check_settings(cfg, args, train_set)
@@ -154,20 +170,21 @@ def main(argv=None) -> list[dict]:
     for method in args.methods:
         if method in FLOORS:
             outputs = {k: FLOORS[method](images, m.to(images.dtype), cfg.pixel_max) for k, m in masks.items()}
-            rows += score(dataclasses.replace(cfg, seed=args.mask_seed), method, images, masks, outputs, prov,
-                          boot_seed=args.mask_seed)
+            rows += score(dataclasses.replace(cfg, seed=args.mask_seed), method, images, masks, outputs, prov=prov,
+                          boot_seed=args.mask_seed, suffix=setting_suffix(args, profile, learned=False))
         else:
             mcfg = dataclasses.replace(cfg, method=method)
             learner, path = trained_learner(mcfg, args.runs, train_set, progress=not args.no_progress)
             outputs = {k: complete_all(learner, images, m, steps=args.infer_steps, step_size=args.infer_step_size,
                                        seed=args.mask_seed * 1000 + 200 + j) for j, (k, m) in enumerate(masks.items())}
-            rows += score(mcfg, method, images, masks, outputs, prov, run_columns([(learner, path)]),
-                          boot_seed=args.mask_seed)
+            rows += score(mcfg, method, images, masks, outputs, prov=prov, run=run_columns([(learner, path)]),
+                          boot_seed=args.mask_seed, suffix=setting_suffix(args, profile, learned=True))
             if registry.can(method, "revise"):
                 save_samples(learner, os.path.join(args.out, "coopnets_samples.png"), n_show)
         for k, out in outputs.items():
             path = inside(args.out, os.path.join(args.out, panel_name("coopnets", method=method, mask=k)))
-            save_panel(path, images, out, masks[k], cfg.pixel_max, n_show)
+            save_panel(path, images, out, masks[k], cfg.pixel_max, n_show,
+                       title=panel_title(cfg, f"completion {method} · {k} · rows: original, masked input, result"))
     path = write_results(args.out, EXPERIMENT, rows)
     print(f"wrote {path}")
     return rows

@@ -18,22 +18,21 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from tasks.files import atomic_write_bytes, inside, panel_glob, parse_panel, safe_name
-from tasks.tables import LONG_NAMES
+from tasks.files import TITLE_KEY, atomic_write_bytes, inside, panel_glob, parse_panel, safe_name
+from tasks.tables import COOP_FLOORS, COOP_METHODS, INPAINT_FLOORS, NEAREST_ROWS
+from tasks.tables import NAMES as FAMILY_NAMES
 
 DPI = 100
 PANEL_W, PANEL_H = 5.0, 3.6  # inches per bar-chart panel
 LEGEND_W = 2.3  # inches right of the panels for the legend
 BAR_COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
 FLOOR_STYLES = [("#222222", "--"), ("#777777", ":"), ("#aa3377", "-."), ("#228833", (0, (5, 1)))]
-NAMES = {**LONG_NAMES, "dcgan": "DCGAN", "observed_mean": "observed mean", "mean_face": "mean face",
-         "multigrid_start": "multi-grid start", "cd1_fill_start": "CD1 trained from the fill",
-         "pcd_fill_start": "PCD trained from the fill"}
-INPAINT_ORDER = ["pcd", "cd1", "singlegrid", "context_encoder", "multigrid", "cd1_fill_start", "pcd_fill_start",
-                 "context_encoder_jitter", "context_encoder_running_bn",
-                 "observed_mean", "mean_face", "biharmonic", "multigrid_start"]
-FLOORS = {"observed_mean", "mean_face", "biharmonic", "multigrid_start"}
-SYNTH_ORDER = ["dcgan", "singlegrid", "multigrid"]
+FLOOR_NAMES = dict((m, label) for label, m in INPAINT_FLOORS)  # floor → its name in a figure
+# CVPR Table 4's columns, then the families' variants, then the floors (repro/families/names.py)
+INPAINT_ORDER = ([m for _, m in FAMILY_NAMES.table4_columns()] + [v.label for v in FAMILY_NAMES.variants()]
+                 + list(FLOOR_NAMES))
+SYNTH_ORDER = [m for _, m in NEAREST_ROWS]  # as Figure 4's check lists them
+PAPER_SHORT = {m: short for short, m in FAMILY_NAMES.table4_columns()}  # family → its CVPR Table 4 column
 YLABELS = {"inpainting_celeba": {"error": "MAE on masked pixels", "PSNR": "PSNR on masked pixels (dB, [−1, 1])"},
            "svhn_l2svm": "test error (%)", "svhn_cnn": "test error (%)", "score_diagnostics_celeba": "mean f(Y)",
            "nearest_train": "mean L2 to nearest training image"}
@@ -45,6 +44,11 @@ def save(fig: Figure, path: str) -> str:
     fig.savefig(buf, format="png", dpi=DPI)
     atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+def long_name(method: str) -> str:
+    """A family's, a variant's or an inpainting floor's name in a figure (else the method's own)."""
+    return FAMILY_NAMES.long_name(method, FLOOR_NAMES.get(method, method))
 
 
 def slug(text: str) -> str:
@@ -261,13 +265,10 @@ def learning_curves(log_csv: str, path: str) -> str | None:
 
 # ----------------------------------------------------------------------------- validation error against training
 
-PAPER_METHOD = {"multigrid": "MG", "context_encoder": "CE", "singlegrid": "SG", "cd1": "CD1", "pcd": "PCD"}
-
-
 def curve_label(r) -> str:
     """A learned line's legend entry: method, profile, width and images trained on the curve's run."""
     width = r.setting.partition("|width=")[2]
-    return f"{NAMES.get(r.method, r.method)} · {r.profile} · width {width}"
+    return f"{long_name(r.method)} · {r.profile} · width {width}"
 
 
 def inpainting_curve(curve: pd.DataFrame, paper: pd.DataFrame | None, path: str) -> str | None:
@@ -296,13 +297,13 @@ def inpainting_curve(curve: pd.DataFrame, paper: pd.DataFrame | None, path: str)
                                      label=label)[0]
         for j, (name, part) in enumerate(floors[floors["mask"] == mask].groupby("method", sort=False)):
             style_color, style = FLOOR_STYLES[j % len(FLOOR_STYLES)]
-            label = f"{NAMES.get(name, name)} (no model)"  # images and masks alone: one value in every profile
+            label = f"{long_name(name)} (no model)"  # images and masks alone: one value in every profile
             handles[label] = ax.axhline(float(part.value.iloc[0]), color=style_color, ls=style, lw=1, label=label)
         for method in methods if paper is not None else []:
             hit = paper[(paper.table == "inpainting_celeba") & (paper.row == "error") &
-                        (paper.column == f"{mask}_{PAPER_METHOD.get(method, '')}")]
+                        (paper.column == f"{mask}_{PAPER_SHORT.get(method, '')}")]
             if len(hit):
-                label = f"paper: {NAMES.get(method, method)}"
+                label = f"paper: {long_name(method)}"
                 handles[label] = ax.axhline(float(hit.value.iloc[0]), color=color[method], ls=(0, (1, 1.5)), lw=1.6,
                                             label=label)
         ax.set(title=mask, xlabel="training iterations", ylabel="MAE on masked pixels", ylim=(0, None))
@@ -328,6 +329,15 @@ def rgb(img: np.ndarray) -> np.ndarray:
     return img.astype(np.float32)
 
 
+def read_grid(path: str) -> np.ndarray:
+    """A task's PNG as an (H, W, 3) float array of its image grid alone: without the title band a task writes above
+    it (its height in the PNG's text chunk TITLE_KEY; none in PNGs written before the band)."""
+    from PIL import Image
+    with Image.open(path) as im:
+        band = int(im.info.get(TITLE_KEY, 0))
+    return rgb(imread(path))[band:]
+
+
 def labeled_strips(strips: list[tuple[str, np.ndarray]], title: str, path: str, scale: float = 2.0) -> str:
     width = max(s.shape[1] for _, s in strips)
     strips = [(lab, np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0)))) for lab, s in strips]
@@ -350,44 +360,31 @@ def ordered(names, order) -> list[str]:
     return [m for m in order if m in names] + sorted(set(names) - set(order))
 
 
-def inpainting_panels(results_dir: str, out_dir: str) -> list[str]:
-    """Per mask: original, masked input, then each method's result (rows of the task's panels)."""
+def completion_panels(results_dir: str, out_dir: str, kind: str, floors: dict[str, str], title: str) -> list[str]:
+    """Per mask of the task's panels of `kind` (tasks.files.PANELS: "inpainting", "coopnets"): original, masked
+    input, then each method's result, the learned methods in their table's order, then the floors (name: `floors`);
+    title: the figure's title, with "{mask}" for the mask's name."""
     found: dict[str, dict[str, str]] = {}
-    for f in glob.glob(os.path.join(results_dir, panel_glob("inpainting"))):
-        if p := parse_panel("inpainting", os.path.basename(f)):
+    for f in glob.glob(os.path.join(results_dir, panel_glob(kind))):
+        if p := parse_panel(kind, os.path.basename(f)):
             found.setdefault(p["mask"], {})[p["method"]] = f
     paths = []
     for mask, files in sorted(found.items()):
-        methods = ordered(files, INPAINT_ORDER)
-        first = grid_rows(rgb(imread(files[methods[0]])), 3, 2)
+        methods = ordered(files, PANEL_ORDER[kind])
+        first = grid_rows(read_grid(files[methods[0]]), 3, 2)
         strips = [("original", first[0]), ("masked input", first[1])]
-        strips += [(NAMES.get(m, m) + (" (floor)" if m in FLOORS else ""), grid_rows(rgb(imread(files[m])), 3, 2)[2])
+        strips += [(f"{floors[m]} (floor)" if m in floors else long_name(m), grid_rows(read_grid(files[m]), 3, 2)[2])
                    for m in methods]
-        title = f"Inpainting, {mask} mask\nrows: original, masked input (missing pixels grey), each method's result"
-        paths.append(labeled_strips(strips, title, figure_path(out_dir, f"inpainting_{mask}")))
+        paths.append(labeled_strips(strips, title.format(mask=mask), figure_path(out_dir, f"{kind}_{mask}")))
     return paths
 
 
-COOP_ORDER = ["coopnets", "dcgan", "biharmonic", "mrf_l2", "mrf_l1"]
-COOP_NAMES = {"coopnets": "CoopNets", "dcgan": "DCGAN", "biharmonic": "biharmonic (floor)",
-              "mrf_l2": "MRF ℓ2 (floor)", "mrf_l1": "MRF ℓ1 (floor)"}
-
-
-def coopnets_panels(results_dir: str, out_dir: str) -> list[str]:
-    """CoopNets Table 1, per mask size: original, masked input, then each column's completion (tasks.coopnets)."""
-    found: dict[str, dict[str, str]] = {}
-    for f in glob.glob(os.path.join(results_dir, panel_glob("coopnets"))):
-        if p := parse_panel("coopnets", os.path.basename(f)):
-            found.setdefault(p["mask"], {})[p["method"]] = f
-    paths = []
-    for mask, files in sorted(found.items()):
-        methods = ordered(files, COOP_ORDER)
-        first = grid_rows(rgb(imread(files[methods[0]])), 3, 2)
-        strips = [("original", first[0]), ("masked input", first[1])]
-        strips += [(COOP_NAMES.get(m, m), grid_rows(rgb(imread(files[m])), 3, 2)[2]) for m in methods]
-        title = f"CoopNets face completion, {mask}\nrows: original, masked input (grey), each column's completion"
-        paths.append(labeled_strips(strips, title, figure_path(out_dir, f"coopnets_{mask}")))
-    return paths
+COOP_FLOOR_NAMES = {m: label for label, m, _ in COOP_FLOORS}
+PANEL_ORDER = {"inpainting": INPAINT_ORDER, "coopnets": [m for _, m, _ in COOP_METHODS] + list(COOP_FLOOR_NAMES)}
+PANEL_TITLES = {"inpainting": "Inpainting, {mask} mask\nrows: original, masked input (missing pixels grey), each "
+                              "method's result",
+                "coopnets": "CoopNets face completion, {mask}\nrows: original, masked input (grey), each column's "
+                            "completion"}
 
 
 def synthesis_panels(results_dir: str, out_dir: str) -> list[str]:
@@ -408,16 +405,16 @@ def synthesis_panels(results_dir: str, out_dir: str) -> list[str]:
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if size in grids[method]:
-                    ax.imshow(rgb(imread(grids[method][size])), interpolation="nearest")
+                    ax.imshow(read_grid(grids[method][size]), interpolation="nearest")
                 else:  # DCGAN and single-grid sample at the finest size only: no coarser grid exists for them
                     for side in ax.spines.values():
                         side.set_visible(False)
-                    ax.text(0.5, 0.5, f"not applicable:\n{NAMES.get(method, method)}\nhas no {size}×{size} grid",
+                    ax.text(0.5, 0.5, f"not applicable:\n{long_name(method)}\nhas no {size}×{size} grid",
                             ha="center", va="center", fontsize=8, color="#555555", transform=ax.transAxes)
                 if i == 0:
                     ax.set_title(f"grid {size}×{size}", fontsize=9)
                 if j == 0:
-                    ax.set_ylabel(NAMES.get(method, method), fontsize=9)
+                    ax.set_ylabel(long_name(method), fontsize=9)
         fig.suptitle("Synthesis: samples at each grid (multi-grid: chains from the 1×1 histogram)", fontsize=10)
         fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.55 / fig.get_figheight(), bottom=0.02,
                             wspace=0.05, hspace=0.08)
@@ -427,8 +424,8 @@ def synthesis_panels(results_dir: str, out_dir: str) -> list[str]:
     if nearest:
         strips = []
         for method in ordered(nearest, SYNTH_ORDER):
-            top, bottom = grid_rows(rgb(imread(nearest[method])), 2, 1)
-            strips += [(f"{NAMES.get(method, method)}: sample", top), ("nearest training image", bottom)]
+            top, bottom = grid_rows(read_grid(nearest[method]), 2, 1)
+            strips += [(f"{long_name(method)}: sample", top), ("nearest training image", bottom)]
         paths.append(labeled_strips(strips, "Synthesized images above their nearest training images",
                                     figure_path(out_dir, "synthesis_nearest_train"), scale=1.5))
     return paths
@@ -436,7 +433,7 @@ def synthesis_panels(results_dir: str, out_dir: str) -> list[str]:
 
 # ----------------------------------------------------------------------------- all figures
 
-def write_figures(blocks, results_dir: str, runs_dir: str | None, out_dir: str, curve: pd.DataFrame | None = None,
+def write_figures(blocks, results_dir: str, runs_dir: str | None, out_dir: str, *, curve: pd.DataFrame | None = None,
                   paper: pd.DataFrame | None = None, runs_used: set[str] | None = None) -> list[str]:
     """Bar charts of every block that ran, labeled panels, learning curves of the runs under runs_dir (only those
     named in runs_used, the `run` column of the folder's rows, when it is given: a results folder links the
@@ -449,8 +446,9 @@ def write_figures(blocks, results_dir: str, runs_dir: str | None, out_dir: str, 
         if b.profile:
             chart = score_chart if b.spec.key == "score_diagnostics_celeba" else bar_chart
             paths.append(chart(b, figure_path(out_dir, f"{slug(b.spec.key)}_{b.profile}_{b.dataset}")))
-    paths += inpainting_panels(results_dir, out_dir) + synthesis_panels(results_dir, out_dir)
-    paths += coopnets_panels(results_dir, out_dir)
+    paths += completion_panels(results_dir, out_dir, "inpainting", FLOOR_NAMES, PANEL_TITLES["inpainting"])
+    paths += synthesis_panels(results_dir, out_dir)
+    paths += completion_panels(results_dir, out_dir, "coopnets", COOP_FLOOR_NAMES, PANEL_TITLES["coopnets"])
     if runs_dir and os.path.isdir(runs_dir):
         for log in sorted(glob.glob(os.path.join(runs_dir, "*", "log.csv"))):
             name = os.path.basename(os.path.dirname(log))

@@ -14,6 +14,7 @@ import re
 import tempfile
 
 TMP_PREFIX = ".tmp-"  # as repro.base.io.TMP_PREFIX: a kill can leave such files, which a resume removes
+TITLE_KEY = "mgcd-title-rows"  # as repro.base.io.TITLE_KEY: the PNG text chunk giving a task PNG's title band rows
 
 # A result CSV (<out>/<experiment>.csv): one row per (experiment, method, setting, seed, metric), its value, an
 # optional interval, provenance, and the run folder and iteration count of the model behind it

@@ -22,7 +22,7 @@ noise_floor, ceiling; metric gram_distance) and gconvnet_autoencode (methods gco
 Settings the paper leaves open (ours; see repro.families.gconvnet for the model's): Langevin step δ = 0.3 (the
 suite's, from the multi-grid release) with σ = 1 (the paper's σ² = 1) in [0, 255] units, no clamping; Adam at lr
 0.01, β1 0.5.
-Sizes per profile (repro.base.config.TASK_CONFIG): the paper's 224×224 and T = 700 per layer in the paper profile;
+Sizes per profile (repro.configs.generative_convnet): the paper's 224×224 and T = 700 per layer in the paper profile;
 smoke runs the same structure at 64×64 with a quarter of the filters and T = 60 per layer (objects at 32×32; CD
 on 48×48 faces, 300 iterations).
 """
@@ -34,33 +34,46 @@ import sys
 import torch
 
 import repro  # noqa: F401  (installs the torchvision compat shim before torchvision is imported)
-from repro.base.config import task_config
-from repro.datasets.data import ImageSet, load_dataset
-from repro.families.gconvnet import reconstruction_error, shuffled_weights
 from repro.base.io import atomic_path, atomic_save_image, atomic_write_bytes, provenance, read_csv, write_csv
-from repro.families.registry import initial_learner
+from repro.configs import config_overrides
+from repro.configs.generative_convnet import RESULTS  # <out>/gconvnet.csv
+from repro.datasets.data import ImageSet, load_dataset
 from repro.evaluation.metrics import bootstrap_ci
 from repro.evaluation.texture_stats import gram_distance, noise_like, random_crops
-from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, run_dir, task_parser,
-                          trained_learner, write_results)
+from repro.families.registry import initial_learner
+from tasks.common import (
+    check_results,
+    cli,
+    panel_title,
+    parse_task_args,
+    profile_of,
+    result_row,
+    run_columns,
+    run_dir,
+    task_parser,
+    trained_learner,
+    with_defaults,
+    write_results,
+)
 
 EXPERIMENTS = ("textures", "objects", "autoencode")
-RESULTS = "gconvnet"  # <out>/gconvnet.csv
 SYNTHESIS, AUTOENCODE = "gconvnet_synthesis", "gconvnet_autoencode"  # experiments (§7.1–7.2 and §7.3)
 CURVE_COLUMNS = ["iteration", "recon_error", "untrained_recon_error"]
 
 
-def build_parser():
+def build_parser(profile: str = "smoke"):
+    """The task's flags, their defaults the profile's (repro.configs.generative_convnet)."""
     parser = task_parser(__doc__)
     parser.add_argument("--experiment", choices=EXPERIMENTS, required=True, help="§7.1, §7.2 or §7.3")
-    parser.add_argument("--n-textures", type=int, default=None, help="textures: learn only the first N images")
-    parser.add_argument("--curve-every", type=int, default=10, help="autoencode: iterations between curve points")
-    return parser
+    parser.add_argument("--n-textures", type=int, help="textures: learn only the first N images (default: all)")
+    parser.add_argument("--curve-every", type=int,
+                        help="autoencode: iterations between curve points (default %(default)s)")
+    return with_defaults(parser, "generative_convnet", profile)
 
 
 def defaults(profile: str, experiment: str) -> dict:
-    """The experiment's settings under a profile (repro.base.config.TASK_CONFIG), under the user's flags."""
-    return task_config(f"generative_convnet:{experiment}", profile)
+    """The experiment's Config settings under a profile (repro.configs.generative_convnet), under the user's flags."""
+    return config_overrides(f"generative_convnet:{experiment}", profile)
 
 
 def image_name(train_set: ImageSet, i: int) -> str:
@@ -71,7 +84,7 @@ def image_name(train_set: ImageSet, i: int) -> str:
     return f"image{i}"
 
 
-def distance_rows(cfg, experiment: str, setting: str, values: dict, n: int, prov, run: dict) -> list[dict]:
+def distance_rows(cfg, experiment: str, setting: str, values: dict, n: int, *, prov, run: dict) -> list[dict]:
     """One row per method (the learned model, cfg.method's; the noise floor; the ceiling) of the mean Gram distance
     with its interval; the learned model's row carries its run."""
     rows = []
@@ -96,9 +109,11 @@ def textures(cfg, args, train_set, prov) -> list[dict]:
         values = {cfg.method: gram_distance(syn, ref),
                   "noise_floor": gram_distance(noise_like(ref, k, gen), ref),
                   "ceiling": gram_distance(random_crops(ref, k, 3 * cfg.image_size // 4, gen), ref)}
-        rows += distance_rows(cfg, SYNTHESIS, f"texture:{name}", values, k, prov, run_columns([(learner, path)]))
+        rows += distance_rows(cfg, SYNTHESIS, f"texture:{name}", values, k, prov=prov,
+                              run=run_columns([(learner, path)]))
         panel = torch.cat([ref, syn[:4]]) / cfg.pixel_max  # training texture, then 4 synthesized
-        atomic_save_image(panel.float().clamp(0, 1), os.path.join(args.out, f"gconvnet_texture_{name}.png"), nrow=5)
+        atomic_save_image(panel.float().clamp(0, 1), os.path.join(args.out, f"gconvnet_texture_{name}.png"), nrow=5,
+                          title=panel_title(cfg, f"texture {name} · first: training texture, then synthesized"))
     return rows
 
 
@@ -112,9 +127,10 @@ def objects(cfg, args, train_set, prov) -> list[dict]:
     noise = refs.mean() + refs.std() * torch.randn(syn.shape, generator=gen, dtype=torch.float64)
     values = {cfg.method: gram_distance(syn, refs), "noise_floor": gram_distance(noise, refs),
               "ceiling": gram_distance(held, refs)}
-    rows = distance_rows(cfg, SYNTHESIS, "objects", values, len(syn), prov, run_columns([(learner, path)]))
+    rows = distance_rows(cfg, SYNTHESIS, "objects", values, len(syn), prov=prov, run=run_columns([(learner, path)]))
     panel = torch.cat([refs[:4], syn[:4]]) / cfg.pixel_max  # 4 training images above 4 synthesized
-    atomic_save_image(panel.float().clamp(0, 1), os.path.join(args.out, "gconvnet_objects.png"), nrow=4)
+    atomic_save_image(panel.float().clamp(0, 1), os.path.join(args.out, "gconvnet_objects.png"), nrow=4,
+                      title=panel_title(cfg, "objects · top: training images, bottom: synthesized"))
     return rows
 
 
@@ -131,19 +147,19 @@ def autoencode(cfg, args, train_set, prov) -> list[dict]:
     x = train_set.batch(torch.arange(len(train_set)), pixel_max=cfg.pixel_max, dtype=cfg.dtype())  # on the CPU
     untrained = initial_learner(cfg, train_set.channels, len(train_set))  # this run's very initial weights
     untrained.set_center(x)
-    base = reconstruction_error(untrained, x)  # (N,)
+    base = untrained.reconstruction_error(x)  # (N,)
     curve_path = os.path.join(run_dir(cfg, args.runs, "autoencode"), "recon_curve.csv")
     os.makedirs(os.path.dirname(curve_path), exist_ok=True)
 
     def record(t, learner, samples, stats):
         if (t + 1) % args.curve_every == 0:
-            err = reconstruction_error(learner, x)
+            err = learner.reconstruction_error(x)
             _upsert_curve(curve_path, {0: (float(base.mean()),) * 2, t + 1: (float(err.mean()), float(base.mean()))})
 
     learner, path = trained_learner(cfg, args.runs, train_set, tag="autoencode", progress=not args.no_progress,
                                     callback=record)
-    err = reconstruction_error(learner, x)
-    shuffled = reconstruction_error(shuffled_weights(learner, cfg.seed), x)  # same weights, arrangement lost
+    err = learner.reconstruction_error(x)
+    shuffled = learner.shuffled(cfg.seed).reconstruction_error(x)  # same weights, arrangement lost
     run = run_columns([(learner, path)])
     rows = [result_row(cfg, experiment=AUTOENCODE, method=m, setting="final", metric="recon_error",
                        value=float(v.mean()), ci=bootstrap_ci(v, seed=cfg.seed), n_images=len(x), prov=prov,
@@ -156,7 +172,8 @@ def autoencode(cfg, args, train_set, prov) -> list[dict]:
     plot_curve(curve, os.path.join(args.out, "gconvnet_autoencode_curve.png"))
     rec = learner.reconstruct(x)
     panel = torch.cat([x[:4], rec[:4]]) / cfg.pixel_max  # training images above their reconstructions B(I)
-    atomic_save_image(panel.float().clamp(0, 1), os.path.join(args.out, "gconvnet_autoencode.png"), nrow=4)
+    atomic_save_image(panel.float().clamp(0, 1), os.path.join(args.out, "gconvnet_autoencode.png"), nrow=4,
+                      title=panel_title(cfg, "auto-encoding · top: training images, bottom: B(I)"))
     return rows
 
 
@@ -182,7 +199,7 @@ def plot_curve(curve: list[dict], path: str) -> None:
 
 
 def main(argv=None) -> list[dict]:
-    parser = build_parser()
+    parser = build_parser(profile_of(argv))
     pre = parser.parse_known_args(argv)[0]
     cfg, args = parse_task_args(parser, argv, **defaults(pre.preset, pre.experiment))
     check_results(args.out, RESULTS)  # a malformed results file stops the task before it writes anything

@@ -10,166 +10,45 @@ Reads only the tidy result CSVs (``DIR/*.csv``), the paper's published numbers
 * ``DIR/cells.csv``: the same cells in long form, plus every result row no block shows;
 * ``DIR/figures/``: bar charts per block, learning curves per run, labeled sample and inpainting panels.
 
+The pieces: tasks.report_inputs (reading the CSVs), tasks.tables (the paper's tables as specs, and what the report
+calls each model family: repro/families/names.py), tasks.blocks (a block's cells and their text), tasks.verdicts
+(the orderings judged under a block), tasks.figures (matplotlib); this module lays the blocks out and writes.
 Imports only the standard library, pandas and matplotlib (no torch): it runs in seconds anywhere.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import fcntl
 import glob
 import io
-import json
 import math
 import os
-import re
 import sys
-from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.files import (OPTIONAL_COLUMNS, PER_IMAGE_COLUMNS, RESULT_COLUMNS, TMP_PREFIX, atomic_write_bytes,
-                         check_csv, read_csv_strict, safe_name)
-from tasks.stats import Difference, holm
-from tasks.tables import (ALPHA, SEEDED_CONTROLS, TABLES, Z95, Axis, Claim, Stat, TableSpec, cell_keys, cell_stat,
-                          match, run_test, runs_label, summarise, unit_means, verdict)
+from tasks.blocks import Block, build_block, cell_text, esc, fmt_stat, unsigned_zero  # noqa: F401 (tests use them)
+from tasks.files import TMP_PREFIX, atomic_write_bytes, check_csv, safe_name
+from tasks.report_inputs import (
+    DATA_FOLDERS,
+    data_folders,
+    known_data_folders,
+    load_curves,
+    load_per_image,
+    load_results,
+    paper_numbers,
+)
+from tasks.tables import TABLES, TableSpec, match, summarise
+from tasks.verdicts import ORDERING_COLUMNS, ordering_lines  # noqa: F401 (tests use ORDERING_COLUMNS)
 
-BASE_COLUMNS = [c for c in RESULT_COLUMNS if c not in OPTIONAL_COLUMNS]  # what every result CSV has
-PAPER_CSV = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "repro", "data",
-                         "paper_numbers.csv")
 DATASET_NAMES = {"celeba": "CelebA", "svhn": "SVHN", "cifar10": "CIFAR-10"}
 PROFILE_ORDER = {"paper": 0, "reduced": 1, "smoke": 2}
 CELL_COLUMNS = ["table", "profile", "dataset", "row", "column", "floor", "method", "setting", "metric", "value",
                 "ci_low", "ci_high", "n", "sd", "paper", "paper_note", "status"]
 
 
-# ----------------------------------------------------------------------------- inputs
-
-def read_frame(path: str, columns=None, required=()) -> pd.DataFrame:
-    """A CSV as a frame of strings, read strictly (tasks.files.read_csv_strict): any damage, a foreign header (one
-    outside `columns`, or without `required`) or an empty file is one ValueError naming the file, never a pandas
-    message without it or an AttributeError later."""
-    rows = read_csv_strict(path, columns, required, after="no table was written")
-    with open(path, newline="") as fh:
-        header = next(csv.reader(fh), None)
-    if not header:
-        raise ValueError(f"{path} is empty (not even a header line); no table was written: remove it, or run again "
-                         f"the task that writes it")
-    return pd.DataFrame(rows, columns=header, dtype=str)
-
-
-def load_results(results_dir: str) -> pd.DataFrame:
-    """Every tidy result CSV directly in results_dir (other CSVs are skipped), as one frame of strings
-    with value/ci_low/ci_high numeric; optional columns missing from old files are filled with ''."""
-    frames = []
-    for f in sorted(glob.glob(os.path.join(results_dir, "*.csv"))):
-        if os.path.basename(f) == "inpainting_curve.csv":  # a figure's points (load_curves), never a table's
-            continue
-        df = read_frame(f)  # strings: commit hashes stay as written
-        if {"experiment", "method", "setting", "metric", "value", "profile"} <= set(df.columns):
-            frames.append(df)
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=BASE_COLUMNS)
-    for col in BASE_COLUMNS + OPTIONAL_COLUMNS:
-        if col not in df.columns:
-            df[col] = ""
-        df[col] = df[col].fillna("").astype(str)
-    for col in ("value", "ci_low", "ci_high"):
-        df[col] = pd.to_numeric(df[col].replace("", "nan"), errors="coerce")
-    return df
-
-
-def paper_numbers(path: str = PAPER_CSV) -> pd.DataFrame:
-    df = pd.read_csv(path, dtype={"note": str}, keep_default_na=False)
-    df["value"] = pd.to_numeric(df["value"])
-    return df
-
-
-def paper_cell(paper: pd.DataFrame, table: str, row: str | None, col: str | None) -> tuple[float | None, str]:
-    hit = paper[(paper.table == table) & (paper.row == row) & (paper.column == col)]
-    return (float(hit.value.iloc[0]), str(hit.note.iloc[0])) if len(hit) else (None, "")
-
-
 # ----------------------------------------------------------------------------- one block
-
-@dataclass
-class Cell:
-    row: Axis
-    col: Axis
-    keys: dict
-    stat: Stat | None
-    paper: float | None
-    paper_sd: float | None
-    note: str
-
-    @property
-    def cited_only(self) -> bool:
-        return "cited only" in self.note
-
-    @property
-    def cited(self) -> bool:
-        return not self.cited_only and "cited" in self.note
-
-
-@dataclass
-class Block:
-    spec: TableSpec
-    profile: str
-    dataset: str
-    rows: pd.DataFrame  # our result rows shown in this block
-    row_axes: list
-    col_axes: list
-    cells: list
-    per_image: pd.DataFrame | None = None  # per-image values behind rows that are means over test images
-
-    def cell(self, r: Axis, c: Axis) -> Cell:
-        return next(x for x in self.cells if x.row == r and x.col == c)
-
-
-def build_block(spec: TableSpec, rows: pd.DataFrame, paper: pd.DataFrame, profile: str, dataset: str,
-                per_image: pd.DataFrame | None = None) -> Block:
-    row_axes, col_axes = spec.layout(rows)
-    mine = paper[paper.table == spec.key]
-    cited_rows = set(mine[mine.note.str.contains("cited only")].row)  # rows the paper cites from other work
-    cells = []
-    for r in row_axes:
-        for c in col_axes:
-            keys = cell_keys(r, c)
-            prow, pcol = spec.paper_cell(r, c)
-            value, note = paper_cell(paper, spec.key, prow, pcol)
-            note = "cited only" if prow in cited_rows else note
-            sd, _ = paper_cell(paper, spec.key, prow, pcol.replace("_mean", "_std")) if pcol else (None, "")
-            stat = None if "cited only" in note else cell_stat(spec, rows, keys)
-            cells.append(Cell(r, c, keys, stat, value, sd if pcol and pcol.endswith("_mean") else None, note))
-    return Block(spec, profile, dataset, rows, row_axes, col_axes, cells, per_image)
-
-
-def unsigned_zero(fmt):
-    """fmt, but a value that rounds to zero is shown without a sign ("0.00", never "-0.00")."""
-    def shown(v: float) -> str:
-        text = fmt(v)
-        return text[1:] if text.startswith("-") and not re.search(r"[1-9]", text.split("e")[0]) else text
-    return shown
-
-
-def fmt_stat(spec: TableSpec, s: Stat) -> str:
-    f = unsigned_zero(spec.fmt)
-    text = f(s.value)
-    if spec.stat is not None and s.sd is not None and not math.isnan(s.sd):  # score diagnostics: ± sd over images
-        text += f" ± {f(s.sd)}"
-    return text + (f" [{f(s.low)}, {f(s.high)}]" if s.has_interval else "")
-
-
-def cell_text(spec: TableSpec, c: Cell) -> str:
-    if c.cited_only:  # a row the paper quotes from other work: never run here; say so, and what it quotes
-        return ("not run here · paper " + spec.fmt(c.paper) + " (cited from other work)" if c.paper is not None
-                else "not run here (the paper cites this row from other work, at its own settings)")
-    text = fmt_stat(spec, c.stat) if c.stat else "not run"
-    if c.paper is not None:
-        text += f" · paper {spec.fmt(c.paper)}" + (f" ± {spec.fmt(c.paper_sd)}" if c.paper_sd else "")
-        text += " (cited)" if c.cited else ""
-    return text
-
 
 def block_title(b: Block) -> str:
     ds = b.dataset
@@ -188,43 +67,6 @@ def joined(rows: pd.DataFrame, col: str) -> str:
     return ", ".join(vals)
 
 
-def data_folders(runs_dir: str | None) -> dict[str, str]:
-    """Run folder name → name of the data folder it learned from (its config's data_root), for the runs under
-    `runs_dir` that read a user's folder; {} when there is none. Folder datasets (images, imagefolder) are named
-    by their loader in the result rows, so this is what says which images they were."""
-    out = {}
-    if not runs_dir or not os.path.isdir(runs_dir):
-        return out
-    for name in sorted(os.listdir(runs_dir)):
-        try:
-            with open(os.path.join(runs_dir, name, "config.json")) as f:
-                root = json.load(f).get("data_root")
-        except (OSError, ValueError):
-            continue
-        if root:
-            out[name] = os.path.basename(os.path.normpath(root))
-    return out
-
-
-DATA_FOLDERS = "data_folders.json"  # <results>/data_folders.json: run folder → data folder, kept with the results
-
-
-def known_data_folders(results_dir: str, found: dict[str, str]) -> dict[str, str]:
-    """The data folders of the runs behind the results: those read from the run folders now (``data_folders``),
-    over those recorded in <results>/data_folders.json, which is updated with any new ones. So the provenance
-    keeps naming the data after the run folders are gone (they are not committed)."""
-    path = os.path.join(results_dir, DATA_FOLDERS)
-    try:
-        with open(path) as f:
-            known = json.load(f)
-    except (OSError, ValueError):
-        known = {}
-    merged = {**known, **found}
-    if merged != known:
-        atomic_write_bytes(path, (json.dumps(merged, indent=1, sort_keys=True) + "\n").encode())
-    return merged
-
-
 def provenance_line(rows: pd.DataFrame, data: dict[str, str] | None = None) -> str:
     """Profile, dataset and sizes, seeds, device, commit, date (and run folders, iterations, and the data
     folder the runs learned from, when known)."""
@@ -239,11 +81,6 @@ def provenance_line(rows: pd.DataFrame, data: dict[str, str] | None = None) -> s
     warn = (f" **Partial models** (trained {', '.join(partial)} of their iterations, `--stop-at`): not the profile's "
             "result." if partial else "")
     return "Provenance: " + " · ".join(parts) + "." + warn
-
-
-def esc(text: str) -> str:
-    """A label inside a markdown table cell (settings like 'square|test_steps=1' hold a pipe)."""
-    return text.replace("|", "\\|")
 
 
 def markdown_table(b: Block) -> list[str]:
@@ -267,119 +104,6 @@ def markdown_table(b: Block) -> list[str]:
             lines.append("| *floors and controls* |" + " |" * len(b.col_axes))
             ruled = True
         lines.append(f"| {esc(r.label)} | " + " | ".join(cell_text(spec, b.cell(r, c)) for c in b.col_axes) + " |")
-    return lines
-
-
-def operand_keys(operand: Axis, where: Axis) -> dict:
-    """The rows of a claim's operand checked in `where`: where's keys, then the operand's (an operand may name its
-    own setting, e.g. a scheme under a shared test-time start)."""
-    return {**dict(where.keys), **dict(operand.keys)}
-
-
-def claim_stat(b: Block, operand: Axis, where: Axis) -> Stat | None:
-    return cell_stat(b.spec, b.rows, operand_keys(operand, where))
-
-
-def image_se(rows: pd.DataFrame) -> float:
-    """Standard error of the rows' means over test images, from their own 95% intervals (half-width / 1.96); 0 for
-    rows without one."""
-    lo, hi = (pd.to_numeric(rows[c], errors="coerce") for c in ("ci_low", "ci_high"))
-    half = ((hi - lo) / 2).dropna()
-    return float(half.mean()) / Z95 if len(half) else 0.0
-
-
-def claim_test(b: Block, cl: Claim) -> tuple[Difference | str | None, str]:
-    """(the test of a − b over training runs, or why there is none; how many runs each side has) for a '<' or '>'
-    claim: the unit of replication is the training run (tasks.tables.run_test)."""
-    ra, rb = (match(b.rows, operand_keys(x, cl.where)) for x in (cl.a, cl.b))
-    ua, ub = unit_means(ra), unit_means(rb)
-    fixed = [x.floor and dict(x.keys).get("method") not in SEEDED_CONTROLS for x in (cl.a, cl.b)]
-    paired = paired_image_se(b, cl)
-    images = math.hypot(image_se(ra), image_se(rb)) if paired is None else paired[0]
-    test = run_test(list(ua.values()), list(ub.values()), a_fixed=fixed[0], b_fixed=fixed[1], extra_se=images,
-                    extra_df=math.inf if paired is None else paired[1] - 1)
-    how = f"{runs_label(list(ua), fixed[0])} vs {runs_label(list(ub), fixed[1])}"
-    return test, how + (f", paired over {paired[1]} images" if paired else "")
-
-
-def paired_image_se(b: Block, cl: Claim) -> tuple[float, int] | None:
-    """(standard error, images) of a − b paired image by image, each side's value of an image averaged over its
-    training runs; None without per-image values for both sides. Two methods see the same test images, masks and
-    noise, so the paired difference leaves out what an image moves in both."""
-    if b.per_image is None or b.per_image.empty:
-        return None
-    side = [match(b.per_image, {k: v for k, v in operand_keys(x, cl.where).items() if k in b.per_image})
-            .groupby("image").value.mean() for x in (cl.a, cl.b)]
-    shared = side[0].index.intersection(side[1].index)
-    if len(shared) < 2:
-        return None
-    diff = side[0][shared] - side[1][shared]
-    return float(diff.std(ddof=1)) / math.sqrt(len(diff)), len(diff)
-
-
-@dataclass(frozen=True)
-class Judged:
-    """One ordering's verdict and what it rests on, as the block's orderings table shows it."""
-    where: str
-    claim: str
-    verdict: str
-    values: str  # the two cells compared
-    difference: str  # a − b [interval at the level], or "—"
-    level: str  # the level the interval is at
-    runs: str  # training runs per side
-
-
-def judge_block(b: Block) -> list[Judged]:
-    """Every ordering of a block, judged together: the run-level tests (claim_test) go through Holm's procedure over
-    the block (tasks.stats.holm, ALPHA), and each interval is shown at the level its ordering was judged at. '≈'
-    claims and per-image statistics are read from the cells' 95% intervals, outside the Holm family."""
-    claims = b.spec.claims(b.row_axes, b.col_axes)
-    stats = [(claim_stat(b, cl.a, cl.where), claim_stat(b, cl.b, cl.where)) for cl in claims]
-    on_runs = [cl.op != "≈" and b.spec.stat is None and bool(sa and sb) for cl, (sa, sb) in zip(claims, stats)]
-    tests = [claim_test(b, cl) if run else (None, "") for cl, run in zip(claims, on_runs)]
-    family = [i for i, (t, _) in enumerate(tests) if isinstance(t, Difference)]
-    levels = dict(zip(family, holm([tests[i][0].p for i in family], ALPHA)))
-    shown = lambda s: fmt_stat(b.spec, s) if s else "not run"  # noqa: E731
-    m = len(family)
-    out = []
-    for i, (cl, (sa, sb), run) in enumerate(zip(claims, stats, on_runs)):
-        test, runs = tests[i]
-        values = f"{shown(sa)} vs {shown(sb)}"
-        if isinstance(test, Difference):
-            level = levels[i][1]
-            low, high = test.interval(level)
-            d = Stat(test.diff, low, high)
-            v = verdict(cl.op, d, Stat(0.0))
-            out.append(Judged(cl.where.label, f"{cl.a.label} {cl.op} {cl.b.label}", v, values, shown(d),
-                              f"{100 * (1 - level):.4g}% (Holm, {m})", runs))
-        elif isinstance(test, str):
-            out.append(Judged(cl.where.label, f"{cl.a.label} {cl.op} {cl.b.label}", "too few runs", values, "—",
-                              "—", test.removeprefix("too few runs: ")))
-        else:  # two floors, '≈', per-image statistics: the cells' own intervals
-            v = verdict(cl.op, sa, sb)
-            if run is False and cl.op != "≈" and v in ("holds", "does not hold") and not (cl.a.floor or cl.b.floor):
-                units = {u for x in (cl.a, cl.b) for u in unit_means(match(b.rows, operand_keys(x, cl.where)))}
-                v += " on one training run" if len(units) == 1 else ""
-            out.append(Judged(cl.where.label, f"{cl.a.label} {cl.op} {cl.b.label}", v, values, "—",
-                              "—" if v == "not run" else "cells' 95%", runs or "—"))
-    return out
-
-
-ORDERING_COLUMNS = ("where", "ordering", "verdict", "ours", "difference [interval]", "level", "runs per side")
-
-
-def ordering_lines(b: Block) -> list[str]:
-    if not b.profile:
-        return []
-    judged = judge_block(b)
-    if not judged:
-        return []
-    head = ("The paper's orderings in this run (rules above; the interval is at the level Holm's procedure judged "
-            "the ordering at, so that the block's chance of any false verdict stays at 5%):")
-    lines = [head, "", "| " + " | ".join(ORDERING_COLUMNS) + " |", "|" + "---|" * len(ORDERING_COLUMNS)]
-    for j in judged:
-        cells = (j.where, j.claim, j.verdict, j.values, j.difference, j.level, j.runs)
-        lines.append("| " + " | ".join(esc(c) for c in cells) + " |")
     return lines
 
 
@@ -437,30 +161,6 @@ def blocks_of(spec: TableSpec, results: pd.DataFrame, paper: pd.DataFrame,
 
 def all_blocks(results: pd.DataFrame, paper: pd.DataFrame, per_image: pd.DataFrame | None = None) -> list[Block]:
     return [b for spec in TABLES for b in blocks_of(spec, results, paper, per_image)]
-
-
-def load_curves(folders: list[str]) -> pd.DataFrame:
-    """The learning-curve rows (<folder>/inpainting_curve.csv, tasks.inpainting --curve-every) of the folders, as
-    one frame of strings with a numeric value; empty where there are none."""
-    files = [f for d in folders if os.path.exists(f := os.path.join(d, "inpainting_curve.csv"))]
-    for f in files:
-        check_csv(f)
-    if not files:
-        return pd.DataFrame(columns=RESULT_COLUMNS)
-    df = pd.concat([read_frame(f, RESULT_COLUMNS, BASE_COLUMNS) for f in files], ignore_index=True)
-    df["value"] = pd.to_numeric(df.value, errors="coerce")
-    return df.drop_duplicates(subset=["method", "setting", "seed", "profile", "run", "iterations"])
-
-
-def load_per_image(results_dir: str) -> pd.DataFrame | None:
-    """<results>/per_image/*.csv (tasks.common.write_per_image) as one frame, or None where there is none."""
-    files = sorted(glob.glob(os.path.join(results_dir, "per_image", "*.csv")))
-    if not files:
-        return None
-    required = [c for c in PER_IMAGE_COLUMNS if c != "run"]  # files from before the run column lack it
-    df = pd.concat([read_frame(f, PER_IMAGE_COLUMNS, required) for f in files], ignore_index=True)
-    df["value"] = pd.to_numeric(df.value, errors="coerce")
-    return df
 
 
 HEADER = """# Results: the paper's tables, rebuilt from {results}/*.csv

@@ -23,13 +23,26 @@ import sys
 
 import torch
 
-from repro.datasets.data import ImageSet, load_dataset
 from repro.base.batching import mixed_order
 from repro.base.io import provenance
+from repro.configs import config_overrides, options
+from repro.configs.score_diagnostics import DEFAULT_NEGATIVES, NEGATIVES, RECORDED
 from repro.core.trainable import device_generator
+from repro.datasets.data import ImageSet, load_dataset
 from repro.families.registry import can, having, initial_learner
-from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
-                          write_results)
+from tasks.common import (
+    check_results,
+    cli,
+    departures,
+    parse_task_args,
+    profile_of,
+    result_row,
+    run_columns,
+    task_parser,
+    trained_learner,
+    with_defaults,
+    write_results,
+)
 
 SETS = ("training", "testing", "synthesized", "synthesized_final_downscaled", "negative")
 
@@ -41,13 +54,16 @@ def grid_scores(learner, images) -> torch.Tensor:
     return torch.stack(learner.score_per_grid(images))
 
 
-def score_rows(cfg, method: str, learner, sets: dict, prov: dict, run: dict | None = None) -> list[dict]:
+def score_rows(cfg, method: str, learner, sets: dict, prov: dict, run: dict | None = None, *,
+               suffixes: dict | None = None) -> list[dict]:
+    """Rows of f_s's mean and std at each grid on each set; a set's setting is its name plus suffixes[name], if any."""
     rows = []
     for name, images in sets.items():
         scores = grid_scores(learner, images).double()  # (grids, N)
         for g, s in enumerate(scores, start=1):
             for metric, value in ((f"grid{g}_mean", s.mean()), (f"grid{g}_std", s.std())):
-                rows.append(result_row(cfg, experiment="score_diagnostics", method=method, setting=name,
+                rows.append(result_row(cfg, experiment="score_diagnostics", method=method,
+                                       setting=name + (suffixes or {}).get(name, ""),
                                        metric=metric, value=float(value), n_images=scores.shape[1], prov=prov,
                                        **(run or {})))
     return rows
@@ -61,21 +77,33 @@ def capped(ds: ImageSet, n: int, cfg) -> torch.Tensor:
     return ds.batch(order[:n], pixel_max=cfg.pixel_max, dtype=cfg.dtype())
 
 
-def main(argv=None) -> int:
+def build_parser(profile: str = "smoke"):
+    """The task's flags, their defaults the profile's (repro.configs.score_diagnostics)."""
     parser = task_parser(__doc__)
-    parser.add_argument("--negatives", default=None, help="negative dataset (default: lfw_nonfaces for the "
-                        "embedded faces, places otherwise)")
-    parser.add_argument("--negatives-root", default=None, help="data root of the negatives (default: --data-root)")
-    parser.add_argument("--negatives-center-crop", type=float, default=None,
-                        help="center crop of the negatives (as --center-crop; default none)")
-    parser.add_argument("--n-score", type=int, default=10_000, help="at most this many images per set")
-    cfg, args = parse_task_args(parser, argv, method="multigrid")
+    parser.add_argument("--negatives", help=f"negative dataset (default: {NEGATIVES['lfw_faces']} for the embedded "
+                        f"faces, {DEFAULT_NEGATIVES} otherwise)")
+    parser.add_argument("--negatives-root", help="data root of the negatives (default: --data-root)")
+    parser.add_argument("--negatives-center-crop", type=float,
+                        help="center crop of the negatives (as --center-crop; default none; another is recorded in "
+                             "the negative rows' setting)")
+    parser.add_argument("--n-score", type=int, help="at most this many images per set (default %(default)s)")
+    return with_defaults(parser, "score_diagnostics", profile)
+
+
+def negative_suffix(args, profile: str) -> str:
+    """What the negative rows' setting adds: each option of RECORDED that departs from the profile's default."""
+    return departures(args, options("score_diagnostics", profile), RECORDED)
+
+
+def main(argv=None) -> int:
+    profile = profile_of(argv)
+    cfg, args = parse_task_args(build_parser(profile), argv, **config_overrides("score_diagnostics", profile))
     if not can(cfg.method, "score_per_grid"):
         raise ValueError(f"--method {cfg.method} has no energy per grid to score; the families with one: "
                          f"{', '.join(having('score_per_grid'))}")
     check_results(args.out, "score_diagnostics")  # a malformed results file stops the task before it writes anything
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
-    neg_name = args.negatives or ("lfw_nonfaces" if cfg.dataset == "lfw_faces" else "places")
+    neg_name = args.negatives or NEGATIVES.get(cfg.dataset, DEFAULT_NEGATIVES)
     neg_cfg = dataclasses.replace(cfg, data_root=args.negatives_root or cfg.data_root, n_train=args.n_score,
                                   center_crop=args.negatives_center_crop)  # the faces' crop is not theirs
     negatives = load_dataset(neg_cfg, "train", neg_name)
@@ -93,8 +121,9 @@ def main(argv=None) -> int:
     if len(per_grid) == 1:  # one grid: the two synthesized settings are the same images
         del sets["synthesized_final_downscaled"]
     untrained = initial_learner(cfg, train_set.channels, len(train_set))  # the trained model's initial weights
-    rows = (score_rows(cfg, cfg.method, learner, sets, prov, run_columns([(learner, run_path)]))
-            + score_rows(cfg, "untrained", untrained, sets, prov))
+    suffixes = {"negative": negative_suffix(args, profile)}
+    rows = (score_rows(cfg, cfg.method, learner, sets, prov, run_columns([(learner, run_path)]), suffixes=suffixes)
+            + score_rows(cfg, "untrained", untrained, sets, prov, suffixes=suffixes))
     path = write_results(args.out, "score_diagnostics", rows)
     print(f"[score_diagnostics] wrote {len(rows)} rows to {path}")
     return 0

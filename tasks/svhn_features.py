@@ -7,10 +7,12 @@ svhn_l2svm (CVPR Table 2): an L2-SVM on the max-pooled features (the ``features`
 model, DCGAN, the untrained model and the raw pixels. svhn_cnn (CVPR Table 3, arXiv Table 2): a CNN head on
 the top maps of each frozen model, the untrained model and the pixels, and the supervised baseline. Rows:
 setting "labels=<n>", metric "test_error" (% of the test split), seed 1,000,000 · training seed + draw
-seed; one "feature_dim" row per method. The protocol and its choices: tasks.svhn_protocol; per-profile defaults:
-repro.base.config.TASK_CONFIG and TASK_OPTIONS. Every check of settings and data (two classes or more, the label
-counts, each training run's batch against its images and the processes) runs before the first model is trained or
-row written (check_plan).
+seed; one "feature_dim" row per method. The protocol and its choices: tasks.svhn_protocol; per-profile settings and
+defaults: repro.configs.svhn_features. An option that changes a test error beyond what the rows record (the L2-SVM's
+--val-labels, --svm-cs, --svm-solver; the CNN heads' --val-labels, --classifier-epochs, --classifier-lr) is recorded
+in the setting where it departs from the profile's default: "labels=100|svm_solver=liblinear". Every check of
+settings and data (two classes or more, the label counts, each training run's batch against its images and the
+processes) runs before the first model is trained or row written (check_plan).
 
 Output: one line per fit as it ends (feature source, labels, row seed, test error; for the L2-SVM the solver and
 the C chosen), also under --no-progress; with progress on, also the bars and one line per value of C tried
@@ -27,37 +29,76 @@ import sys
 import torch.nn as nn
 
 from repro.base import dist
-from repro.base.config import task_config, task_options
-from repro.evaluation.features import (DEFAULT_CS, SVM_SOLVERS, PixelMaps, TopMapClassifier, error_percent, extract,
-                                       pixel_features)
 from repro.base.io import provenance
-from repro.families.registry import initial_learner
-from repro.core.methods import METHODS
+from repro.configs import config_overrides, options
+from repro.configs.svhn_features import L2SVM_BASELINES, RECORDED, UNTRAINED
+from repro.evaluation.features import (
+    DEFAULT_CS,
+    SVM_SOLVERS,
+    PixelMaps,
+    TopMapClassifier,
+    error_percent,
+    extract,
+    pixel_features,
+)
+from repro.families.registry import can, having, initial_learner
 from repro.families.semisup import TopMapHead, fresh_nets, head_config
-from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
-                          write_results)
-from tasks.svhn_protocol import (HEADS_FOLDER, UNSUP_SETS, Data, label_draws, load_data, row_seed, summary, svm_config,
-                                 svm_errors)
+from tasks.common import (
+    check_results,
+    cli,
+    departures,
+    parse_task_args,
+    profile_of,
+    result_row,
+    run_columns,
+    task_parser,
+    trained_learner,
+    with_defaults,
+    write_results,
+)
+from tasks.svhn_protocol import (
+    HEADS_FOLDER,
+    UNSUP_SETS,
+    Data,
+    label_draws,
+    load_data,
+    row_seed,
+    summary,
+    svm_config,
+    svm_errors,
+)
 
 EXPERIMENTS = ("svhn_l2svm", "svhn_cnn")
 
 
-def build_parser():
+def feature_methods() -> list[str]:
+    """The families --methods takes, and its default: those with a feature read-out and an energy net per grid (the
+    CNN experiment reads each grid's top maps): the registry's "features" and "score_per_grid"."""
+    return [m for m in having("features") if can(m, "score_per_grid")]
+
+
+def build_parser(profile: str = "smoke"):
+    """The task's flags, their defaults the profile's (repro.configs.svhn_features)."""
     p = task_parser(__doc__)
-    p.add_argument("--methods", nargs="+", choices=[*METHODS, "untrained"], default=list(METHODS),
+    p.add_argument("--methods", nargs="+", choices=[*feature_methods(), "untrained"], default=feature_methods(),
                    help="learned methods; 'untrained' (a floor) names the untrained control, e.g. with --no-floors "
                    "--train-seeds 2 to add its second initialisation without refitting the others")
     p.add_argument("--experiments", nargs="+", choices=EXPERIMENTS, default=list(EXPERIMENTS))
-    p.add_argument("--labels", nargs="+", type=int, help="labeled counts (smoke 100 200 400; paper 1000 2000 4000)")
-    p.add_argument("--label-seeds", type=int, help="label draws per count (smoke 2, paper 3)")
+    p.add_argument("--labels", nargs="+", type=int,
+                   help="labeled counts (default %(default)s; smoke 100 200 400; paper 1000 2000 4000)")
+    p.add_argument("--label-seeds", type=int, help="label draws per count (default %(default)s; smoke 2, paper 3)")
     p.add_argument("--train-seeds", type=int,
-                   help="training seeds seed, seed+1, ... per learned method (smoke 1, paper 3)")
-    p.add_argument("--val-labels", type=int, help="held-out labeled images choosing C (smoke 100, paper 10000)")
-    p.add_argument("--classifier-epochs", type=int, help="CNN classifier epochs (smoke 10, paper 100)")
-    p.add_argument("--classifier-lr", type=float, default=1e-3)
-    p.add_argument("--svm-cs", nargs="+", type=float, default=list(DEFAULT_CS))
-    p.add_argument("--svm-solver", choices=SVM_SOLVERS, default="newton",
-                   help="L2-SVM solver: newton (exact, repro.evaluation.l2svm) or liblinear (scikit-learn LinearSVC)")
+                   help="training seeds seed, seed+1, ... per learned method (default %(default)s; smoke 1, paper 3)")
+    p.add_argument("--val-labels", type=int,
+                   help="held-out labeled images choosing C (default %(default)s; smoke 100, paper 10000)")
+    p.add_argument("--classifier-epochs", type=int,
+                   help="CNN classifier epochs (default %(default)s; smoke 10, paper 100)")
+    p.add_argument("--classifier-lr", type=float, help="CNN classifier Adam rate (default %(default)s)")
+    p.add_argument("--svm-cs", nargs="+", type=float,
+                   help=f"the L2-SVM's values of C (default: {' '.join(f'{c:g}' for c in DEFAULT_CS)})")
+    p.add_argument("--svm-solver", choices=SVM_SOLVERS,
+                   help="L2-SVM solver: newton (exact, repro.evaluation.l2svm) or liblinear (scikit-learn LinearSVC); "
+                        "default %(default)s")
     p.add_argument("--no-supervised", action="store_true", help="skip the supervised CNN baseline")
     p.add_argument("--no-dcgan", action="store_true", help="skip the DCGAN row of the L2-SVM table")
     p.add_argument("--no-floors", action="store_true", help="skip the raw-pixel and untrained rows (when adding "
@@ -66,14 +107,26 @@ def build_parser():
                    "(paper: train+test as the CVPR text; smoke, reduced: train)")
     p.add_argument("--cnn-unsup", choices=UNSUP_SETS, help="images the CNN experiment's models learn from "
                    "(default train, as the arXiv text)")
-    return p
+    return with_defaults(p, "svhn_features", profile)
+
+
+def profile_options(profile: str) -> dict:
+    """The task options' defaults under the profile (repro.configs.svhn_features), the C grid resolved (None: the
+    L2-SVM's own, repro.evaluation.features.DEFAULT_CS)."""
+    opts = options("svhn_features", profile)
+    return {**opts, "svm_cs": list(DEFAULT_CS) if opts["svm_cs"] is None else opts["svm_cs"]}
+
+
+def setting_suffix(args, profile: str, experiment: str) -> str:
+    """What the setting "labels=<n>" of the experiment's rows adds: each of its RECORDED options that departs from the
+    profile's default ("|svm_solver=liblinear"); "" at the defaults."""
+    return departures(args, profile_options(profile), RECORDED[experiment])
 
 
 def resolve(args, profile: str):
-    """Fill the task options the user left unset from the profile's defaults."""
-    for k, v in task_options("svhn_features", profile).items():
-        if getattr(args, k) is None:
-            setattr(args, k, v)
+    """The parsed options, the C grid resolved (profile_options), checked."""
+    if args.svm_cs is None:
+        args.svm_cs = profile_options(profile)["svm_cs"]
     if args.train_seeds < 1 or args.label_seeds < 1:
         raise ValueError("--train-seeds and --label-seeds must be at least 1")
     return args
@@ -143,7 +196,7 @@ def learners(cfg, args, data, configure):
         for seed in train_seeds(cfg, args):
             at_seed = dataclasses.replace(cfg, seed=seed)
             if method == "untrained":
-                mcfg = configure(at_seed, "multigrid")
+                mcfg = configure(at_seed, UNTRAINED)
                 yield method, seed, initial_learner(mcfg, data.unsup.channels, len(data.unsup)), ""
             else:
                 yield method, seed, *trained_learner(configure(at_seed, method), args.runs, data.unsup, tag=data.tag,
@@ -162,10 +215,11 @@ def svm_sources(cfg, args, data):
         yield "raw_pixels", cfg.seed, pixel_features, c * s * s, {}  # (B, C·H·W)
     for method, seed, learner, path in learners(cfg, args, data, svm_config):
         yield method, seed, learner.features, learner.feature_dim, run_of(learner, path)
-    for seed in [] if args.no_dcgan else train_seeds(cfg, args):  # CVPR Table 2's DCGAN row
-        dcgan = dataclasses.replace(cfg, method="dcgan", seed=seed, archs=None)
-        learner, path = trained_learner(dcgan, args.runs, data.unsup, tag=data.tag, progress=not args.no_progress)
-        yield "dcgan", seed, learner.features, learner.feature_dim, run_of(learner, path)
+    for method in [] if args.no_dcgan else L2SVM_BASELINES:  # CVPR Table 2's DCGAN row
+        for seed in train_seeds(cfg, args):
+            bcfg = dataclasses.replace(cfg, method=method, seed=seed, archs=None)
+            learner, path = trained_learner(bcfg, args.runs, data.unsup, tag=data.tag, progress=not args.no_progress)
+            yield method, seed, learner.features, learner.feature_dim, run_of(learner, path)
 
 
 def cnn_sources(cfg, args, data):
@@ -178,12 +232,13 @@ def cnn_sources(cfg, args, data):
         yield "supervised", seed, dataclasses.replace(cfg, seed=seed), None, "", {}
 
 
-def rows(cfg, data, prov, experiment, errors: list, dims: dict) -> list[dict]:
-    """Result rows: errors [(method, labels n, row seed, error %, run columns)]; dims {method: feature dimension}."""
+def rows(cfg, data, prov, experiment, errors: list, dims: dict, *, suffix: str = "") -> list[dict]:
+    """Result rows: errors [(method, labels n, row seed, error %, run columns)], setting "labels=<n>" + suffix
+    (setting_suffix); dims {method: feature dimension}."""
     row = lambda method, setting, metric, value, seed=None, run=None: result_row(  # noqa: E731
         cfg, experiment=experiment, method=method, setting=setting, metric=metric, value=value, seed=seed,
         n_images=len(data.test), prov=prov, **(run or {}))
-    return ([row(m, f"labels={n}", "test_error", err, seed, run) for m, n, seed, err, run in errors]
+    return ([row(m, f"labels={n}{suffix}", "test_error", err, seed, run) for m, n, seed, err, run in errors]
             + [row(m, "all", "feature_dim", d) for m, d in dims.items()])
 
 
@@ -211,7 +266,8 @@ def l2svm_rows(cfg, args, data, draws: dict, prov: dict):
         for (n, draw), (err, c) in res.items():
             errors.append((method, n, row_seed(train_seed, draw), err, run))
             say("svhn_l2svm", method, n, errors[-1][2], err, f", L2-SVM ({args.svm_solver}) C={c:g}")
-        yield rows(cfg, data, prov, "svhn_l2svm", errors, {method: dim})
+        yield rows(cfg, data, prov, "svhn_l2svm", errors, {method: dim},
+                   suffix=setting_suffix(args, cfg.profile, "svhn_l2svm"))
 
 
 def cnn_rows(cfg, args, data, draws: dict, prov: dict):
@@ -227,7 +283,8 @@ def cnn_rows(cfg, args, data, draws: dict, prov: dict):
                             lr=args.classifier_lr, runs=args.runs, tag=tag.format(n), source_run=path)
             errors.append((method, n, seed, err, run))
             say("svhn_cnn", method, n, seed, err)
-        yield rows(cfg, data, prov, "svhn_cnn", errors, {method: dim})
+        yield rows(cfg, data, prov, "svhn_cnn", errors, {method: dim}, suffix=setting_suffix(args, cfg.profile,
+                                                                                              "svhn_cnn"))
 
 
 def cnn_error(cfg, data: Data, nets, lab, seed: int, *, method: str, epochs: int, lr: float, runs: str,
@@ -248,9 +305,8 @@ def cnn_error(cfg, data: Data, nets, lab, seed: int, *, method: str, epochs: int
 
 
 def main(argv=None) -> list[dict]:
-    parser = build_parser()
-    pre, _ = parser.parse_known_args(argv)
-    cfg, args = parse_task_args(parser, argv, **task_config("svhn_features", pre.preset))
+    profile = profile_of(argv)
+    cfg, args = parse_task_args(build_parser(profile), argv, **config_overrides("svhn_features", profile))
     check_results(args.out, *EXPERIMENTS)  # a malformed results file stops the task before it writes anything
     args = resolve(args, cfg.profile)
     data = load_data(cfg)  # refuses a labeled set of one class

@@ -38,9 +38,10 @@ the row seed is unique across training seeds, draws and ``--seed`` values 0-999;
 seed at --seed 0 it is the draw seed; raw_pixels rows take training seed = --seed). The row seed
 also seeds the CNN head's initialisation and batch order. The table's mean ± sd over rows therefore
 covers label draws and training seeds. Plus one row per method with metric "feature_dim" (setting
-"all"). n_images is the number of test images.
+"all"). n_images is the number of test images. A protocol option that departs from the profile's default and
+changes the errors beyond these columns adds itself to the setting ("labels=<n>|val_labels=500"; tasks.svhn_features).
 
-Choices where the papers are silent (or disagree):
+Choices where the papers are silent (or disagree); each profile's values, in one place: repro.configs.svhn_features.
 - Unsupervised training set: the CVPR L2-SVM experiment (Table 2) learned the models on SVHN train +
   test ("the combination of SVHN training and testing sets"), the CNN experiment (CVPR Table 3 /
   arXiv Table 2) on the train split ("the SVHN training set"). Defaults: ``--l2svm-unsup train+test``
@@ -101,6 +102,7 @@ import torch
 
 from repro.base.batching import mixed_order
 from repro.base.config import Config
+from repro.configs.svhn_features import L2SVM_ARCH
 from repro.datasets.data import ImageSet, load_dataset
 from repro.evaluation.features import balanced_draw, classification_error, extract, fit_l2svm
 
@@ -179,7 +181,7 @@ def row_seed(train_seed: int, draw_seed: int) -> int:
 
 def svm_config(cfg: Config, method: str) -> Config:
     """The L2-SVM experiment's models: the paper's nets at the coarse grids, the dcgan net at the finest."""
-    return dataclasses.replace(cfg, method=method, archs=(None,) * (len(cfg.grid_sizes) - 1) + ("dcgan",))
+    return dataclasses.replace(cfg, method=method, archs=(None,) * (len(cfg.grid_sizes) - 1) + (L2SVM_ARCH,))
 
 
 def svm_errors(cfg: Config, data: Data, draws: dict, fn, *, cs, solver: str, log=None) -> dict:

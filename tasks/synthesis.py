@@ -22,7 +22,9 @@ Choices where the paper is silent: the final synthesis noise is a flag (--final-
 paper switches it off for CIFAR-10); cd1 and pcd, which the paper does not use for synthesis,
 start from the same 1×1 images as single-grid; the DCGAN baseline (repro.families.baselines) draws from its
 generator and has no diversity panel (it has no 1×1 start); --per-class learns one model per class and pools
-the samples (the CVPR CIFAR-10 setting, with --steps-per-grid 40).
+the samples (the CVPR CIFAR-10 setting, with --steps-per-grid 40). The options' defaults per profile:
+repro.configs.synthesis; an --n-samples other than its default changes the samples the diversity and IS/FID rows
+are computed from and is recorded in their setting ("final_noise=on|n_samples=32").
 """
 from __future__ import annotations
 
@@ -34,17 +36,38 @@ import sys
 import torch
 
 from repro.base.config import Config
-from repro.datasets.data import ImageSet, load_dataset, native_size
-from repro.core.learner import sample_1x1
-from repro.core.trainable import device_generator
-from repro.evaluation.fidelity import (KEY_FID, KEY_IS, KEY_IS_STD, MissingWeights, fidelity_metrics, inception_weights,
-                            to_uint8_rgb)
 from repro.base.io import atomic_path, atomic_save_image, provenance, read_csv, write_csv
+from repro.configs import options
+from repro.configs.synthesis import FIGURE_METHODS, RECORDED
+from repro.core.pyramid import downscale, sample_1x1, upscale
+from repro.core.trainable import device_generator
+from repro.datasets.data import ImageSet, load_dataset, native_size
+from repro.evaluation.fidelity import (
+    KEY_FID,
+    KEY_IS,
+    KEY_IS_STD,
+    MissingWeights,
+    fidelity_metrics,
+    inception_weights,
+    to_uint8_rgb,
+)
 from repro.evaluation.metrics import bootstrap_ci, nearest_neighbours
-from repro.core.pyramid import downscale, upscale
+from repro.families.registry import having
+from tasks.common import (
+    check_results,
+    cli,
+    departures,
+    panel_title,
+    parse_task_args,
+    profile_of,
+    result_row,
+    run_columns,
+    task_parser,
+    trained_learner,
+    with_defaults,
+    write_results,
+)
 from tasks.files import panel_name
-from tasks.common import (check_results, cli, parse_task_args, result_row, run_columns, task_parser, trained_learner,
-                          write_results)
 
 NN_COLUMNS = ["method", "kind", "index", "nearest_train_index", "l2", "profile", "dataset", "n_images", "seed",
               "device", "commit", "date"]
@@ -52,9 +75,11 @@ GRAD_COLUMNS = ["method", "iteration", "grid", "size", "grad_l1", "profile", "da
                 "device", "commit", "date"]
 
 
-def save_grid(images: torch.Tensor, path: str, cfg: Config, nrow: int | None = None) -> None:
+def save_grid(images: torch.Tensor, path: str, cfg: Config, what: str, nrow: int | None = None) -> None:
+    """Images (N, C, h, w) at any grid, shown at the image size, under a title saying `what` they are."""
     x = upscale(images, cfg.image_size).float() / cfg.pixel_max
-    atomic_save_image(x.clamp(0, 1), path, nrow=nrow or max(1, int(math.sqrt(len(x)))), padding=1)
+    atomic_save_image(x.clamp(0, 1), path, nrow=nrow or max(1, int(math.sqrt(len(x)))), padding=1,
+                      title=panel_title(cfg, what))
 
 
 def diversity(learner, train_set, generator, noise: bool, groups: int = 4, per_group: int = 4):
@@ -73,7 +98,8 @@ def gradient_rows(run_path: str, cfg: Config, n_images: int, prov: dict) -> list
             for r in rows]
 
 
-def plot_gradients(rows: list[dict], path: str) -> None:
+def plot_gradients(rows: list[dict], path: str, title: str = "") -> None:
+    """The ℓ1 norm of each net's parameter gradient over training (arXiv Figure 6), titled `title`."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -82,6 +108,7 @@ def plot_gradients(rows: list[dict], path: str) -> None:
         pts = [(int(r["iteration"]), float(r["grad_l1"])) for r in rows if int(r["grid"]) == grid]
         ax.plot(*zip(*pts), label=f"net {grid}, {size}×{size}")
     ax.set(xlabel="iteration", ylabel="ℓ1 norm of gradient", yscale="log")
+    ax.set_title(title, fontsize=8)
     ax.legend()
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -89,7 +116,7 @@ def plot_gradients(rows: list[dict], path: str) -> None:
     plt.close(fig)
 
 
-def nearest_rows(cfg: Config, samples: torch.Tensor, train_set: ImageSet, test_set: ImageSet, prov: dict,
+def nearest_rows(cfg: Config, samples: torch.Tensor, train_set: ImageSet, test_set: ImageSet, *, prov: dict,
                  out_dir: str, n: int) -> tuple[list[dict], list[dict]]:
     """Nearest training image of n synthesized and n test images: panel, per-image CSV rows, summary rows."""
     scale = lambda x: x.double() / cfg.pixel_max  # noqa: E731  (pixel L2 in [0, 1] units)
@@ -109,7 +136,8 @@ def nearest_rows(cfg: Config, samples: torch.Tensor, train_set: ImageSet, test_s
         if kind == "synthesized":  # panel: each sample above its nearest training image
             k = min(len(imgs), cfg.n_show)
             pairs = torch.cat([imgs[:k], train[idx[:k]]]) * cfg.pixel_max
-            save_grid(pairs, os.path.join(out_dir, panel_name("nearest_train", method=cfg.method)), cfg, nrow=k)
+            save_grid(pairs, os.path.join(out_dir, panel_name("nearest_train", method=cfg.method)), cfg,
+                      f"{cfg.method} · top: samples, bottom: nearest training image", nrow=k)
     return summary, per_image
 
 
@@ -151,7 +179,7 @@ def real_images(cfg: Config, train_set: ImageSet, n: int, size: int) -> torch.Te
     return train_set.batch(torch.arange(min(len(train_set), n)))
 
 
-def fidelity_rows(cfg, args, fake, train_set, prov, setting, real_cache: dict) -> list[dict]:
+def fidelity_rows(cfg, args, fake, train_set, *, prov, setting, real_cache: dict) -> list[dict]:
     """IS and FID of `fake` (N, C, s, s uint8 at the Inception size s); the real images' IS is computed
     once per run (real_cache) and written once."""
     size = fake.shape[-1]
@@ -187,21 +215,24 @@ def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov:
     grids = [torch.cat([g[k] for g in grids])[: args.n_samples] for k in range(len(grids[0]))]
     for size, imgs in zip(learned[0][0].sizes, grids):
         save_grid(imgs[: cfg.n_show], os.path.join(args.out, panel_name("synthesis_grid", method=tag, size=size)),
-                  cfg)
+                  cfg, f"{tag} samples at grid {size}×{size}")
     n_obs = min(cfg.n_show, len(train_set))
     save_grid(torch.cat([train_set.batch(torch.arange(n_obs)), grids[-1][:n_obs]]),
               os.path.join(args.out, f"synthesis_{tag}_observed_vs_synthesized.png"), cfg,
-              nrow=max(1, int(math.sqrt(n_obs))))
-    setting, rows = f"final_noise={'on' if noise else 'off'}", []
+              f"{tag} · first {n_obs}: training images, then {n_obs} synthesized", nrow=max(1, int(math.sqrt(n_obs))))
+    setting, rows = f"final_noise={'on' if noise else 'off'}" + setting_suffix(args, cfg.profile), []
     if learned[0][0].steps:  # figure 5: chains from one 1×1 image (a family with chains)
         div, spread = diversity(learned[0][0], learned[0][2], gen, noise)
-        save_grid(div, os.path.join(args.out, f"synthesis_{tag}_diversity.png"), cfg, nrow=4)
+        save_grid(div, os.path.join(args.out, f"synthesis_{tag}_diversity.png"), cfg,
+                  f"{tag} · chains from one 1×1 image", nrow=4)
         rows.append(result_row(cfg, experiment="synthesis", method=cfg.method, setting=setting, prov=prov,
                                metric="diversity_pixel_std", value=spread, n_images=len(train_set)))
-    summary, nearest = nearest_rows(cfg, grids[-1], train_set, test_set, prov, args.out, args.n_samples)
+    summary, nearest = nearest_rows(cfg, grids[-1], train_set, test_set, prov=prov, out_dir=args.out,
+                                    n=args.n_samples)
     rows += summary
     grad = [r for _, path, part in learned for r in gradient_rows(path, cfg, len(part), prov)]
-    plot_gradients(grad, os.path.join(args.out, f"synthesis_{tag}_grad_norm.png"))
+    plot_gradients(grad, os.path.join(args.out, f"synthesis_{tag}_grad_norm.png"),
+                   panel_title(cfg, f"{tag}: gradient norm per net"))
     if args.fidelity_samples > 0:
         more = args.fidelity_samples - len(grids[-1])
         fake = grids[-1] if more <= 0 else torch.cat(
@@ -209,36 +240,47 @@ def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov:
                            for learner, _, part in learned])
         size = inception_size(cfg, args.inception_size)
         fake = to_uint8_rgb(to_size(fake[: args.fidelity_samples], size), cfg.pixel_max)  # (N, 3, size, size)
-        rows += fidelity_rows(cfg, args, fake, train_set, prov, f"{setting}|inception_size={size}", real_cache)
+        rows += fidelity_rows(cfg, args, fake, train_set, prov=prov, setting=f"{setting}|inception_size={size}",
+                              real_cache=real_cache)
     run = run_columns([(learner, path) for learner, path, _ in learned])  # the models behind this method's rows
     return [{**r, **run} if r["method"] == cfg.method else r for r in rows], grad, nearest
 
 
-def main(argv=None) -> int:
+def build_parser(profile: str = "smoke"):
+    """The task's flags, their defaults the profile's (repro.configs.synthesis)."""
     parser = task_parser(__doc__)
-    parser.add_argument("--methods", nargs="+", default=None, help="methods to run (default: --method, "
-                        "or dcgan, singlegrid and multigrid as in figure 2)")
-    parser.add_argument("--n-samples", type=int, default=64, help="synthesized images per method for the panels")
-    parser.add_argument("--final-noise", type=lambda s: s.lower() in ("1", "true", "on", "yes"), default=True,
-                        help="keep the Langevin noise in the final synthesis (CVPR CIFAR-10: off)")
-    parser.add_argument("--fidelity-samples", type=int, default=0,
-                        help="samples for Inception score / FID (0: skip; the usual count is 50000)")
-    parser.add_argument("--inception-weights", default=None, help="path of the torch-fidelity Inception weights")
-    parser.add_argument("--inception-size", type=int, default=None,
+    parser.add_argument("--methods", nargs="+", choices=having("sample"),
+                        help=f"methods to run (default: --method, or {' '.join(FIGURE_METHODS)} as in figure 2)")
+    parser.add_argument("--n-samples", type=int, help="synthesized images per method for the panels (default "
+                        "%(default)s; another count is recorded in the diversity and IS/FID rows' setting)")
+    parser.add_argument("--final-noise", type=lambda s: s.lower() in ("1", "true", "on", "yes"),
+                        help="keep the Langevin noise in the final synthesis (default on; CVPR CIFAR-10: off)")
+    parser.add_argument("--fidelity-samples", type=int,
+                        help="samples for Inception score / FID (0: skip, the default; the usual count is 50000)")
+    parser.add_argument("--inception-weights", help="path of the torch-fidelity Inception weights")
+    parser.add_argument("--inception-size", type=int,
                         help="side at which IS/FID are computed (default: the dataset's native side, 32 for "
                              "CIFAR-10/SVHN, else the image size)")
-    parser.add_argument("--fidelity", choices=("required", "optional"), default=None,
+    parser.add_argument("--fidelity", choices=("required", "optional"),
                         help="with --fidelity-samples: required stops before any training when the Inception "
-                             "weights are missing; optional skips IS/FID with a note (default: required in the "
-                             "paper profile, where CVPR Table 1 is the point of the run, else optional)")
+                             "weights are missing; optional skips IS/FID with a note (default %(default)s: required "
+                             "in the paper profile, where CVPR Table 1 is the point of the run, else optional)")
     parser.add_argument("--per-class", action="store_true", help="one model per class (CVPR CIFAR-10 setting)")
-    cfg, args = parse_task_args(parser, argv)
+    return with_defaults(parser, "synthesis", profile)
+
+
+def setting_suffix(args, profile: str) -> str:
+    """What the setting of the rows that depend on the samples drawn (diversity, IS/FID) adds: each option of RECORDED
+    that departs from the profile's default ("final_noise=on|n_samples=32")."""
+    return departures(args, options("synthesis", profile), RECORDED)
+
+
+def main(argv=None) -> int:
+    cfg, args = parse_task_args(build_parser(profile_of(argv)), argv)
     check_results(args.out, "synthesis")  # a malformed results file stops the task before it writes anything
-    required = (args.fidelity or ("required" if cfg.profile == "paper" else "optional")) == "required"
-    if args.fidelity_samples > 0 and required:
+    if args.fidelity_samples > 0 and args.fidelity == "required":
         inception_weights(args.inception_weights)  # MissingWeights (one line: what, where, how) before any work
-    methods = args.methods or (["method"] if "method" in vars(args) else ["dcgan", "singlegrid", "multigrid"])
-    methods = [cfg.method if m == "method" else m for m in methods]
+    methods = args.methods or ([cfg.method] if "method" in vars(args) else list(FIGURE_METHODS))
     os.makedirs(args.out, exist_ok=True)
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
     prov = provenance(cfg.torch_device())

@@ -11,8 +11,11 @@ Only the standard library and pandas: the report must run without torch.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
+import os
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -20,6 +23,26 @@ import pandas as pd
 
 from tasks.files import INPAINT_MASKS
 from tasks.stats import Difference, welch
+
+NAMES_PY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "repro", "families", "names.py")
+
+
+def family_names():
+    """repro.families.names, what the report calls each model family: the module itself where the torch side has
+    imported it, else its file read by path (the standard library alone; importing it by name would run repro's
+    __init__, which imports torch)."""
+    loaded = sys.modules.get("repro.families.names") or sys.modules.get("tasks._family_names")
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location("tasks._family_names", NAMES_PY)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # a dataclass looks its module up while it is built
+    spec.loader.exec_module(module)
+    return module
+
+
+NAMES = family_names()
+MG, SG, CD1, PCD, DCGAN = NAMES.MULTIGRID, NAMES.SINGLEGRID, NAMES.CD1, NAMES.PCD, NAMES.DCGAN
 
 # Student-t 0.975 quantiles for 1..30 degrees of freedom (mathematical constants); beyond 30 the
 # Cornish-Fisher expansion around the normal quantile Z95 is exact to 1e-4.
@@ -262,18 +285,27 @@ def with_paper_order(found: list[str], paper_order: list[str]) -> list[str]:
 # ----------------------------------------------------------------------------- inpainting (CVPR Table 4)
 
 MASKS = list(INPAINT_MASKS)
-INPAINT_METHODS = [("PCD", "pcd"), ("CD1", "cd1"), ("SG", "singlegrid"), ("CE", "context_encoder"),
-                   ("MG", "multigrid")]
 INPAINT_FLOORS = [("observed mean", "observed_mean"), ("mean face", "mean_face"), ("biharmonic", "biharmonic"),
                   ("multi-grid start", "multigrid_start")]
+FLOOR_LONG_NAMES = {"multigrid_start": "its start (no model)"}  # a floor as an ordering names it (else its label)
 INPAINT_METRICS = {"error": "mae_masked", "PSNR": "psnr11_masked"}  # the paper's row → our metric
+
+
+def inpaint_methods(rows: pd.DataFrame) -> list[tuple[str, str]]:
+    """(label, method) of the learned columns: CVPR Table 4's, in its order (repro/families/names.py), then any
+    other learned method of the rows under its own name (a family the names table does not place: a new family's
+    rows have a column without any change here). Floors and the families' variants are no columns."""
+    paper = NAMES.table4_columns()
+    known = {m for _, m in paper} | {v.label for v in NAMES.variants()} | {m for _, m in INPAINT_FLOORS}
+    mine = rows[rows.metric.isin(INPAINT_METRICS.values()) & ~rows.setting.str.contains("|", regex=False)]
+    return paper + [(NAMES.long_name(m), m) for m in sorted(set(mine.method) - known)]
 
 
 def inpaint_layout(rows: pd.DataFrame):
     masks = with_paper_order([s for s in settings_of(rows, INPAINT_METRICS.values()) if "|" not in s], MASKS)
     rws = [ax(f"{name} · {mask}", paper=f"{name.lower()}|{mask}", metric=metric, setting=mask)
            for name, metric in INPAINT_METRICS.items() for mask in masks]
-    cols = [ax(lab, paper=lab, method=m) for lab, m in INPAINT_METHODS]
+    cols = [ax(lab, paper=lab if m in NAMES.NAMES else None, method=m) for lab, m in inpaint_methods(rows)]
     cols += [ax(lab, floor=True, method=m) for lab, m in INPAINT_FLOORS]
     return rws, cols
 
@@ -285,36 +317,30 @@ def inpaint_paper_cell(r: Axis, c: Axis):
     return metric, f"{mask}_{c.paper}"
 
 
-LONG_NAMES = {"pcd": "PCD", "cd1": "CD1", "singlegrid": "single-grid", "context_encoder": "ContextEncoder",
-              "multigrid": "multi-grid", "biharmonic": "biharmonic", "multigrid_start": "its start (no model)",
-              "context_encoder_jitter": "ContextEncoder with their crop and flip",
-              "context_encoder_running_bn": "ContextEncoder with running batch norm"}
-
-
 def inpaint_claims(rws, cols):
-    col = {dict(c.keys)["method"]: Axis(LONG_NAMES.get(dict(c.keys)["method"], c.label), c.keys, floor=c.floor)
-           for c in cols}
+    """The paper's orderings under each mask: its method below each rival (repro/families/names.py: Names.rival) and
+    the biharmonic floor (on the square). Ours: below the chains' own start; below the other schemes started from
+    its start; below each rival's variants (trained from the fill, the ContextEncoder as their code trains and
+    tests it)."""
+    long = lambda m, label: NAMES.long_name(m, FLOOR_LONG_NAMES.get(m, label))  # noqa: E731
+    col = {dict(c.keys)["method"]: Axis(long(dict(c.keys)["method"], c.label), c.keys, floor=c.floor) for c in cols}
+    ours, rivals = col.get(NAMES.PAPER_METHOD), NAMES.rivals()
     out = []
     for r in rws:
-        if dict(r.keys)["metric"] != "mae_masked":
+        if dict(r.keys)["metric"] != "mae_masked" or ours is None:
             continue
-        rivals = ["singlegrid", "cd1", "pcd", "context_encoder"] + (["biharmonic"] if "square" in r.label else [])
-        rivals += ["multigrid_start"]  # ours: what the learned steps add to the chain's own start
-        out += [Claim(col["multigrid"], "<", col[m], r) for m in rivals if m in col]
+        others = rivals + (["biharmonic"] if "square" in r.label else [])
+        others += ["multigrid_start"]  # ours: what the learned steps add to the chain's own start
+        out += [Claim(ours, "<", col[m], r) for m in others if m in col]
         # ours: learning against learning. The other schemes from multi-grid's own start (the test-time
         # procedure start=multigrid), and the variants trained from the masked image's fill (--cond-start fill)
         mask = dict(r.keys)["setting"]
-        out += [Claim(col["multigrid"], "<", Axis(f"{LONG_NAMES[m]} from the multi-grid start",
-                                                  (("method", m), ("setting", f"{mask}|start=multigrid"))), r)
-                for m in ("singlegrid", "cd1", "pcd")]
-        out += [Claim(col["multigrid"], "<", Axis(f"{LONG_NAMES[m]} trained from the fill",
-                                                  (("method", f"{m}_fill_start"),)), r) for m in ("cd1", "pcd")]
-        # the ContextEncoder as their code trains (random crop and flip) and tests (running batch-norm averages)
-        out += [Claim(col["multigrid"], "<", Axis(LONG_NAMES[m], (("method", m),)), r) for m in CE_VARIANTS]
+        out += [Claim(ours, "<", Axis(f"{NAMES.long_name(m)} from the multi-grid start",
+                                      (("method", m), ("setting", f"{mask}|start=multigrid"))), r)
+                for m in rivals if NAMES.NAMES[m].scheme]
+        out += [Claim(ours, "<", Axis(v.long, (("method", v.label),)), r) for m in rivals
+                for v in NAMES.NAMES[m].variants]
     return out
-
-
-CE_VARIANTS = ("context_encoder_jitter", "context_encoder_running_bn")
 
 
 # ----------------------------------------------------------------------------- SVHN (CVPR Tables 2 and 3)
@@ -329,12 +355,12 @@ def label_columns(rows: pd.DataFrame) -> list[Axis]:
 
 
 SVHN_ROWS = {
-    "svhn_l2svm": [("persistent CD", "pcd"), ("one-step CD", "cd1"), ("Wasserstein GAN", None),
-                   ("deep directed generative models", None), ("DCGAN", "dcgan"), ("single-grid", "singlegrid"),
-                   ("multi-grid", "multigrid")],
+    "svhn_l2svm": [("persistent CD", PCD), ("one-step CD", CD1), ("Wasserstein GAN", None),
+                   ("deep directed generative models", None), ("DCGAN", DCGAN), ("single-grid", SG),
+                   ("multi-grid", MG)],
     "svhn_cnn": [("DGN", None), ("Virtual Adversarial", None), ("Auxiliary Deep Generative Model", None),
-                 ("DCGAN+L2-SVM", None), ("persistent CD", "pcd"), ("one-step CD", "cd1"),
-                 ("single-grid CD", "singlegrid"), ("multi-grid + CNN classifier", "multigrid")],
+                 ("DCGAN+L2-SVM", None), ("persistent CD", PCD), ("one-step CD", CD1),
+                 ("single-grid CD", SG), ("multi-grid + CNN classifier", MG)],
 }
 SVHN_FLOORS = {"svhn_l2svm": [("untrained network", "untrained", None), ("raw pixels", "raw_pixels", None)],
                "svhn_cnn": [("supervised CNN same structure", "supervised", "supervised CNN same structure"),
@@ -353,9 +379,8 @@ def svhn_claims(rws, cols):
     """The paper's orderings: multi-grid below every other scheme (and DCGAN, in the L2-SVM table), single-grid
     below CD1 and PCD; learned features below the untrained network below raw pixels."""
     row = {dict(r.keys)["method"]: r for r in rws}
-    pairs = [("multigrid", "<", "singlegrid"), ("multigrid", "<", "cd1"), ("multigrid", "<", "pcd"),
-             ("multigrid", "<", "dcgan"), ("singlegrid", "<", "cd1"), ("singlegrid", "<", "pcd"),
-             ("multigrid", "<", "untrained"), ("untrained", "<", "raw_pixels")]
+    pairs = [(MG, "<", SG), (MG, "<", CD1), (MG, "<", PCD), (MG, "<", DCGAN), (SG, "<", CD1), (SG, "<", PCD),
+             (MG, "<", "untrained"), ("untrained", "<", "raw_pixels")]
     return [Claim(row[a], op, row[b], c) for c in cols for a, op, b in pairs if a in row and b in row]
 
 
@@ -366,7 +391,7 @@ SETS = ["training", "testing", "synthesized", "negative"]
 
 def score_layout(rows: pd.DataFrame):
     sets = with_paper_order(settings_of(rows, rows.metric.unique()), SETS)
-    trained = sorted(set(rows.method) - {"untrained"}) or ["multigrid"]
+    trained = sorted(set(rows.method) - {"untrained"}) or [MG]
     grids = sorted({int(m.group(1)) for s in rows.metric if (m := re.fullmatch(r"grid(\d+)_mean", s))}) or [1, 2, 3]
     rws = [ax(s if len(trained) == 1 else f"{s} ({t})", paper=s, method=t, setting=s) for t in trained for s in sets]
     rws += [ax(f"untrained · {s}", floor=True, method="untrained", setting=s) for s in sets]
@@ -402,7 +427,7 @@ def score_claims(rws, cols):
 
 # ----------------------------------------------------------------------------- synthesis
 
-FIDELITY_ROWS = [("real images", "real"), ("DCGAN", "dcgan"), ("multi-grid", "multigrid")]
+FIDELITY_ROWS = [("real images", "real"), ("DCGAN", DCGAN), ("multi-grid", MG)]
 
 
 def real_setting(sample_setting: str) -> str:
@@ -422,7 +447,7 @@ def fidelity_layout(rows: pd.DataFrame):
     return rws, cols
 
 
-NEAREST_ROWS = [("DCGAN", "dcgan"), ("single-grid", "singlegrid"), ("multi-grid", "multigrid")]
+NEAREST_ROWS = [("DCGAN", DCGAN), ("single-grid", SG), ("multi-grid", MG)]
 
 
 def nearest_layout(rows: pd.DataFrame):
@@ -446,7 +471,7 @@ def r_as(r: Axis, c: Axis) -> Axis:
 # ----------------------------------------------------------------------------- CoopNets (ICLR 2017 Table 1)
 
 COOP_MASKS = ["M20", "M30", "M40"]
-COOP_METHODS = [("CoopNets", "coopnets", "CoopNets"), ("DCGAN", "dcgan", "DCGAN")]  # label, our method, paper column
+COOP_METHODS = [("CoopNets", NAMES.COOPNETS, "CoopNets"), ("DCGAN", DCGAN, "DCGAN")]  # label, method, paper column
 COOP_FLOORS = [("biharmonic", "biharmonic", "interp-6"), ("MRF ℓ2", "mrf_l2", "MRF-l2"), ("MRF ℓ1", "mrf_l1", "MRF-l1")]
 
 
@@ -460,14 +485,14 @@ def coop_layout(rows: pd.DataFrame):
 def coop_claims(rws, cols):
     """The paper's Table 1: CoopNets below DCGAN and below every classical method, at each mask size."""
     col = {dict(c.keys)["method"]: c for c in cols}
-    return [Claim(col["coopnets"], "<", col[m], r) for r in rws for m in ("dcgan", "biharmonic", "mrf_l2", "mrf_l1")]
+    return [Claim(col[NAMES.COOPNETS], "<", col[m], r) for r in rws for m in (DCGAN, "biharmonic", "mrf_l2", "mrf_l1")]
 
 
 # ----------------------------------------------------------------------------- generative ConvNet (ICML 2016 §7)
 
 def gcn_synthesis_layout(rows: pd.DataFrame):
     rws = [ax(s.replace(":", " · "), setting=s) for s in settings_of(rows, ["gram_distance"])] or [ax("textures")]
-    cols = [ax("generative ConvNet", method="gconvnet", metric="gram_distance"),
+    cols = [ax("generative ConvNet", method=NAMES.GCONVNET, metric="gram_distance"),
             ax("noise (floor)", floor=True, method="noise_floor", metric="gram_distance"),
             ax("real (ceiling)", floor=True, method="ceiling", metric="gram_distance")]
     return rws, cols

@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from repro.families.baselines import DCGAN, ContextEncoder, EncoderDecoder, Generator
 from repro.base.config import get_config
-from repro.datasets.data import load_dataset
-from repro.runner.engine import load_learner, train
 from repro.base.io import read_csv
+from repro.datasets.data import load_dataset
 from repro.datasets.masks import square_mask
+from repro.families.baselines import DCGAN, ContextEncoder, EncoderDecoder, Generator
+from repro.runner.engine import load_learner, train
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +75,9 @@ def test_masks_are_checked(faces):
 
 
 def test_dcgan_and_energy_features_share_the_svm_path():
-    from repro.families.baselines import discriminator
-    from repro.evaluation.features import fit_l2svm
     from repro.core.models import build_energy_net, maxpool_dim, maxpool_features
+    from repro.evaluation.features import fit_l2svm
+    from repro.families.baselines import discriminator
     g = torch.Generator().manual_seed(0)
     x = torch.rand(40, 3, 32, 32, generator=g) * 255
     labels = torch.arange(40) % 2

@@ -15,8 +15,14 @@ import shutil
 import pytest
 import torch
 
-from repro.runner.engine import (CHECKPOINT_FORMAT, UnsafeCheckpointError, checkpoint_bytes, load_checkpoint,
-                                 load_learner, train)
+from repro.runner.engine import (
+    CHECKPOINT_FORMAT,
+    UnsafeCheckpointError,
+    checkpoint_bytes,
+    load_checkpoint,
+    load_learner,
+    train,
+)
 from repro.runner.train import main as train_main
 
 

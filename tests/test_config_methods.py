@@ -43,6 +43,7 @@ def test_family_settings_are_sections_with_the_flat_names_of_before():
     names: the hash of a config.json written then is the folder's, and a section's setting changes it."""
     import json
     import os
+
     from repro.base.config import FLAT_FIELDS, SECTIONS
     from repro.runner.engine import run_dir
     cfg = get_config("reduced", method="context_encoder", dataset="images", n_train=2000, n_test=200,

@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 import torch
 
-from repro.families.baselines import Generator
 from repro.base.config import get_config
-from repro.families.coopnets import CoopNets, Descriptor, complete
 from repro.datasets.data import load_dataset
-from repro.runner.engine import train
 from repro.evaluation.floors import biharmonic_fill
 from repro.evaluation.mrf import mrf_l1_fill, mrf_l2_fill
+from repro.families.baselines import Generator
+from repro.families.coopnets import CoopNets, Descriptor, complete
+from repro.runner.engine import train
 
 
 def test_descriptor_and_generator_shapes_at_64():
@@ -160,8 +160,9 @@ def test_completion_masks_come_from_the_mask_seed_not_the_training_seed(tmp_path
     key = ("biharmonic", "M30", "mae_masked")
     assert first[key]["value"] == second[key]["value"] and first[key]["seed"] == second[key]["seed"] == 0
     assert other[key]["value"] != first[key]["value"] and other[key]["seed"] == 2
-    learned = ("dcgan", "M30", "mae_masked")
+    learned = ("dcgan", "M30|infer_steps=2", "mae_masked")  # an inference budget other than the default: recorded
     assert (first[learned]["seed"], second[learned]["seed"]) == (0, 1)
     assert first[learned]["run"] != second[learned]["run"]
+    assert ("dcgan", "M30|infer_steps=2|mask_seed=2", "mae_masked") in other  # other masks: a key of their own
     with pytest.raises(ValueError, match="--mask-seed -1"):
         coopnets.main([*base, "--out", str(tmp_path / "bad"), "--mask-seed", "-1"])

@@ -13,13 +13,13 @@ import os
 import pytest
 import torch
 
-from repro.base.config import get_config
-from repro.datasets.data import load_dataset
-from repro.runner.engine import load_checkpoint, load_learner, train
-from repro.core.langevin import frozen
 from repro.base import speed
+from repro.base.config import get_config
+from repro.core.langevin import frozen
 from repro.core.trainable import device_generator
+from repro.datasets.data import load_dataset
 from repro.families.registry import initial_learner
+from repro.runner.engine import load_checkpoint, load_learner, train
 
 DEVICE = torch.device(os.environ.get("MGCD_CUDA_TESTS_DEVICE", "cuda"))
 # the tests that need the device: marked `cuda` (tests/conftest.py leaves their device alone) and skipped without one

@@ -23,10 +23,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from repro.base.config import get_config
 from repro.core.langevin import langevin
-from repro.families.registry import initial_learner
-from repro.datasets.masks import square_mask
 from repro.core.models import build_energy_net
 from repro.core.trainable import _META_STANDINS, device_generator
+from repro.datasets.masks import square_mask
+from repro.families.registry import initial_learner
 
 META = torch.device("meta")
 aten = torch.ops.aten
@@ -161,8 +161,8 @@ def test_every_family_runs_on_the_device(method):
 
 def test_the_tasks_evaluation_steps_run_on_the_device():
     """The tasks' own evaluation helpers hand the model's device what it needs (images, masks, generators)."""
+    from repro.core.inpaint import complete_all
     from repro.families.gconvnet import reconstruction_error
-    from tasks.coopnets import complete_all
     from tasks.inpainting import inpaint_all
     from tasks.score_diagnostics import grid_scores
     x = torch.rand(5, 3, 32, 32) * 255  # on the CPU, as the tasks load them

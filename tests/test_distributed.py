@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from repro.base import dist
-from repro.runner.engine import load_checkpoint
 from repro.base.dist import BatchNorm2d
+from repro.runner.engine import load_checkpoint
 
 ARGS = ["--preset", "smoke", "--batch-size", "8", "--checkpoint-every", "1", "--no-progress",
         "--precision", "float64",
@@ -240,6 +240,7 @@ def test_the_readmes_torchrun_examples_split_the_paper_batch():
     """Every torchrun example of the README starts: its processes (nodes × processes per node) divide the batch of
     the preset it runs (the paper's 100 had been shown on 2 nodes × 8 GPUs, which the runner refuses)."""
     import re
+
     from repro.base.config import PRESETS
     readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8").read()
     joined = readme.replace("\\\n", " ")  # continuation lines joined

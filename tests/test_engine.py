@@ -4,11 +4,11 @@ import os
 import pytest
 import torch
 
+from repro.base.io import NonFiniteError, read_csv
+from repro.core.learner import Learner, sample_1x1
+from repro.core.methods import METHODS
 from repro.datasets.data import load_dataset
 from repro.runner.engine import BatchOrder, load_checkpoint, load_learner, train
-from repro.core.learner import Learner, sample_1x1
-from repro.base.io import NonFiniteError, read_csv
-from repro.core.methods import METHODS
 
 
 @pytest.fixture(scope="module")
@@ -284,6 +284,7 @@ class ToyFamily:
     @staticmethod
     def build(cfg, channels, n_train):
         import torch.nn as nn
+
         from repro.core.trainable import Trainable, grad_l1
 
         class Toy(Trainable):

@@ -81,6 +81,7 @@ def test_every_figure_name_is_one_component_of_the_figures_folder(monkeypatch, t
     folder: whatever they hold, the path is a file directly in the figures folder (charts not drawn here: see the
     report's test below for the whole command)."""
     from types import SimpleNamespace
+
     import tasks.figures as figures
     monkeypatch.setattr(figures, "bar_chart", lambda b, path: path)
     monkeypatch.setattr(figures, "learning_curves", lambda log, path: path)

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from repro.core.pyramid import observed_mean_fill
-from repro.evaluation.floors import biharmonic_fill, mean_face_fill
 from repro.datasets.masks import pepper_mask
+from repro.evaluation.floors import biharmonic_fill, mean_face_fill
 
 
 def ramp(b=2, c=1, size=16):
@@ -60,9 +60,9 @@ def test_the_multigrid_start_is_the_learners_inpainting_with_no_steps():
     Learner.inpaint with 0 Langevin steps per grid, for any network (none is called). Under pepper it is a local
     block-mean interpolation, far closer to a smooth image than the global observed mean."""
     from repro.base.config import get_config
+    from repro.datasets.masks import doodle_mask, square_mask
     from repro.evaluation.floors import multigrid_start_fill
     from repro.families.registry import initial_learner
-    from repro.datasets.masks import doodle_mask, square_mask
     cfg = get_config("smoke", precision="float64", clip_min=None, clip_max=None)
     learner = initial_learner(cfg, 3, 4, device="cpu")
     x = ramp(b=4, c=3, size=32) * 255

@@ -5,11 +5,12 @@ import pandas as pd
 import pytest
 import torch
 
-from repro.base.config import get_config, task_config
+from repro.base.config import get_config
+from repro.configs import config_overrides
 from repro.datasets.data import ImageSet
-from repro.runner.engine import train
-from repro.families.gconvnet import GenerativeConvNet, GrowingConvNet, reconstruction_error
 from repro.evaluation.texture_stats import gram_distance, noise_like, random_crops
+from repro.families.gconvnet import GenerativeConvNet, GrowingConvNet, reconstruction_error
+from repro.runner.engine import train
 from tasks.common import RESULT_COLUMNS
 
 
@@ -96,7 +97,10 @@ def test_coopnets_task_smoke_run(tmp_path):
     assert list(df.columns) == RESULT_COLUMNS
     assert set(df.method) == {"coopnets", "dcgan", "biharmonic", "mrf_l2", "mrf_l1"}
     err = df[df.metric == "mae_masked"]
-    assert set(err.setting) == {"M20", "M30", "M40"} and err.value.between(0, 1).all() and (err.n_images == 5).all()
+    floors = err.method.isin(["biharmonic", "mrf_l2", "mrf_l1"])
+    assert set(err[floors].setting) == {"M20", "M30", "M40"}  # --infer-steps changes the learned columns alone
+    assert set(err[~floors].setting) == {"M20|infer_steps=3", "M30|infer_steps=3", "M40|infer_steps=3"}
+    assert err.value.between(0, 1).all() and (err.n_images == 5).all()
     assert (df[df.method == "coopnets"].iterations == 2).all()
     assert os.path.exists(os.path.join(out, "coopnets_samples.png"))
 
@@ -114,11 +118,12 @@ def test_task_profiles_resolve_to_the_papers_settings(tmp_path):
     from tasks import coopnets, generative_convnet
     from tasks.common import parse_task_args
     where = ["--out", str(tmp_path / "r"), "--runs", str(tmp_path / "runs")]
-    cfg, _ = parse_task_args(coopnets.build_parser(), ["--profile", "paper"] + where,
-                             **task_config("coopnets", "paper"))
+    cfg, args = parse_task_args(coopnets.build_parser("paper"), ["--profile", "paper"] + where,
+                                **config_overrides("coopnets", "paper"))
     assert cfg.method == "coopnets"
     assert (cfg.n_iters, cfg.n_train, cfg.batch_size, cfg.image_size, cfg.width) == (60_000, 10_000, 100, 64, 1.0)
     assert (cfg.coop.steps, cfg.coop.step_size, cfg.coop.fc) == (10, 0.002, 50)
+    assert (args.n_test_images, args.infer_steps, args.infer_step_size) == (100, 1000, 0.1)  # the paper's, release's
     cfg, _ = parse_task_args(generative_convnet.build_parser(), ["--profile", "paper", "--experiment", "textures"]
                              + where, **generative_convnet.defaults("paper", "textures"))
     assert (cfg.image_size, cfg.gcn.iters_per_layer, cfg.n_iters, cfg.gcn.n_chains, cfg.steps_per_grid, cfg.sigma) == (

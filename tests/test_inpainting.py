@@ -5,10 +5,19 @@ import os
 
 import pytest
 import torch
+from PIL import Image
 
 from repro.datasets.masks import MASKS, doodle_mask, get_mask, pepper_mask, square_mask
-from repro.evaluation.metrics import (PSNR_11_OFFSET_DB, bootstrap_ci, masked_mae, masked_rmse, missing_fraction,
-                           psnr_masked, whole_image_mae)
+from repro.evaluation.metrics import (
+    PSNR_11_OFFSET_DB,
+    bootstrap_ci,
+    masked_mae,
+    masked_rmse,
+    missing_fraction,
+    psnr_masked,
+    whole_image_mae,
+)
+from tasks.files import TITLE_KEY
 
 
 def gen(seed=0):
@@ -115,8 +124,9 @@ def test_inpainting_task_smoke(tmp_path):
     assert frac[("cd1", "doodle")] == frac[("multigrid", "doodle")] == frac[("biharmonic", "doodle")]
     mae = {(r["method"], r["setting"]): float(r["value"]) for r in rows if r["metric"] == "mae_masked"}
     assert mae[("biharmonic", "pepper")] < mae[("observed_mean", "pepper")]  # the floors are real fills
-    for method, mask in itertools.product(["cd1", "multigrid"], MASK_NAMES):
-        assert os.path.getsize(out / f"inpainting_{method}_{mask}.png") > 0
+    for method, mask in itertools.product(["cd1", "multigrid"], MASK_NAMES):  # each PNG says what it shows
+        with Image.open(out / f"inpainting_{method}_{mask}.png") as im:
+            assert int(im.info[TITLE_KEY]) > 0 and all(w in im.info["Title"] for w in (method, mask, "smoke"))
     with open(out / "per_image" / "inpainting.csv", newline="") as fh:  # what the report pairs image by image
         per = list(csv.DictReader(fh))
     mg = [float(r["value"]) for r in per if (r["method"], r["setting"], r["metric"]) == ("multigrid", "square",
@@ -128,10 +138,11 @@ def test_inpainting_task_smoke(tmp_path):
 def test_test_time_budget_is_shared_and_cd1_also_reports_its_own(monkeypatch, smoke_cfg):
     """Every scheme gets l·S Langevin steps at test time, spread over its grids; CD1 also its one step."""
     import dataclasses
-    import repro.core.learner
-    from repro.core.learner import Learner
+
     import repro.core.inpaint as core_inpaint
+    import repro.core.learner
     import tasks.inpainting as inp
+    from repro.core.learner import Learner
     seen = []
     real = repro.core.learner.synthesize
     monkeypatch.setattr(repro.core.learner, "synthesize",
@@ -144,13 +155,13 @@ def test_test_time_budget_is_shared_and_cd1_also_reports_its_own(monkeypatch, sm
     assert inp.test_budgets(cd1, 90) == [90, 1] and inp.test_budgets(mg, 90) == [90]
     # --test-steps adds its budget under its own name, never in the paper procedure's place (issue 28, probe 9)
     assert inp.test_budgets(mg, 90, 3) == [90, 3] and inp.test_budgets(cd1, 90, 1) == [90, 1]
-    core_inpaint.inpaint(cd1, x, m, gen(), 90)
-    core_inpaint.inpaint(cd1, x, m, gen(), 1)
-    core_inpaint.inpaint(mg, x, m, gen(), 90)
-    core_inpaint.inpaint(cd1, x, m, gen(), 12)
+    core_inpaint.inpaint(cd1, x, m, gen(), budget=90)
+    core_inpaint.inpaint(cd1, x, m, gen(), budget=1)
+    core_inpaint.inpaint(mg, x, m, gen(), budget=90)
+    core_inpaint.inpaint(cd1, x, m, gen(), budget=12)
     assert seen == [90, 1, 30, 12]
     with pytest.raises(ValueError, match="multiple of the 3 grids"):
-        core_inpaint.inpaint(mg, x, m, gen(), 10)
+        core_inpaint.inpaint(mg, x, m, gen(), budget=10)
 
 
 @pytest.mark.slow
@@ -159,10 +170,10 @@ def test_trained_cd1_moves_missing_pixels_at_test_time(tmp_path):
     pixels away from the observed-mean start, where the floor is far from the truth (a face's square);
     with one step (its training budget, the old behaviour) it stays at the floor."""
     from repro.base.config import get_config
+    from repro.core.inpaint import inpaint
+    from repro.core.pyramid import observed_mean_fill
     from repro.datasets.data import load_dataset
     from repro.runner.engine import train
-    from repro.core.pyramid import observed_mean_fill
-    from repro.core.inpaint import inpaint
     from tasks.inpainting import square_mask_fn, test_masks
     cfg = get_config("smoke", method="cd1", n_iters=20)
     learner = train(cfg, str(tmp_path / "cd1"), train_set=load_dataset(cfg, "train"), mask_fn=square_mask_fn(16),
@@ -171,7 +182,7 @@ def test_trained_cd1_moves_missing_pixels_at_test_time(tmp_path):
     m = test_masks(16, 32, 16, 0)["square"]
     start, missing = observed_mean_fill(x, m), m.bool().expand_as(x)
     assert (start - x).abs()[missing].mean() > 20  # the floor is far from the truth here
-    moved = {b: (inpaint(learner, x, m, gen(), b) - start).abs()[missing].mean().item() for b in (1, 90)}
+    moved = {b: (inpaint(learner, x, m, gen(), budget=b) - start).abs()[missing].mean().item() for b in (1, 90)}
     assert moved[90] > 1.0 > 0.5 > moved[1]  # pixel levels in [0, 255]
 
 
@@ -192,19 +203,20 @@ def test_interpolated_start_and_chain_mean(smoke_cfg):
     fill; with zero steps the output is that fill at the missing pixels. The mean of chains keeps the
     observed pixels bit for bit."""
     import dataclasses
+
+    from repro.core.inpaint import Procedure, inpaint
     from repro.core.learner import Learner
     from repro.evaluation.floors import biharmonic_fill
-    from repro.core.inpaint import Procedure, inpaint
     from tasks.inpainting import start_fills
     cfg = dataclasses.replace(smoke_cfg, method="cd1")
     learner = Learner(cfg, 1, 8)
     x = torch.rand(8, 1, 32, 32, generator=gen()) * 255
     m = pepper_mask(8, 32, gen(2))
     learner.steps = 0  # no Langevin step: the output is the chain's start
-    out = inpaint(learner, x, m, gen(), None, Procedure(start="biharmonic"), start_fills(cfg))
+    out = inpaint(learner, x, m, gen(), proc=Procedure(start="biharmonic"), start_fills=start_fills(cfg))
     assert torch.allclose(out, biharmonic_fill(x / 255, m) * 255, atol=1e-4)
     learner.steps = 3
-    out = inpaint(learner, x, m, gen(), None, Procedure(n_chains=3))
+    out = inpaint(learner, x, m, gen(), proc=Procedure(n_chains=3))
     held = ~m.bool().expand_as(x)
     assert torch.equal(out[held], x[held])
 
@@ -250,8 +262,10 @@ def test_training_seeds_share_the_test_masks_and_noise(tmp_path):
         ("cd1", "square", "mae_masked", "0")]["run"]
     alone = table("alone", "--seed", "1", "--no-floors")  # the second seed on its own: same masks, same numbers
     assert float(alone[("cd1", "square", "mae_masked", "1")]["value"]) == mae(two, "1")
-    other = table("other", "--mask-seed", "3", "--no-floors")
-    assert frac(other, "0")[2] != frac(one, "0")[2]  # other pepper masks
+    other = table("other", "--mask-seed", "3", "--no-floors")  # other masks: the learned rows record the mask seed
+    assert all(k[1].endswith("|mask_seed=3") for k in other)
+    assert ("cd1", "square|mask_seed=3", "mae_masked", "0") in other
+    assert other[("cd1", "pepper|mask_seed=3", "missing_fraction", "0")]["value"] != frac(one, "0")[2]
     with pytest.raises(ValueError, match="--train-seeds 0"):
         main([*base, "--out", str(tmp_path / "bad"), "--train-seeds", "0"])
 
@@ -261,18 +275,19 @@ def test_every_scheme_can_be_given_the_multigrid_start(smoke_cfg, tmp_path):
     the schemes differ only by what their learned steps do; with no step the output is that start. And the floors
     can be scored alone (--methods with no name), one of them (--floors)."""
     import dataclasses
-    from repro.evaluation.floors import multigrid_start_fill
-    from repro.core.learner import Learner
+
     from repro.core.inpaint import Procedure, inpaint
+    from repro.core.learner import Learner
+    from repro.evaluation.floors import multigrid_start_fill
     from tasks.inpainting import main, start_fills
     for method in ("singlegrid", "cd1", "multigrid"):
         learner = Learner(dataclasses.replace(smoke_cfg, method=method), 1, 8)
         learner.steps = 0
         x = torch.rand(8, 1, 32, 32, generator=gen()) * 255
         m = pepper_mask(8, 32, gen(2))
-        out = inpaint(learner, x, m, gen(), None, Procedure(start="multigrid"), start_fills(learner.cfg))
+        out = inpaint(learner, x, m, gen(), proc=Procedure(start="multigrid"), start_fills=start_fills(learner.cfg))
         with pytest.raises(ValueError, match="start=multigrid"):  # the library holds no fill of the evaluation part
-            inpaint(learner, x, m, gen(), None, Procedure(start="multigrid"))
+            inpaint(learner, x, m, gen(), proc=Procedure(start="multigrid"))
         assert torch.allclose(out, multigrid_start_fill(x, m, smoke_cfg.grid_sizes), atol=1e-4), method
     assert Procedure.parse("start=multigrid").suffix() == "|start=multigrid"
     rows = main(["--methods", "--floors", "multigrid_start", "--out", str(tmp_path / "o"), "--runs",
@@ -320,9 +335,10 @@ def test_a_learning_curve_and_a_partial_run_leave_training_as_it_was(tmp_path):
     partial model (its rows read iterations N/n_iters) and a later command without it resumes to the same model as
     an uninterrupted run; a --stop-at beyond --n-iters is refused before any work."""
     import torch
+
     from repro.runner.engine import load_checkpoint
-    from tasks.files import RESULT_COLUMNS, read_csv_strict
     from tasks.common import CURVE_KEY
+    from tasks.files import RESULT_COLUMNS, read_csv_strict
     from tasks.inpainting import main
     base = ["--methods", "multigrid", "context_encoder", "--n-iters", "4", "--batch-size", "8", "--steps-per-grid",
             "2", "--n-test-images", "8", "--no-floors", "--no-progress", "--checkpoint-every", "100"]

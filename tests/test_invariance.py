@@ -4,14 +4,20 @@ equals scikit-image's on the masked pixels, FID equals the Fréchet distance com
 import numpy as np
 import pytest
 import scipy.linalg
+import test_fidelity  # noqa: F401  (registers the "tiny-test" stand-in extractor)
 import torch
 
-import test_fidelity  # noqa: F401  (registers the "tiny-test" stand-in extractor)
 from repro.base.batching import evaluate, fixed_batches
-from repro.evaluation.fidelity import KEY_FID, KEY_IS, fidelity_metrics
 from repro.datasets.masks import pepper_mask, square_mask
-from repro.evaluation.metrics import (masked_mae, masked_rmse, missing_fraction, nearest_neighbours, psnr_masked,
-                                     whole_image_mae)
+from repro.evaluation.fidelity import KEY_FID, KEY_IS, fidelity_metrics
+from repro.evaluation.metrics import (
+    masked_mae,
+    masked_rmse,
+    missing_fraction,
+    nearest_neighbours,
+    psnr_masked,
+    whole_image_mae,
+)
 
 
 def images_and_masks(n=7, c=3, size=16, seed=0):

@@ -1,20 +1,29 @@
 """The architecture's rules (docs/architecture.md), read from the imports of every module, so that they are held
 by a test rather than by prose: repro's parts import only downward and every module of repro sits in one part;
 repro never imports tasks or tools; the report side imports no torch (nor repro, which imports torch); no task
-imports another task; no model family imports the runner; module-level imports inside repro have no cycle."""
+imports another task; no model family imports the runner; module-level imports inside repro have no cycle; no module
+of tasks names a model family in a string or imports a family's module other than the registry (or names, what the
+report calls each family, which imports only the standard library)."""
 import ast
 import os
+import subprocess
+import sys
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 # the parts of repro, bottom to top: a module imports only from its own part and the parts before it (an import
 # inside a function counts too). The package's own __init__ (it installs the torchvision shim) counts as base.
-PARTS = ("repro.base", "repro.datasets", "repro.core", "repro.evaluation", "repro.families", "repro.runner")
+PARTS = ("repro.base", "repro.datasets", "repro.core", "repro.evaluation", "repro.configs", "repro.families",
+         "repro.runner")
 # the torch-free side: what `python -m tasks.report` and the README tool load
-TORCH_FREE = {"tasks.report", "tasks.tables", "tasks.stats", "tasks.figures", "tasks.files", "tasks.readme_blocks"}
+TORCH_FREE = {"tasks.report", "tasks.report_inputs", "tasks.blocks", "tasks.verdicts", "tasks.tables", "tasks.stats",
+              "tasks.figures", "tasks.files", "tasks.readme_blocks", "tasks.prose"}
 # libraries of the tasks, which every task may import (the experiments' CLIs are the other modules of tasks/)
 TASK_LIBRARIES = {"tasks.common", "tasks.svhn_protocol"} | TORCH_FREE
 FAMILIES = {"repro.core.learner", "repro.families.baselines", "repro.families.semisup", "repro.families.coopnets",
-            "repro.families.gconvnet", "repro.families.latent", "repro.families.registry"}
+            "repro.families.gconvnet", "repro.families.latent", "repro.families.registry", "repro.families.names"}
+# how the tasks reach the model families: the registry (what each can do, how to build it) and the names (what the
+# report calls each, which the torch-free report reads by its path)
+FAMILY_DOORS = {"repro.families.registry", "repro.families.names"}
 RUNNER = ("repro.runner",)
 
 
@@ -172,13 +181,86 @@ def family_name_tests(path: str, names) -> list[int]:
 
 
 def test_no_task_tests_a_family_by_name():
-    """Tasks ask the registry (a capability, a family attribute), never compare a method with a family's name. The
-    report side (TORCH_FREE) reads CSVs and imports no repro, so it is not held to this."""
+    """Tasks ask the registry (a capability, a family attribute), never compare a method with a family's name; nor
+    does the report side, which takes what it shows of a family from repro/families/names.py."""
     from repro.families.registry import FAMILIES
     mods = modules()
-    bad = {m: family_name_tests(p, set(FAMILIES)) for m, p in mods.items()
-           if under(m, ("tasks",)) and m not in TORCH_FREE}
+    bad = {m: family_name_tests(p, set(FAMILIES)) for m, p in mods.items() if under(m, ("tasks",))}
     assert not {m: v for m, v in bad.items() if v}
+
+
+def family_literals(path: str, names, allowed=()) -> list[tuple[int, str]]:
+    """(line, string) of every string literal of a file that is a model family's name or one of its variants' row
+    labels (`"context_encoder"`, `("pcd", "cd1")`, `method="multigrid"`), but those in `allowed` (names that mean
+    something else too: a task's name, which is its experiment's, as tasks/coopnets.py's "coopnets")."""
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    return sorted({(n.lineno, n.value) for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                   and isinstance(n.value, str) and n.value in names and n.value not in allowed})
+
+
+def family_spellings() -> set[str]:
+    """Every family's --method name and every variant's row label (repro.families.names)."""
+    from repro.families import names
+    from repro.families.registry import FAMILIES
+    return set(FAMILIES) | set(names.NAMES) | {v.label for v in names.variants()}
+
+
+def test_no_task_names_a_family():
+    """No module of tasks spells a family's name: the tasks take their families from the registry's queries, the
+    report side its columns, orders, rivals and variants from repro/families/names.py (through tasks.tables), so that
+    a family is renamed, added or given a variant in repro/families alone. A task's own name (its experiment) is
+    not a family's even where the words agree."""
+    mods = modules()
+    tasks = {m.removeprefix("tasks.") for m in mods if under(m, ("tasks",))}
+    bad = {m: family_literals(p, family_spellings(), allowed=tasks) for m, p in mods.items() if under(m, ("tasks",))}
+    assert not {m: v for m, v in bad.items() if v}
+
+
+def family_modules() -> set[str]:
+    """The modules that define the classes the registry builds (repro.core.learner for the four schemes, ...)."""
+    from repro.families.registry import FAMILIES
+    return {f.build.__module__ for f in FAMILIES.values()}
+
+
+def family_imports(path: str, family_mods) -> list[str]:
+    """The names a file imports from a family's module, or the module itself (any import but FAMILY_DOORS')."""
+    return sorted(i for i in imports(path) if any(under(i, (f,)) for f in family_mods) and i not in FAMILY_DOORS
+                  and not any(under(i, (d,)) for d in FAMILY_DOORS))
+
+
+def test_tasks_reach_the_families_through_the_registry():
+    """A task imports no family's module (its class, its helpers): it builds a family and asks it for a verb through
+    repro.families.registry, and the report reads repro/families/names.py."""
+    family_mods = family_modules()
+    assert {"repro.core.learner", "repro.families.baselines", "repro.families.coopnets"} <= family_mods
+    bad = {m: family_imports(p, family_mods) for m, p in modules().items() if under(m, ("tasks",))}
+    assert not {m: v for m, v in bad.items() if v}
+
+
+def test_the_family_names_import_only_the_standard_library():
+    """repro/families/names.py is read by the torch-free report by its path: it imports nothing of repro, torch or
+    any other package, and loaded so it leaves torch unloaded."""
+    path = modules()["repro.families.names"]
+    assert imports(path) <= {"__future__", "__future__.annotations", "dataclasses", "dataclasses.dataclass"}
+    code = ("import sys, tasks.tables as t; assert t.NAMES.NAMES\n"
+            "sys.exit('torch' in sys.modules or 'repro' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_the_family_rules_fail_when_broken(tmp_path):
+    """The checks themselves: a family's name or a variant's label as a literal, in a list or as a keyword's value,
+    is seen, a task's name and a floor's are not; an import of a family's class or module is seen, the registry's is
+    not."""
+    task = tmp_path / "task.py"
+    task.write_text('ORDER = ["pcd", "observed_mean"]\nx = dict(method="context_encoder_jitter")\n'
+                    'EXPERIMENT = "coopnets"\nfloor = "multigrid_start"\n')
+    assert family_literals(str(task), family_spellings(), allowed={"coopnets"}) == [
+        (1, "pcd"), (2, "context_encoder_jitter")]
+    imp = tmp_path / "imp.py"
+    imp.write_text("from repro.families.baselines import ContextEncoder\nfrom repro.families import registry\n"
+                   "from repro.families.names import NAMES\n\ndef f():\n    import repro.core.learner\n")
+    assert family_imports(str(imp), family_modules()) == ["repro.core.learner", "repro.families.baselines",
+                                                          "repro.families.baselines.ContextEncoder"]
 
 
 def test_a_family_name_test_is_seen(tmp_path):

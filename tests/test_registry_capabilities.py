@@ -1,6 +1,7 @@
 """The registry says what each model family can do (repro.families.registry: Family.capabilities, inpaint_by, label),
 and the tasks take their choices from it: a declared capability is an implemented verb, an undeclared one is not, and
-a new family with its module and one registry entry is taken by the tasks that ask for its capabilities."""
+a new family with its module and one registry entry is taken by the tasks that ask for its capabilities and shown by
+the report. What the report calls each family (repro.families.names) agrees with the registry."""
 import pytest
 import torch
 import torch.nn as nn
@@ -37,6 +38,27 @@ def test_the_tasks_choices_come_from_the_registry():
         registry.Family(None, True, "bad", frozenset({"inpaint"}))  # inpaints, but not saying how
     with pytest.raises(ValueError, match="capabilities"):
         registry.Family(None, True, "bad", frozenset({"fly"}))
+
+
+def test_the_registry_and_the_names_agree():
+    """Every family has its entry in repro.families.names and its Family carries it; a scheme there is a scheme of
+    METHODS; a family with a place among the inpainting table's columns or the orderings' rivals inpaints; each
+    variant's settings give rows of its label (Family.label); the torch-free report reads the same table."""
+    from repro.core.methods import METHODS
+    from repro.families import names
+    from tasks import tables
+    assert list(names.NAMES) == list(registry.FAMILIES)
+    assert repr(tables.NAMES.NAMES) == repr(names.NAMES)  # the same file (its copy read by path, where the report
+    # was imported before repro)
+    for name, fam in registry.FAMILIES.items():
+        n = names.NAMES[name]
+        assert fam.names is n and registry.display(name) is n
+        assert n.scheme == (name in METHODS), name
+        assert "inpaint" in fam.capabilities or not (n.rival or n.short or n.variants), name
+        for v in n.variants:
+            assert registry.method_label(get_config("smoke", method=name, **dict(v.settings))) == v.label
+    assert names.PAPER_METHOD in registry.having("inpaint") and names.PAPER_METHOD not in names.rivals()
+    assert [m for _, m in names.table4_columns()] == ["pcd", "cd1", "singlegrid", "context_encoder", "multigrid"]
 
 
 def test_score_diagnostics_refuses_a_family_without_grid_scores(tmp_path):
@@ -91,8 +113,9 @@ def test_a_new_family_with_inpainting_and_features_walks_through_the_registry(mo
     """With one Family entry (capabilities inpaint and features, inpainting by a network), the inpainting task takes
     the new name among its --methods, trains it through the runner, inpaints the test images with it through the
     library's procedure (repro.core.inpaint) and writes its rows under the family's label; its features are read
-    through the verb. Nothing but the family and its entry is touched."""
-    from tasks import inpainting
+    through the verb; the report shows its rows as a column of the inpainting table, after the paper's. Nothing but
+    the family and its entry is touched."""
+    from tasks import inpainting, report
     monkeypatch.setitem(registry.FAMILIES, "toy", registry.Family(
         ToyInpainter.build, True, "a test's family", frozenset({"inpaint", "features"}), "network",
         lambda cfg: f"{cfg.method}_net"))
@@ -104,6 +127,13 @@ def test_a_new_family_with_inpainting_and_features_walks_through_the_registry(mo
     assert {r["method"] for r in rows} == {"toy_net"}
     assert {r["setting"] for r in rows} == set(inpainting.MASK_NAMES)  # no chains: no budgets, no procedures
     assert (tmp_path / "o" / "inpainting.csv").exists() and any((tmp_path / "r").iterdir())
+    table = report.build_tables(report.load_results(str(tmp_path / "o")), report.paper_numbers()).split("\n## ")[1]
+    assert table.startswith("CVPR Table 4")
+    header, _, *lines = [line.split(" | ") for line in ("|  |" + table.split("|  |")[1]).split("\n\n")[0].splitlines()]
+    col = header.index("toy_net")
+    assert header[col - 1] == "MG" and header[col + 1] == "‖"  # after the paper's columns, before the floors
+    assert len(lines) == 6 and all(line[col][0].isdigit() for line in lines), lines  # each mask's error, PSNR
+    assert registry.display("toy").long == "toy"  # no names entry: the report calls it by its rows' label
     cfg = get_config("smoke", method="toy")
     learner = registry.initial_learner(cfg, 3, 20, device="cpu")
     x = torch.rand(4, 3, cfg.image_size, cfg.image_size) * cfg.pixel_max

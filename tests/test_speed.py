@@ -9,10 +9,10 @@ import torch._dynamo.exc as dynamo_exc
 
 from repro.base import speed
 from repro.base.config import get_config
-from repro.runner.engine import train
-from repro.core.learner import Learner
 from repro.core.langevin import frozen, langevin
+from repro.core.learner import Learner
 from repro.core.models import build_energy_net
+from repro.runner.engine import train
 
 
 def score_and_grad(fn, y):

@@ -1,17 +1,21 @@
-"""SVHN feature classification: feature sizes, the L2-SVM, the top-map CNN, label draws, one tiny run."""
-import math
-import os
-
+"""SVHN feature classification, the library's parts: feature sizes, the L2-SVM, the top-map CNN, label draws (the
+task's runs: test_svhn_features_runs.py)."""
 import numpy as np
 import pytest
 import torch
 
-from repro.datasets.data import ImageSet
 import repro.evaluation.features as feat
-from repro.evaluation.features import (SpanProjection, TopMapClassifier, balanced_draw, extract, fit_l2svm, map_stats,
-                                       top_maps)
 from repro.core.models import build_energy_net, maxpool_dim, maxpool_features
-from tasks.common import RESULT_COLUMNS
+from repro.datasets.data import ImageSet
+from repro.evaluation.features import (
+    SpanProjection,
+    TopMapClassifier,
+    balanced_draw,
+    extract,
+    fit_l2svm,
+    map_stats,
+    top_maps,
+)
 
 
 @pytest.mark.parametrize("width, dim", [(1.0, 15_360), (0.25, 16 * (16 + 32 + 64 + 128)), (0.5, 16 * 480)])
@@ -68,7 +72,9 @@ def _correlated(n, dim, classes, seed, decay=1.0):
 @pytest.mark.parametrize("classes", [2, 4])
 def test_exact_l2svm_gives_linearsvc_solution(classes):
     import warnings
+
     from sklearn.svm import LinearSVC
+
     from repro.evaluation.l2svm import L2SVM
     (x, y), (xs, _) = _correlated(120, 300, classes, 0, 0.3), _correlated(400, 300, classes, 1, 0.3)
     previous = None
@@ -169,10 +175,11 @@ def test_pixel_readouts():
 def test_untrained_learner_is_trainings_start(tmp_path, monkeypatch):
     """The untrained control has exactly the weights repro.runner.engine.train starts learning from."""
     import copy
+
     from repro.base.config import get_config
-    from repro.runner.engine import train
-    from repro.families.registry import initial_learner
     from repro.core.learner import Learner
+    from repro.families.registry import initial_learner
+    from repro.runner.engine import train
     from tasks.svhn_protocol import svm_config
     cfg = svm_config(get_config("smoke", n_iters=1, batch_size=4, steps_per_grid=1, seed=3), "multigrid")
     images = ImageSet(torch.randint(0, 256, (8, 1, 32, 32), dtype=torch.uint8), None, "toy")
@@ -199,102 +206,11 @@ def test_row_seed():
         row_seed(0, 1_000_000)
 
 
-def _spy(monkeypatch, module, name, log):
-    """Replace module.name by a wrapper appending (args, result) of every call to log."""
-    real = getattr(module, name)
-
-    def wrapper(*args, **kw):
-        out = real(*args, **kw)
-        log.append((args, out))
-        return out
-
-    monkeypatch.setattr(module, name, wrapper)
-
-
-@pytest.mark.slow
-def test_smoke_run(tmp_path, monkeypatch):
-    """Tiny end-to-end run, 2 training seeds × 1 label draw; spies check that trained and untrained
-    features go through the same read-out functions."""
-    from repro.base.io import read_csv
-    import repro.core.learner
-    import repro.families.baselines
-    import repro.families.semisup
-    import tasks.svhn_features as svf
-    calls = {k: [] for k in ("trained_learner", "initial_learner", "maxpool_features", "top_maps")}
-    # the one max-pool read-out (repro.core.models), as the energy models and the DCGAN call it
-    for module, name in ((svf, "trained_learner"), (svf, "initial_learner"), (repro.core.learner, "maxpool_features"),
-                         (repro.families.baselines, "maxpool_features"), (repro.families.semisup, "top_maps")):
-        _spy(monkeypatch, module, name, calls[name])
-    out, runs = tmp_path / "out", tmp_path / "runs"
-    argv = ["--methods", "multigrid", "cd1", "--labels", "50", "--label-seeds", "1", "--train-seeds", "2",
-            "--n-iters", "2", "--batch-size", "8", "--steps-per-grid", "2", "--classifier-epochs", "2",
-            "--out", str(out), "--runs", str(runs), "--no-progress"]
-    first = svf.main(argv)
-
-    # one read-out for trained and untrained multigrid learners (2 seeds × {SVM, CNN} each)
-    pooled = {id(args[0]) for args, _ in calls["maxpool_features"]}  # nets whose blocks were max-pooled
-    mapped = {tuple(map(id, args[0])) for args, _ in calls["top_maps"]}  # net lists whose top maps were read
-    multigrid = [res[0] for args, res in calls["trained_learner"] if args[0].method == "multigrid"]
-    untrained = [res for _, res in calls["initial_learner"]]
-    assert len(multigrid) == len(untrained) == 4 and all(u.cfg.method == "multigrid" for u in untrained)
-    for learner in multigrid + untrained:
-        if learner.cfg.archs:  # the SVM's models (dcgan at the finest grid)
-            assert learner.cfg.archs[-1] == "dcgan" and id(learner.nets[-1]) in pooled
-        else:  # the CNN's models: the three grids' top maps
-            assert len(learner.nets) == 3 and tuple(map(id, learner.nets)) in mapped
-    assert {u.cfg.seed for u in untrained} == {m.cfg.seed for m in multigrid} == {0, 1}
-    # the DCGAN discriminator's features go through the very same max-pool (and SVM) functions
-    dcgans = [res[0] for args, res in calls["trained_learner"] if args[0].method == "dcgan"]
-    assert len(dcgans) == 2 and all(id(d.features_net) in pooled for d in dcgans)
-
-    image_dim = 1 * 32 * 32  # C·H·W of the digits at the finest grid
-    want_dims = {"svhn_l2svm": {"raw_pixels": image_dim, "multigrid": 3840, "cd1": 3840, "untrained": 3840,
-                                "dcgan": 3840},
-                 "svhn_cnn": {"raw_pixels": 64 * image_dim, "multigrid": 64 * (1 + 16 + 64), "cd1": 64 * 64,
-                              "untrained": 64 * (1 + 16 + 64), "supervised": 64 * (1 + 16 + 64)}}
-    for experiment, dims in want_dims.items():
-        with open(out / f"{experiment}.csv") as fh:
-            assert fh.readline().strip().split(",") == RESULT_COLUMNS
-        rows = read_csv(str(out / f"{experiment}.csv"))
-        keys = sorted((r["method"], r["setting"], r["metric"], r["seed"]) for r in rows)
-        seeds = lambda m: ["0"] if m == "raw_pixels" else ["0", "1000000"]  # noqa: E731  train seeds 0, 1
-        assert keys == sorted([(m, "labels=50", "test_error", s) for m in dims for s in seeds(m)] +
-                              [(m, "all", "feature_dim", "0") for m in dims])
-        for r in rows:
-            v = float(r["value"])
-            assert r["experiment"] == experiment and r["dataset"] == "digits" and r["profile"] == "smoke"
-            if r["metric"] == "test_error":
-                assert math.isfinite(v) and 0.0 <= v <= 100.0
-            else:
-                assert v == dims[r["method"]]
-
-    # the raw-pixel L2-SVM row, recomputed through the library: the same error
-    from repro.base.config import get_config
-    from tasks.svhn_protocol import label_draws, load_data, svm_errors
-    cfg = get_config("smoke", dataset="digits", n_iters=2, batch_size=8, steps_per_grid=2)
-    data = load_data(cfg)
-    draws = label_draws(cfg, data.train.labels, [50], 100, 1)
-    ((err, _),) = svm_errors(cfg, data, draws, feat.pixel_features, cs=feat.DEFAULT_CS, solver="newton").values()
-    got = [r["value"] for r in first if (r["experiment"], r["method"], r["metric"]) == ("svhn_l2svm", "raw_pixels",
-                                                                                       "test_error")]
-    assert got == [err] and err < 60  # digits from 50 labels: far better than chance (90%)
-    # the CNN heads are runs of the one training loop, cached under --runs: a second run loads them (and the
-    # models they read) and gives the very same errors
-    heads = os.listdir(runs / "cnn_heads")  # apart from the models' runs
-    assert len(heads) == 1 + 2 * 3 + 2  # raw pixels; multigrid, cd1, untrained × 2 seeds; supervised × 2 seeds
-    assert all("-cnn_head-" in d and (runs / "cnn_heads" / d / "checkpoint.pt").exists() for d in heads)
-    assert not any("-cnn_head-" in d for d in os.listdir(runs))
-    again = svf.main([*argv, "--experiments", "svhn_cnn"])
-    key = lambda r: (r["experiment"], r["method"], r["setting"], r["seed"], r["metric"])  # noqa: E731
-    cnn = [r for r in first if r["experiment"] == "svhn_cnn"]
-    assert sorted((key(r), r["value"]) for r in again) == sorted((key(r), r["value"]) for r in cnn)
-
-
 def test_feature_dimension_arithmetic():
     """Ours is 20,736 with "same" padding; the paper's 34,624 = 64 · 541 has no unique layout, and the
     release's "pad = 2" reading gives 37,952, not 34,624."""
-    from repro.evaluation.features import PAPER_CNN_DIM, TopMapClassifier, square_decompositions, top_side
     from repro.core.models import ARCHS, build_energy_net
+    from repro.evaluation.features import PAPER_CNN_DIM, TopMapClassifier, square_decompositions, top_side
     grids = ((4, "grid1"), (16, "grid2"), (64, "grid3"))
     nets = [build_energy_net(s, 3, arch=a) for s, a in grids]
     assert TopMapClassifier([n.top_shape for n in nets]).feature_dim == 20_736
@@ -304,71 +220,15 @@ def test_feature_dimension_arithmetic():
     assert padded == [6, 14, 19] and 64 * sum(p * p for p in padded) == 37_952 != PAPER_CNN_DIM
 
 
-def test_paper_profile_defaults_to_svhn_and_the_cvpr_unsupervised_set():
-    from tasks import svhn_features as sf
-    with pytest.raises(FileNotFoundError, match="'svhn' needs --data-root"):
-        sf.main(["--profile", "paper"])  # the paper profile reads SVHN, not the embedded digits
-    args = sf.resolve(sf.build_parser().parse_args(["--profile", "paper"]), "paper")
-    assert (args.l2svm_unsup, args.cnn_unsup) == ("train+test", "train")
-    args = sf.resolve(sf.build_parser().parse_args(["--profile", "paper", "--l2svm-unsup", "train"]), "paper")
-    assert args.l2svm_unsup == "train"  # the arXiv setting stays a flag
-
-
 def test_unsupervised_set_train_and_test():
-    from tasks.svhn_protocol import Data
     from repro.datasets.data import ImageSet
+    from tasks.svhn_protocol import Data
     img = lambda n: ImageSet(torch.zeros(n, 1, 8, 8, dtype=torch.uint8), torch.zeros(n, dtype=torch.long), "d")  # noqa: E731
     data = Data(img(5), img(3), {})
     both, train = data.with_unsup("train+test"), data.with_unsup("train")
     assert len(both.unsup) == 8 and both.tag == "traintest" and train.unsup is data.train and train.tag == ""
     with pytest.raises(ValueError, match="unknown unsupervised set"):
         data.with_unsup("test")
-
-
-def test_each_sources_rows_are_written_as_it_ends(tmp_path, monkeypatch, capsys):
-    """A table that stops part-way (a crash, a kill) keeps the rows of the sources that ended, and each fit
-    prints its line under --no-progress."""
-    from repro.base.io import read_csv
-    import tasks.svhn_features as svf
-    real, calls = svf.svm_errors, []
-
-    def failing_second(*args, **kw):
-        calls.append(1)
-        if len(calls) == 2:
-            raise RuntimeError("killed")
-        return real(*args, **kw)
-
-    monkeypatch.setattr(svf, "svm_errors", failing_second)
-    out = tmp_path / "out"
-    argv = ["--methods", "cd1", "--experiments", "svhn_l2svm", "--labels", "50", "--label-seeds", "1",
-            "--n-iters", "2", "--batch-size", "8", "--no-dcgan", "--out", str(out), "--runs", str(tmp_path / "runs"),
-            "--no-progress"]
-    with pytest.raises(RuntimeError, match="killed"):
-        svf.main(argv)
-    rows = read_csv(str(out / "svhn_l2svm.csv"))
-    assert {r["method"] for r in rows} == {"raw_pixels"} and len(rows) == 2  # its error and its feature_dim
-    printed = capsys.readouterr().out
-    assert "svhn_l2svm raw_pixels labels=50 seed=0: test error" in printed and "L2-SVM (newton)" in printed
-
-
-def test_no_floors_adds_a_method_and_keeps_the_floor_rows_already_written(tmp_path, capsys):
-    from repro.base.io import read_csv
-    import tasks.svhn_features as svf
-    out, runs = tmp_path / "out", tmp_path / "runs"
-    base = ["--experiments", "svhn_l2svm", "--labels", "50", "--label-seeds", "1", "--n-iters", "2",
-            "--batch-size", "8", "--no-dcgan", "--out", str(out), "--runs", str(runs), "--no-progress"]
-    svf.main(["--methods", "cd1", *base])
-    before = {(r["method"], r["metric"]): r["value"] for r in read_csv(str(out / "svhn_l2svm.csv"))}
-    assert {m for m, _ in before} == {"raw_pixels", "cd1", "untrained"}
-    capsys.readouterr()
-    added = svf.main(["--methods", "pcd", "--no-floors", *base])
-    assert {r["method"] for r in added} == {"pcd"}  # no raw-pixel or untrained fits this time
-    assert "raw_pixels" not in capsys.readouterr().out
-    after = {(r["method"], r["metric"]): r["value"] for r in read_csv(str(out / "svhn_l2svm.csv"))}
-    assert {k: v for k, v in after.items() if k[0] != "pcd"} == before and ("pcd", "test_error") in after
-    seeds = svf.main(["--methods", "untrained", "--no-floors", "--train-seeds", "2", *base])  # the control alone
-    assert {(r["method"], r["seed"]) for r in seeds if r["metric"] == "test_error"} == \
-        {("untrained", 0), ("untrained", 1_000_000)}  # both initialisations, nothing else refitted
 
 
 def test_a_class_sorted_test_split_is_evaluated_in_mixed_batches(tmp_path):
@@ -400,10 +260,11 @@ def test_label_draws_and_heads_use_the_folders_own_classes(tmp_path, n_classes):
     """A labeled folder of 3 or 12 classes (not SVHN's 10): the draws are balanced over all of its classes, the size
     check is per class, and the CNN head has one output per class. (With 10 assumed, a 12-class folder drew every
     label from classes 0-9 and a 3-class one failed the size check at a tenth of what it needs.)"""
+    from PIL import Image
+
     from repro.base.config import get_config
     from repro.families.semisup import TopMapHead, fresh_nets
     from tasks.svhn_protocol import label_draws, load_data
-    from PIL import Image
     per = 6
     for split, n in (("train", per), ("test", 2)):
         for c in range(n_classes):
@@ -425,119 +286,3 @@ def test_label_draws_and_heads_use_the_folders_own_classes(tmp_path, n_classes):
     head = TopMapHead(cfg, 3, len(lab), labeled=data.train.subset(lab), nets=list(fresh_nets(cfg, 3)),
                       n_classes=data.n_classes)
     assert head.logits(data.train.batch(lab[:4])).shape == (4, n_classes)
-
-
-# --- refusals before the first write ----------------------------------------------------------------------------
-
-def _class_folders(root, n_classes: int = 3, train: int = 12, test: int = 2):
-    """An imagefolder with train/ and test/ splits: n_classes classes of 8×8 PNGs, each class its own grey level."""
-    from PIL import Image
-    rng = np.random.default_rng(0)
-    for split, n in (("train", train), ("test", test)):
-        for c in range(n_classes):
-            folder = root / split / f"class{c}"
-            folder.mkdir(parents=True)
-            for i in range(n):
-                pixels = np.clip(60 * c + rng.integers(0, 40, (8, 8, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(folder / f"{i}.png")
-
-
-def _snapshot(folder) -> dict:
-    """Every file below folder (its bytes and mtime) and every subfolder: what a refused command must leave as it
-    found it."""
-    return {str(p): "dir" if p.is_dir() else (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
-
-
-def _refused(argv, capsys) -> str:
-    """Run the task as its command line does: exit status 2 and one line `error: ...` on stderr (no traceback)."""
-    import functools
-
-    import tasks.svhn_features as svf
-    from tasks.common import cli
-    capsys.readouterr()
-    assert cli(functools.partial(svf.main, argv)) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    return lines[0]
-
-
-def _folder_task(tmp_path, n_classes: int = 3, train: int = 12):
-    """An imagefolder run of tasks.svhn_features (tiny, one label draw) whose --out already holds a results file;
-    returns its arguments."""
-    _class_folders(tmp_path / "data", n_classes, train)
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "svhn_l2svm.csv").write_text(",".join(RESULT_COLUMNS) + "\n")
-    return ["--dataset", "imagefolder", "--data-root", str(tmp_path / "data"), "--data-cache", "off",
-            "--labels", "6", "--val-labels", "3", "--label-seeds", "1", "--n-iters", "1", "--steps-per-grid", "1",
-            "--batch-size", "4", "--classifier-epochs", "1", "--methods", "cd1", "--no-dcgan",
-            "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"), "--no-progress"]
-
-
-@pytest.mark.parametrize("extra, message", [
-    # the CNN heads train on the labeled images at the task's batch size: 8 > 6 stopped the CNN table after the
-    # L2-SVM table was written
-    (["--batch-size", "8"], "batch size 8 exceeds the 6 labeled images .*labels=6"),
-    (["--classifier-epochs", "0"], "--classifier-epochs 0"),
-    (["--classifier-lr", "0"], "learning rate|lr"),
-    (["--experiments", "svhn_l2svm", "--batch-size", "64"], "batch size 64 exceeds the 36 images the models learn"),
-    (["--svm-cs", "0"], "--svm-cs"),
-    (["--val-labels", "0", "--no-floors"], "--val-labels 0"),
-    (["--labels", "1", "--no-floors", "--experiments", "svhn_l2svm"], "--labels 1"),
-    (["--seed", "1000", "--no-floors"], "--seed 0..999"),
-])
-def test_settings_the_data_cannot_meet_are_refused_before_any_write(tmp_path, capsys, extra, message):
-    """docs/reliability.md: every check of settings and data runs before the first write. These were refused after
-    a table (or a model under --runs) had been written, or not refused at all (--svm-cs 0: a Cholesky traceback)."""
-    argv = [*_folder_task(tmp_path), *extra]
-    before = _snapshot(tmp_path)
-    line = _refused(argv, capsys)
-    assert _snapshot(tmp_path) == before
-    import re
-    assert re.search(message, line), line
-
-
-def test_a_single_class_folder_is_refused_before_training(tmp_path, capsys):
-    """One class folder: the SVM needs two classes. The task trained its models first, then refused."""
-    argv = _folder_task(tmp_path, n_classes=1, train=12)
-    before = _snapshot(tmp_path)
-    line = _refused([*argv, "--labels", "2", "--val-labels", "1", "--no-floors"], capsys)
-    assert _snapshot(tmp_path) == before
-    assert "one class" in line and "at least two" in line, line
-
-
-def test_batch_split_over_processes_is_checked_up_front(tmp_path, monkeypatch):
-    """The check behind the torchrun test below, in one process: the batch must split over the processes."""
-    import tasks.svhn_features as svf
-    from repro.base import dist
-    argv = _folder_task(tmp_path)
-    parser = svf.build_parser()
-    args = svf.resolve(parser.parse_args([*argv, "--batch-size", "5"]), "smoke")
-    from repro.base.config import get_config
-    from tasks.svhn_protocol import load_data
-    cfg = get_config("smoke", dataset="imagefolder", data_root=str(tmp_path / "data"), data_cache="off", batch_size=5)
-    data = load_data(cfg)
-    svf.check_plan(cfg, args, data)  # one process: any batch size
-    monkeypatch.setattr(dist, "world_size", lambda: 2)
-    with pytest.raises(ValueError, match="batch size 5 does not split evenly over 2 processes"):
-        svf.check_plan(cfg, args, data)
-
-
-@pytest.mark.slow
-def test_under_torchrun_an_uneven_batch_is_refused_before_any_row(tmp_path):
-    """Two gloo processes: the batch of 5 does not split over them. The task replaced the raw-pixel rows of
-    svhn_l2svm.csv first, then the first model's training refused."""
-    import subprocess
-    import sys
-    argv = [*_folder_task(tmp_path), "--batch-size", "5"]
-    before = _snapshot(tmp_path)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "tasks.svhn_features", *argv]
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert res.returncode != 0
-    first = res.stderr.splitlines()[:2]  # each process's one line; torchrun's own report (a traceback) follows
-    assert all(e.startswith("error: batch size 5 does not split evenly over 2 processes") for e in first), \
-        res.stderr[-3000:]
-    assert _snapshot(tmp_path) == before

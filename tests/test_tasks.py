@@ -1,4 +1,4 @@
-"""Smoke runs of the synthesis and score-diagnostics tasks (the report's tests are in test_report.py)."""
+"""Smoke runs of the synthesis and score-diagnostics tasks (the report's tests are in test_report*.py)."""
 import os
 
 import pandas as pd
@@ -72,8 +72,8 @@ def test_score_diagnostics_smoke_run(dirs):
     assert (trained.run == run).all() and (trained.iterations == 2).all()  # which model, how long trained
     assert untrained.run.isna().all() and untrained.iterations.isna().all()
     # the rows are the scores of that model and of its initial weights, recomputed here
-    from repro.runner.engine import load_learner
     from repro.families.registry import initial_learner
+    from repro.runner.engine import load_learner
     from tasks.score_diagnostics import grid_scores
     cfg = tiny_config()
     train, test = (load_dataset(cfg, split) for split in ("train", "test"))
@@ -100,6 +100,7 @@ def test_task_cli_reports_bad_input_in_one_line(capsys):
 def test_synthesis_fidelity_rows_with_a_stand_in_extractor(tmp_path, monkeypatch):
     """The IS/FID wiring of tasks.synthesis, with a registered tiny extractor instead of Inception."""
     import test_fidelity  # noqa: F401  (registers the "tiny-test" extractor)
+
     from repro.evaluation import fidelity
     from tasks import synthesis
     real_fn = fidelity.fidelity_metrics
@@ -121,8 +122,9 @@ def test_inception_inputs_at_the_datasets_native_size(tmp_path, monkeypatch):
     """IS/FID see images at the Inception size (CIFAR-10: 32×32 even when the models run at 64×64);
     here a 32×32 smoke run scored at 16×16, through the registered stand-in extractor."""
     import test_fidelity  # noqa: F401  (registers the "tiny-test" extractor)
-    from repro.evaluation import fidelity
+
     from repro.base.config import get_config
+    from repro.evaluation import fidelity
     from tasks import synthesis
     assert synthesis.inception_size(get_config("paper", dataset="cifar10"), None) == 32
     assert synthesis.inception_size(get_config("smoke"), None) == 32  # no native size: the image size
@@ -139,7 +141,7 @@ def test_inception_inputs_at_the_datasets_native_size(tmp_path, monkeypatch):
                                   "--fidelity-samples", "20", "--inception-size", "16"]) == 0
     assert seen and all(s[1:] == (3, 16, 16) for s in seen)
     df = pd.read_csv(os.path.join(out, "synthesis.csv"))
-    assert set(df[df.metric == "inception_score"].setting) == {"final_noise=on|inception_size=16",
+    assert set(df[df.metric == "inception_score"].setting) == {"final_noise=on|n_samples=8|inception_size=16",
                                                                 "training_images|inception_size=16"}
 
 

@@ -39,10 +39,10 @@ def test_projection_from_logs(tmp_path):
 
 
 def test_settings_come_from_their_owners():
-    """The SVHN models train for the task's own reduced iterations (repro.base.config.TASK_CONFIG), not a copy."""
-    from repro.base.config import task_config
+    """The SVHN models train for the task's own reduced iterations (repro.configs.svhn_features), not a copy."""
+    from repro.configs import config_overrides
     from tools.time_reduced import profile_iterations
-    assert profile_iterations("svhn_cnn") == task_config("svhn_features", "reduced")["n_iters"]
+    assert profile_iterations("svhn_cnn") == config_overrides("svhn_features", "reduced")["n_iters"]
     assert profile_iterations("synthesis") == get_config("reduced").n_iters
 
 

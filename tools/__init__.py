@@ -5,5 +5,6 @@
     python -m tools.time_l2svm     # the exact L2-SVM solver against liblinear on real features
 
 They may import repro and tasks; repro never imports them (nor tasks). Settings come from the modules
-that own them (repro.base.config presets and TASK_CONFIG / TASK_OPTIONS, repro.core.methods), never copied.
+that own them (repro.base.config presets, each experiment's settings in repro.configs, repro.core.methods), never
+copied.
 """

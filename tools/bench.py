@@ -27,13 +27,13 @@ import time
 
 import torch
 
-from repro.base.config import get_config
-from repro.families.registry import initial_learner
-from repro.core.learner import Learner
-from repro.base.io import provenance, write_csv
 from repro.base import speed
+from repro.base.config import get_config
+from repro.base.io import provenance, write_csv
 from repro.core.langevin import frozen, langevin, langevin_step
+from repro.core.learner import Learner
 from repro.core.pyramid import downscale, upscale
+from repro.families.registry import initial_learner
 
 COLUMNS = ["preset", "what", "size", "batch", "path", "ms", "images_per_s", "ratio_ref_over_fast",
            "ratio_plain_over_this", "max_abs_diff", "gflop", "tflops", "fraction_of_peak", "peak_mem_mb",
@@ -219,17 +219,29 @@ def loop_graph_path(net, y: torch.Tensor, kw: dict, cfg, device: torch.device) -
 
 def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.device, prov: dict,
                  variants=None) -> list[dict]:
+    """The rows of one preset: one Langevin step per grid on every path, the update of all grids, and whole
+    multi-grid iterations on the reference, plain fast and switched paths."""
     cfg = get_config(preset, device=str(device), **({"batch_size": batch} if batch else {}))
     variants = ["fast", *(v for v in (variants or [*VARIANTS, LOOP_GRAPH]) if v != "fast" and
                           (device.type == "cuda" or v not in CUDA_ONLY))]
     plain = _variant_cfg(cfg, "fast")
     learner = initial_learner(plain, 3, cfg.batch_size, device=device)
-    b, rows = cfg.batch_size, []
+    b = cfg.batch_size
     row = lambda **kw: {"preset": preset, "batch": b, "ratio_ref_over_fast": "", "ratio_plain_over_this": "",  # noqa
                         "max_abs_diff": "", "gflop": "",
                         "tflops": "", "fraction_of_peak": "", "peak_mem_mb": "", "first_call_ms": "", "flags": "",
                         **kw, **{k: prov[k] for k in ("device", "commit", "date")}}
     x = torch.rand(b, 3, cfg.image_size, cfg.image_size, device=device) * cfg.pixel_max
+    rows = _langevin_rows(learner, cfg, variants, repeats=repeats, device=device, row=row)
+    speed.apply_backend_flags(plain, device)
+    rows += _iteration_rows(learner, cfg, x, variants, repeats=repeats, device=device, row=row)
+    speed.apply_backend_flags(cfg, device)
+    return rows
+
+
+def _langevin_rows(learner, cfg, variants: list[str], *, repeats: int, device: torch.device, row) -> list[dict]:
+    """One Langevin step of each grid's network on every path (row: the preset's row maker)."""
+    plain, b, rows = _variant_cfg(cfg, "fast"), cfg.batch_size, []
     for net, size in zip(learner.nets, learner.sizes):
         y = torch.rand(b, 3, size, size, device=device) * cfg.pixel_max
         kw = dict(steps=1, step_size=cfg.step_size, sigma=cfg.sigma, clip=cfg.clip())
@@ -252,8 +264,14 @@ def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.dev
                             max_abs_diff=float((out[p] - out["reference"]).abs().max()), gflop=flop / 1e9,
                             peak_mem_mb=peaks[p], first_call_ms=1e3 * first[p], flags=flags_text(flags[p]),
                             **_achieved(flop, med[p], device, flags[p])))
-    speed.apply_backend_flags(plain, device)
-    # whole iterations: the reference path, the plain fast path, and the preset's own switches
+    return rows
+
+
+def _iteration_rows(learner, cfg, x: torch.Tensor, variants: list[str], *, repeats: int, device: torch.device,
+                    row) -> list[dict]:
+    """The update of all grids, then whole iterations on x (B, 3, H, W): the reference path, the plain fast path,
+    and the preset's own switches (row: the preset's row maker)."""
+    plain, b, rows = _variant_cfg(cfg, "fast"), cfg.batch_size, []
     state = {k: v.clone() for k, v in learner.state_dict().items()}
     samples = learner.run_chains(x, torch.arange(b))
     _peak_reset(device)
@@ -284,7 +302,6 @@ def bench_preset(preset: str, batch: int | None, repeats: int, device: torch.dev
                         images_per_s=b / med[p], ratio_ref_over_fast=med["reference"] / med[p],
                         ratio_plain_over_this=med["fast"] / med[p], peak_mem_mb=peaks[p],
                         first_call_ms=1e3 * first[p], flags=flags_text(flags[p]), **flop_kw(med[p], flags[p])))
-    speed.apply_backend_flags(cfg, device)
     return rows
 
 

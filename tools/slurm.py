@@ -21,7 +21,7 @@ alone, as soon as its failure is seen, up to --retries times; a training run kil
 from its last checkpoint there (the tasks reuse and resume the run folders under --runs).
 
 No ordering is needed between the lines: two commands that need the same trained model share it through the
-run-folder lock (repro.runner.engine): the first trains it, the other waits for the lock and loads it; results
+run-folder lock (repro.runner.lock): the first trains it, the other waits for the lock and loads it; results
 from several commands merge into the same CSVs (tasks.common.write_results holds a lock). The run and results
 folders must be on a file system every node sees, and so must --folder.
 

@@ -12,7 +12,7 @@ R + 2N, ...; the nodes share nothing but the file system that holds --out and --
 Independent runs need no collectives at all, so this is the way to use several GPUs for the paper's
 experiments (each model is small: a paper iteration keeps one GPU busy). Data parallelism over processes
 (torchrun, repro.base.dist) is for one model whose batch is too slow on one GPU. Two commands that need the same
-trained model share it: the first trains it, the other waits for its run folder (repro.runner.engine's lock) and
+trained model share it: the first trains it, the other waits for its run folder (repro.runner.lock) and
 loads it. Results from several commands merge into the same CSVs (tasks.common.write_results holds a lock).
 
 Each command's output goes to --logs/<line number>.log. Exit status 0 when every command succeeded, else 1,

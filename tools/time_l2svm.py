@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from repro.base.config import get_config
+from repro.core.models import build_energy_net, maxpool_features
 from repro.datasets.data import load_dataset
 from repro.evaluation.features import (
     DEFAULT_CS,
@@ -33,7 +34,6 @@ from repro.evaluation.features import (
     gram_matrix,
     pixel_features,
 )
-from repro.core.models import build_energy_net, maxpool_features
 
 COLUMNS = ["source", "dim", "labels", "C", "solver", "seconds", "val_error", "test_error", "agreement", "threads"]
 
@@ -73,7 +73,8 @@ def main(argv=None):
                 new = {}
                 for solver in SVM_SOLVERS:
                     cs = [c for c in sorted(args.cs) if solver == "newton" or c <= args.max_liblinear_c]
-                    for c, sec, verr, pred in path(solver, cs, *data[:4], test_f):
+                    xt, yt, xv, yv = data[:4]
+                    for c, sec, verr, pred in path(solver, cs, xt=xt, yt=yt, xv=xv, yv=yv, test_f=test_f):
                         new.setdefault(c, pred)
                         agree = "" if solver == "newton" else round(float(np.mean(pred == new[c])), 4)
                         r = {"source": name, "dim": data[0].shape[1], "labels": n, "C": c, "solver": solver,
@@ -85,7 +86,7 @@ def main(argv=None):
                         print(" ".join(f"{k}={v}" for k, v in r.items()), flush=True)
 
 
-def path(solver, cs, xt, yt, xv, yv, test_f):
+def path(solver, cs, *, xt, yt, xv, yv, test_f):
     """(C, seconds, validation error %, test predictions) per C, as fit_l2svm computes them; the seconds of
     the shared preparation (standardising; the Gram matrix or the span projection) go to the first C."""
     start = time.perf_counter()

@@ -4,7 +4,7 @@ The models' cost does not depend on the pixels, so the tables are timed without 
 1. ``data``: random images in the real file layouts under WORK/data (``faces/``: 2,400 random 178×218 JPEGs,
    standing in for CelebA; ``svhn/``: SVHN ``.mat`` files), the layout ``run_all.sh --data-root`` reads;
 2. ``tasks``: each task of ``run_all.sh --profile reduced`` at 1/FRACTION of its iterations, the command and its
-   flags read from ``run_all.sh --print-commands`` (not copied here; the iterations from repro.base.config), wall time
+   flags read from ``run_all.sh --print-commands`` (not copied here; the iterations from repro.configs), wall time
    of each into WORK/times.csv (the SVHN task runs its CNN experiment only: its L2-SVM fits depend on
    the features, and random images are liblinear's worst case, so timing them would say nothing); each
    task trains into its own folder WORK/runs/<task> (score_diagnostics reuses synthesis's, as in
@@ -30,10 +30,12 @@ import time
 import numpy as np
 import torch
 
-from repro.families.registry import FAMILIES
-from repro.base.config import get_config, task_config, task_options
+from repro.base.config import get_config
 from repro.base.io import provenance, read_csv, write_csv
+from repro.configs import config_overrides, options
+from repro.configs.svhn_features import L2SVM_BASELINES
 from repro.core.methods import METHODS
+from repro.families.registry import FAMILIES
 
 COLUMNS = ["table", "what", "seconds", "iterations", "profile", "dataset", "device", "commit", "date"]
 RUN_ALL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "run_all.sh")
@@ -75,7 +77,7 @@ def with_flag(argv: list[str], flag: str, *values: str) -> list[str]:
 
 # The SVHN task trains the four schemes and DCGAN (one training seed each); their seconds per iteration are
 # those of the CelebA-sized runs
-SVHN_MODELS = [*METHODS, "dcgan"]
+SVHN_MODELS = [*METHODS, *L2SVM_BASELINES]
 MODELS = set(FAMILIES)  # the model families whose runs are timed from their logs
 
 
@@ -98,7 +100,7 @@ def make_data(work: str) -> None:
 def profile_iterations(name: str) -> int:
     """Iterations the reduced profile trains the models of task `name` for (the task's own setting, if any)."""
     task = TASKS[name][0].split(".")[-1]
-    return task_config(task, "reduced").get("n_iters", get_config("reduced").n_iters)
+    return config_overrides(task, "reduced").get("n_iters", get_config("reduced").n_iters)
 
 
 def task_commands(work: str, fraction: int, names) -> dict[str, list[str]]:
@@ -137,9 +139,9 @@ def cnn_rates(work: str) -> None:
     from repro.datasets.data import ImageSet
     from repro.evaluation.features import PixelMaps
     from repro.families.registry import initial_learner
-    from tasks.svhn_protocol import Data
     from tasks.svhn_features import cnn_error
-    cfg = get_config("reduced", **task_config("svhn_features", "reduced"))
+    from tasks.svhn_protocol import Data
+    cfg = get_config("reduced", **config_overrides("svhn_features", "reduced"))
     g = torch.Generator().manual_seed(0)
     fake = lambda: ImageSet(torch.randint(0, 256, (2000, 3, 64, 64), dtype=torch.uint8, generator=g),  # noqa: E731
                             torch.arange(2000) % 10, "random")
@@ -148,13 +150,13 @@ def cnn_rates(work: str) -> None:
     sources = {"raw_pixels": torch.nn.ModuleList([PixelMaps(3, 64)]),
                "learned": initial_learner(dataclasses.replace(cfg, method="multigrid"), 3, len(train)).nets,
                "supervised": None}
-    rows = []
+    rows, lr = [], options("svhn_features", "reduced")["classifier_lr"]
     with tempfile.TemporaryDirectory() as runs:  # fresh head runs: nothing cached is timed
         for name, nets in sources.items():
             secs = {}
             for epochs in (1, 3):
                 tic = time.perf_counter()
-                cnn_error(cfg, data, nets, torch.arange(1000), 0, method=name, epochs=epochs, lr=1e-3, runs=runs,
+                cnn_error(cfg, data, nets, torch.arange(1000), 0, method=name, epochs=epochs, lr=lr, runs=runs,
                           tag="timing")
                 secs[epochs] = time.perf_counter() - tic
             rows.append({"source": name, "per_epoch": (secs[3] - secs[1]) / 2,
@@ -209,7 +211,7 @@ def project(work: str, out: str) -> list[dict]:
             rows.append(row(name, "projected wall alone (training its multi-grid model)",
                             wall + cfg.n_iters * per_it.get("multigrid", float("nan")), cfg.n_iters))
     if os.path.exists(os.path.join(work, "cnn_rates.csv")):
-        d = task_options("svhn_features", "reduced")
+        d = options("svhn_features", "reduced")
         rates = {r["source"]: r for r in read_csv(os.path.join(work, "cnn_rates.csv"))}
         units = sum(d["labels"]) / 1000  # per-epoch costs scale with the labeled count
         n_learned = len(METHODS) + 1  # the schemes + the untrained network (DCGAN has no CNN row)

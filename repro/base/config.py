@@ -350,74 +350,7 @@ PRESETS: dict[str, Config] = {
     "smoke": Config(profile="smoke", dataset="lfw_faces", image_size=32, grid_sizes=(2, 8, 32), width=0.25,
                     batch_size=16, n_iters=400, checkpoint_every=100, n_show=16),
 }
-
-
-# Each task's own settings on top of a preset, by task and profile: Config
-# fields it changes (TASK_CONFIG) and its options that are not Config fields (TASK_OPTIONS). The user's flags
-# override both. Tools that size or time a task (tools.time_reduced) read them here.
-TASK_CONFIG: dict[str, dict[str, dict]] = {
-    "svhn_features": {
-        "smoke": {"dataset": "digits", "n_iters": 60},  # the embedded digits, 60 iterations
-        "paper": {"dataset": "svhn", "n_train": None, "n_test": None},  # all 73,257 / 26,032 SVHN images
-        # reduced: 1,000 iterations (5 passes over 10,000 images) leave room within about two hours on 2 CPU
-        # cores for the SVMs and CNN heads of seven feature sources (README, "The reduced profile")
-        "reduced": {"dataset": "svhn", "n_train": 10_000, "n_test": 2_000, "n_iters": 1_000},
-    },
-    "coopnets": {  # CoopNets (ICLR 2017 §5.1): 600 passes over 10,000 faces at batch 100 in the paper profile
-        "paper": {"method": "coopnets", "n_iters": 60_000, "n_train": 10_000, "batch_size": 100},
-        "reduced": {"method": "coopnets", "n_iters": 1_600},
-        "smoke": {"method": "coopnets", "n_iters": 400},
-    },
-}
-# The generative ConvNet's experiments (ICML 2016 §7, tasks.generative_convnet): settings shared by the three,
-# then each experiment's, then each profile's sizes
-_GCN_COMMON = dict(method="gconvnet", sigma=1.0, step_size=0.3, clip_min=None, clip_max=None, lr=0.01, beta1=0.5,
-              steps_per_grid=10, gcn_chains=16, n_show=16)
-_GCN_EXPERIMENTS = {
-    "textures": dict(dataset="textures", gcn_net="texture", batch_size=2),
-    "objects": dict(gcn_net="object", n_train=10, batch_size=10),
-    "autoencode": dict(gcn_net="texture", gcn_iters_per_layer=0, gcn_start="observed", steps_per_grid=1,
-                       n_train=10, batch_size=10),
-}
-# (profile, experiment) → sizes; "*" for every experiment. Layers grown: 3 convolutions (the object net's fully
-# connected filter sits on top of whichever is last), so n_iters = 3 × gcn_iters_per_layer
-_GCN_PROFILES = {
-    ("paper", "*"): dict(image_size=224, width=1.0, gcn_iters_per_layer=700, n_iters=2100, compile=False),
-    ("paper", "autoencode"): dict(n_iters=1200, gcn_iters_per_layer=0),
-    ("reduced", "*"): dict(image_size=112, width=0.5, gcn_iters_per_layer=300, n_iters=900, compile=False),
-    ("reduced", "objects"): dict(image_size=64),
-    ("reduced", "autoencode"): dict(image_size=64, n_iters=1200, gcn_iters_per_layer=0),
-    ("smoke", "*"): dict(image_size=64, width=0.25, gcn_iters_per_layer=60, n_iters=180, checkpoint_every=60),
-    ("smoke", "objects"): dict(dataset="lfw_faces", image_size=32),
-    ("smoke", "autoencode"): dict(dataset="lfw_faces", image_size=48, n_iters=300, gcn_iters_per_layer=0),
-}
-TASK_CONFIG.update({f"generative_convnet:{e}": {p: {**_GCN_COMMON, **settings, **_GCN_PROFILES.get((p, "*"), {}),
-                                                   **_GCN_PROFILES.get((p, e), {})} for p in PRESETS}
-                    for e, settings in _GCN_EXPERIMENTS.items()})
-TASK_OPTIONS: dict[str, dict[str, dict]] = {
-    "inpainting": {"paper": {"n_test_images": 1000}},  # the paper's 1,000 test faces; other profiles: every one
-    "svhn_features": {  # labeled counts, label draws, training seeds, validation images, CNN head epochs, and the
-        # images the L2-SVM and CNN experiments' models learn from (CVPR: train+test for the L2-SVM)
-        "smoke": {"labels": [100, 200, 400], "label_seeds": 2, "train_seeds": 1, "val_labels": 100,
-                  "classifier_epochs": 10, "l2svm_unsup": "train", "cnn_unsup": "train"},
-        "paper": {"labels": [1000, 2000, 4000], "label_seeds": 3, "train_seeds": 3, "val_labels": 10_000,
-                  "classifier_epochs": 100, "l2svm_unsup": "train+test", "cnn_unsup": "train"},
-        "reduced": {"labels": [1000, 2000, 4000], "label_seeds": 2, "train_seeds": 1, "val_labels": 1000,
-                    "classifier_epochs": 15, "l2svm_unsup": "train", "cnn_unsup": "train"},
-    },
-}
-
-
-def task_config(task: str, profile: str) -> dict:
-    """Config fields `task` sets under `profile` (before the user's flags); {} where it sets none."""
-    return dict(TASK_CONFIG.get(task, {}).get(profile, {}))
-
-
-def task_options(task: str, profile: str) -> dict:
-    """Task options (not Config fields) of `task` under `profile` (the smoke profile's for a profile not
-    listed); {} for a task with none."""
-    per = TASK_OPTIONS.get(task, {})
-    return dict(per.get(profile, per.get("smoke", {})))
+# What each experiment changes on top of a preset, and its own options: repro.configs (one module per experiment).
 
 
 def get_config(preset: str = "smoke", **overrides) -> Config:

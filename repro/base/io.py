@@ -22,7 +22,6 @@ import time
 import torch
 from tqdm import tqdm
 
-
 TMP_PREFIX = ".tmp-"  # temporary files of atomic writes; a kill can leave them (remove_orphans)
 
 
@@ -81,11 +80,49 @@ def atomic_torch_save(obj, path: str) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def atomic_save_image(images, path: str, **kwargs) -> None:
-    """torchvision's save_image, atomically (the format follows the extension of `path`)."""
-    from torchvision.utils import save_image
+TITLE_KEY = "mgcd-title-rows"  # PNG text chunk: the pixel rows of the title band above a grid (tasks.files too)
+
+
+def atomic_save_image(images, path: str, *, title: str | None = None, **kwargs) -> None:
+    """torchvision's save_image, atomically (the format follows the extension of `path`). With `title`, a PNG
+    whose grid (the very pixels save_image writes) sits under a white band holding the title, wrapped to the
+    grid's width; the band's height is stored in the PNG's text chunk TITLE_KEY, so that a reader (the report's
+    figures) can take the grid alone."""
+    from torchvision.utils import make_grid, save_image
+    if title is None:
+        with atomic_path(path) as tmp:
+            save_image(images, tmp, **kwargs)
+        return
+    grid = make_grid(images, **kwargs)  # (3, H, W) in [0, 1], as save_image makes it
+    rgb = grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to("cpu", torch.uint8).numpy()  # (H, W, 3)
+    image, info = titled_image(rgb, title)
     with atomic_path(path) as tmp:
-        save_image(images, tmp, **kwargs)
+        image.save(tmp, format="PNG", pnginfo=info)
+
+
+def titled_image(rgb, title: str, font_size: int = 10):
+    """(PIL image of `rgb` (H, W, 3 uint8) under a band with `title`, its PngInfo naming the band's rows)."""
+    from PIL import Image, ImageDraw, ImageFont
+    from PIL.PngImagePlugin import PngInfo
+    font = ImageFont.load_default(size=font_size)
+    width = rgb.shape[1]
+    lines: list[str] = []
+    for word in title.split():  # greedy wrap to the grid's width (a word wider than it stands alone)
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width - 4:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    line_h = font_size + 3
+    band = line_h * len(lines) + 4
+    image = Image.new("RGB", (width, band + rgb.shape[0]), "white")
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((2, 2 + i * line_h), line, fill=(20, 20, 20), font=font)
+    image.paste(Image.fromarray(rgb), (0, band))
+    info = PngInfo()
+    info.add_text(TITLE_KEY, str(band))
+    info.add_text("Title", title)
+    return image, info
 
 
 def remove_orphans(folder: str) -> list[str]:
@@ -262,11 +299,12 @@ def environment_error(err: BaseException) -> str | None:
     return None
 
 
-def save_panel(path: str, x: torch.Tensor, out: torch.Tensor, mask: torch.Tensor, pixel_max: float, n: int) -> None:
-    """PNG with rows: original, masked input (missing pixels grey), result; n images per row."""
+def save_panel(path: str, x: torch.Tensor, out: torch.Tensor, mask: torch.Tensor, pixel_max: float, n: int, *,
+               title: str | None = None) -> None:
+    """PNG with rows: original, masked input (missing pixels grey), result; n images per row; `title` above."""
     shown = torch.where(mask.bool(), 0.5 * pixel_max, x)  # (N, C, H, W)
     grid = torch.cat([x[:n], shown[:n], out[:n]]) / pixel_max  # (3n, C, H, W)
-    atomic_save_image(grid.float().clamp(0, 1), path, nrow=n)
+    atomic_save_image(grid.float().clamp(0, 1), path, nrow=n, title=title)
 
 
 def duration(seconds: float) -> str:

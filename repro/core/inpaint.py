@@ -84,7 +84,7 @@ def steps_per_grid(learner, budget: int) -> int:
     return budget // n
 
 
-def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator,
+def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator, *,
             budget: int | None = None, proc: Procedure = Procedure(),
             start_fills: Mapping[str, StartFill] | None = None) -> torch.Tensor:
     """Inpaint x (B, C, H, W) where mask (B, 1, H, W) is 1 with the learner's ``inpaint`` verb → (B, C, H, W):
@@ -99,13 +99,18 @@ def inpaint(learner, x: torch.Tensor, mask: torch.Tensor, generator: torch.Gener
         start_fill = start_fills[proc.start](x, mask)  # (B, C, H, W)
     out = learner.inpaint(x, mask, generator, steps=None if budget is None else steps_per_grid(learner, budget),
                           chains=proc.n_chains, noise=proc.noise, start_fill=start_fill, step_size=proc.step_size)
+    return check_held(learner, x, mask, out)
+
+
+def check_held(learner, x: torch.Tensor, mask: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """`out`, after checking that no observed pixel of x (where mask is 0) moved."""
     held = ~mask.bool().expand_as(x)
     if not bool(((out == x) | ~held).all()):  # one host read per batch (boolean indexing would add syncs)
         raise AssertionError(f"inpaint: {learner.cfg.method} changed observed pixels")
     return out
 
 
-def inpaint_all(learner, images: torch.Tensor, masks: torch.Tensor, seed: int, budget: int | None = None,
+def inpaint_all(learner, images: torch.Tensor, masks: torch.Tensor, seed: int, *, budget: int | None = None,
                 proc: Procedure = Procedure(), start_fills: Mapping[str, StartFill] | None = None) -> torch.Tensor:
     """Inpaint (N, C, H, W) images under (N, 1, H, W) masks in fixed batches of the training batch size
     (repro.base.batching), with a test budget of `budget` Langevin steps → (N, C, H, W) on the CPU. The test
@@ -113,5 +118,20 @@ def inpaint_all(learner, images: torch.Tensor, masks: torch.Tensor, seed: int, b
     device, dtype = learner.device, learner.dtype
     gen = device_generator(device).manual_seed(seed)
     return evaluate(lambda x, m: inpaint(learner, x.to(device=device, dtype=dtype), m.to(device=device, dtype=dtype),
-                                         gen, budget, proc, start_fills),
+                                         gen, budget=budget, proc=proc, start_fills=start_fills),
                     len(images), learner.cfg.batch_size, images, masks)
+
+
+def complete_all(learner, images: torch.Tensor, masks: torch.Tensor, seed: int, *, steps: int,
+                 step_size: float) -> torch.Tensor:
+    """Complete (N, C, H, W) images under (N, 1, H, W) masks by latent inference (the CoopNets paper's completion,
+    for CoopNets and DCGAN alike: `steps` Langevin steps of X at `step_size` on the observed pixels, then the
+    generator's image), in the same fixed batches and with the same seeded test noise as inpaint_all → (N, C, H, W)
+    on the CPU. Checks that no observed pixel moved."""
+    device, dtype = learner.device, learner.dtype
+    gen = device_generator(device).manual_seed(seed)
+
+    def fill(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        x, m = x.to(device, dtype), m.to(device, dtype)
+        return check_held(learner, x, m, learner.inpaint(x, m, gen, steps=steps, step_size=step_size))
+    return evaluate(fill, len(images), learner.cfg.batch_size, images, masks)

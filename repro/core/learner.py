@@ -20,12 +20,12 @@ import torch.nn as nn
 from repro.base import dist, speed
 from repro.base.batching import evaluate, fixed_batches
 from repro.base.config import Config
-from repro.datasets.data import ImageSet
 from repro.core.langevin import langevin
 from repro.core.methods import Start, get_method
 from repro.core.models import build_energy_net, maxpool_dim, maxpool_features
-from repro.core.pyramid import coarse_observation, downscale, observed_mean_fill, upscale
+from repro.core.pyramid import check_sizes, coarse_observation, downscale, observed_mean_fill, sample_1x1, upscale
 from repro.core.trainable import Trainable, grad_l1
+from repro.datasets.data import ImageSet
 
 
 class PersistentChains:
@@ -105,14 +105,6 @@ def synthesize(nets, sizes, y, *, steps: int, cfg: Config, generator=None, noise
                      sigma=cfg.sigma, noise=noise, update_mask=move, generator=generator, clip=cfg.clip())
         out.append(y)
     return out
-
-
-def check_sizes(sizes, image_size: int) -> None:
-    if not sizes or sizes[-1] != image_size:
-        raise ValueError(f"the finest grid must be the image size {image_size}, got grids {tuple(sizes)}")
-    for a, b in zip((1, *sizes), sizes):
-        if b <= a or b % a:
-            raise ValueError(f"grid sizes must increase by integer factors from 1×1, got {tuple(sizes)}")
 
 
 class Learner(Trainable):
@@ -257,10 +249,3 @@ class Learner(Trainable):
     def load_extra_state(self, state: dict | None) -> None:
         if self.chains is not None:
             self.chains.load_state_dict(state)
-
-
-def sample_1x1(train_set: ImageSet, n: int, generator: torch.Generator, cfg: Config) -> torch.Tensor:
-    """(n, C, 1, 1) starting images drawn from the empirical distribution (histogram) of the
-    training images' 1×1 versions; whole colour vectors are drawn, keeping channel correlation."""
-    idx = torch.randint(len(train_set), (n,), generator=generator, device=generator.device).cpu()
-    return downscale(train_set.batch(idx, pixel_max=cfg.pixel_max, dtype=cfg.dtype()), 1)

@@ -12,6 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from repro.base.config import Config
+from repro.datasets.data import ImageSet
+
 
 def _check(x: torch.Tensor, size: int, op: str) -> int:
     if x.dim() != 4:
@@ -60,3 +63,19 @@ def observed_mean_fill(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     obs = 1 - mask  # (B, 1, H, W)
     mean = (x * obs).sum((2, 3), keepdim=True) / obs.sum((2, 3), keepdim=True).clamp_min(1)  # (B, C, 1, 1)
     return torch.where(mask.bool(), mean.to(x.dtype), x)
+
+
+def check_sizes(sizes, image_size: int) -> None:
+    """Raise ValueError unless `sizes` grow from 1×1 by integer factors up to the image size."""
+    if not sizes or sizes[-1] != image_size:
+        raise ValueError(f"the finest grid must be the image size {image_size}, got grids {tuple(sizes)}")
+    for a, b in zip((1, *sizes), sizes):
+        if b <= a or b % a:
+            raise ValueError(f"grid sizes must increase by integer factors from 1×1, got {tuple(sizes)}")
+
+
+def sample_1x1(train_set: ImageSet, n: int, generator: torch.Generator, cfg: Config) -> torch.Tensor:
+    """(n, C, 1, 1) starting images drawn from the empirical distribution (histogram) of the
+    training images' 1×1 versions; whole colour vectors are drawn, keeping channel correlation."""
+    idx = torch.randint(len(train_set), (n,), generator=generator, device=generator.device).cpu()
+    return downscale(train_set.batch(idx, pixel_max=cfg.pixel_max, dtype=cfg.dtype()), 1)

@@ -46,8 +46,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from repro.datasets import imagefiles
 from repro.base.config import Config
+from repro.datasets import imagefiles
 
 SPLITS = ("train", "test")
 # "val": held-out images of the train split that a capped run does not train on (cfg.n_test of them), for

@@ -35,8 +35,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from repro.base.batching import fixed_batches
-from repro.evaluation.l2svm import L2SVM
 from repro.core.pyramid import downscale
+from repro.evaluation.l2svm import L2SVM
 
 DEFAULT_CS = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # L2-SVM C grid (paper silent)
 

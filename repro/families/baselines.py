@@ -57,13 +57,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from repro.base.config import Config
 from repro.base import dist
 from repro.base.batching import fixed_batches
+from repro.base.config import Config
 from repro.base.dist import BatchNorm2d
-from repro.families.latent import INFER_STEP_SIZE, INFER_STEPS, complete
+from repro.configs.coopnets import INFER
 from repro.core.models import build_energy_net, maxpool_dim, maxpool_features
 from repro.core.trainable import Trainable, grad_l1
+from repro.families.latent import complete
 
 
 def _n_doublings(image_size: int) -> int:
@@ -196,7 +197,7 @@ class DCGAN(_Adversarial):
                                for idx, keep in fixed_batches(n, self.cfg.batch_size)])]
 
     def inpaint(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None, *,
-                steps: int = INFER_STEPS, step_size: float = INFER_STEP_SIZE, **_) -> torch.Tensor:
+                steps: int = INFER["infer_steps"], step_size: float = INFER["infer_step_size"], **_) -> torch.Tensor:
         """Completion by latent inference on the observed pixels (repro.families.latent.complete), as the CoopNets paper
         completes with its DCGAN column: X inferred by Langevin dynamics, the missing pixels (mask 1) from g(X)."""
         return complete(self.nets[1], x, mask, pixel_max=self.cfg.pixel_max, z_dim=self.cfg.gan.z_dim, steps=steps,

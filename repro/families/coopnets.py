@@ -25,11 +25,12 @@ import torch
 import torch.nn as nn
 
 from repro.base import dist
-from repro.families.baselines import Generator, dcgan_init
 from repro.base.config import Config
+from repro.configs.coopnets import INFER
 from repro.core.langevin import langevin
-from repro.families.latent import INFER_STEP_SIZE, INFER_STEPS, complete, infer_latent  # noqa: F401  (infer_latent: API)
 from repro.core.trainable import Trainable, grad_l1
+from repro.families.baselines import Generator, dcgan_init
+from repro.families.latent import complete, infer_latent  # noqa: F401  (infer_latent: API)
 
 
 def _width(c: int, width: float) -> int:
@@ -90,7 +91,7 @@ class CoopNets(Trainable):
                         generator=self.gen)
 
     def inpaint(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None, *,
-                steps: int = INFER_STEPS, step_size: float = INFER_STEP_SIZE, **_) -> torch.Tensor:
+                steps: int = INFER["infer_steps"], step_size: float = INFER["infer_step_size"], **_) -> torch.Tensor:
         """Face completion (§5.1): X inferred by Langevin dynamics on the observed pixels of x (B, C, S, S) in
         [0, pixel_max], the missing pixels (mask 1) from g(X) (repro.families.latent.complete)."""
         return complete(self.g_net, x, mask, pixel_max=self.cfg.pixel_max, z_dim=self.cfg.gan.z_dim, steps=steps,

@@ -165,6 +165,14 @@ class GenerativeConvNet(Trainable):
             raise ValueError(f"the generative ConvNet holds {len(self.chains)} chains (--gcn-chains); asked for {n}")
         return [self.to_pixels(self.chains[:n]).cpu()]
 
+    def reconstruction_error(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,) relative auto-encoding error of images x (module function reconstruction_error)."""
+        return reconstruction_error(self, x)
+
+    def shuffled(self, seed: int) -> "GenerativeConvNet":
+        """The control with every weight tensor's entries permuted (module function shuffled_weights)."""
+        return shuffled_weights(self, seed)
+
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """The auto-encoding B_{w,δ}(I) = σ² ∂f/∂I at I (Proposition 3: the mean the one-step chain moves
         towards), for images x (B, C, H, W) in [0, pixel_max]; returned in the same units, on x's device."""

@@ -2,7 +2,8 @@
 also DCGAN's completion column there).
 
 ``infer_latent`` runs Langevin dynamics on X for the residual on the observed pixels only (Algorithm G's step G1,
-with the prior N(0, I)); ``complete`` fills the missing pixels from g(X̂).
+with the prior N(0, I)); ``complete`` fills the missing pixels from g(X̂). Both take the inference's steps and step
+size; the families' defaults are the CoopNets experiment's (repro.configs.coopnets.INFER).
 """
 from __future__ import annotations
 
@@ -10,9 +11,6 @@ import torch
 import torch.nn as nn
 
 from repro.core.langevin import frozen, langevin
-
-INFER_STEPS = 1000  # Langevin steps inferring X (the CoopNets paper: 1,000)
-INFER_STEP_SIZE = 0.1  # their step size (the CoopNets release)
 
 
 def infer_latent(generator: nn.Module, y: torch.Tensor, mask: torch.Tensor, *, z_dim: int, steps: int,

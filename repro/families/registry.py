@@ -11,25 +11,30 @@ runner as ``build``.
 Each entry says what its family can do (``capabilities``: the verbs it implements, CAPABILITIES) and how it
 inpaints (``inpaint_by``: with chains, a network, or latent inference), and names its result rows (``label``); the
 tasks take their --methods choices and defaults from these queries (``having``), never by testing a family's name.
+What the report calls it (``names``: its long and short names, its column in CVPR Table 4, its variants) is its entry
+of repro.families.names, a torch-free table that the report reads without importing this one.
 
-A new family: its module with a ``Trainable`` subclass, and one ``Family`` entry below.
+A new family: its module with a ``Trainable`` subclass, and one ``Family`` entry below (the report gives its rows a
+column of the inpainting table under their own name; an entry in repro.families.names, with ``names=`` here, names
+it and places it among the paper's columns).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
 from repro.base import dist
-from repro.families.baselines import DCGAN, ContextEncoder
 from repro.base.config import Config
-from repro.families.coopnets import CoopNets
-from repro.families.gconvnet import GenerativeConvNet
 from repro.core.learner import Learner
 from repro.core.methods import METHODS
 from repro.core.trainable import Trainable
-
+from repro.families.baselines import DCGAN, ContextEncoder
+from repro.families.coopnets import CoopNets
+from repro.families.gconvnet import GenerativeConvNet
+from repro.families.names import NAMES, Names
 
 # capability → the Trainable method (verb) that a family with it implements
 CAPABILITIES = {
@@ -71,6 +76,7 @@ class Family:
     inpaint_by: str | None = None  # with "inpaint": how (a key of INPAINT_BY)
     label: Callable[[Config], str] | None = None  # its result rows' method name (None: cfg.method), so that a
     # variant trained or scored otherwise than the paper's reading sits beside it, never in its place
+    names: Names | None = None  # what the report calls it (repro.families.names.NAMES; None: its --method name)
 
     def __post_init__(self):
         unknown = set(self.capabilities) - set(CAPABILITIES)
@@ -85,14 +91,16 @@ _SCHEME = Family(Learner, False, "the paper's learning schemes (repro.core.metho
                  frozenset({"sample", "inpaint", "features", "score_per_grid"}), "chains", _scheme_label)
 
 FAMILIES: dict[str, Family] = {
-    **{name: _SCHEME for name in METHODS},
+    **{name: dataclasses.replace(_SCHEME, names=NAMES[name]) for name in METHODS},
     "dcgan": Family(DCGAN, True, "baseline the paper re-ran (DCGAN)", frozenset({"sample", "inpaint", "features"}),
-                    "latent"),
+                    "latent", names=NAMES["dcgan"]),
     "context_encoder": Family(ContextEncoder, True, "baseline the paper re-ran (ContextEncoder, inpaintRandom)",
-                              frozenset({"inpaint"}), "network", _context_encoder_label),
-    "coopnets": Family(CoopNets, True, "CoopNets, ICLR 2017 submission", frozenset({"inpaint", "revise"}), "latent"),
+                              frozenset({"inpaint"}), "network", _context_encoder_label,
+                              names=NAMES["context_encoder"]),
+    "coopnets": Family(CoopNets, True, "CoopNets, ICLR 2017 submission", frozenset({"inpaint", "revise"}), "latent",
+                       names=NAMES["coopnets"]),
     "gconvnet": Family(GenerativeConvNet, True, "the generative ConvNet, ICML 2016",
-                       frozenset({"sample", "reconstruct"})),
+                       frozenset({"sample", "reconstruct"}), names=NAMES["gconvnet"]),
 }
 
 
@@ -125,6 +133,11 @@ def having(capability: str, *, inpaint_by=None) -> list[str]:
 def can(name: str, capability: str) -> bool:
     """Whether the family `name` has `capability`."""
     return capability in family(name).capabilities
+
+
+def display(name: str) -> Names:
+    """What the report calls the family `name` (Family.names; a family without one: its name)."""
+    return family(name).names or Names(name)
 
 
 def method_label(cfg: Config) -> str:

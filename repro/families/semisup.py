@@ -13,12 +13,11 @@ import torch.nn.functional as F
 
 from repro.base import dist
 from repro.base.config import Config
-from repro.datasets.data import ImageSet
-from repro.evaluation.features import TopMapClassifier, map_stats, top_maps
 from repro.core.methods import METHODS
 from repro.core.models import build_energy_net
 from repro.core.trainable import Trainable, grad_l1
-
+from repro.datasets.data import ImageSet
+from repro.evaluation.features import TopMapClassifier, map_stats, top_maps
 
 # --- two-layer CNN on the grids' top maps -------------------------------------------------
 

@@ -5,34 +5,55 @@
 owns data order (``BatchOrder``), data parallelism (repro.base.dist), checkpoints, logs, sample grids, resume
 and the non-finite check (``Trainable.step``); the model owns one ``train_step``. ``trained_learner``
 caches models under a folder named from their settings: loaded when complete, resumed when partial.
+Its pieces with a module of their own: the checkpoint file (repro.runner.checkpoint), the run folder's lock
+(repro.runner.lock) and the stop a signal asks for (repro.runner.stop); their public names are importable from
+here as well.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
+import dataclasses
 import hashlib
-import io
 import json
 import math
 import os
-import pickle
-import re
-import shutil
-import signal
 import sys
-import threading
 import time
 
 import torch
 
 from repro.base import dist, speed
 from repro.base.config import Config
-from repro.datasets.data import ImageSet, load_dataset
-from repro.base.io import (Interrupted, Progress, append_csv, atomic_save_image, atomic_write_bytes, changed_since,
-                      check_writable, provenance, read_complete_rows, remove_orphans, write_csv)
-from repro.families.registry import check_method, fixed_schedule, initial_learner, make_learner
+from repro.base.io import (
+    Progress,
+    append_csv,
+    atomic_save_image,
+    atomic_write_bytes,
+    changed_since,
+    check_writable,
+    provenance,
+    read_complete_rows,
+    remove_orphans,
+    write_csv,
+)
 from repro.core.pyramid import upscale
 from repro.core.trainable import Trainable
+from repro.datasets.data import ImageSet, load_dataset
+from repro.families.registry import check_method, fixed_schedule, initial_learner, make_learner
+
+# the checkpoint file and the run folder's lock live in their own modules; their names stay importable from here
+from repro.runner.checkpoint import (  # noqa: F401
+    CHECKPOINT_ENTRIES,
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_GLOBALS,
+    PREVIOUS,
+    UnsafeCheckpointError,
+    checkpoint_bytes,
+    keep_previous,
+    load_checkpoint,
+    state_problem,
+)
+from repro.runner.lock import run_lock
+from repro.runner.stop import StopRequest
 
 LOG_COLUMNS = ["iteration", "grid", "size", "f_obs", "f_syn", "grad_l1", "loss", "lr", "seconds"]
 # Config fields that may change when a run is resumed; any other change is refused.
@@ -61,108 +82,6 @@ class BatchOrder:
 # checkpoint renamed into place: the checkpoint is the commit point. A resume truncates log.csv to the
 # checkpoint's iterations and removes the temporary files of writes a kill interrupted.
 
-CHECKPOINT_FORMAT = "mgcd-checkpoint/1"  # a checkpoint file: {format, sha256, payload (torch.save bytes)}
-PREVIOUS = "checkpoint.prev.pt"  # the checkpoint before the last, kept beside it
-
-
-def checkpoint_bytes(state: dict) -> bytes:
-    """A checkpoint file's bytes: the state serialised by torch.save, wrapped with the SHA-256 of that payload so
-    that a flipped byte anywhere in it is found on load, not trained on."""
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    payload = buf.getvalue()
-    out = io.BytesIO()
-    torch.save({"format": CHECKPOINT_FORMAT, "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload}, out)
-    return out.getvalue()
-
-
-# What a checkpoint may hold, in one place. A run folder travels (copied between machines, downloaded with a paper,
-# shared on a cluster), so a checkpoint is read as data, never as code: both the wrapper and the payload load with
-# torch's weights-only unpickler, which builds tensors, dicts, lists, tuples, strings, bytes, numbers and booleans
-# and refuses every other class or function *before* calling it. The checksum cannot protect here (anyone can
-# compute one for any payload); the unpickler does. Checkpoints name no class of any module (checkpoint_bytes saves
-# state dicts and plain containers only), so the list of extra globals the loader allows is empty.
-CHECKPOINT_GLOBALS: tuple = ()
-# The entries every run checkpoint holds, with their types: a file whose state lacks one, or holds another type, is
-# refused with one line rather than failing later with a KeyError or TypeError deep in a restore.
-CHECKPOINT_ENTRIES = {"config": dict, "iteration": int, "channels": int, "n_train": int, "nets": dict,
-                      "opts": list, "scheds": list, "gen": torch.Tensor, "extra": (dict, type(None))}
-
-
-class UnsafeCheckpointError(ValueError):
-    """A checkpoint that would run code when unpickled (a crafted file): refused before anything in it runs."""
-
-
-def _load_data(source, what) -> object:
-    """torch.load restricted to data (CHECKPOINT_GLOBALS); `what` names the file in a refusal."""
-    try:
-        allow = torch.serialization.safe_globals(list(CHECKPOINT_GLOBALS)) if CHECKPOINT_GLOBALS else \
-            contextlib.nullcontext()  # torch before 2.5 has no safe_globals; none are needed today
-        with allow:
-            return torch.load(source, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        found = re.search(r"GLOBAL (\S+)", str(err))
-        if found is None:
-            raise
-        raise UnsafeCheckpointError(f"checkpoint {what!r} holds a Python object ({found.group(1)}), not only tensors "
-                                    f"and plain data: refused without running it. A run folder from elsewhere is "
-                                    f"data; delete this one and train the run again") from None
-
-
-def load_checkpoint(path: str) -> dict:
-    """The state in a checkpoint file, its checksum verified; a truncated, corrupt, altered or crafted file is a
-    ValueError that says what to do (and names the previous checkpoint kept beside it). Checkpoints written before
-    checksums (a bare state) load as they are. Nothing in the file is ever executed (CHECKPOINT_GLOBALS)."""
-    def corrupt(why: str) -> ValueError:
-        prev = os.path.join(os.path.dirname(path), PREVIOUS)
-        offer = (f"; the previous checkpoint {prev} is kept: move it to {os.path.basename(path)} to resume from it"
-                 if os.path.exists(prev) and os.path.abspath(prev) != os.path.abspath(path) else
-                 "; delete it (and log.csv) to train the run again from the start")
-        return ValueError(f"checkpoint {path!r} {why}{offer}")
-    unreadable = (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, KeyError, TypeError)
-    try:
-        obj = _load_data(path, path)
-    except UnsafeCheckpointError:
-        raise
-    except unreadable as err:
-        if isinstance(err, FileNotFoundError):
-            raise
-        raise corrupt(f"is truncated or corrupt ({type(err).__name__})") from None
-    if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
-        if not (isinstance(obj.get("payload"), bytes) and isinstance(obj.get("sha256"), str)):
-            raise corrupt("has a damaged wrapper (no payload bytes or checksum)")
-        if hashlib.sha256(obj["payload"]).hexdigest() != obj["sha256"]:
-            raise corrupt("fails its checksum: its contents were altered after it was written")
-        try:
-            obj = _load_data(io.BytesIO(obj["payload"]), path)
-        except UnsafeCheckpointError:
-            raise
-        except unreadable as err:
-            raise corrupt(f"is corrupt ({type(err).__name__})") from None
-    # else: written before checksums, a bare state
-    problem = state_problem(obj)
-    if problem:
-        raise corrupt(f"is not a run checkpoint of this suite ({problem})")
-    return obj
-
-
-def state_problem(state) -> str | None:
-    """Why `state` is not a run checkpoint's state (CHECKPOINT_ENTRIES), or None when it is one."""
-    if not isinstance(state, dict):
-        return f"it holds a {type(state).__name__}, not a dict of the run's state"
-    missing = [k for k in CHECKPOINT_ENTRIES if k not in state]
-    if missing:
-        return f"no {', '.join(missing)}"
-    wrong = [f"{k} is a {type(state[k]).__name__}" for k, t in CHECKPOINT_ENTRIES.items()
-             if not isinstance(state[k], t) or isinstance(state[k], bool)]
-    if wrong:
-        return "; ".join(wrong)
-    gen, cpu_bytes = state["gen"], len(torch.Generator().get_state())  # a CUDA (Philox) random state is 16 bytes
-    if gen.dtype != torch.uint8 or gen.dim() != 1 or len(gen) not in (cpu_bytes, 16):
-        return (f"its random state ({gen.numel()} {gen.dtype} values) is neither a CPU ({cpu_bytes} bytes) nor a CUDA "
-                f"(16 bytes) one")
-    return None
-
 
 def restore_threads(ckpt: dict, device: torch.device) -> None:
     """On the CPU, resume with the torch thread count the run was trained with: one thread instead of two changes
@@ -176,18 +95,6 @@ def restore_threads(ckpt: dict, device: torch.device) -> None:
               f"{torch.get_num_threads()}), so that the resumed run repeats the uninterrupted one bit for bit",
               file=sys.stderr, flush=True)
     torch.set_num_threads(saved)
-
-
-def keep_previous(path: str, prev: str) -> None:
-    """Make prev a copy of path (a hard link where the file system allows, else a copy), atomically."""
-    tmp = prev + ".tmp"
-    if os.path.exists(tmp):
-        os.unlink(tmp)
-    try:
-        os.link(path, tmp)
-    except OSError:
-        shutil.copyfile(path, tmp)
-    os.replace(tmp, prev)
 
 
 def check_resume(cfg: Config, ckpt: dict) -> None:
@@ -243,7 +150,7 @@ def save_sample_grids(out_dir: str, samples: list[torch.Tensor], sizes, cfg: Con
     return paths
 
 
-def save_checkpoint(out_dir: str, learner: Trainable, cfg: Config, t: int, train_set: ImageSet, rows: list[dict],
+def save_checkpoint(out_dir: str, learner: Trainable, cfg: Config, t: int, train_set: ImageSet, *, rows: list[dict],
                     samples: list[torch.Tensor]) -> None:
     """Commit iterations up to t: log rows (appended, fsynced), sample grids, then the checkpoint itself."""
     append_csv(os.path.join(out_dir, "log.csv"), rows, LOG_COLUMNS)
@@ -299,8 +206,9 @@ def train(cfg: Config, out_dir: str, *, resume: bool = False, train_set: ImageSe
         raise ValueError(f"batch size {cfg.batch_size} exceeds the {len(train_set)} training images of "
                          f"{train_set.name}; use --batch-size {len(train_set)} or less")
     with run_lock(out_dir, wait=False):  # one trainer per run folder
-        return _train(cfg, out_dir, resume, train_set, mask_fn, callback, progress, build, device, dtype, n_proc, main,
-                      cfg.n_iters if stop_at is None else stop_at)
+        return _train(Session(cfg=cfg, out_dir=out_dir, resume=resume, train_set=train_set, mask_fn=mask_fn,
+                              callback=callback, progress=progress, build=build, device=device, dtype=dtype,
+                              n_proc=n_proc, main=main, end=cfg.n_iters if stop_at is None else stop_at))
 
 
 def check_stop_at(stop_at: int | None, n_iters: int) -> None:
@@ -308,13 +216,34 @@ def check_stop_at(stop_at: int | None, n_iters: int) -> None:
         raise ValueError(f"--stop-at {stop_at} must lie between 1 and the run's {n_iters} iterations")
 
 
-def _train(cfg, out_dir, resume, train_set, mask_fn, callback, progress, build, device, dtype, n_proc, main, end):
+@dataclasses.dataclass(frozen=True)
+class Session:
+    """One call of ``train`` (a start or a resume of a run): what it was given and what it decided, handed to its
+    steps (``_train``, ``_loop``) as one value."""
+    cfg: Config
+    out_dir: str  # the run folder
+    resume: bool
+    train_set: ImageSet
+    mask_fn: object  # (x, generator) → (B, 1, H, W) update mask, or None (train's mask_fn)
+    callback: object  # (t, learner, samples, stats) → None, or None
+    progress: bool
+    build: object  # (cfg, channels, n_train) → Trainable, or None (the registry's family)
+    device: torch.device  # this process's device
+    dtype: torch.dtype
+    n_proc: int  # processes under torchrun (1 without)
+    main: bool  # rank 0, the process that writes
+    end: int  # the session stops after iteration `end` (stop_at, else cfg.n_iters)
+
+
+def _train(s: Session) -> Trainable:
+    """Open (or resume) the run folder, build the model and run the loop under the signal handlers."""
+    cfg, out_dir, train_set, device, n_proc = s.cfg, s.out_dir, s.train_set, s.device, s.n_proc
     opened = {}
-    dist.on_main(lambda: opened.update(ckpt=_open_run(cfg, out_dir, resume)))  # rank 0 checks and creates the run
+    dist.on_main(lambda: opened.update(ckpt=_open_run(cfg, out_dir, s.resume)))  # rank 0 checks and creates the run
     ckpt = opened.get("ckpt")
-    if resume and not main:  # the others read the checkpoint rank 0 has checked
+    if s.resume and not s.main:  # the others read the checkpoint rank 0 has checked
         ckpt = load_checkpoint(os.path.join(out_dir, "checkpoint.pt"))
-    learner = initial_learner(cfg, train_set.channels, len(train_set), build=build, device=device)
+    learner = initial_learner(cfg, train_set.channels, len(train_set), build=s.build, device=device)
     start = 0
     if ckpt is not None:
         learner.restore(ckpt)
@@ -324,27 +253,26 @@ def _train(cfg, out_dir, resume, train_set, mask_fn, callback, progress, build, 
     if order.batch_size % n_proc:
         raise ValueError(f"a batch of {order.batch_size} images does not split evenly over {n_proc} processes")
     with StopRequest(out_dir, cfg.n_iters) as stop:  # SIGINT/SIGTERM: finish the iteration, checkpoint, stop
-        if main:  # the session's record is the loop's first write: a signal from here on is caught
+        if s.main:  # the session's record is the loop's first write: a signal from here on is caught
             record_session(out_dir, {**provenance(device), "processes": n_proc, "from_iteration": start},
                            {"dataset": train_set.name, "n_train": len(train_set), "method": cfg.method})
-        _loop(cfg, out_dir, train_set, mask_fn, callback, progress, device, dtype, n_proc, main, learner, order,
-              start, end, stop)
+        _loop(s, learner, order, start, stop)
     if n_proc > 1:
         torch.distributed.barrier()  # the last checkpoint is on disk before any process reads it
     return learner
 
 
-def _loop(cfg, out_dir, train_set, mask_fn, callback, progress, device, dtype, n_proc, main, learner, order, start, end,
-          stop):
-    """Iterations start .. end - 1, a checkpoint every cfg.checkpoint_every, at the end, and where a stop is asked."""
-    bar = Progress(range(start, end), total=cfg.n_iters, enabled=progress and main,  # a plain line when not a tty
+def _loop(s: Session, learner: Trainable, order: BatchOrder, start: int, stop: StopRequest) -> None:
+    """Iterations start .. s.end - 1, a checkpoint every cfg.checkpoint_every, at the end, and where a stop is asked."""
+    cfg, train_set, mask_fn, device, n_proc, end = s.cfg, s.train_set, s.mask_fn, s.device, s.n_proc, s.end
+    bar = Progress(range(start, end), total=cfg.n_iters, enabled=s.progress and s.main,  # a plain line when not a tty
                    desc=f"{cfg.method} {train_set.name}")
     samples, log = None, []  # log: the rows since the last checkpoint
     for t in bar:
         tic = time.perf_counter()
         with dist.data_parallel(cfg.batchnorm):
             idx = dist.shard(order.indices(t))  # this process's share of the global batch
-            x = train_set.batch(idx, pixel_max=cfg.pixel_max, dtype=dtype, device=device)  # (B/n_proc, C, H, W)
+            x = train_set.batch(idx, pixel_max=cfg.pixel_max, dtype=s.dtype, device=device)  # (B/n_proc, C, H, W)
             mask = None
             if mask_fn is not None:  # drawn for the global batch, then sharded
                 mask = dist.shard(mask_fn(x.new_empty((len(x) * n_proc, *x.shape[1:])), learner.gen))
@@ -361,12 +289,12 @@ def _loop(cfg, out_dir, train_set, mask_fn, callback, progress, device, dtype, n
                         "grad_l1": g1, "loss": loss, "lr": lr, "seconds": seconds})
         bar.set_postfix(f_obs=f"{stats[-1, 0]:.3g}", f_syn=f"{stats[-1, 1]:.3g}")
         learner.iteration = t + 1
-        if checkpoint_now and main:
-            save_checkpoint(out_dir, learner, cfg, t, train_set, log, samples)
+        if checkpoint_now and s.main:
+            save_checkpoint(s.out_dir, learner, cfg, t, train_set, rows=log, samples=samples)
         if checkpoint_now:
             log = []
-        if callback is not None:
-            callback(t, learner, samples, stats)
+        if s.callback is not None:
+            s.callback(t, learner, samples, stats)
         if stopping:
             bar.update()  # count the iteration just done (the bar counts one when the next begins)
             bar.close()
@@ -374,51 +302,6 @@ def _loop(cfg, out_dir, train_set, mask_fn, callback, progress, device, dtype, n
     bar.close()
     if stop.requested(device):  # a signal after the last iteration's check: its checkpoint is on disk
         raise stop.interrupted(end, n_proc)
-
-
-class StopRequest:
-    """SIGINT or SIGTERM during training, handled as Lightning and torchtune do: the handler only notes the signal;
-    the loop finishes the iteration under way, checkpoints it and raises Interrupted, so a resume loses no
-    iteration (also before the first regular checkpoint). A second signal raises at once, wherever the loop is (a
-    second Ctrl-C while the checkpoint is written: the atomic writes leave every file old or whole). The handlers
-    are installed in the main thread only (Python allows no other) and the previous ones restored on exit."""
-
-    def __init__(self, run: str, n_iters: int):
-        self.run, self.n_iters, self._old = run, n_iters, {}
-        self.received, self.signum = 0, 0  # the signal this process got; the one every process acts on
-
-    def __enter__(self) -> "StopRequest":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                if signal.getsignal(sig) is not signal.SIG_IGN:  # an ignored signal stays ignored (nohup, `cmd &`)
-                    self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._restore()
-
-    def _restore(self) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, signal.SIG_DFL if old is None else old)  # None: a handler not set from Python
-        self._old = {}
-
-    def _handle(self, signum, frame) -> None:
-        if not self.received:
-            self.received = signum  # acted on after the iteration under way
-            return
-        self._restore()  # a third signal gets the previous handlers
-        raise Interrupted(signum, self.run, None, self.n_iters)
-
-    def requested(self, device: torch.device) -> bool:
-        """Whether a signal asked this process, or (under torchrun) any process, to stop: one collective, so that
-        every process stops after the same iteration even where the signal reached them at different instants."""
-        self.signum = dist.max_over_processes(self.received, device)
-        return bool(self.signum)
-
-    def interrupted(self, iteration: int, n_proc: int) -> Interrupted:
-        if n_proc > 1:
-            torch.distributed.barrier()  # rank 0's checkpoint is on disk before any process stops
-        return Interrupted(self.signum, self.run, iteration, self.n_iters)
 
 
 def record_session(out_dir: str, session: dict, run: dict) -> dict:
@@ -497,76 +380,6 @@ def trained_learner(cfg: Config, runs_root: str, train_set: ImageSet, *, tag: st
         if action == "load":
             return load_learner(path, device=cfg.device, build=build), path
         return train(cfg, path, resume=action == "resume", **kw), path
-
-
-_HELD: set[str] = set()  # run folders whose lock this process holds (run_lock is re-entrant within a process)
-
-
-@contextlib.contextmanager
-def run_lock(path: str, wait: bool = True, timeout: float | None = None):
-    """Hold an exclusive lock on <run folder>/.lock (taken by rank 0, its outcome handed to every process) while a
-    run is looked up and trained, so that two processes never train one run folder at once (its log would hold
-    every row twice). wait: wait for the other process (two tasks, or two commands of tools.spread, that need the
-    same model: the second then loads the finished run), for at most `timeout` seconds (None: the environment's
-    MGCD_LOCK_TIMEOUT, else 6 hours, longer than any profile's training of one model), then stop with one line
-    naming the folder (a process that hangs while holding the lock would otherwise hold up the other forever);
-    else stop at once with one line (two `repro.runner.train --out` on one folder). Re-entrant within a process."""
-    key = os.path.abspath(path)
-    if key in _HELD:
-        yield
-        return
-    held = {}
-    if wait and timeout is None:
-        setting = os.environ.get("MGCD_LOCK_TIMEOUT", "21600")  # 6 hours
-        try:
-            timeout = float(setting)
-        except ValueError:
-            timeout = math.nan
-        if not timeout >= 0:
-            raise ValueError(f"MGCD_LOCK_TIMEOUT={setting!r}: give the seconds to wait for a run folder's lock, 0 or "
-                             f"more")
-
-    def acquire() -> None:
-        os.makedirs(path, exist_ok=True)
-        lock = os.path.join(path, ".lock")
-        if os.path.isdir(lock):
-            raise ValueError(f"{lock!r} is a folder, not the run's lock file; remove it and run again")
-        fh = open(lock, "a")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                fh.close()
-                raise ValueError(f"{path!r} is being trained by another process; wait for it to finish, or "
-                                 f"choose another --out") from None
-            print(f"waiting for {path}: another process is training it (at most {timeout:g} s, MGCD_LOCK_TIMEOUT)",
-                  flush=True)
-            deadline = time.monotonic() + timeout
-            while True:
-                time.sleep(max(0.0, min(0.5, deadline - time.monotonic())))
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        fh.close()
-                        raise ValueError(f"{path!r} is still locked by another process after {timeout:g} s of "
-                                         f"waiting (MGCD_LOCK_TIMEOUT): is that process alive? Wait longer, or "
-                                         f"stop it and run again") from None
-        except OSError as err:  # ENOSYS, ENOLCK, EOPNOTSUPP: a file system without locks (NFS or Lustre so mounted)
-            fh.close()
-            raise ValueError(f"the file system of {path!r} does not support file locks ({os.strerror(err.errno)}); "
-                             f"put --runs/--out on a local disk, or on a mount with locking") from None
-        held["fh"] = fh
-
-    dist.on_main(acquire)  # a refusal raises on every process
-    _HELD.add(key)
-    try:
-        yield
-    finally:
-        _HELD.discard(key)
-        if "fh" in held:
-            held["fh"].close()  # releases the lock
 
 
 def _cached_action(cfg: Config, path: str, stop_at: int | None = None) -> str:

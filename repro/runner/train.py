@@ -16,10 +16,10 @@ import sys
 
 from repro.base import dist
 from repro.base.config import add_config_args, config_from_args
-from repro.datasets.data import DATASETS
-from repro.runner.engine import load_checkpoint, train
 from repro.base.io import Interrupted, NonFiniteError, error_line
+from repro.datasets.data import DATASETS
 from repro.families.registry import FAMILIES
+from repro.runner.engine import load_checkpoint, train
 
 
 def main(argv=None) -> int:
