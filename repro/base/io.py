@@ -100,11 +100,15 @@ def atomic_save_image(images, path: str, *, title: str | None = None, **kwargs) 
         image.save(tmp, format="PNG", pnginfo=info)
 
 
+PLAIN_GLYPHS = str.maketrans({"×": "x", "−": "-", "—": "-", "–": "-", "‖": "|"})
+
+
 def titled_image(rgb, title: str, font_size: int = 10):
     """(PIL image of `rgb` (H, W, 3 uint8) under a band with `title`, its PngInfo naming the band's rows)."""
     from PIL import Image, ImageDraw, ImageFont
     from PIL.PngImagePlugin import PngInfo
     font = ImageFont.load_default(size=font_size)
+    title = title.translate(PLAIN_GLYPHS)  # Pillow's built-in font has no ×, − or —
     width = rgb.shape[1]
     lines: list[str] = []
     for word in title.split():  # greedy wrap to the grid's width (a word wider than it stands alone)
