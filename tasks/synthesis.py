@@ -32,6 +32,7 @@ import dataclasses
 import math
 import os
 import sys
+from typing import NamedTuple
 
 import torch
 
@@ -141,16 +142,24 @@ def nearest_rows(cfg: Config, samples: torch.Tensor, train_set: ImageSet, test_s
     return summary, per_image
 
 
-def learn(cfg: Config, args, train_set: ImageSet):
-    """One learner, or one per class (--per-class); returns [(learner, run_path, its train set)]."""
+class Learned(NamedTuple):
+    """A trained model, its run folder, and the training images it learned from (one class with --per-class)."""
+    learner: object
+    path: str
+    part: ImageSet
+
+
+def learn(cfg: Config, args, train_set: ImageSet) -> list[Learned]:
+    """One learner, or one per class (--per-class)."""
     if not args.per_class:
-        return [(*trained_learner(cfg, args.runs, train_set, progress=not args.no_progress), train_set)]
+        return [Learned(*trained_learner(cfg, args.runs, train_set, progress=not args.no_progress), train_set)]
     if train_set.labels is None:
         raise ValueError(f"--per-class needs a labeled dataset; {train_set.name} has no labels")
     out = []
     for c in sorted(set(train_set.labels.tolist())):
         part = train_set.subset(torch.nonzero(train_set.labels == c).flatten())
-        out.append((*trained_learner(cfg, args.runs, part, tag=f"class{c}", progress=not args.no_progress), part))
+        model, path = trained_learner(cfg, args.runs, part, tag=f"class{c}", progress=not args.no_progress)
+        out.append(Learned(model, path, part))
     return out
 
 
@@ -213,7 +222,8 @@ def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov:
     per = math.ceil(args.n_samples / len(learned))
     grids = [learner.sample(per, gen, train_set=part, noise=noise) for learner, _, part in learned]
     grids = [torch.cat([g[k] for g in grids])[: args.n_samples] for k in range(len(grids[0]))]
-    for size, imgs in zip(learned[0][0].sizes, grids):
+    first = learned[0]
+    for size, imgs in zip(first.learner.sizes, grids):
         save_grid(imgs[: cfg.n_show], os.path.join(args.out, panel_name("synthesis_grid", method=tag, size=size)),
                   cfg, f"{tag} samples at grid {size}×{size}")
     n_obs = min(cfg.n_show, len(train_set))
@@ -221,8 +231,8 @@ def run_method(cfg: Config, args, train_set: ImageSet, test_set: ImageSet, prov:
               os.path.join(args.out, f"synthesis_{tag}_observed_vs_synthesized.png"), cfg,
               f"{tag} · first {n_obs}: training images, then {n_obs} synthesized", nrow=max(1, int(math.sqrt(n_obs))))
     setting, rows = f"final_noise={'on' if noise else 'off'}" + setting_suffix(args, cfg.profile), []
-    if learned[0][0].steps:  # figure 5: chains from one 1×1 image (a family with chains)
-        div, spread = diversity(learned[0][0], learned[0][2], gen, noise)
+    if first.learner.steps:  # figure 5: chains from one 1×1 image (a family with chains)
+        div, spread = diversity(first.learner, first.part, gen, noise)
         save_grid(div, os.path.join(args.out, f"synthesis_{tag}_diversity.png"), cfg,
                   f"{tag} · chains from one 1×1 image", nrow=4)
         rows.append(result_row(cfg, experiment="synthesis", method=cfg.method, setting=setting, prov=prov,
