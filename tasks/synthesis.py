@@ -155,8 +155,12 @@ def learn(cfg: Config, args, train_set: ImageSet) -> list[Learned]:
         return [Learned(*trained_learner(cfg, args.runs, train_set, progress=not args.no_progress), train_set)]
     if train_set.labels is None:
         raise ValueError(f"--per-class needs a labeled dataset; {train_set.name} has no labels")
+    classes = sorted(set(train_set.labels.tolist()))
+    if math.ceil(args.n_samples / len(classes)) < 2:  # batch norm samples with batch statistics: 2 images at least
+        raise ValueError(f"--n-samples {args.n_samples} with --per-class gives fewer than 2 samples to each of the "
+                         f"{len(classes)} classes' models; use --n-samples {2 * len(classes)} or more")
     out = []
-    for c in sorted(set(train_set.labels.tolist())):
+    for c in classes:
         part = train_set.subset(torch.nonzero(train_set.labels == c).flatten())
         model, path = trained_learner(cfg, args.runs, part, tag=f"class{c}", progress=not args.no_progress)
         out.append(Learned(model, path, part))

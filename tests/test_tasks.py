@@ -210,3 +210,14 @@ def test_missing_inception_weights_stop_a_required_run_before_training(tmp_path,
     err = capsys.readouterr().err
     assert "weights-inception-2015-12-05-6726825d.pth" in err and "--inception-weights" in err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing trained
+
+
+def test_per_class_samples_too_few_for_batch_norm_are_refused_before_training(tmp_path):
+    """--per-class splits --n-samples over the classes' models, which sample with batch statistics: fewer than 2
+    images a model would end in torch's 'Expected more than 1 value per channel' after every model had trained."""
+    from tasks import synthesis
+    out, runs = str(tmp_path / "out"), str(tmp_path / "runs")
+    with pytest.raises(ValueError, match="fewer than 2 samples to each of the 10 classes"):
+        synthesis.main(TINY + ["--dataset", "digits", "--image-size", "32", "--methods", "multigrid", "--per-class",
+                               "--n-samples", "8", "--fidelity-samples", "0", "--out", out, "--runs", runs])
+    assert not os.path.exists(runs)  # nothing trained
