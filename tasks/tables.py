@@ -321,7 +321,8 @@ def inpaint_claims(rws, cols):
     """The paper's orderings under each mask: its method below each rival (repro/families/names.py: Names.rival) and
     the biharmonic floor (on the square). Ours: below the chains' own start; below the other schemes started from
     its start; below each rival's variants (trained from the fill, the ContextEncoder as their code trains and
-    tests it)."""
+    tests it); below itself trained from the fill (the start it is tested from), which says whether the training
+    start, the whole true image's 1×1 mean or the observed one, moves the error."""
     long = lambda m, label: NAMES.long_name(m, FLOOR_LONG_NAMES.get(m, label))  # noqa: E731
     col = {dict(c.keys)["method"]: Axis(long(dict(c.keys)["method"], c.label), c.keys, floor=c.floor) for c in cols}
     ours, rivals = col.get(NAMES.PAPER_METHOD), NAMES.rivals()
@@ -340,6 +341,8 @@ def inpaint_claims(rws, cols):
                 for m in rivals if NAMES.NAMES[m].scheme]
         out += [Claim(ours, "<", Axis(v.long, (("method", v.label),)), r) for m in rivals
                 for v in NAMES.NAMES[m].variants]
+        # ours against itself trained from the fill (as it is tested): does the training start move the error?
+        out += [Claim(ours, "<", Axis(v.long, (("method", v.label),)), r) for v in NAMES.NAMES[NAMES.PAPER_METHOD].variants]
     return out
 
 

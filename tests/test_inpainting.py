@@ -495,3 +495,4 @@ def test_variants_get_their_own_method_names():
     assert label("context_encoder", ce_test_bn="running") == "context_encoder_running_bn"
     assert label("context_encoder", ce_load_scale=2.0, ce_test_bn="running") == "context_encoder_jitter_running_bn"
     assert label("cd1", cond_start="fill") == "cd1_fill_start"
+    assert label("multigrid", cond_start="fill") == "multigrid_fill_start"

@@ -40,7 +40,9 @@ def test_a_family_placed_in_the_names_is_a_column_and_a_rival(monkeypatch):
     square = [c for w, c in claims if w == "error · square"]
     assert square[:4] == ["multi-grid < single-grid", "multi-grid < CD1", "multi-grid < PCD",
                           "multi-grid < ContextEncoder"]
-    assert "multi-grid < new family" in square and square[-1] == "multi-grid < new family, bigger"
+    assert "multi-grid < new family" in square and "multi-grid < new family, bigger" in square
+    assert "multi-grid < single-grid trained from the fill" in square  # a rival scheme's variant
+    assert square[-1] == "multi-grid < multi-grid trained from the fill"  # ours against its own training start
     assert "multi-grid < new family from the multi-grid start" not in square  # not a scheme: no chains to start
     assert not [c for w, c in claims if w.startswith("PSNR")]  # orderings on the error only
 

@@ -45,8 +45,10 @@ class Names:
 
 FILL_START = (("cond_start", "fill"),)  # a scheme's training chains started from the masked image's fill
 NAMES: dict[str, Names] = {
-    MULTIGRID: Names("multi-grid", "MG", 4, scheme=True),
-    SINGLEGRID: Names("single-grid", "SG", 2, scheme=True, rival=True),
+    MULTIGRID: Names("multi-grid", "MG", 4, scheme=True,
+                     variants=(Variant("multigrid_fill_start", "multi-grid trained from the fill", FILL_START),)),
+    SINGLEGRID: Names("single-grid", "SG", 2, scheme=True, rival=True,
+                      variants=(Variant("singlegrid_fill_start", "single-grid trained from the fill", FILL_START),)),
     CD1: Names("CD1", "CD1", 1, scheme=True, rival=True,
                variants=(Variant("cd1_fill_start", "CD1 trained from the fill", FILL_START),)),
     PCD: Names("PCD", "PCD", 0, scheme=True, rival=True,
