@@ -342,7 +342,8 @@ def inpaint_claims(rws, cols):
         out += [Claim(ours, "<", Axis(v.long, (("method", v.label),)), r) for m in rivals
                 for v in NAMES.NAMES[m].variants]
         # ours against itself trained from the fill (as it is tested): does the training start move the error?
-        out += [Claim(ours, "<", Axis(v.long, (("method", v.label),)), r) for v in NAMES.NAMES[NAMES.PAPER_METHOD].variants]
+        out += [Claim(ours, "<", Axis(v.long, (("method", v.label),)), r)
+                for v in NAMES.NAMES[NAMES.PAPER_METHOD].variants]
     return out
 
 
