@@ -234,7 +234,7 @@ def cli(main) -> int:
     except Exception as err:  # expected errors: one line (repro.base.io.error_line); any other keeps its traceback
         if (line := error_line(err)) is None:
             raise
-        print(f"error: {line}", file=sys.stderr)
+        sys.stderr.write(f"error: {line}\n")  # one write: under torchrun the ranks' lines must not interleave
         return 2
     finally:
         dist.teardown()

@@ -210,3 +210,28 @@ def test_a_signal_from_outside_stops_with_one_line_and_the_resume_command_gives_
     assert log_rows(out) == log_rows(whole_run)
     assert {p: (out / p).read_bytes() for p in os.listdir(out) if p.endswith(".png")} == \
         {p: (whole_run / p).read_bytes() for p in os.listdir(whole_run) if p.endswith(".png")}
+
+
+def test_the_error_line_is_one_write(monkeypatch):
+    """Under torchrun every process prints the same refusal; print() writes the text and its newline apart, so two
+    processes' lines could run together ("…divideserror: …", seen once in CI). One write of the whole line keeps
+    each process's line whole (a pipe writes at most PIPE_BUF bytes at once)."""
+    import io
+
+    from tasks.common import cli
+
+    class Writes(io.StringIO):
+        calls: list = []
+
+        def write(self, s):
+            self.calls.append(s)
+            return super().write(s)
+
+    err = Writes()
+    monkeypatch.setattr(sys, "stderr", err)
+
+    def main():
+        raise ValueError("--batch-size 5 is wrong")
+
+    assert cli(main) == 2
+    assert err.calls == ["error: --batch-size 5 is wrong\n"], err.calls

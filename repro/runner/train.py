@@ -45,7 +45,7 @@ def main(argv=None) -> int:
         if (line := error_line(err)) is None:
             raise
         extra = f"; {kept_checkpoint(args.out)}" if isinstance(err, NonFiniteError) else ""
-        print(f"error: {line}{extra}", file=sys.stderr)
+        sys.stderr.write(f"error: {line}{extra}\n")  # one write: under torchrun the ranks' lines must not interleave
         return 2
     finally:
         dist.teardown()
