@@ -4,10 +4,11 @@
     python -m tasks.readme_blocks README.md results/reduced/tables.md --check   # exit 1 if any copy is stale
 
 A block of ``tables.md`` is its provenance line, the table under it and, where present, the ordering lines
-("The paper's orderings in this run ..."). A README copy is found by its provenance line's first two fields
+("The paper's orderings in this run ...") and the table of the run's other settings ("Other settings of this
+run ...") that follows them. A README copy is found by its provenance line's first two fields
 (profile · dataset) and the first cells of its table's header row, the n-th copy matching the n-th block with
 that key; prose around the copies is left as it is, and so is a copy without ordering lines (the README states
-them in words).
+them in words) or without the other settings' table.
 Copies of another tables.md (another profile) match nothing here and are left alone.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from tasks.files import atomic_write_bytes
 
 ORDERINGS = "The paper's orderings in this run"
+OTHERS = "Other settings of this run"
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,22 @@ class Span:
     prov: int  # the provenance line
     table: tuple[int, int]  # [first, end) lines of the table
     orderings: tuple[int, int] | None  # [first, end) lines of the ordering paragraph, if any
+    others: tuple[int, int] | None = None  # [first, end) lines of the other settings' line and table, if any
+
+
+def _next_text(lines: list[str], start: int) -> int:
+    return next((j for j in range(start, len(lines)) if lines[j].strip()), len(lines))
+
+
+def _others(lines: list[str], start: int) -> tuple[int, int] | None:
+    """The other settings' line and its table, when they are the next text from start; else None."""
+    k = _next_text(lines, start)
+    if k >= len(lines) or not lines[k].startswith(OTHERS):
+        return None
+    t0 = _next_text(lines, k + 1)
+    if t0 >= len(lines) or not lines[t0].startswith("|"):
+        return None
+    return k, next((j for j in range(t0, len(lines)) if not lines[j].startswith("|")), len(lines))
 
 
 def find_blocks(lines: list[str]) -> dict[tuple[str, str], list[Span]]:
@@ -41,7 +59,7 @@ def find_blocks(lines: list[str]) -> dict[tuple[str, str], list[Span]]:
         if t0 is None:
             continue
         t1 = next((j for j in range(t0, len(lines)) if not lines[j].startswith("|")), len(lines))
-        k = next((j for j in range(t1, len(lines)) if lines[j].strip()), len(lines))
+        k = _next_text(lines, t1)
         orderings = None
         if k < len(lines) and lines[k].startswith(ORDERINGS):
             end = next((j for j in range(k + 1, len(lines))  # the orderings: bullets, or a table since Holm
@@ -51,7 +69,8 @@ def find_blocks(lines: list[str]) -> dict[tuple[str, str], list[Span]]:
             orderings = (k, end)
         # keyed by the header's first cells, so a copy still matches its block when a column is added at the end
         head = "|".join(lines[t0].split("|")[:4])
-        out[(" · ".join(line.split(" · ")[:2]), head)].append(Span(i, (t0, t1), orderings))
+        others = _others(lines, orderings[1] if orderings else t1)
+        out[(" · ".join(line.split(" · ")[:2]), head)].append(Span(i, (t0, t1), orderings, others))
     return out
 
 
@@ -69,6 +88,8 @@ def sync(readme: str, tables: str) -> tuple[str, list[str]]:
             parts = [((copy.prov, copy.prov + 1), (block.prov, block.prov + 1)), (copy.table, block.table)]
             if copy.orderings and block.orderings:
                 parts.append((copy.orderings, block.orderings))
+            if copy.others and block.others:
+                parts.append((copy.others, block.others))
             if any(r[a:z] != t[b:y] for (a, z), (b, y) in parts):
                 changed.append(f"{key[0].removeprefix('Provenance: ')} | {key[1][:60]}")
             edits += [(a, z, t[b:y]) for (a, z), (b, y) in parts]

@@ -111,3 +111,22 @@ def test_a_citation_that_drifts_from_the_report_is_found(tmp_path):
     problems = readme_blocks.check_citations(str(tmp_path / "README.md"))
     assert len(problems) == 3 and "says [holds]" in problems[0] and "no such row" in problems[1]
     assert "is no verdict" in problems[2]
+
+
+def test_the_other_settings_table_after_a_block_is_synced_too():
+    """The report writes a run's other settings (variant rows) as a table after the orderings; a README copy of it
+    is the block's too, found after the copy's orderings, and a copy that has none is left without one."""
+    others = "Other settings of this run (not in the paper's table):\n\n| method | square |\n|---|---|\n"
+    stale = others + "| multigrid_fill_start | 0.2 |\n"
+    tables = TABLES.replace("- doodle: multi-grid < CD1: holds.\n",
+                            "- doodle: multi-grid < CD1: holds.\n\n" + others + "| multigrid_fill_start | 0.105 |\n")
+    readme = README.replace("- square: multi-grid < CD1: cannot tell.\n",
+                            "- square: multi-grid < CD1: cannot tell.\n\n" + stale, 1)
+    new, changed = readme_blocks.sync(readme, tables)
+    assert "| multigrid_fill_start | 0.105 |\n\nProse after the block stays." in new
+    assert "| multigrid_fill_start | 0.2 |" not in new
+    assert readme_blocks.sync(new, tables) == (new, [])
+    only_orderings, _ = readme_blocks.sync(README, tables)  # the copy had no other settings: none is added
+    assert "multigrid_fill_start" not in only_orderings
+    stale_only_there = new.replace("| multigrid_fill_start | 0.105 |", "| multigrid_fill_start | 0.999 |")
+    assert len(readme_blocks.sync(stale_only_there, tables)[1]) == 1  # a stale other-settings table alone is seen
