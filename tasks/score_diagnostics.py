@@ -90,6 +90,15 @@ def build_parser(profile: str = "smoke"):
     return with_defaults(parser, "score_diagnostics", profile)
 
 
+def resolve_negatives(args, dataset: str) -> str:
+    """The negative dataset's name; a --negatives that names the training dataset's default is cleared in args, so
+    that it gives the rows (and keys) of the default left unnamed."""
+    default = NEGATIVES.get(dataset, DEFAULT_NEGATIVES)
+    if args.negatives == default:
+        args.negatives = None
+    return args.negatives or default
+
+
 def negative_suffix(args, profile: str) -> str:
     """What the negative rows' setting adds: each option of RECORDED that departs from the profile's default."""
     return departures(args, options("score_diagnostics", profile), RECORDED)
@@ -103,7 +112,7 @@ def main(argv=None) -> int:
                          f"{', '.join(having('score_per_grid'))}")
     check_results(args.out, "score_diagnostics")  # a malformed results file stops the task before it writes anything
     train_set, test_set = load_dataset(cfg, "train"), load_dataset(cfg, "test")
-    neg_name = args.negatives or NEGATIVES.get(cfg.dataset, DEFAULT_NEGATIVES)
+    neg_name = resolve_negatives(args, cfg.dataset)
     neg_cfg = dataclasses.replace(cfg, data_root=args.negatives_root or cfg.data_root, n_train=args.n_score,
                                   center_crop=args.negatives_center_crop)  # the faces' crop is not theirs
     negatives = load_dataset(neg_cfg, "train", neg_name)

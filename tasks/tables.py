@@ -393,12 +393,31 @@ def svhn_claims(rws, cols):
 SETS = ["training", "testing", "synthesized", "negative"]
 
 
+def recorded_sets(found: list[str], paper_sets: list[str]) -> list[tuple[str, str]]:
+    """(the paper's set, the setting this run recorded it under) for each of the paper's sets, then (s, s) for the
+    run's other settings. A set recorded only with options of its own ("negative|negatives=imagefolder": other
+    images than the default negatives) stands in the paper's row, under its own key."""
+    out = []
+    for s in paper_sets:
+        variants = [f for f in found if f.startswith(s + "|")]
+        out.append((s, variants[0] if s not in found and len(variants) == 1 else s))
+    used = {v for _, v in out}
+    return out + [(f, f) for f in found if f not in used]
+
+
+def set_label(setting: str) -> str:
+    """A setting as a row label: "negative|negatives=imagefolder" → "negative (negatives=imagefolder)"."""
+    base, _, rest = setting.partition("|")
+    return base + (f" ({rest.replace('|', ', ')})" if rest else "")
+
+
 def score_layout(rows: pd.DataFrame):
-    sets = with_paper_order(settings_of(rows, rows.metric.unique()), SETS)
+    sets = recorded_sets(settings_of(rows, rows.metric.unique()), SETS)
     trained = sorted(set(rows.method) - {"untrained"}) or [MG]
     grids = sorted({int(m.group(1)) for s in rows.metric if (m := re.fullmatch(r"grid(\d+)_mean", s))}) or [1, 2, 3]
-    rws = [ax(s if len(trained) == 1 else f"{s} ({t})", paper=s, method=t, setting=s) for t in trained for s in sets]
-    rws += [ax(f"untrained · {s}", floor=True, method="untrained", setting=s) for s in sets]
+    rws = [ax(set_label(s) if len(trained) == 1 else f"{set_label(s)} ({t})", paper=p, method=t, setting=s)
+           for t in trained for p, s in sets]
+    rws += [ax(f"untrained · {set_label(s)}", floor=True, method="untrained", setting=s) for _, s in sets]
     cols = [ax(f"grid {g}", paper=f"grid{g}_mean", metric=f"grid{g}_mean") for g in grids]
     return rws, cols
 
@@ -418,7 +437,7 @@ def score_stat(rows: pd.DataFrame, keys: dict) -> Stat | None:
 
 
 def score_claims(rws, cols):
-    row = {(dict(r.keys)["method"], dict(r.keys)["setting"]): r for r in rws}
+    row = {(dict(r.keys)["method"], r.paper or dict(r.keys)["setting"]): r for r in rws}  # by the paper's set
     trained = [m for m, _ in row if m != "untrained"]
     out = []
     for t in dict.fromkeys(trained):

@@ -37,7 +37,8 @@ DEPARTURES = {
     "svhn_cnn": {"val_labels": ["--val-labels", "50"], "classifier_epochs": ["--classifier-epochs", "3"],
                  "classifier_lr": ["--classifier-lr", "0.01"]},
     "synthesis": {"n_samples": ["--n-samples", "8"]},
-    "score_diagnostics": {"negatives_center_crop": ["--negatives-center-crop", "0.5"]},
+    "score_diagnostics": {"negatives": ["--negatives", "imagefolder"],
+                          "negatives_center_crop": ["--negatives-center-crop", "0.5"]},
 }
 TASK_OF = {"svhn_l2svm": "svhn_features", "svhn_cnn": "svhn_features"}
 
@@ -137,3 +138,15 @@ def test_the_families_inference_defaults_are_the_experiments():
         assert (params["steps"].default, params["step_size"].default) == (INFER["infer_steps"],
                                                                            INFER["infer_step_size"])
     assert {k: options("coopnets", p)[k] for p in PROFILES for k in INFER} == INFER
+
+
+def test_the_negatives_are_recorded_only_where_they_are_not_the_datasets_default():
+    """--negatives names another dataset: its name is in the negative rows' setting; naming the default (the
+    embedded faces' background crops, or MIT Places for a real dataset) gives the unnamed default's key."""
+    for dataset, default in (("lfw_faces", "lfw_nonfaces"), ("images", "places")):
+        args = parse("score_diagnostics", "reduced", "--negatives", default)
+        assert score_diagnostics.resolve_negatives(args, dataset) == default
+        assert score_diagnostics.negative_suffix(args, "reduced") == ""
+        args = parse("score_diagnostics", "reduced", "--negatives", "imagefolder")
+        assert score_diagnostics.resolve_negatives(args, dataset) == "imagefolder"
+        assert score_diagnostics.negative_suffix(args, "reduced") == "|negatives=imagefolder"

@@ -389,3 +389,29 @@ def test_score_diagnostics_draw_the_untrained_network_and_the_paper_in_rows_of_t
     untrained = drawn["ours, untrained network (its initial weights)"]
     assert all(abs(st.value) < 1 for items in untrained.values() for _, st in items) and len(untrained) == 2
     assert all(st.value > 1e4 for items in drawn["the paper"].values() for _, st in items)
+
+
+def test_score_diagnostics_name_other_negatives_in_their_row_and_keep_the_papers_orderings():
+    """Negatives other than the default are recorded in their rows' setting ("negative|negatives=imagefolder"): the
+    table's negative row is theirs, labelled with what they are, beside the paper's value, and the paper's
+    orderings against the negatives are still judged on them."""
+    from tasks.verdicts import judge_block
+    rows = []
+    for k, image_set in enumerate(("training", "testing", "synthesized", "negative|negatives=imagefolder")):
+        for method, value in (("multigrid", 6e4 - 1e4 * k), ("untrained", -0.9)):
+            rows.append(row(experiment="score_diagnostics", method=method, setting=image_set, metric="grid1_mean",
+                            value=value, ci_low="", ci_high=""))
+    df = pd.DataFrame(rows).astype(str)
+    for col in ("value", "ci_low", "ci_high"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    for col in ("run", "iterations"):
+        df[col] = ""
+    b = next(b for b in report.all_blocks(df, report.paper_numbers()) if b.spec.key == "score_diagnostics_celeba")
+    labels = [r.label for r in b.row_axes]
+    assert "negative (negatives=imagefolder)" in labels and "negative" not in labels
+    assert "untrained · negative (negatives=imagefolder)" in labels
+    neg = next(r for r in b.row_axes if r.label == "negative (negatives=imagefolder)")
+    assert neg.paper == "negative" and dict(neg.keys)["setting"] == "negative|negatives=imagefolder"
+    assert b.cell(neg, b.col_axes[0]).paper is not None  # the paper's f(negative) beside ours
+    claims = {j.claim for j in judge_block(b)}
+    assert "training > negative (negatives=imagefolder)" in claims
