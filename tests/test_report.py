@@ -366,6 +366,16 @@ def test_the_report_rebuilds_the_committed_tables_from_the_committed_rows(folder
     assert not changed, changed
 
 
+def score_block(rows: list[dict]):
+    """The report's arXiv Table 1 block of these score rows."""
+    df = pd.DataFrame(rows).astype(str)
+    for col in ("value", "ci_low", "ci_high"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    for col in ("run", "iterations"):
+        df[col] = ""
+    return next(b for b in report.all_blocks(df, report.paper_numbers()) if b.spec.key == "score_diagnostics_celeba")
+
+
 def test_score_diagnostics_draw_the_untrained_network_and_the_paper_in_rows_of_their_own():
     """The untrained network scores every set near 0 and the paper's values are on another scale: each gets a row of
     panels of its own (once a second axis of another scale made the paper's values read as ours, and the untrained
@@ -378,12 +388,7 @@ def test_score_diagnostics_draw_the_untrained_network_and_the_paper_in_rows_of_t
                             metric=f"{grid}_mean", value=trained - 1e4 * k, ci_low="", ci_high=""))
             rows.append(row(experiment="score_diagnostics", method="untrained", setting=image_set,
                             metric=f"{grid}_mean", value=-0.9 + 0.1 * k, ci_low="", ci_high=""))
-    df = pd.DataFrame(rows).astype(str)
-    for col in ("value", "ci_low", "ci_high"):
-        df[col] = pd.to_numeric(df[col], errors="coerce")
-    for col in ("run", "iterations"):
-        df[col] = ""
-    b = next(b for b in report.all_blocks(df, report.paper_numbers()) if b.spec.key == "score_diagnostics_celeba")
+    b = score_block(rows)
     drawn = score_rows(b)
     assert list(drawn) == ["ours, trained network", "ours, untrained network (its initial weights)", "the paper"]
     untrained = drawn["ours, untrained network (its initial weights)"]
@@ -401,12 +406,7 @@ def test_score_diagnostics_name_other_negatives_in_their_row_and_keep_the_papers
         for method, value in (("multigrid", 6e4 - 1e4 * k), ("untrained", -0.9)):
             rows.append(row(experiment="score_diagnostics", method=method, setting=image_set, metric="grid1_mean",
                             value=value, ci_low="", ci_high=""))
-    df = pd.DataFrame(rows).astype(str)
-    for col in ("value", "ci_low", "ci_high"):
-        df[col] = pd.to_numeric(df[col], errors="coerce")
-    for col in ("run", "iterations"):
-        df[col] = ""
-    b = next(b for b in report.all_blocks(df, report.paper_numbers()) if b.spec.key == "score_diagnostics_celeba")
+    b = score_block(rows)
     labels = [r.label for r in b.row_axes]
     assert "negative (negatives=imagefolder)" in labels and "negative" not in labels
     assert "untrained · negative (negatives=imagefolder)" in labels
