@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from repro.base.io import NonFiniteError, read_csv
+from repro.base.io import TITLE_KEY, NonFiniteError, read_csv
 from repro.core.learner import Learner, sample_1x1
 from repro.core.methods import METHODS
 from repro.datasets.data import load_dataset
@@ -31,6 +31,9 @@ def test_one_iteration_of_each_scheme(method, faces, tmp_path):
     assert all(float(r["grad_l1"]) > 0 for r in rows)
     pngs = sorted(p for p in os.listdir(tmp_path) if p.endswith(".png"))
     assert pngs == sorted(f"samples_grid{s}.png" for s in learner.sizes)
+    from PIL import Image
+    with Image.open(tmp_path / pngs[0]) as im:  # a title band above the grid: a copied PNG still says what it is
+        assert int(im.info[TITLE_KEY]) > 0 and im.size[1] > int(im.info[TITLE_KEY])
     for net in learner.nets:
         assert all(torch.isfinite(p).all() for p in net.parameters())
     if method == "pcd":

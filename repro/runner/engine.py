@@ -139,13 +139,16 @@ def _open_run(cfg: Config, out_dir: str, resume: bool):
     return ckpt
 
 
-def save_sample_grids(out_dir: str, samples: list[torch.Tensor], sizes, cfg: Config, tag: str = "") -> list[str]:
-    """One PNG per grid of the first n_show samples, block-up-scaled to the image size (figure 1)."""
+def save_sample_grids(out_dir: str, samples: list[torch.Tensor], sizes, cfg: Config, iteration: int) -> list[str]:
+    """One PNG per grid of the first n_show samples, block-up-scaled to the image size (figure 1), under a title
+    band naming the scheme, the grid, the iteration and the run's profile, dataset and seed."""
     paths = []
     for y, size in zip(samples, sizes):
         y = upscale(y[: cfg.n_show], cfg.image_size) / cfg.pixel_max
-        path = os.path.join(out_dir, f"samples{tag}_grid{size}.png")
-        atomic_save_image(y.float().cpu().clamp(0, 1), path, nrow=max(1, int(math.sqrt(len(y)))))
+        path = os.path.join(out_dir, f"samples_grid{size}.png")
+        title = (f"{cfg.method} samples · {size}x{size} grid · iteration {iteration} · {cfg.profile} · "
+                 f"{cfg.dataset} · seed {cfg.seed}")
+        atomic_save_image(y.float().cpu().clamp(0, 1), path, nrow=max(1, int(math.sqrt(len(y)))), title=title)
         paths.append(path)
     return paths
 
@@ -154,7 +157,7 @@ def save_checkpoint(out_dir: str, learner: Trainable, cfg: Config, t: int, train
                     samples: list[torch.Tensor]) -> None:
     """Commit iterations up to t: log rows (appended, fsynced), sample grids, then the checkpoint itself."""
     append_csv(os.path.join(out_dir, "log.csv"), rows, LOG_COLUMNS)
-    save_sample_grids(out_dir, samples, learner.sizes, cfg)
+    save_sample_grids(out_dir, samples, learner.sizes, cfg, t + 1)
     data = checkpoint_bytes({"config": cfg.to_dict(), "iteration": t + 1, "channels": train_set.channels,
                              "n_train": len(train_set), "threads": torch.get_num_threads(), **learner.checkpoint()})
     path = os.path.join(out_dir, "checkpoint.pt")
