@@ -2,7 +2,8 @@
 
 After learning a multi-grid model (or the scheme --method names), f_s is evaluated at every grid s
 on four sets of images: training images, held-out test images and negative images (MIT Places in
-the paper; the embedded default's negatives are the LFW background crops of ``lfw_nonfaces``), each
+the paper; the embedded default's negatives are the LFW background crops of ``lfw_nonfaces``; other
+negatives, --negatives NAME, are named in the negative rows' setting, ``negative|negatives=NAME``), each
 down-scaled to grid s, and synthesized images. The synthesized set at grid s is the chain's output
 at grid s (chains from the 1×1 histogram passed up the grids), the images f_s was trained against:
 the table's point is that each grid's own samples score like the training images. A second
